@@ -1,0 +1,2 @@
+// Placeholder until the broker's main lands.
+int main() { return 0; }
