@@ -592,7 +592,7 @@ DecodeResult Decoder::decode(Bytes in) {
     switch (type) {
         case PacketType::Publish:
             if (((flags >> 1) & 3U) == 3U) return error(ReasonCode::MalformedPacket, "PUBLISH with QoS 3");  // [MQTT-3.3.1-4]
-            if ((flags & 0x0EU) == 0 && (flags & 0x08U) != 0) {
+            if ((flags & 0x06U) == 0 && (flags & 0x08U) != 0) {
                 return error(ReasonCode::MalformedPacket, "DUP set on a QoS 0 PUBLISH");  // [MQTT-3.3.1-2]
             }
             break;
