@@ -76,20 +76,29 @@ quiet_system_mosquitto() {
     fi
     # No systemd (containers): stop only the daemon the package started, identified by its pid file or by
     # the system config on its command line, never the instances our tests start.
-    local pids=() pid
+    # Reads /proc directly: procps (ps, pgrep) is not on a minimal Debian.
+    local candidates=() pids=() pid cmdline state
     if [[ -r /run/mosquitto/mosquitto.pid ]]; then
-        pid="$(cat /run/mosquitto/mosquitto.pid 2>/dev/null || true)"
-        [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && pids+=("$pid")
+        candidates+=("$(cat /run/mosquitto/mosquitto.pid 2>/dev/null || true)")
     fi
-    while read -r pid; do
-        [[ -n "$pid" ]] && pids+=("$pid")
-    done < <(pgrep -f '^/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf' 2>/dev/null || true)
+    for cmdline in /proc/[0-9]*/cmdline; do
+        if [[ "$(tr '\0' ' ' <"$cmdline" 2>/dev/null)" == "/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf"* ]]; then
+            pid="${cmdline#/proc/}"
+            candidates+=("${pid%/cmdline}")
+        fi
+    done
+    # Alive, not a zombie (kill -0 succeeds on one, and a container's pid 1 may never reap it), not listed twice.
+    for pid in "${candidates[@]}"; do
+        [[ "$pid" =~ ^[0-9]+$ && -r /proc/$pid/stat ]] || continue
+        state="$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
+        [[ -n "$state" && "$state" != Z && " ${pids[*]} " != *" $pid "* ]] && pids+=("$pid")
+    done
     [[ ${#pids[@]} -eq 0 ]] && return 0
     log "stopping the mosquitto daemon started by the package (pid ${pids[*]}; it would hold port 1883)"
     if command -v service >/dev/null 2>&1; then
         as_root service mosquitto stop >/dev/null 2>&1 || true
     fi
-    for pid in $(printf '%s\n' "${pids[@]}" | sort -u); do
+    for pid in "${pids[@]}"; do
         if kill -0 "$pid" 2>/dev/null; then
             as_root kill "$pid" 2>/dev/null || true
         fi
