@@ -112,7 +112,7 @@ quiet_system_mosquitto() {
 # ---------------------------------------------------------------------------------------------------------------
 # install_npm_packages: front-end and JavaScript test dependencies from npm.
 # Nothing to do until web/ (console) or test/interop/ / test/e2e/ (MQTT.js, playwright-core) get a package.json.
-# Uses the lock file (npm ci) and skips a directory whose node_modules is already newer than its lock file.
+# Uses the lock file (npm ci) and skips a directory whose last npm ci (a stamp in node_modules) is newer than it.
 # Runs as the user who invoked sudo, so node_modules in the checkout is not owned by root.
 # ---------------------------------------------------------------------------------------------------------------
 NPM_DIRS=(web test/interop test/e2e)
@@ -125,7 +125,8 @@ install_npm_packages() {
             log "npm: $dir/package.json has no package-lock.json; run 'npm install' there and commit the lock file"
             exit 1
         fi
-        if [[ -d "$abs/node_modules" && "$abs/node_modules" -nt "$abs/package-lock.json" ]]; then
+        local stamp="$abs/node_modules/.moth-npm-ci"
+        if [[ -f "$stamp" && "$stamp" -nt "$abs/package-lock.json" ]]; then
             NPM_SUMMARY+=("$dir: up to date")
             continue
         fi
@@ -135,7 +136,8 @@ install_npm_packages() {
             runner=(sudo -u "$SUDO_USER" -H)
         fi
         (cd "$abs" && "${runner[@]}" npm ci --no-audit --no-fund)
-        touch "$abs/node_modules"
+        "${runner[@]}" mkdir -p "$abs/node_modules"
+        "${runner[@]}" touch "$stamp"
         NPM_SUMMARY+=("$dir: installed")
     done
 }
