@@ -1,13 +1,17 @@
-// mothd: the Moth MQTT broker.
+// mothd: the Moth MQTT broker. The composition root: flags and config, logging, signals, and the server.
 //
-// For now main parses its flags, sets up logging, and waits for SIGTERM or SIGINT, on which it exits 0.
-// Listeners, workers and the broker core are wired in here as they land; main stays the composition root.
+// Exit codes: 0 clean shutdown (SIGTERM/SIGINT) or --check-config success; 1 fatal start-up error (a port that
+// cannot be bound, ...); 2 bad command line or bad configuration, every problem printed as
+// "file:line: key: message".
 
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -15,40 +19,71 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "broker/auth.hpp"
+#include "config/config.hpp"
+#include "server/server.hpp"
+
 #ifndef MOTH_VERSION
 #error "MOTH_VERSION must be defined by the build (project(moth VERSION ...))"
 #endif
 
 namespace {
 
-// Flags are parse errors, not usage errors, whatever CLI11's own exit code for that error is: scripts and
-// the tests rely on "2 means bad command line".
 constexpr int kExitUsage = 2;
 
 struct Options {
     std::string config_path;  // empty: embedded defaults
-    std::string log_level = "info";
+    std::vector<std::string> overrides;
+    std::string log_level;
+    std::string ports_file;
+    int port = -1;
+    bool check_config = false;
 };
 
-std::shared_ptr<spdlog::logger> make_logger(const std::string& level) {
+std::shared_ptr<spdlog::logger> make_logger() {
     // Colours only when stderr is a terminal; the tests read the log back as plain text.
     auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic);
     auto log = std::make_shared<spdlog::logger>("mothd", std::move(sink));
     log->set_pattern("%Y-%m-%d %H:%M:%S.%e [%^%l%$] %v");
-    log->set_level(spdlog::level::from_str(level));
     log->flush_on(spdlog::level::trace);  // a broker that dies should not take its last lines with it
     return log;
 }
 
-const char* signal_name(int signo) {
-    switch (signo) {
-    case SIGTERM:
-        return "SIGTERM";
-    case SIGINT:
-        return "SIGINT";
-    default:
-        return "signal";
+// Loads the file (or the defaults) and applies the flags; every problem goes to `errors`.
+moth::config::LoadResult load(const Options& o) {
+    moth::config::LoadResult r;
+    if (o.config_path.empty()) {
+        r.config = moth::config::default_config();
+    } else {
+        r = moth::config::load_config_file(o.config_path);
     }
+    for (const auto& a : o.overrides) {
+        auto errs = moth::config::apply_override(r.config, a);
+        r.errors.insert(r.errors.end(), errs.begin(), errs.end());
+    }
+    if (o.port >= 0) {
+        auto errs = moth::config::apply_override(r.config, "listener.0.port=" + std::to_string(o.port));
+        r.errors.insert(r.errors.end(), errs.begin(), errs.end());
+    }
+    if (!o.ports_file.empty()) r.config.ports_file = o.ports_file;
+    if (!o.log_level.empty()) {
+        auto errs = moth::config::apply_override(r.config, "log_level=" + o.log_level);
+        r.errors.insert(r.errors.end(), errs.begin(), errs.end());
+    }
+    return r;
+}
+
+// Written to a temporary name and renamed, so a reader never sees a half-written file.
+void write_ports_file(const std::string& path, const std::vector<moth::server::BoundListener>& bound) {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        for (const auto& b : bound) {
+            out << b.name << ' ' << moth::server::kind_name(b.kind) << ' ' << b.address << ' ' << b.port << '\n';
+        }
+        if (!out) throw std::runtime_error("cannot write ports file " + tmp);
+    }
+    std::filesystem::rename(tmp, path);
 }
 
 }  // namespace
@@ -58,9 +93,13 @@ int main(int argc, char** argv) {
     CLI::App app{"mothd: the Moth MQTT broker", "mothd"};
     app.set_version_flag("--version", "mothd " MOTH_VERSION);
     app.add_option("-c,--config", options.config_path, "TOML config file (default: embedded defaults)");
-    app.add_option("--log-level", options.log_level, "Log level")
-        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
-        ->capture_default_str();
+    app.add_flag("--check-config", options.check_config, "Load and check the configuration, then exit");
+    app.add_option("--set", options.overrides,
+                   "Override a config key, e.g. --set limits.max_inflight=10 (repeatable, applied in order)");
+    app.add_option("-p,--port", options.port, "Port of the first listener (0: any free port)")
+        ->check(CLI::Range(0, 65535));
+    app.add_option("--ports-file", options.ports_file, "Write the bound listener ports to this file");
+    app.add_option("--log-level", options.log_level, "Log level (trace, debug, info, warn, error, critical, off)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -68,29 +107,73 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : kExitUsage;
     }
 
+    auto loaded = load(options);
+    if (!loaded.ok()) {
+        for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+        return kExitUsage;
+    }
+    if (options.check_config) {
+        std::printf("%s: configuration OK\n", loaded.config.source.c_str());
+        return 0;
+    }
+    auto config = std::move(loaded.config);
+
     try {
-        auto log = make_logger(options.log_level);
+        auto log = make_logger();
+        log->set_level(spdlog::level::from_str(config.log_level));
 
         boost::asio::io_context io;
         // Registered before the "starting" line is logged, so whoever waits for that line can signal at once.
         boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
-        stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-            if (ec) {
-                return;
-            }
-            log->info("received {}, shutting down", signal_name(signo));
-            io.stop();
-        });
+        boost::asio::signal_set hup(io, SIGHUP);
 
         if (options.config_path.empty()) {
             log->info("mothd {} starting (no config file: embedded defaults)", MOTH_VERSION);
         } else {
-            log->info("mothd {} starting (config file {}: not loaded yet, embedded defaults in use)", MOTH_VERSION,
-                      options.config_path);
+            log->info("mothd {} starting (config file {})", MOTH_VERSION, options.config_path);
         }
-        log->info("no listeners yet; waiting for SIGTERM or SIGINT");
+        moth::broker::AllowAll allow_all;
+        auto sink = [log](int level, const std::string& line) {
+            static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
+                                                                    spdlog::level::warn, spdlog::level::err};
+            log->log(kLevels[level < 0 ? 0 : (level > 3 ? 3 : level)], "{}", line);
+        };
+        moth::server::Server server(config, allow_all, sink, MOTH_VERSION);
+        server.start();
+        for (const auto& b : server.bound()) {
+            log->info("listening: {} {} {}:{}", b.name, moth::server::kind_name(b.kind), b.address, b.port);
+        }
+        if (!config.ports_file.empty()) write_ports_file(config.ports_file, server.bound());
+        log->info("{} workers running", server.worker_count());
+
+        stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+            if (ec) return;
+            log->info("received {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+            io.stop();
+        });
+        std::function<void()> wait_hup = [&] {
+            hup.async_wait([&](const boost::system::error_code& ec, int) {
+                if (ec) return;
+                // SIGHUP: reload what can change safely; the rest is reported and waits for a restart.
+                auto again = load(options);
+                if (!again.ok()) {
+                    for (const auto& e : again.errors) log->error("reload: {}", e.to_string());
+                    log->error("reload: configuration has errors; keeping the running one");
+                } else {
+                    for (const auto& key : moth::config::reload_differences(config, again.config)) {
+                        log->warn("reload: {} changed; it takes effect after a restart", key);
+                    }
+                    log->set_level(spdlog::level::from_str(again.config.log_level));
+                    server.reload(again.config);
+                    log->info("reload: configuration applied");
+                }
+                wait_hup();
+            });
+        };
+        wait_hup();
 
         io.run();
+        server.stop();
         log->info("stopped");
         return 0;
     } catch (const std::exception& e) {

@@ -1,0 +1,1178 @@
+#include "broker/core.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "codec/topic.hpp"
+#include "common/utf8.hpp"
+
+namespace moth::broker {
+
+using codec::ProtocolVersion;
+using codec::QoS;
+using codec::ReasonCode;
+
+namespace {
+
+constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
+constexpr auto kConnectTimeout = std::chrono::seconds(10);
+
+bool is_v5(ProtocolVersion v) { return v == ProtocolVersion::V5; }
+
+QoS min_qos(QoS a, QoS b) { return static_cast<std::uint8_t>(a) < static_cast<std::uint8_t>(b) ? a : b; }
+QoS max_qos(QoS a, QoS b) { return static_cast<std::uint8_t>(a) > static_cast<std::uint8_t>(b) ? a : b; }
+
+std::size_t message_size(const Message& m) { return m.topic.size() + m.payload.size(); }
+
+std::string_view as_text(codec::Bytes b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+unsigned worker_of(SessionId id) { return static_cast<unsigned>(id >> 48); }
+
+}  // namespace
+
+Shared::Shared(config::Config c, unsigned workers)
+    : config(std::move(c)), worker_count(workers), started(Clock::now()) {
+    for (unsigned i = 0; i < workers; ++i) stats.push_back(std::make_unique<Stats>());
+}
+
+Core::Core(unsigned index, Shared& shared, Host& host)
+    : index_(index),
+      shared_(shared),
+      host_(host),
+      stats_(*shared.stats.at(index)),
+      cfg_(shared.config),
+      tree_(static_cast<topic::SharedPolicy>(shared.config.features.shared_policy)),
+      outbox_(shared.worker_count) {}
+
+Core::~Core() = default;
+
+// ---------------------------------------------------------------------------------------------------------
+// Connections
+
+void Core::on_open(ConnectionId id, std::string remote, TimePoint now) {
+    auto c = std::make_unique<Connection>();
+    c->id = id;
+    c->remote = std::move(remote);
+    c->opened = now;
+    c->last_rx = now;
+    c->decoder.set_max_packet_size(cfg_.limits.max_packet_size);
+    connections_.emplace(id, std::move(c));
+}
+
+Core::Connection* Core::find_connection(ConnectionId id) {
+    auto it = connections_.find(id);
+    if (it == connections_.end() || it->second->state == Connection::State::Closed) return nullptr;
+    return it->second.get();
+}
+
+Core::Session* Core::find_session(SessionId id) {
+    auto it = sessions_by_id_.find(id);
+    return it == sessions_by_id_.end() ? nullptr : it->second;
+}
+
+std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, TimePoint now) {
+    Connection* c = find_connection(id);
+    if (c == nullptr) return data.size();
+    c->last_rx = now;
+    std::size_t off = 0;
+    while (off < data.size() && c->state != Connection::State::Closed) {
+        auto r = c->decoder.decode(data.subspan(off));
+        if (r.status == codec::DecodeStatus::NeedMore) break;
+        if (r.status == codec::DecodeStatus::Error) {
+            Stats::add(stats_.protocol_errors);
+            if (c->state == Connection::State::AwaitConnect) {
+                if (r.reason == ReasonCode::UnsupportedProtocolVersion) {
+                    // [MQTT-3.1.2-2]: CONNACK 0x01 (3.1.1) / 0x84 (5.0) then close. The level is unknown, so the
+                    // 3.1.1 form is used: a 5.0 client still reads a non-zero code as a refusal.
+                    connack_error(*c, ProtocolVersion::V3_1_1, ReasonCode::UnsupportedProtocolVersion);
+                } else if (r.connect_version && is_v5(*r.connect_version)) {
+                    // 5.0 section 4.13.1: CONNACK with 0x81/0x82 before closing.
+                    connack_error(*c, ProtocolVersion::V5, r.reason);
+                } else {
+                    if (shared_.log) shared_.log(1, "closing " + c->remote + ": " + std::string(r.message));
+                    drop_connection(*c, false, now);
+                }
+            } else {
+                protocol_close(*c, r.reason, r.message);
+            }
+            return data.size();
+        }
+        const auto raw = data.subspan(off, r.consumed);
+        off += r.consumed;
+        Stats::add(stats_.bytes_received, r.consumed);
+        Stats::add(stats_.messages_received);
+        if (auto* connect = std::get_if<codec::Connect>(&r.packet);
+            connect != nullptr && c->state == Connection::State::AwaitConnect && !connect->client_id.empty()) {
+            const unsigned owner = owner_of(connect->client_id);
+            if (owner != index_) {
+                // The session of this client lives on another worker: move the connection there, CONNECT first.
+                c->state = Connection::State::Closed;
+                host_.hand_off(id, owner, data.subspan(off - r.consumed));
+                connections_.erase(id);
+                return data.size();
+            }
+        }
+        current_raw_ = raw;
+        handle_packet(*c, r.packet, now);
+    }
+    return c->state == Connection::State::Closed ? data.size() : off;
+}
+
+void Core::on_drained(ConnectionId id, TimePoint now) {
+    Connection* c = find_connection(id);
+    if (c != nullptr && c->session != nullptr && !c->session->queue.empty()) pump(*c->session, now);
+}
+
+void Core::on_closed(ConnectionId id, TimePoint now) {
+    Connection* c = find_connection(id);
+    if (c == nullptr) {
+        connections_.erase(id);
+        return;
+    }
+    // [MQTT-3.1.2-8]: the Will Message is published when the Network Connection is closed without DISCONNECT.
+    drop_connection(*c, true, now);
+    connections_.erase(id);
+}
+
+void Core::send_packet(Connection& c, const codec::Packet& p) {
+    auto size = codec::encoded_size(p, c.version);
+    if (!size) return;
+    encode_buf_.resize(*size);
+    if (!codec::encode(p, c.version, encode_buf_)) return;
+    host_.send(c.id, encode_buf_);
+    Stats::add(stats_.bytes_sent, *size);
+    Stats::add(stats_.messages_sent);
+}
+
+void Core::protocol_close(Connection& c, ReasonCode reason, std::string_view why) {
+    if (shared_.log) {
+        shared_.log(1, "closing " + c.remote + (c.session ? " (" + c.session->client_id + ")" : std::string()) +
+                           ": " + std::string(codec::reason_code_name(reason)) + ": " + std::string(why));
+    }
+    if (c.state == Connection::State::Connected && is_v5(c.version)) {
+        codec::Disconnect d;
+        d.reason = reason;
+        send_packet(c, d);
+    }
+    drop_connection(c, true, now_);
+}
+
+void Core::connack_error(Connection& c, ProtocolVersion v, ReasonCode reason) {
+    codec::Connack ack;
+    ack.reason = reason;
+    const auto saved = c.version;
+    c.version = v;
+    send_packet(c, ack);
+    c.version = saved;
+    c.state = Connection::State::Closed;
+    host_.close(c.id);
+}
+
+void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
+    if (c.state == Connection::State::Closed) return;
+    const bool was_connected = c.state == Connection::State::Connected;
+    c.state = Connection::State::Closed;
+    host_.close(c.id);
+    closed_.push_back(c.id);
+    if (was_connected) {
+        Stats::add(stats_.connections, static_cast<std::uint64_t>(-1));
+        shared_.connection_count.fetch_sub(1, std::memory_order_relaxed);
+    }
+    Session* s = c.session;
+    c.session = nullptr;
+    if (s == nullptr || s->connection != c.id) return;
+    s->connection = 0;
+    s->offline_since = now;
+    if (with_will && c.will) {
+        const auto delay = std::min(c.will->delay_s, s->expiry_s);
+        if (delay == 0) {
+            publish_will(*c.will, now);
+        } else {
+            // 5.0 section 3.1.3.2.2: published after the Will Delay Interval or when the session ends,
+            // whichever comes first, unless the client reconnects in time.
+            s->pending_will = c.will;
+            s->will_due = now + std::chrono::seconds(delay);
+        }
+    }
+    c.will.reset();
+    if (s->expiry_s == 0) end_session(*s);
+}
+
+void Core::end_session(Session& s) {
+    if (s.pending_will) publish_will(*s.pending_will, now_);  // [MQTT-3.1.3-9]: at the latest when the session ends
+    for (const auto& [filter, entry] : s.subscriptions) {
+        tree_.erase(filter, s.id);
+        broadcast_unsubscribe(filter, s.id);
+    }
+    Stats::add(stats_.subscriptions, static_cast<std::uint64_t>(-static_cast<std::int64_t>(s.subscriptions.size())));
+    Stats::add(stats_.sessions, static_cast<std::uint64_t>(-1));
+    sessions_by_id_.erase(s.id);
+    sessions_.erase(s.client_id);  // destroys s
+}
+
+void Core::publish_will(const StoredWill& w, TimePoint now) {
+    MessagePtr m = w.message;
+    if (w.expiry_s) {
+        auto copy = std::make_shared<Message>(*m);
+        copy->expires_at = now + std::chrono::seconds(*w.expiry_s);
+        m = std::move(copy);
+    }
+    if (m->retain) {
+        std::lock_guard lock(shared_.retained_mutex);
+        if (m->payload.empty()) {
+            shared_.retained.erase(m->topic);
+        } else {
+            shared_.retained.set(m->topic, m);
+        }
+    }
+    route(m, now);
+}
+
+unsigned Core::owner_of(std::string_view client_id) const {
+    return static_cast<unsigned>(std::hash<std::string_view>{}(client_id) % shared_.worker_count);
+}
+
+std::string Core::assign_client_id() {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    for (;;) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "moth-%016llx", static_cast<unsigned long long>(rng()));
+        std::string id(buf);
+        if (owner_of(id) == index_ && sessions_.find(id) == sessions_.end()) return id;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Packets
+
+void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
+    now_ = now;
+    using State = Connection::State;
+    if (auto* connect = std::get_if<codec::Connect>(&p)) {
+        if (c.state != State::AwaitConnect) {
+            // [MQTT-3.1.0-2]: a second CONNECT is a Protocol Error.
+            protocol_close(c, ReasonCode::ProtocolError, "second CONNECT");
+            return;
+        }
+        handle_connect(c, *connect, now);
+        return;
+    }
+    if (c.state == State::Authenticating) {
+        if (auto* auth = std::get_if<codec::Auth>(&p)) {
+            handle_auth(c, *auth, now);
+        } else {
+            protocol_close(c, ReasonCode::ProtocolError, "packet before authentication completed");
+        }
+        return;
+    }
+    if (c.state != State::Connected) return;
+    Session& s = *c.session;
+    std::visit(
+        [&](auto& pk) {
+            using T = std::decay_t<decltype(pk)>;
+            if constexpr (std::is_same_v<T, codec::Publish>) {
+                handle_publish(c, pk, now);
+            } else if constexpr (std::is_same_v<T, codec::Puback>) {
+                auto it = std::find_if(s.inflight.begin(), s.inflight.end(), [&](const Outgoing& o) {
+                    return o.packet_id == pk.packet_id && o.qos == QoS::AtLeastOnce;
+                });
+                if (it != s.inflight.end()) s.inflight.erase(it);
+                pump(s, now);
+            } else if constexpr (std::is_same_v<T, codec::Pubrec>) {
+                auto it = std::find_if(s.inflight.begin(), s.inflight.end(), [&](const Outgoing& o) {
+                    return o.packet_id == pk.packet_id && o.qos == QoS::ExactlyOnce;
+                });
+                codec::Pubrel rel;
+                rel.packet_id = pk.packet_id;
+                if (it == s.inflight.end()) {
+                    if (is_v5(c.version)) rel.reason = ReasonCode::PacketIdentifierNotFound;
+                    send_packet(c, rel);
+                } else if (codec::is_error(pk.reason)) {
+                    s.inflight.erase(it);  // 5.0 section 4.3.3: an error PUBREC ends the flow
+                    pump(s, now);
+                } else {
+                    it->pubrec = true;  // [MQTT-4.3.3-?] answer PUBREC with PUBREL
+                    send_packet(c, rel);
+                }
+            } else if constexpr (std::is_same_v<T, codec::Pubcomp>) {
+                auto it = std::find_if(s.inflight.begin(), s.inflight.end(), [&](const Outgoing& o) {
+                    return o.packet_id == pk.packet_id && o.qos == QoS::ExactlyOnce && o.pubrec;
+                });
+                if (it != s.inflight.end()) s.inflight.erase(it);
+                pump(s, now);
+            } else if constexpr (std::is_same_v<T, codec::Pubrel>) {
+                codec::Pubcomp comp;
+                comp.packet_id = pk.packet_id;
+                // [MQTT-4.3.3-?] the packet identifier is released once PUBCOMP is sent.
+                if (s.incoming_qos2.erase(pk.packet_id) == 0 && is_v5(c.version)) {
+                    comp.reason = ReasonCode::PacketIdentifierNotFound;
+                }
+                send_packet(c, comp);
+            } else if constexpr (std::is_same_v<T, codec::Subscribe>) {
+                handle_subscribe(c, pk, now);
+            } else if constexpr (std::is_same_v<T, codec::Unsubscribe>) {
+                handle_unsubscribe(c, pk);
+            } else if constexpr (std::is_same_v<T, codec::Pingreq>) {
+                send_packet(c, codec::Pingresp{});  // [MQTT-3.12.4-1]
+            } else if constexpr (std::is_same_v<T, codec::Disconnect>) {
+                handle_disconnect(c, pk, now);
+            } else if constexpr (std::is_same_v<T, codec::Auth>) {
+                handle_auth(c, pk, now);
+            }
+            // Other types never reach here: the server-role decoder refuses them.
+        },
+        p);
+}
+
+void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now) {
+    c.version = p.version;
+    const auto v = p.version;
+    const auto& limits = cfg_.limits;
+    const auto& features = cfg_.features;
+    if (shared_.connection_count.load(std::memory_order_relaxed) >= limits.max_connections) {
+        connack_error(c, v, is_v5(v) ? ReasonCode::ServerBusy : ReasonCode::ServerUnavailable);
+        return;
+    }
+    if (p.client_id.empty()) {
+        // 3.1 requires 1 to 23 characters; 3.1.1 [MQTT-3.1.3-7/8]: only with Clean Session 1.
+        const bool allowed = features.allow_zero_length_client_id && v != ProtocolVersion::V3_1 &&
+                             (is_v5(v) || p.clean_start);
+        if (!allowed) {
+            connack_error(c, v, ReasonCode::ClientIdentifierNotValid);
+            return;
+        }
+    } else if (p.client_id.size() > limits.max_client_id_length) {
+        connack_error(c, v, ReasonCode::ClientIdentifierNotValid);
+        return;
+    }
+    if (!cfg_.server_reference.empty()) {
+        if (is_v5(v)) {
+            codec::Connack ack;
+            ack.reason = ReasonCode::UseAnotherServer;
+            ack.properties.server_reference = cfg_.server_reference;
+            send_packet(c, ack);
+            c.state = Connection::State::Closed;
+            host_.close(c.id);
+        } else {
+            connack_error(c, v, ReasonCode::ServerUnavailable);
+        }
+        return;
+    }
+    if (p.will) {
+        // [MQTT-3.2.2-12] / [MQTT-3.2.2-13]: a Will the server cannot honour is refused in CONNACK.
+        if (static_cast<std::uint8_t>(p.will->qos) > features.maximum_qos) {
+            connack_error(c, v, is_v5(v) ? ReasonCode::QoSNotSupported : ReasonCode::ServerUnavailable);
+            return;
+        }
+        if (p.will->retain && !features.retain_available) {
+            connack_error(c, v, is_v5(v) ? ReasonCode::RetainNotSupported : ReasonCode::ServerUnavailable);
+            return;
+        }
+        if (is_v5(v) && p.will->properties.payload_format_indicator == 1 &&
+            !common::is_valid_mqtt_utf8(as_text(p.will->payload))) {
+            connack_error(c, v, ReasonCode::PayloadFormatInvalid);
+            return;
+        }
+    }
+    Authenticator& auth = *shared_.authenticator;
+    const std::string_view method = p.properties.authentication_method.value_or(std::string_view{});
+    if (!method.empty() && !auth.supports_method(method)) {
+        connack_error(c, v, ReasonCode::BadAuthenticationMethod);
+        return;
+    }
+    AuthRequest req{p.client_id, p.username, p.password, method, p.properties.authentication_data, c.remote};
+    auto decision = auth.authenticate(req, 0);
+    switch (decision.kind) {
+        case AuthDecision::Kind::Deny:
+            connack_error(c, v, decision.reason == ReasonCode::Success ? ReasonCode::NotAuthorized : decision.reason);
+            return;
+        case AuthDecision::Kind::Continue: {
+            if (!is_v5(v) || method.empty()) {
+                connack_error(c, v, ReasonCode::NotAuthorized);
+                return;
+            }
+            c.state = Connection::State::Authenticating;
+            c.auth_method.assign(method);
+            c.auth_step = 1;
+            c.pending_connect.emplace(current_raw_.begin(), current_raw_.end());
+            codec::Auth a;
+            a.reason = ReasonCode::ContinueAuthentication;
+            a.properties.authentication_method = c.auth_method;
+            if (decision.data) a.properties.authentication_data = codec::Bytes(*decision.data);
+            send_packet(c, a);
+            return;
+        }
+        case AuthDecision::Kind::Allow: break;
+    }
+    complete_connect(c, p, now, std::move(decision.data));
+}
+
+void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
+    if (!is_v5(c.version) || c.auth_method.empty() ||
+        p.properties.authentication_method.value_or(std::string_view{}) != c.auth_method) {
+        // [MQTT-4.12.0-?]: AUTH without the method of the exchange in progress is a Protocol Error.
+        protocol_close(c, ReasonCode::ProtocolError, "unexpected AUTH");
+        return;
+    }
+    const bool reauth = c.state == Connection::State::Connected;
+    if ((reauth && p.reason != ReasonCode::ReAuthenticate && p.reason != ReasonCode::ContinueAuthentication) ||
+        (!reauth && p.reason != ReasonCode::ContinueAuthentication)) {
+        protocol_close(c, ReasonCode::ProtocolError, "unexpected AUTH reason code");
+        return;
+    }
+    if (reauth && p.reason == ReasonCode::ReAuthenticate) c.auth_step = 0;
+    std::string_view client = c.session ? std::string_view(c.session->client_id) : std::string_view{};
+    AuthRequest req{client, std::nullopt, std::nullopt, c.auth_method, p.properties.authentication_data, c.remote};
+    auto decision = shared_.authenticator->authenticate(req, c.auth_step++);
+    if (decision.kind == AuthDecision::Kind::Continue) {
+        codec::Auth a;
+        a.reason = ReasonCode::ContinueAuthentication;
+        a.properties.authentication_method = c.auth_method;
+        if (decision.data) a.properties.authentication_data = codec::Bytes(*decision.data);
+        send_packet(c, a);
+        return;
+    }
+    if (decision.kind == AuthDecision::Kind::Deny) {
+        const auto reason = decision.reason == ReasonCode::Success ? ReasonCode::NotAuthorized : decision.reason;
+        if (reauth) {
+            protocol_close(c, reason, "re-authentication failed");
+        } else {
+            connack_error(c, c.version, reason);
+        }
+        return;
+    }
+    if (reauth) {
+        codec::Auth a;
+        a.reason = ReasonCode::Success;
+        a.properties.authentication_method = c.auth_method;
+        if (decision.data) a.properties.authentication_data = codec::Bytes(*decision.data);
+        send_packet(c, a);
+        return;
+    }
+    // The exchange succeeded: finish the CONNECT kept since it arrived.
+    auto raw = std::move(*c.pending_connect);
+    c.pending_connect.reset();
+    codec::Decoder d;
+    auto r = d.decode(raw);
+    c.state = Connection::State::AwaitConnect;
+    complete_connect(c, std::get<codec::Connect>(r.packet), now, std::move(decision.data));
+}
+
+void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint now,
+                            std::optional<std::vector<std::byte>> auth_data) {
+    const auto v = p.version;
+    const auto& limits = cfg_.limits;
+    const auto& features = cfg_.features;
+    std::string client_id(p.client_id);
+    const bool assigned = client_id.empty();
+    if (assigned) client_id = assign_client_id();
+
+    Session* s = nullptr;
+    bool present = false;
+    if (auto it = sessions_.find(client_id); it != sessions_.end()) {
+        Session& old = *it->second;
+        if (old.connection != 0) {
+            if (Connection* oc = find_connection(old.connection)) {
+                // [MQTT-3.1.4-3]: the existing connection is closed; 5.0 tells it why.
+                if (is_v5(oc->version)) {
+                    codec::Disconnect d;
+                    d.reason = ReasonCode::SessionTakenOver;
+                    send_packet(*oc, d);
+                }
+                drop_connection(*oc, true, now);
+            }
+        }
+        // drop_connection may have ended a session that expires with its connection.
+        if (auto again = sessions_.find(client_id); again != sessions_.end()) {
+            if (p.clean_start) {
+                // [MQTT-3.1.2-4] (3.1.1 [MQTT-3.1.2-6]): Clean Start discards the existing session.
+                again->second->pending_will.reset();  // a new session starts; the old will is not due yet
+                end_session(*again->second);
+            } else {
+                s = again->second.get();
+                present = true;  // [MQTT-3.2.2-2]
+                s->pending_will.reset();  // reconnected within the Will Delay Interval
+            }
+        }
+    }
+    if (s == nullptr) {
+        auto ns = std::make_unique<Session>();
+        ns->id = (static_cast<SessionId>(index_) << 48) | next_session_++;
+        ns->client_id = client_id;
+        s = ns.get();
+        sessions_by_id_.emplace(s->id, s);
+        sessions_.emplace(client_id, std::move(ns));
+        Stats::add(stats_.sessions);
+    }
+    s->version = v;
+    s->connection = c.id;
+    c.session = s;
+
+    const auto& props = p.properties;
+    if (is_v5(v)) {
+        s->expiry_s = std::min(props.session_expiry_interval.value_or(0), limits.max_session_expiry_interval);
+    } else {
+        s->expiry_s = p.clean_start ? 0 : std::min(kNeverExpires, limits.max_session_expiry_interval);
+    }
+    c.keep_alive_s = p.keep_alive_s;
+    std::optional<std::uint16_t> server_keep_alive;
+    if (is_v5(v) && (p.keep_alive_s > limits.max_keepalive || (p.keep_alive_s == 0 && limits.max_keepalive < 65535))) {
+        c.keep_alive_s = limits.max_keepalive;  // 5.0 section 3.2.2.3.14: the client must use this value
+        server_keep_alive = limits.max_keepalive;
+    }
+    c.send_window = std::min<std::uint16_t>(props.receive_maximum.value_or(65535), limits.max_inflight);
+    if (c.send_window == 0) c.send_window = 1;
+    c.max_packet_size = props.maximum_packet_size.value_or(0);
+    c.alias_max_out = props.topic_alias_maximum.value_or(0);
+    c.request_problem_info = props.request_problem_information.value_or(1) != 0;
+    if (p.will) {
+        codec::Publish wp;
+        wp.topic = p.will->topic;
+        wp.payload = p.will->payload;
+        wp.qos = p.will->qos;
+        wp.retain = p.will->retain;
+        wp.properties = p.will->properties;
+        auto m = make_message(wp, p.will->topic, now);
+        m->origin_session = s->id;
+        m->expires_at.reset();
+        // The Message Expiry Interval of a will counts from when it is published, not from CONNECT.
+        StoredWill w{std::move(m), p.will->properties.will_delay_interval.value_or(0), std::nullopt};
+        if (p.will->properties.message_expiry_interval) w.expiry_s = *p.will->properties.message_expiry_interval;
+        c.will = std::move(w);
+    }
+    c.state = Connection::State::Connected;
+    Stats::add(stats_.connections);
+    shared_.connection_count.fetch_add(1, std::memory_order_relaxed);
+
+    codec::Connack ack;
+    ack.session_present = present;
+    ack.reason = ReasonCode::Success;
+    std::string assigned_id;
+    if (is_v5(v)) {
+        auto& ap = ack.properties;
+        ap.receive_maximum = limits.receive_maximum;
+        ap.maximum_packet_size = limits.max_packet_size;
+        ap.topic_alias_maximum = limits.topic_alias_maximum;
+        ap.retain_available = features.retain_available ? 1 : 0;
+        if (features.maximum_qos < 2) ap.maximum_qos = features.maximum_qos;  // absent means 2
+        ap.wildcard_subscription_available = features.wildcard_subscriptions ? 1 : 0;
+        ap.subscription_identifier_available = features.subscription_identifiers ? 1 : 0;
+        ap.shared_subscription_available = features.shared_subscriptions ? 1 : 0;
+        if (assigned) {
+            assigned_id = client_id;
+            ap.assigned_client_identifier = assigned_id;  // [MQTT-3.2.2-16]
+        }
+        if (server_keep_alive) ap.server_keep_alive = server_keep_alive;
+        if (props.session_expiry_interval.value_or(0) != s->expiry_s) ap.session_expiry_interval = s->expiry_s;
+        if (!c.auth_method.empty()) {
+            ap.authentication_method = c.auth_method;
+            if (auth_data) ap.authentication_data = codec::Bytes(*auth_data);
+        }
+    }
+    send_packet(c, ack);
+    if (present) {
+        // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (with DUP) and PUBREL, in their original order.
+        resend_inflight(c, *s, now);
+        pump(*s, now);
+    }
+}
+
+void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now) {
+    Session& s = *c.session;
+    const auto v = c.version;
+    Stats::add(stats_.publish_received);
+    std::string_view topic = p.topic;
+    if (is_v5(v) && p.properties.topic_alias) {
+        const auto alias = *p.properties.topic_alias;
+        // [MQTT-3.3.2-9/10]: an alias above the Topic Alias Maximum we announced is a Topic Alias invalid.
+        if (alias > cfg_.limits.topic_alias_maximum) {
+            protocol_close(c, ReasonCode::TopicAliasInvalid, "topic alias above the maximum");
+            return;
+        }
+        if (topic.empty()) {
+            auto it = c.aliases_in.find(alias);
+            if (it == c.aliases_in.end()) {
+                protocol_close(c, ReasonCode::ProtocolError, "unknown topic alias");
+                return;
+            }
+            topic = it->second;
+        } else {
+            c.aliases_in[alias].assign(topic);
+        }
+    }
+    if (static_cast<std::uint8_t>(p.qos) > cfg_.features.maximum_qos) {
+        protocol_close(c, ReasonCode::QoSNotSupported, "QoS above the maximum");  // [MQTT-3.2.2-11]
+        return;
+    }
+    if (p.retain && !cfg_.features.retain_available) {
+        protocol_close(c, ReasonCode::RetainNotSupported, "retain not available");  // [MQTT-3.2.2-14]
+        return;
+    }
+    auto ack = [&](ReasonCode reason) {
+        if (p.qos == QoS::AtLeastOnce) {
+            codec::Puback a;
+            a.packet_id = p.packet_id;
+            if (is_v5(v)) a.reason = reason;
+            send_packet(c, a);
+        } else if (p.qos == QoS::ExactlyOnce) {
+            codec::Pubrec a;
+            a.packet_id = p.packet_id;
+            if (is_v5(v)) a.reason = reason;
+            if (!codec::is_error(reason)) s.incoming_qos2.insert(p.packet_id);
+            send_packet(c, a);
+        }
+    };
+    if (p.qos == QoS::ExactlyOnce && s.incoming_qos2.count(p.packet_id) != 0) {
+        ack(ReasonCode::Success);  // a duplicate of a QoS 2 message not yet released: not delivered again
+        return;
+    }
+    if (p.qos == QoS::ExactlyOnce && s.incoming_qos2.size() >= cfg_.limits.receive_maximum) {
+        // 5.0 section 3.3.4: more unacknowledged QoS > 0 PUBLISH than Receive Maximum -> 0x93.
+        protocol_close(c, ReasonCode::ReceiveMaximumExceeded, "receive maximum exceeded");
+        return;
+    }
+    if (codec::topic_level_count(topic) > cfg_.limits.max_topic_levels) {
+        ack(ReasonCode::TopicNameInvalid);
+        return;
+    }
+    if (topic.starts_with("$SYS")) {
+        ack(ReasonCode::NotAuthorized);  // $SYS belongs to the broker
+        return;
+    }
+    if (is_v5(v) && p.properties.payload_format_indicator == 1 && !common::is_valid_mqtt_utf8(as_text(p.payload))) {
+        // 5.0 section 3.3.2.3.2: PUBACK/PUBREC or DISCONNECT with 0x99 Payload format invalid.
+        if (p.qos == QoS::AtMostOnce) {
+            protocol_close(c, ReasonCode::PayloadFormatInvalid, "payload is not UTF-8");
+        } else {
+            ack(ReasonCode::PayloadFormatInvalid);
+        }
+        return;
+    }
+    auto m = make_message(p, topic, now);
+    m->origin_session = s.id;
+    MessagePtr msg = std::move(m);
+    if (p.retain) {
+        std::lock_guard lock(shared_.retained_mutex);
+        if (p.payload.empty()) {
+            shared_.retained.erase(msg->topic);  // [MQTT-3.3.1-6/7]
+        } else {
+            shared_.retained.set(msg->topic, msg);  // [MQTT-3.3.1-5]
+        }
+    }
+    const auto matched = route(msg, now);
+    ack(matched == 0 ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success);
+}
+
+void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint now) {
+    Session& s = *c.session;
+    const auto v = c.version;
+    const auto& features = cfg_.features;
+    const std::uint32_t sub_id =
+        p.properties.subscription_identifiers.empty() ? 0 : p.properties.subscription_identifiers.front();
+    if (sub_id != 0 && !features.subscription_identifiers) {
+        protocol_close(c, ReasonCode::SubscriptionIdentifiersNotSupported, "subscription identifiers disabled");
+        return;
+    }
+    struct RetainedToSend {
+        std::string filter;
+        QoS granted;
+    };
+    std::vector<RetainedToSend> retained;
+    std::vector<ReasonCode> codes;
+    codes.reserve(p.subscriptions.size());
+    for (const auto& sub : p.subscriptions) {
+        const auto f = sub.filter;
+        const bool shared = codec::parse_shared_filter(f).has_value();
+        ReasonCode code;
+        if (codec::validate_topic_filter(f) != codec::TopicError::None ||
+            codec::topic_level_count(f) > cfg_.limits.max_topic_levels) {
+            code = ReasonCode::TopicFilterInvalid;
+        } else if (shared && !features.shared_subscriptions) {
+            code = ReasonCode::SharedSubscriptionsNotSupported;
+        } else if (codec::has_wildcard(f) && !features.wildcard_subscriptions) {
+            code = ReasonCode::WildcardSubscriptionsNotSupported;
+        } else if (cfg_.limits.max_subscriptions_per_client != 0 &&
+                   s.subscriptions.size() >= cfg_.limits.max_subscriptions_per_client &&
+                   s.subscriptions.find(f) == s.subscriptions.end()) {
+            code = ReasonCode::QuotaExceeded;
+        } else {
+            const QoS granted =
+                min_qos(sub.options.qos, static_cast<QoS>(std::min<std::uint8_t>(features.maximum_qos, 2)));
+            SubscriptionEntry e;
+            e.options = sub.options;
+            e.options.qos = granted;
+            e.subscription_id = sub_id;
+            e.shared = shared;
+            std::string filter(f);
+            auto [it, is_new] = s.subscriptions.insert_or_assign(filter, e);
+            if (is_new) Stats::add(stats_.subscriptions);
+            tree_.insert(filter, s.id, e);
+            broadcast_subscribe(filter, s.id, e);
+            code = static_cast<ReasonCode>(granted);
+            // [MQTT-3.3.1-9..11]: Retain Handling 0 sends retained messages, 1 only for a new subscription,
+            // 2 never; shared subscriptions never get them on subscribe (5.0 section 4.8.2).
+            const auto rh = sub.options.retain_handling;
+            if (!shared && (rh == 0 || (rh == 1 && is_new))) retained.push_back({std::move(filter), granted});
+        }
+        codes.push_back(code);
+    }
+    codec::Suback ack;
+    ack.packet_id = p.packet_id;
+    ack.reason_codes = codes;
+    (void)v;
+    send_packet(c, ack);
+    for (const auto& r : retained) send_retained(c, s, r.filter, r.granted, sub_id, now);
+}
+
+void Core::send_retained(Connection& /*c*/, Session& s, std::string_view filter, QoS granted, std::uint32_t sub_id,
+                         TimePoint now) {
+    std::vector<MessagePtr> found;
+    {
+        std::lock_guard lock(shared_.retained_mutex);
+        shared_.retained.match(filter, [&](std::string_view, const MessagePtr& m) { found.push_back(m); });
+    }
+    for (const auto& m : found) {
+        if (m->expired(now)) continue;
+        std::vector<std::uint32_t> ids;
+        if (sub_id != 0) ids.push_back(sub_id);
+        deliver(s, m, min_qos(m->qos, granted), true, std::move(ids), now);  // [MQTT-3.3.1-9] retain flag set
+    }
+}
+
+void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p) {
+    Session& s = *c.session;
+    std::vector<ReasonCode> codes;
+    codes.reserve(p.filters.size());
+    for (auto f : p.filters) {
+        auto it = s.subscriptions.find(f);
+        if (it == s.subscriptions.end()) {
+            codes.push_back(ReasonCode::NoSubscriptionExisted);
+            continue;
+        }
+        tree_.erase(it->first, s.id);
+        broadcast_unsubscribe(it->first, s.id);
+        s.subscriptions.erase(it);
+        Stats::add(stats_.subscriptions, static_cast<std::uint64_t>(-1));
+        codes.push_back(ReasonCode::Success);
+    }
+    codec::Unsuback ack;  // [MQTT-3.10.4-4] even when nothing was removed
+    ack.packet_id = p.packet_id;
+    ack.reason_codes = codes;
+    send_packet(c, ack);
+}
+
+void Core::handle_disconnect(Connection& c, const codec::Disconnect& p, TimePoint now) {
+    Session& s = *c.session;
+    if (is_v5(c.version) && p.properties.session_expiry_interval) {
+        // 5.0 section 3.14.2.2.2: zero in CONNECT then non-zero in DISCONNECT is a Protocol Error.
+        if (s.expiry_s == 0 && *p.properties.session_expiry_interval != 0) {
+            protocol_close(c, ReasonCode::ProtocolError, "session expiry set on DISCONNECT after 0 in CONNECT");
+            return;
+        }
+        s.expiry_s = std::min(*p.properties.session_expiry_interval, cfg_.limits.max_session_expiry_interval);
+    }
+    // [MQTT-3.14.4-3]: a normal DISCONNECT discards the Will; 5.0 0x04 asks for it to be published.
+    const bool with_will = is_v5(c.version) && p.reason == ReasonCode::DisconnectWithWillMessage;
+    if (!with_will) c.will.reset();
+    drop_connection(c, with_will, now);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Routing and delivery
+
+std::size_t Core::route(const MessagePtr& m, TimePoint now) {
+    matches_.clear();
+    tree_.match(m->topic, [&](SessionId key, const SubscriptionEntry& e) { matches_.push_back({key, &e}); });
+    if (matches_.empty()) return 0;
+    std::stable_sort(matches_.begin(), matches_.end(),
+                     [](const Match& a, const Match& b) { return a.session < b.session; });
+    std::size_t delivered = 0;
+    auto dispatch = [&](SessionId sid, QoS qos, bool retain, std::vector<std::uint32_t> ids) {
+        ++delivered;
+        const unsigned w = worker_of(sid);
+        if (w == index_) {
+            if (Session* s = find_session(sid)) deliver(*s, m, qos, retain, std::move(ids), now);
+        } else {
+            outbox_[w].push_back({m, sid, qos, retain, std::move(ids)});
+        }
+    };
+    for (std::size_t i = 0; i < matches_.size();) {
+        const SessionId sid = matches_[i].session;
+        // [MQTT-3.3.4-2..5]: overlapping subscriptions of one session give one message with the highest QoS
+        // and every matching Subscription Identifier; shared subscriptions are delivered on their own.
+        bool any = false;
+        QoS qos = QoS::AtMostOnce;
+        bool retain = false;
+        std::vector<std::uint32_t> ids;
+        for (; i < matches_.size() && matches_[i].session == sid; ++i) {
+            const SubscriptionEntry& e = *matches_[i].entry;
+            const QoS q = min_qos(m->qos, e.options.qos);  // granted QoS = min(publish, subscription)
+            // [MQTT-3.3.1-12/13]: the retain flag is kept only with Retain As Published.
+            const bool r = m->retain && e.options.retain_as_published;
+            if (e.shared) {
+                std::vector<std::uint32_t> one;
+                if (e.subscription_id != 0) one.push_back(e.subscription_id);
+                dispatch(sid, q, r, std::move(one));
+                continue;
+            }
+            if (e.options.no_local && sid == m->origin_session) continue;  // [MQTT-3.8.3-3]
+            any = true;
+            qos = max_qos(qos, q);
+            retain = retain || r;
+            if (e.subscription_id != 0) ids.push_back(e.subscription_id);
+        }
+        if (any) dispatch(sid, qos, retain, std::move(ids));
+    }
+    return delivered;
+}
+
+void Core::deliver_batch(std::vector<RemoteDelivery>& batch, TimePoint now) {
+    now_ = now;
+    for (auto& d : batch) {
+        if (Session* s = find_session(d.session)) deliver(*s, d.message, d.qos, d.retain, std::move(d.subscription_ids), now);
+    }
+}
+
+void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::vector<std::uint32_t> sub_ids,
+                   TimePoint now) {
+    if (m->expired(now)) return;
+    Outgoing o{m, qos, retain, std::move(sub_ids)};
+    Connection* c = s.connection != 0 ? find_connection(s.connection) : nullptr;
+    const bool congested = c != nullptr && host_.pending_bytes(c->id) > cfg_.limits.max_outgoing_buffer_bytes;
+    if (qos == QoS::AtMostOnce) {
+        // QoS 0 is not queued: it is dropped for offline sessions and for a slow consumer's full buffer.
+        if (c == nullptr || congested) {
+            Stats::add(stats_.messages_dropped);
+            return;
+        }
+        send_publish(*c, o, false, now);
+        return;
+    }
+    if (c != nullptr && !congested && s.queue.empty() && s.inflight.size() < c->send_window) {
+        o.packet_id = next_packet_id(s);
+        if (send_publish(*c, o, false, now)) {
+            o.sent = true;
+            s.inflight.push_back(std::move(o));
+        }
+        return;
+    }
+    enqueue(s, std::move(o));
+}
+
+void Core::enqueue(Session& s, Outgoing o) {
+    const auto size = message_size(*o.message);
+    const auto& limits = cfg_.limits;
+    auto full = [&] {
+        return s.queue.size() >= limits.max_queued_messages || s.queued_bytes + size > limits.max_queued_bytes;
+    };
+    if (full()) {
+        if (limits.queue_full_policy == config::QueueFullPolicy::DropNew || s.queue.empty()) {
+            Stats::add(stats_.messages_dropped);
+            return;
+        }
+        while (!s.queue.empty() && full()) {
+            s.queued_bytes -= message_size(*s.queue.front().message);
+            s.queue.pop_front();
+            Stats::add(stats_.messages_dropped);
+        }
+    }
+    s.queued_bytes += size;
+    s.queue.push_back(std::move(o));
+}
+
+void Core::pump(Session& s, TimePoint now) {
+    Connection* c = s.connection != 0 ? find_connection(s.connection) : nullptr;
+    if (c == nullptr) return;
+    while (!s.queue.empty() && s.inflight.size() < c->send_window &&
+           host_.pending_bytes(c->id) <= cfg_.limits.max_outgoing_buffer_bytes) {
+        Outgoing o = std::move(s.queue.front());
+        s.queue.pop_front();
+        s.queued_bytes -= message_size(*o.message);
+        if (o.message->expired(now)) continue;  // 5.0 section 3.3.2.3.3: expired messages are not sent
+        o.packet_id = next_packet_id(s);
+        if (send_publish(*c, o, false, now)) {
+            o.sent = true;
+            s.inflight.push_back(std::move(o));
+        }
+    }
+}
+
+std::uint16_t Core::next_packet_id(Session& s) {
+    for (;;) {
+        const std::uint16_t id = s.next_packet_id++;
+        if (s.next_packet_id == 0) s.next_packet_id = 1;
+        if (id == 0) continue;
+        const bool used = std::any_of(s.inflight.begin(), s.inflight.end(),
+                                      [id](const Outgoing& o) { return o.packet_id == id; });
+        if (!used) return id;
+    }
+}
+
+bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now) {
+    const Message& m = *o.message;
+    const auto v = c.version;
+    codec::Publish p;
+    p.topic = m.topic;
+    p.qos = o.qos;
+    p.retain = o.retain;
+    p.dup = dup && o.qos != QoS::AtMostOnce;
+    p.packet_id = o.qos == QoS::AtMostOnce ? 0 : o.packet_id;
+    p.payload = m.payload;
+    bool per_receiver = false;  // properties that differ between receivers defeat the shared encoding
+    if (is_v5(v)) {
+        auto& pr = p.properties;
+        pr.payload_format_indicator = m.payload_format_indicator;
+        if (m.content_type) pr.content_type = *m.content_type;
+        if (m.response_topic) pr.response_topic = *m.response_topic;
+        if (m.correlation_data) pr.correlation_data = codec::Bytes(*m.correlation_data);
+        user_props_.clear();
+        for (const auto& [k, val] : m.user_properties) user_props_.push_back({k, val});
+        pr.user_properties = user_props_;  // [MQTT-3.3.2-17/18]: in order, unchanged
+        pr.subscription_identifiers = o.subscription_ids;
+        if (m.expires_at) {
+            // [MQTT-3.3.2-6]: the interval is reduced by the time the message waited here.
+            const auto left = std::chrono::ceil<std::chrono::seconds>(*m.expires_at - now).count();
+            pr.message_expiry_interval = static_cast<std::uint32_t>(std::max<std::int64_t>(left, 1));
+            per_receiver = true;
+        }
+        per_receiver = per_receiver || !o.subscription_ids.empty() || c.alias_max_out != 0;
+    }
+    // Topic alias: reuse the one this connection already knows, or assign a new one while there is room.
+    std::uint16_t alias = 0;
+    bool new_alias = false;
+    if (is_v5(v) && c.alias_max_out != 0) {
+        if (auto it = c.aliases_out.find(m.topic); it != c.aliases_out.end()) {
+            alias = it->second;
+            p.topic = {};
+        } else if (c.aliases_out.size() < c.alias_max_out) {
+            alias = static_cast<std::uint16_t>(c.aliases_out.size() + 1);
+            new_alias = true;
+        }
+        if (alias != 0) p.properties.topic_alias = alias;
+    }
+
+    std::span<const std::byte> bytes;
+    const auto slot = (static_cast<std::size_t>(v) - 3) * 6 + static_cast<std::size_t>(o.qos) * 2 + (o.retain ? 1 : 0);
+    if (!per_receiver && !dup && cache_message_.get() == &m && cache_valid_[slot]) {
+        // A message fanned out to many receivers of one version and QoS is encoded once; only the packet
+        // identifier differs.
+        auto& cached = cache_[slot];
+        if (o.qos != QoS::AtMostOnce) codec::patch_publish_packet_id(cached, o.packet_id);
+        bytes = cached;
+    } else {
+        auto size = codec::encoded_size(p, v);
+        if (!size) return false;
+        encode_buf_.resize(*size);
+        if (!codec::encode(p, v, encode_buf_)) return false;
+        bytes = encode_buf_;
+        if (!per_receiver && !dup) {
+            if (cache_message_.get() != &m) {
+                cache_message_ = o.message;
+                cache_valid_.fill(false);
+            }
+            cache_[slot].assign(encode_buf_.begin(), encode_buf_.end());
+            cache_valid_[slot] = true;
+        }
+    }
+    if (c.max_packet_size != 0 && bytes.size() > c.max_packet_size) {
+        // [MQTT-3.1.2-24/25]: never send a packet above the client's Maximum Packet Size; the message is
+        // discarded for this receiver as if it had been delivered.
+        Stats::add(stats_.messages_dropped);
+        return false;
+    }
+    if (new_alias) c.aliases_out.emplace(m.topic, alias);
+    host_.send(c.id, bytes);
+    Stats::add(stats_.bytes_sent, bytes.size());
+    Stats::add(stats_.messages_sent);
+    Stats::add(stats_.publish_sent);
+    return true;
+}
+
+void Core::resend_inflight(Connection& c, Session& s, TimePoint now) {
+    for (auto it = s.inflight.begin(); it != s.inflight.end();) {
+        if (it->pubrec) {
+            codec::Pubrel rel;
+            rel.packet_id = it->packet_id;
+            send_packet(c, rel);
+            ++it;
+        } else if (it->message->expired(now) && is_v5(c.version)) {
+            it = s.inflight.erase(it);
+        } else {
+            send_publish(c, *it, it->sent, now);
+            it->sent = true;
+            ++it;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Replication of the subscription tree to the other workers
+
+void Core::broadcast_subscribe(const std::string& filter, SessionId s, const SubscriptionEntry& e) {
+    for (unsigned w = 0; w < shared_.worker_count; ++w) {
+        if (w == index_) continue;
+        host_.post(w, [filter, s, e](Core& core) { core.apply_subscribe(filter, s, e); });
+    }
+}
+
+void Core::broadcast_unsubscribe(const std::string& filter, SessionId s) {
+    for (unsigned w = 0; w < shared_.worker_count; ++w) {
+        if (w == index_) continue;
+        host_.post(w, [filter, s](Core& core) { core.apply_unsubscribe(filter, s); });
+    }
+}
+
+void Core::apply_subscribe(const std::string& filter, SessionId session, SubscriptionEntry entry) {
+    tree_.insert(filter, session, entry);
+}
+
+void Core::apply_unsubscribe(const std::string& filter, SessionId session) { tree_.erase(filter, session); }
+
+void Core::flush() {
+    for (unsigned w = 0; w < outbox_.size(); ++w) {
+        if (outbox_[w].empty()) continue;
+        host_.post(w, [batch = std::move(outbox_[w])](Core& core) mutable { core.deliver_batch(batch, Clock::now()); });
+        outbox_[w] = {};
+    }
+    for (auto id : closed_) {
+        auto it = connections_.find(id);
+        if (it != connections_.end() && it->second->state == Connection::State::Closed) connections_.erase(it);
+    }
+    closed_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Time
+
+void Core::on_tick(TimePoint now) {
+    now_ = now;
+    for (auto& [id, cp] : connections_) {
+        Connection& c = *cp;
+        if (c.state == Connection::State::Closed) continue;
+        if (c.state != Connection::State::Connected) {
+            if (now - c.opened > kConnectTimeout) drop_connection(c, false, now);
+            continue;
+        }
+        // [MQTT-3.1.2-24] (3.1.1 [MQTT-3.1.2-24]): nothing received for 1.5 times the Keep Alive -> close.
+        if (c.keep_alive_s != 0 && now - c.last_rx > std::chrono::milliseconds(c.keep_alive_s * 1500LL)) {
+            protocol_close(c, ReasonCode::KeepAliveTimeout, "keep alive timeout");
+        }
+    }
+    std::vector<Session*> expired;
+    for (auto& [cid, sp] : sessions_) {
+        Session& s = *sp;
+        if (s.connection != 0) continue;
+        if (s.pending_will && now >= s.will_due) {
+            auto w = std::move(*s.pending_will);
+            s.pending_will.reset();
+            publish_will(w, now);
+        }
+        if (s.expiry_s != kNeverExpires && now - s.offline_since >= std::chrono::seconds(s.expiry_s)) {
+            expired.push_back(&s);
+        }
+    }
+    for (Session* s : expired) end_session(*s);
+    if (index_ == 0) publish_sys(now);
+}
+
+void Core::shutdown() {
+    for (auto& [id, cp] : connections_) {
+        Connection& c = *cp;
+        if (c.state == Connection::State::Connected && is_v5(c.version)) {
+            codec::Disconnect d;
+            d.reason = ReasonCode::ServerShuttingDown;
+            send_packet(c, d);
+        }
+        if (c.state != Connection::State::Closed) {
+            c.state = Connection::State::Closed;
+            host_.close(c.id);
+        }
+    }
+}
+
+void Core::publish_sys(TimePoint now) {
+    const auto interval = cfg_.sys_interval_s;
+    if (interval == 0 || now < next_sys_) return;
+    const bool first = next_sys_ == TimePoint{};
+    next_sys_ = now + std::chrono::seconds(interval);
+    std::uint64_t connected = 0, sessions = 0, received = 0, sent = 0, dropped = 0, pub_received = 0, pub_sent = 0,
+                  bytes_received = 0, bytes_sent = 0, subscriptions = 0;
+    for (const auto& st : shared_.stats) {
+        auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+        connected += get(st->connections);
+        sessions += get(st->sessions);
+        received += get(st->messages_received);
+        sent += get(st->messages_sent);
+        dropped += get(st->messages_dropped);
+        pub_received += get(st->publish_received);
+        pub_sent += get(st->publish_sent);
+        bytes_received += get(st->bytes_received);
+        bytes_sent += get(st->bytes_sent);
+        subscriptions += get(st->subscriptions);
+    }
+    std::size_t retained_count = 0;
+    {
+        std::lock_guard lock(shared_.retained_mutex);
+        retained_count = shared_.retained.size();
+    }
+    // Load averages as Mosquitto computes them: per-minute rates smoothed over 1, 5 and 15 minutes.
+    if (!first) {
+        const double dt = std::chrono::duration<double>(now - last_sys_).count();
+        if (dt > 0) {
+            const double windows[3] = {60.0, 300.0, 900.0};
+            const double rate_r = static_cast<double>(pub_received - last_received_) * 60.0 / dt;
+            const double rate_s = static_cast<double>(pub_sent - last_sent_) * 60.0 / dt;
+            for (std::size_t i = 0; i < 3; ++i) {
+                const double k = std::exp(-dt / windows[i]);
+                load_received_[i] = load_received_[i] * k + rate_r * (1 - k);
+                load_sent_[i] = load_sent_[i] * k + rate_s * (1 - k);
+            }
+        }
+    }
+    last_sys_ = now;
+    last_received_ = pub_received;
+    last_sent_ = pub_sent;
+
+    auto publish = [&](std::string topic, std::string value) {
+        auto m = std::make_shared<Message>();
+        m->topic = std::move(topic);
+        const auto* b = reinterpret_cast<const std::byte*>(value.data());
+        m->payload.assign(b, b + value.size());
+        m->retain = true;
+        MessagePtr msg = std::move(m);
+        {
+            std::lock_guard lock(shared_.retained_mutex);
+            shared_.retained.set(msg->topic, msg);
+        }
+        route(msg, now);
+    };
+    auto fmt = [](double d) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.2f", d);
+        return std::string(buf);
+    };
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(now - shared_.started).count();
+    publish("$SYS/broker/version", "mothd " + shared_.version);
+    publish("$SYS/broker/uptime", std::to_string(uptime) + " seconds");
+    publish("$SYS/broker/clients/connected", std::to_string(connected));
+    publish("$SYS/broker/clients/active", std::to_string(connected));
+    publish("$SYS/broker/clients/total", std::to_string(sessions));
+    publish("$SYS/broker/clients/disconnected", std::to_string(sessions >= connected ? sessions - connected : 0));
+    publish("$SYS/broker/messages/received", std::to_string(received));
+    publish("$SYS/broker/messages/sent", std::to_string(sent));
+    publish("$SYS/broker/publish/messages/received", std::to_string(pub_received));
+    publish("$SYS/broker/publish/messages/sent", std::to_string(pub_sent));
+    publish("$SYS/broker/publish/messages/dropped", std::to_string(dropped));
+    publish("$SYS/broker/bytes/received", std::to_string(bytes_received));
+    publish("$SYS/broker/bytes/sent", std::to_string(bytes_sent));
+    publish("$SYS/broker/subscriptions/count", std::to_string(subscriptions));
+    publish("$SYS/broker/retained messages/count", std::to_string(retained_count));
+    const char* names[3] = {"1min", "5min", "15min"};
+    for (std::size_t i = 0; i < 3; ++i) {
+        publish(std::string("$SYS/broker/load/publish/received/") + names[i], fmt(load_received_[i]));
+        publish(std::string("$SYS/broker/load/publish/sent/") + names[i], fmt(load_sent_[i]));
+    }
+}
+
+}  // namespace moth::broker

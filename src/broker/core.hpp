@@ -1,0 +1,266 @@
+#pragma once
+// The broker core of one worker: sessions, routing, QoS state, retained messages, wills, keepalive and
+// $SYS, without any I/O. Each worker thread owns one Core; a client's session and its connection live on
+// the worker chosen by a hash of the client identifier, so nothing here takes a lock except the shared
+// retained-message index (written only by retained publishes and read on subscribe).
+//
+// Thread affinity: every member function runs on the owning worker's thread. Other workers reach a Core
+// only through Host::post().
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/auth.hpp"
+#include "broker/message.hpp"
+#include "codec/decoder.hpp"
+#include "codec/encoder.hpp"
+#include "config/config.hpp"
+#include "topic/retained_index.hpp"
+#include "topic/subscription_tree.hpp"
+
+namespace moth::broker {
+
+using ConnectionId = std::uint64_t;
+using SessionId = std::uint64_t;  // the owning worker's index in the top 16 bits
+
+class Core;
+
+// What the core needs from the I/O layer. Called on the core's own thread only.
+class Host {
+public:
+    virtual ~Host() = default;
+    // Queues bytes for the connection; they are written, gathered, at the end of the loop turn.
+    virtual void send(ConnectionId id, std::span<const std::byte> bytes) = 0;
+    // Bytes queued for the connection and not yet written: the measure of a slow consumer.
+    virtual std::size_t pending_bytes(ConnectionId id) const = 0;
+    // Writes what is queued, then closes. No on_closed() follows for a connection the core closed.
+    virtual void close(ConnectionId id) = 0;
+    // Moves the connection to `worker`, which continues with `unread` as its first input. The core forgets it.
+    virtual void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) = 0;
+    // Runs `fn` on `worker`'s thread with that worker's Core.
+    virtual void post(unsigned worker, std::function<void(Core&)> fn) = 0;
+};
+
+// Per-worker counters, written by their worker only and read by the $SYS publisher.
+struct alignas(64) Stats {
+    std::atomic<std::uint64_t> connections{0};  // open network connections with a session
+    std::atomic<std::uint64_t> sessions{0};     // sessions owned, connected or not
+    std::atomic<std::uint64_t> messages_received{0};
+    std::atomic<std::uint64_t> messages_sent{0};
+    std::atomic<std::uint64_t> messages_dropped{0};
+    std::atomic<std::uint64_t> publish_received{0};
+    std::atomic<std::uint64_t> publish_sent{0};
+    std::atomic<std::uint64_t> bytes_received{0};
+    std::atomic<std::uint64_t> bytes_sent{0};
+    std::atomic<std::uint64_t> subscriptions{0};
+    std::atomic<std::uint64_t> protocol_errors{0};
+
+    static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+        c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+};
+
+// State all workers share. Created by main before the workers start.
+struct Shared {
+    explicit Shared(config::Config c, unsigned workers);
+
+    config::Config config;
+    unsigned worker_count;
+    TimePoint started;
+    std::string version = "unknown";
+    std::vector<std::unique_ptr<Stats>> stats;  // one per worker
+    std::atomic<std::uint64_t> connection_count{0};
+
+    std::mutex retained_mutex;
+    topic::RetainedIndex<MessagePtr> retained;  // guarded by retained_mutex
+
+    Authenticator* authenticator = nullptr;  // must be set; AllowAll by default in mothd
+    // Log sink: level 0 debug, 1 info, 2 warning, 3 error. Called from worker threads.
+    std::function<void(int level, const std::string& line)> log;
+};
+
+struct SubscriptionEntry {
+    codec::SubscribeOptions options;
+    std::uint32_t subscription_id = 0;  // 0: none
+    bool shared = false;                // a $share/<group>/<filter> membership
+};
+
+class Core {
+public:
+    Core(unsigned index, Shared& shared, Host& host);
+    ~Core();
+    Core(const Core&) = delete;
+    Core& operator=(const Core&) = delete;
+
+    [[nodiscard]] unsigned index() const { return index_; }
+
+    // A new network connection (or one handed over by another worker).
+    void on_open(ConnectionId id, std::string remote, TimePoint now);
+    // Input bytes; returns how many were consumed (the rest is kept by the caller until more arrive).
+    std::size_t on_data(ConnectionId id, std::span<const std::byte> data, TimePoint now);
+    // The connection's queued output has drained below the limit: resume sending queued messages.
+    void on_drained(ConnectionId id, TimePoint now);
+    // The peer closed the connection or it failed.
+    void on_closed(ConnectionId id, TimePoint now);
+    // Periodic work: keepalive, will delays, session and message expiry, $SYS (worker 0).
+    void on_tick(TimePoint now);
+    // End of a loop turn: posts the batched deliveries for other workers.
+    void flush();
+    // Graceful shutdown: closes every connection (v5: DISCONNECT 0x8B Server shutting down).
+    void shutdown();
+
+    // Cross-worker entry points (run via Host::post on this core's thread).
+    struct RemoteDelivery {
+        MessagePtr message;
+        SessionId session;
+        codec::QoS qos;
+        bool retain;
+        std::vector<std::uint32_t> subscription_ids;
+    };
+    void deliver_batch(std::vector<RemoteDelivery>& batch, TimePoint now);
+    void apply_subscribe(const std::string& filter, SessionId session, SubscriptionEntry entry);
+    void apply_unsubscribe(const std::string& filter, SessionId session);
+    // SIGHUP: new limits and features apply to new connections and new packets from now on.
+    void reconfigure(const config::Config& c) { cfg_ = c; }
+
+    [[nodiscard]] std::size_t connection_count() const { return connections_.size(); }
+
+private:
+    struct Outgoing {
+        MessagePtr message;
+        codec::QoS qos;
+        bool retain;
+        std::vector<std::uint32_t> subscription_ids;
+        std::uint16_t packet_id = 0;
+        bool sent = false;         // sent at least once on some connection: redeliver with DUP
+        bool pubrec = false;       // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
+    };
+    struct StoredWill {
+        MessagePtr message;
+        std::uint32_t delay_s = 0;
+        std::optional<std::uint32_t> expiry_s;  // Message Expiry Interval, counted from publication
+    };
+    struct Session {
+        SessionId id = 0;
+        std::string client_id;
+        codec::ProtocolVersion version = codec::ProtocolVersion::V5;
+        ConnectionId connection = 0;  // 0 while offline
+        std::uint32_t expiry_s = 0;   // 0: ends with the connection; 0xFFFFFFFF: never
+        TimePoint offline_since{};
+        std::map<std::string, SubscriptionEntry, std::less<>> subscriptions;
+        std::deque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
+        std::deque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection
+        std::uint64_t queued_bytes = 0;
+        std::unordered_set<std::uint16_t> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
+        std::uint16_t next_packet_id = 1;
+        std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
+        TimePoint will_due{};
+    };
+    struct Connection {
+        ConnectionId id = 0;
+        std::string remote;
+        codec::Decoder decoder{codec::DecoderOptions{codec::Role::Server, codec::kMaxPacketSize}};
+        enum class State : std::uint8_t { AwaitConnect, Authenticating, Connected, Closed } state = State::AwaitConnect;
+        codec::ProtocolVersion version = codec::ProtocolVersion::V3_1_1;
+        Session* session = nullptr;
+        TimePoint opened{};
+        TimePoint last_rx{};
+        std::uint16_t keep_alive_s = 0;
+        std::uint16_t send_window = 65535;      // client's Receive Maximum
+        std::uint32_t max_packet_size = 0;      // client's Maximum Packet Size, 0: unlimited
+        std::uint16_t alias_max_out = 0;        // client's Topic Alias Maximum
+        std::unordered_map<std::uint16_t, std::string> aliases_in;
+        std::unordered_map<std::string, std::uint16_t> aliases_out;
+        std::optional<StoredWill> will;
+        bool request_problem_info = true;
+        std::string auth_method;
+        unsigned auth_step = 0;
+        std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
+    };
+
+    // Packet handlers.
+    void handle_packet(Connection& c, codec::Packet& p, TimePoint now);
+    void handle_connect(Connection& c, const codec::Connect& p, TimePoint now);
+    void complete_connect(Connection& c, const codec::Connect& p, TimePoint now, std::optional<std::vector<std::byte>> auth_data);
+    void handle_publish(Connection& c, const codec::Publish& p, TimePoint now);
+    void handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint now);
+    void handle_unsubscribe(Connection& c, const codec::Unsubscribe& p);
+    void handle_disconnect(Connection& c, const codec::Disconnect& p, TimePoint now);
+    void handle_auth(Connection& c, const codec::Auth& p, TimePoint now);
+
+    // Routing and delivery.
+    std::size_t route(const MessagePtr& m, TimePoint now);
+    void deliver(Session& s, const MessagePtr& m, codec::QoS qos, bool retain, std::vector<std::uint32_t> sub_ids,
+                 TimePoint now);
+    void enqueue(Session& s, Outgoing o);
+    void pump(Session& s, TimePoint now);  // moves queued messages into the inflight window
+    bool send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now);
+    void resend_inflight(Connection& c, Session& s, TimePoint now);
+    std::uint16_t next_packet_id(Session& s);
+    void send_retained(Connection& c, Session& s, std::string_view filter, codec::QoS granted,
+                       std::uint32_t sub_id, TimePoint now);
+
+    // Connection and session life.
+    void send_packet(Connection& c, const codec::Packet& p);
+    void protocol_close(Connection& c, codec::ReasonCode reason, std::string_view why);
+    void connack_error(Connection& c, codec::ProtocolVersion v, codec::ReasonCode reason);
+    void drop_connection(Connection& c, bool with_will, TimePoint now);  // network gone or closed by us
+    void end_session(Session& s);
+    void publish_will(const StoredWill& w, TimePoint now);
+    Connection* find_connection(ConnectionId id);
+    Session* find_session(SessionId id);
+    unsigned owner_of(std::string_view client_id) const;
+    std::string assign_client_id();
+    void broadcast_subscribe(const std::string& filter, SessionId s, const SubscriptionEntry& e);
+    void broadcast_unsubscribe(const std::string& filter, SessionId s);
+    void publish_sys(TimePoint now);
+
+    unsigned index_;
+    Shared& shared_;
+    Host& host_;
+    Stats& stats_;
+    config::Config cfg_;  // this worker's copy: SIGHUP replaces it between events
+    std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
+    std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;  // by client id
+    std::unordered_map<SessionId, Session*> sessions_by_id_;
+    std::uint64_t next_session_ = 1;
+    topic::SubscriptionTree<SubscriptionEntry> tree_;
+    std::vector<std::vector<RemoteDelivery>> outbox_;  // per target worker, flushed once per loop turn
+    bool outbox_dirty_ = false;
+
+    // Scratch space reused across calls so the hot path does not allocate.
+    std::vector<std::byte> encode_buf_;
+    std::vector<codec::UserProperty> user_props_;
+    struct Match {
+        SessionId session;
+        const SubscriptionEntry* entry;
+    };
+    std::vector<Match> matches_;
+    std::span<const std::byte> current_raw_;  // the packet being handled, as received
+    TimePoint now_{};                         // time of the event being handled
+    std::vector<ConnectionId> closed_;        // closed connections, erased at the end of the loop turn
+    // Encodings of the message being fanned out, per (version, QoS, retain): one encode for many receivers.
+    MessagePtr cache_message_;
+    std::array<std::vector<std::byte>, 18> cache_;
+    std::array<bool, 18> cache_valid_{};
+
+    // $SYS (worker 0 only).
+    TimePoint next_sys_{};
+    TimePoint last_sys_{};
+    std::uint64_t last_received_ = 0, last_sent_ = 0;
+    std::array<double, 3> load_received_{}, load_sent_{};
+    TimePoint next_housekeeping_{};
+};
+
+}  // namespace moth::broker

@@ -1,0 +1,471 @@
+#include "server/server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio.hpp>
+
+#include "broker/core.hpp"
+
+namespace moth::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using broker::ConnectionId;
+using Clock = std::chrono::steady_clock;
+
+std::string_view kind_name(config::ListenerKind k) {
+    switch (k) {
+        case config::ListenerKind::Mqtt: return "mqtt";
+        case config::ListenerKind::Mqtts: return "mqtts";
+        case config::ListenerKind::Ws: return "ws";
+        case config::ListenerKind::Wss: return "wss";
+        case config::ListenerKind::Http: return "http";
+    }
+    return "unknown";
+}
+
+namespace {
+
+constexpr std::size_t kInitialReadBuffer = 4096;
+constexpr auto kTickInterval = std::chrono::milliseconds(250);
+constexpr auto kShutdownGrace = std::chrono::seconds(2);
+
+class Worker;
+
+// One TCP connection: reads into a buffer the core consumes in place, and gathers everything the core
+// queues during a loop turn into a single write.
+class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
+public:
+    TcpConnection(Worker& w, tcp::socket s, ConnectionId id, std::string remote)
+        : w_(w), sock_(std::move(s)), id_(id), remote_(std::move(remote)), in_(kInitialReadBuffer) {}
+
+    void start(std::vector<std::byte> initial);
+    void queue(std::span<const std::byte> bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
+    [[nodiscard]] std::size_t pending() const { return out_.size() + writing_.size(); }
+    void flush();
+    void close_after_flush();
+    void force_close();
+    tcp::socket& socket() { return sock_; }
+    const std::string& remote() const { return remote_; }
+    bool handed_off = false;
+
+private:
+    void read();
+    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void consume();
+    void fail();
+    void finish();
+
+    Worker& w_;
+    tcp::socket sock_;
+    ConnectionId id_;
+    std::string remote_;
+    std::vector<std::byte> in_;
+    std::size_t in_len_ = 0;
+    std::vector<std::byte> out_;
+    std::vector<std::byte> writing_;
+    bool writing_active_ = false;
+    bool closing_ = false;  // the core is done with it: write what is queued, then close
+    bool closed_ = false;
+};
+
+}  // namespace
+
+struct Server::Impl {
+    Impl(config::Config c, broker::Authenticator& a, std::function<void(int, const std::string&)> l, std::string v)
+        : shared(std::move(c), 1), log(std::move(l)) {
+        shared.authenticator = &a;
+        shared.log = log;
+        shared.version = std::move(v);
+    }
+
+    broker::Shared shared;
+    std::function<void(int, const std::string&)> log;
+    std::vector<std::unique_ptr<Worker>> workers;
+    struct Listener {
+        config::Listener cfg;
+        std::unique_ptr<tcp::acceptor> acceptor;
+        BoundListener bound;
+    };
+    std::vector<std::unique_ptr<Listener>> listeners;
+    std::atomic<unsigned> next_worker{0};
+    bool started = false;
+    bool stopped = false;
+
+    void accept(Listener& l);
+};
+
+namespace {
+
+class Worker final : public broker::Host {
+public:
+    Worker(unsigned index, Server::Impl& impl) : index_(index), impl_(impl), tick_(ioc_) {}
+
+    void init() { core_ = std::make_unique<broker::Core>(index_, impl_.shared, *this); }
+
+    void run() {
+        thread_ = std::thread([this] {
+            schedule_tick();
+            ioc_.run();
+        });
+    }
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+    asio::io_context& ioc() { return ioc_; }
+    broker::Core& core() { return *core_; }
+    unsigned index() const { return index_; }
+    const config::Config& config() const { return impl_.shared.config; }
+    void log(int level, const std::string& line) {
+        if (impl_.log) impl_.log(level, line);
+    }
+
+    // A socket accepted for this worker, or handed over by another one with bytes it already read.
+    void adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial) {
+        if (stopping_) return;
+        const ConnectionId id = (static_cast<ConnectionId>(index_) << 48) | next_id_++;
+        auto conn = std::make_shared<TcpConnection>(*this, std::move(s), id, std::move(remote));
+        conns_.emplace(id, conn);
+        core_->on_open(id, conn->remote(), Clock::now());
+        conn->start(std::move(initial));
+        schedule_flush();
+    }
+
+    void forget(ConnectionId id) {
+        conns_.erase(id);
+        if (stopping_ && conns_.empty() && grace_) grace_->cancel();
+    }
+
+    void mark_dirty(const std::shared_ptr<TcpConnection>& c) {
+        dirty_.push_back(c);
+        schedule_flush();
+    }
+
+    // Once per loop turn: cross-worker batches go out, and each connection written to gets one write.
+    void schedule_flush() {
+        if (flush_posted_) return;
+        flush_posted_ = true;
+        asio::post(ioc_, [this] {
+            flush_posted_ = false;
+            core_->flush();
+            auto dirty = std::move(dirty_);
+            dirty_.clear();
+            for (auto& c : dirty) c->flush();
+        });
+    }
+
+    void stop() {
+        asio::post(ioc_, [this] {
+            stopping_ = true;
+            core_->shutdown();
+            core_->flush();
+            for (auto& [id, c] : std::unordered_map(conns_)) c->flush();
+            tick_.cancel();
+            // Clients that do not read their last bytes do not hold the shutdown up for long.
+            grace_.emplace(ioc_, kShutdownGrace);
+            grace_->async_wait([this](const boost::system::error_code& ec) {
+                if (ec) return;
+                for (auto& [id, c] : std::unordered_map(conns_)) c->force_close();
+            });
+            if (conns_.empty()) grace_->cancel();
+            guard_.reset();
+        });
+    }
+
+    // broker::Host
+    void send(ConnectionId id, std::span<const std::byte> bytes) override {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) return;
+        it->second->queue(bytes);
+        mark_dirty(it->second);
+    }
+    std::size_t pending_bytes(ConnectionId id) const override {
+        auto it = conns_.find(id);
+        return it == conns_.end() ? 0 : it->second->pending();
+    }
+    void close(ConnectionId id) override {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) return;
+        auto c = it->second;
+        c->close_after_flush();
+    }
+    void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) override;
+    void post(unsigned worker, std::function<void(broker::Core&)> fn) override {
+        Worker* target = static_cast<Worker*>(impl_.workers.at(worker).get());
+        asio::post(target->ioc_, [target, fn = std::move(fn)] {
+            fn(*target->core_);
+            target->schedule_flush();
+        });
+    }
+
+private:
+    void schedule_tick() {
+        tick_.expires_after(kTickInterval);
+        tick_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || stopping_) return;
+            core_->on_tick(Clock::now());
+            schedule_flush();
+            schedule_tick();
+        });
+    }
+
+    unsigned index_;
+    Server::Impl& impl_;
+    asio::io_context ioc_{1};
+    asio::executor_work_guard<asio::io_context::executor_type> guard_{ioc_.get_executor()};
+    asio::steady_timer tick_;
+    std::optional<asio::steady_timer> grace_;
+    std::unique_ptr<broker::Core> core_;
+    std::unordered_map<ConnectionId, std::shared_ptr<TcpConnection>> conns_;
+    std::vector<std::shared_ptr<TcpConnection>> dirty_;
+    bool flush_posted_ = false;
+    bool stopping_ = false;
+    std::uint64_t next_id_ = 1;
+    std::thread thread_;
+};
+
+void Worker::hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    auto conn = it->second;
+    conns_.erase(it);
+    conn->handed_off = true;
+    boost::system::error_code ec;
+    const auto protocol = conn->socket().local_endpoint(ec).protocol();
+    if (ec) return;
+    // The socket moves between io_contexts as a plain descriptor: release it here, assign it there.
+    const int fd = conn->socket().release(ec);
+    if (ec) return;
+    Worker* target = static_cast<Worker*>(impl_.workers.at(worker).get());
+    asio::post(target->ioc_, [target, fd, protocol, remote = conn->remote(),
+                              bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
+        tcp::socket s(target->ioc_);
+        boost::system::error_code aec;
+        s.assign(protocol, fd, aec);
+        if (aec) {
+            ::close(fd);
+            return;
+        }
+        target->adopt(std::move(s), std::move(remote), std::move(bytes));
+    });
+}
+
+void TcpConnection::start(std::vector<std::byte> initial) {
+    if (!initial.empty()) {
+        if (initial.size() > in_.size()) in_.resize(initial.size());
+        std::memcpy(in_.data(), initial.data(), initial.size());
+        in_len_ = initial.size();
+        consume();
+        if (closing_ || closed_ || handed_off) return;
+    }
+    read();
+}
+
+void TcpConnection::read() {
+    if (in_len_ == in_.size()) {
+        // A packet larger than the buffer is on its way: the decoder has already checked it against the
+        // maximum packet size, so growing is bounded by that limit.
+        in_.resize(in_.size() * 2);
+    }
+    sock_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
+                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                              self->on_read(ec, n);
+                          });
+}
+
+void TcpConnection::on_read(const boost::system::error_code& ec, std::size_t n) {
+    if (handed_off || closed_) return;
+    if (ec) {
+        fail();
+        return;
+    }
+    in_len_ += n;
+    consume();
+    if (handed_off || closed_) return;
+    if (closing_) return;  // the core closed it: no more input is read
+    read();
+}
+
+void TcpConnection::consume() {
+    const auto consumed = w_.core().on_data(id_, std::span<const std::byte>(in_.data(), in_len_), Clock::now());
+    if (handed_off) return;
+    if (consumed > 0 && consumed < in_len_) std::memmove(in_.data(), in_.data() + consumed, in_len_ - consumed);
+    in_len_ -= std::min(consumed, in_len_);
+    if (in_len_ == 0 && in_.size() > kInitialReadBuffer) {
+        in_.resize(kInitialReadBuffer);  // give back what a large packet needed
+        in_.shrink_to_fit();
+    }
+    w_.schedule_flush();
+}
+
+void TcpConnection::flush() {
+    if (writing_active_ || out_.empty() || closed_) {
+        if (!writing_active_ && out_.empty() && closing_ && !closed_) finish();
+        return;
+    }
+    std::swap(out_, writing_);
+    out_.clear();
+    writing_active_ = true;
+    asio::async_write(sock_, asio::buffer(writing_),
+                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                          self->writing_active_ = false;
+                          self->writing_.clear();
+                          if (self->closed_) return;
+                          if (ec) {
+                              self->fail();
+                              return;
+                          }
+                          if (!self->out_.empty()) {
+                              self->flush();
+                          } else if (self->closing_) {
+                              self->finish();
+                          } else {
+                              self->w_.core().on_drained(self->id_, Clock::now());
+                              self->w_.schedule_flush();
+                          }
+                      });
+}
+
+void TcpConnection::close_after_flush() {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    if (!writing_active_ && out_.empty()) {
+        finish();
+    } else {
+        w_.mark_dirty(shared_from_this());
+    }
+}
+
+void TcpConnection::force_close() {
+    closing_ = true;
+    finish();
+}
+
+void TcpConnection::fail() {
+    if (!closing_ && !closed_) {
+        closing_ = true;
+        w_.core().on_closed(id_, Clock::now());
+        w_.schedule_flush();
+    }
+    finish();
+}
+
+void TcpConnection::finish() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    sock_.shutdown(tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+    w_.forget(id_);
+}
+
+}  // namespace
+
+void Server::Impl::accept(Listener& l) {
+    const unsigned target = next_worker.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(workers.size());
+    Worker* w = static_cast<Worker*>(workers[target].get());
+    l.acceptor->async_accept(w->ioc(), [this, &l, w](const boost::system::error_code& ec, tcp::socket s) {
+        if (ec == asio::error::operation_aborted || stopped) return;
+        if (!ec) {
+            boost::system::error_code opt_ec;
+            if (shared.config.tcp_nodelay) s.set_option(tcp::no_delay(true), opt_ec);
+            auto ep = s.remote_endpoint(opt_ec);
+            std::string remote = opt_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+            asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote)]() mutable {
+                w->adopt(std::move(s), std::move(remote), {});
+            });
+        } else if (log) {
+            log(2, "accept on " + l.bound.name + " failed: " + ec.message());
+        }
+        accept(l);
+    });
+}
+
+Server::Server(config::Config config, broker::Authenticator& auth, std::function<void(int, const std::string&)> log,
+               std::string version)
+    : impl_(std::make_unique<Impl>(std::move(config), auth, std::move(log), std::move(version))) {}
+
+Server::~Server() { stop(); }
+
+unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->workers.size()); }
+
+void Server::start() {
+    auto& impl = *impl_;
+    unsigned n = impl.shared.config.workers;
+    if (n == 0) n = std::max(1U, std::thread::hardware_concurrency());
+    // Shared was built for one worker before the count was known; rebuild its per-worker parts.
+    impl.shared.worker_count = n;
+    impl.shared.stats.clear();
+    for (unsigned i = 0; i < n; ++i) impl.shared.stats.push_back(std::make_unique<broker::Stats>());
+    for (unsigned i = 0; i < n; ++i) impl.workers.push_back(std::make_unique<Worker>(i, impl));
+    for (auto& w : impl.workers) static_cast<Worker*>(w.get())->init();
+
+    Worker& first = *static_cast<Worker*>(impl.workers.front().get());
+    std::size_t index = 0;
+    for (const auto& lc : impl.shared.config.listeners) {
+        const std::string name = lc.name.empty() ? std::string(kind_name(lc.kind)) + "-" + std::to_string(index) : lc.name;
+        ++index;
+        if (lc.kind != config::ListenerKind::Mqtt) {
+            if (impl.log) impl.log(2, "listener " + name + ": kind " + std::string(kind_name(lc.kind)) + " is not available yet; skipped");
+            continue;
+        }
+        auto l = std::make_unique<Impl::Listener>();
+        l->cfg = lc;
+        try {
+            tcp::resolver resolver(first.ioc());
+            auto results = resolver.resolve(lc.bind, std::to_string(lc.port),
+                                            tcp::resolver::passive | tcp::resolver::numeric_service);
+            const tcp::endpoint ep = results.begin()->endpoint();
+            l->acceptor = std::make_unique<tcp::acceptor>(first.ioc());
+            l->acceptor->open(ep.protocol());
+            l->acceptor->set_option(tcp::acceptor::reuse_address(true));
+            if (ep.address().is_v6()) l->acceptor->set_option(asio::ip::v6_only(false));
+            l->acceptor->bind(ep);
+            l->acceptor->listen(asio::socket_base::max_listen_connections);
+            const auto local = l->acceptor->local_endpoint();
+            l->bound = BoundListener{name, lc.kind, local.address().to_string(), local.port()};
+        } catch (const std::exception& e) {
+            throw std::runtime_error("listener " + name + " (" + lc.bind + ":" + std::to_string(lc.port) +
+                                     "): " + e.what());
+        }
+        impl.listeners.push_back(std::move(l));
+    }
+    for (auto& l : impl.listeners) impl.accept(*l);
+    for (auto& w : impl.workers) static_cast<Worker*>(w.get())->run();
+    impl.started = true;
+}
+
+std::vector<BoundListener> Server::bound() const {
+    std::vector<BoundListener> out;
+    for (const auto& l : impl_->listeners) out.push_back(l->bound);
+    return out;
+}
+
+void Server::reload(const config::Config& config) {
+    for (auto& w : impl_->workers) {
+        asio::post(w->ioc(), [w = w.get(), config] { w->core().reconfigure(config); });
+    }
+}
+
+void Server::stop() {
+    auto& impl = *impl_;
+    if (!impl.started || impl.stopped) return;
+    impl.stopped = true;
+    Worker& first = *static_cast<Worker*>(impl.workers.front().get());
+    asio::post(first.ioc(), [&impl] {
+        for (auto& l : impl.listeners) {
+            boost::system::error_code ec;
+            l->acceptor->close(ec);
+        }
+    });
+    for (auto& w : impl.workers) static_cast<Worker*>(w.get())->stop();
+    for (auto& w : impl.workers) static_cast<Worker*>(w.get())->join();
+}
+
+}  // namespace moth::server

@@ -1,0 +1,51 @@
+#pragma once
+// The broker's I/O: listeners, one worker thread per core each running an io_context and a broker::Core,
+// and the byte pump between sockets and cores.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/auth.hpp"
+#include "config/config.hpp"
+
+namespace moth::server {
+
+struct BoundListener {
+    std::string name;
+    config::ListenerKind kind;
+    std::string address;
+    std::uint16_t port;
+};
+
+[[nodiscard]] std::string_view kind_name(config::ListenerKind k);
+
+class Server {
+public:
+    // `log` receives (level, line): 0 debug, 1 info, 2 warning, 3 error; called from any thread.
+    Server(config::Config config, broker::Authenticator& auth, std::function<void(int, const std::string&)> log,
+           std::string version);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds every listener (throws std::runtime_error naming the listener when one cannot be bound) and
+    // starts the workers. Called once, from the main thread.
+    void start();
+    // The listeners with the ports they got (port 0 in the config means any free port).
+    [[nodiscard]] std::vector<BoundListener> bound() const;
+    // Stops accepting, tells connected clients the server is going away, flushes, joins the workers.
+    void stop();
+    // Applies a reloaded configuration's reloadable settings (limits, features, sys interval, server
+    // reference) on every worker. Listeners and the worker count stay as started.
+    void reload(const config::Config& config);
+    [[nodiscard]] unsigned worker_count() const;
+
+    struct Impl;  // defined in server.cpp
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moth::server
