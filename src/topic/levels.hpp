@@ -1,0 +1,50 @@
+#pragma once
+// Level-by-level walking of topic names and filters, shared by the subscription tree and the retained
+// index. Both split on the fly instead of building a vector of levels, so that matching a PUBLISH does
+// not allocate.
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace moth::topic {
+
+// Offset of "no more levels": every level, the last one included, has been consumed. Distinct from an
+// offset equal to size(), which is an empty last level ("sport/" has two levels, "sport" and "").
+inline constexpr std::size_t kNoLevel = std::string_view::npos;
+
+struct Level {
+    std::string_view text;  // the level, possibly empty
+    std::size_t next;       // offset of the following level, or kNoLevel
+};
+
+// The level of `s` starting at `start` (precondition: start <= s.size()).
+[[nodiscard]] inline Level level_at(std::string_view s, std::size_t start) noexcept {
+    const auto slash = s.find('/', start);
+    if (slash == std::string_view::npos) return {s.substr(start), kNoLevel};
+    return {s.substr(start, slash - start), slash + 1};
+}
+
+// [MQTT-4.7.2-1]: wildcards in the first level of a filter do not match topics starting with '$', so
+// that "#" does not see "$SYS/...".
+[[nodiscard]] inline bool is_dollar_topic(std::string_view topic) noexcept {
+    return !topic.empty() && topic.front() == '$';
+}
+
+// Transparent hashing, so that a child map keyed by owned strings is searched with a string_view taken
+// from the topic being matched, without building a std::string.
+struct LevelHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+template <class T>
+using LevelMap = std::unordered_map<std::string, T, LevelHash, std::equal_to<>>;
+
+// Whether the plain filter `filter` matches the topic name `topic` (MQTT 5.0 section 4.7), '$' rule
+// included. Both must be valid (codec::validate_topic_filter / validate_topic_name). For one-off checks
+// (ACL patterns, bridges); routing goes through SubscriptionTree, which matches every filter at once.
+[[nodiscard]] bool topic_matches(std::string_view filter, std::string_view topic) noexcept;
+
+}  // namespace moth::topic
