@@ -206,9 +206,40 @@ void Core::end_session(Session& s) {
         broadcast_unsubscribe(filter, s.id);
     }
     Stats::add(stats_.subscriptions, static_cast<std::uint64_t>(-static_cast<std::int64_t>(s.subscriptions.size())));
+    redistribute_shared(s, now_);
     Stats::add(stats_.sessions, static_cast<std::uint64_t>(-1));
     sessions_by_id_.erase(s.id);
     sessions_.erase(s.client_id);  // destroys s
+}
+
+void Core::redistribute_shared(Session& s, TimePoint now) {
+    // 5.0 section 4.8.2: a message sent to a shared-subscription member whose session ends unacknowledged
+    // SHOULD go to another member of the same group. The member's subscriptions are already out of the tree,
+    // so matching the topic again picks one of the others, by the group's policy.
+    auto move_on = [&](Outgoing& o) {
+        if (!o.share || o.message->expired(now)) return;
+        const std::string& group = *o.share;
+        std::optional<std::pair<SessionId, SubscriptionEntry>> chosen;
+        tree_.match(o.message->topic, [&](SessionId key, const SubscriptionEntry& e) {
+            if (!chosen && e.share && *e.share == group && key != s.id) chosen.emplace(key, e);
+        });
+        if (!chosen) return;
+        const QoS q = min_qos(o.message->qos, chosen->second.options.qos);
+        std::vector<std::uint32_t> ids;
+        if (chosen->second.subscription_id != 0) ids.push_back(chosen->second.subscription_id);
+        const unsigned w = worker_of(chosen->first);
+        if (w == index_) {
+            if (Session* other = find_session(chosen->first)) {
+                deliver(*other, o.message, q, o.retain, std::move(ids), now, o.share);
+            }
+        } else {
+            outbox_[w].push_back({o.message, chosen->first, q, o.retain, std::move(ids), o.share});
+        }
+    };
+    for (auto& o : s.inflight) {
+        if (!o.pubrec) move_on(o);  // after PUBREC the receiver has the message: do not duplicate it
+    }
+    for (auto& o : s.queue) move_on(o);
 }
 
 void Core::publish_will(const StoredWill& w, TimePoint now) {
@@ -703,7 +734,7 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
             e.options = sub.options;
             e.options.qos = granted;
             e.subscription_id = sub_id;
-            e.shared = shared;
+            if (shared) e.share = std::make_shared<const std::string>(f);
             std::string filter(f);
             auto [it, is_new] = s.subscriptions.insert_or_assign(filter, e);
             if (is_new) Stats::add(stats_.subscriptions);
@@ -788,13 +819,14 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
     std::stable_sort(matches_.begin(), matches_.end(),
                      [](const Match& a, const Match& b) { return a.session < b.session; });
     std::size_t delivered = 0;
-    auto dispatch = [&](SessionId sid, QoS qos, bool retain, std::vector<std::uint32_t> ids) {
+    auto dispatch = [&](SessionId sid, QoS qos, bool retain, std::vector<std::uint32_t> ids,
+                        const std::shared_ptr<const std::string>& share) {
         ++delivered;
         const unsigned w = worker_of(sid);
         if (w == index_) {
-            if (Session* s = find_session(sid)) deliver(*s, m, qos, retain, std::move(ids), now);
+            if (Session* s = find_session(sid)) deliver(*s, m, qos, retain, std::move(ids), now, share);
         } else {
-            outbox_[w].push_back({m, sid, qos, retain, std::move(ids)});
+            outbox_[w].push_back({m, sid, qos, retain, std::move(ids), share});
         }
     };
     for (std::size_t i = 0; i < matches_.size();) {
@@ -810,10 +842,10 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
             const QoS q = min_qos(m->qos, e.options.qos);  // granted QoS = min(publish, subscription)
             // [MQTT-3.3.1-12/13]: the retain flag is kept only with Retain As Published.
             const bool r = m->retain && e.options.retain_as_published;
-            if (e.shared) {
+            if (e.share) {
                 std::vector<std::uint32_t> one;
                 if (e.subscription_id != 0) one.push_back(e.subscription_id);
-                dispatch(sid, q, r, std::move(one));
+                dispatch(sid, q, r, std::move(one), e.share);
                 continue;
             }
             if (e.options.no_local && sid == m->origin_session) continue;  // [MQTT-3.8.3-3]
@@ -822,7 +854,7 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
             retain = retain || r;
             if (e.subscription_id != 0) ids.push_back(e.subscription_id);
         }
-        if (any) dispatch(sid, qos, retain, std::move(ids));
+        if (any) dispatch(sid, qos, retain, std::move(ids), nullptr);
     }
     return delivered;
 }
@@ -830,14 +862,16 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
 void Core::deliver_batch(std::vector<RemoteDelivery>& batch, TimePoint now) {
     now_ = now;
     for (auto& d : batch) {
-        if (Session* s = find_session(d.session)) deliver(*s, d.message, d.qos, d.retain, std::move(d.subscription_ids), now);
+        if (Session* s = find_session(d.session)) {
+            deliver(*s, d.message, d.qos, d.retain, std::move(d.subscription_ids), now, std::move(d.share));
+        }
     }
 }
 
 void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::vector<std::uint32_t> sub_ids,
-                   TimePoint now) {
+                   TimePoint now, std::shared_ptr<const std::string> share) {
     if (m->expired(now)) return;
-    Outgoing o{m, qos, retain, std::move(sub_ids)};
+    Outgoing o{m, qos, retain, std::move(sub_ids), std::move(share)};
     Connection* c = s.connection != 0 ? find_connection(s.connection) : nullptr;
     const bool congested = c != nullptr && host_.pending_bytes(c->id) > cfg_.limits.max_outgoing_buffer_bytes;
     if (qos == QoS::AtMostOnce) {

@@ -93,7 +93,9 @@ struct Shared {
 struct SubscriptionEntry {
     codec::SubscribeOptions options;
     std::uint32_t subscription_id = 0;  // 0: none
-    bool shared = false;                // a $share/<group>/<filter> membership
+    // For a shared membership, its "$share/<group>/<filter>": messages left unacknowledged when the member's
+    // session ends go to another member of the group.
+    std::shared_ptr<const std::string> share;
 };
 
 class Core {
@@ -127,6 +129,7 @@ public:
         codec::QoS qos;
         bool retain;
         std::vector<std::uint32_t> subscription_ids;
+        std::shared_ptr<const std::string> share;
     };
     void deliver_batch(std::vector<RemoteDelivery>& batch, TimePoint now);
     void apply_subscribe(const std::string& filter, SessionId session, SubscriptionEntry entry);
@@ -142,6 +145,7 @@ private:
         codec::QoS qos;
         bool retain;
         std::vector<std::uint32_t> subscription_ids;
+        std::shared_ptr<const std::string> share;  // delivered through this shared subscription
         std::uint16_t packet_id = 0;
         bool sent = false;         // sent at least once on some connection: redeliver with DUP
         bool pubrec = false;       // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
@@ -202,7 +206,8 @@ private:
     // Routing and delivery.
     std::size_t route(const MessagePtr& m, TimePoint now);
     void deliver(Session& s, const MessagePtr& m, codec::QoS qos, bool retain, std::vector<std::uint32_t> sub_ids,
-                 TimePoint now);
+                 TimePoint now, std::shared_ptr<const std::string> share = {});
+    void redistribute_shared(Session& s, TimePoint now);
     void enqueue(Session& s, Outgoing o);
     void pump(Session& s, TimePoint now);  // moves queued messages into the inflight window
     bool send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now);
