@@ -816,7 +816,7 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
     matches_.clear();
     tree_.match(m->topic, [&](SessionId key, const SubscriptionEntry& e) { matches_.push_back({key, &e}); });
     if (matches_.empty()) return 0;
-    std::stable_sort(matches_.begin(), matches_.end(),
+    std::sort(matches_.begin(), matches_.end(),  // order between sessions is free; std::sort does not allocate
                      [](const Match& a, const Match& b) { return a.session < b.session; });
     std::size_t delivered = 0;
     auto dispatch = [&](SessionId sid, QoS qos, bool retain, std::vector<std::uint32_t> ids,
