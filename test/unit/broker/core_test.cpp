@@ -1,0 +1,280 @@
+// The broker core driven without sockets or threads: a fake Host records what the core sends and closes, and
+// time is whatever the test passes in, so keepalive, will delay and expiry are checked exactly and instantly.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/core.hpp"
+#include "codec/decoder.hpp"
+#include "codec/encoder.hpp"
+
+namespace moth::broker {
+namespace {
+
+using namespace std::chrono_literals;
+using codec::ProtocolVersion;
+using codec::QoS;
+using codec::ReasonCode;
+
+class FakeHost final : public Host {
+public:
+    void send(ConnectionId id, std::span<const std::byte> bytes) override {
+        auto& out = out_[id];
+        out.insert(out.end(), bytes.begin(), bytes.end());
+    }
+    std::size_t pending_bytes(ConnectionId) const override { return 0; }
+    void close(ConnectionId id) override { closed_.push_back(id); }
+    void hand_off(ConnectionId, unsigned, std::span<const std::byte>) override { FAIL() << "one worker: no hand-off"; }
+    void post(unsigned, std::function<void(Core&)>) override { FAIL() << "one worker: nothing to post"; }
+
+    bool closed(ConnectionId id) const { return std::find(closed_.begin(), closed_.end(), id) != closed_.end(); }
+    std::vector<std::byte> take(ConnectionId id) { return std::exchange(out_[id], {}); }
+
+private:
+    std::map<ConnectionId, std::vector<std::byte>> out_;
+    std::vector<ConnectionId> closed_;
+};
+
+// One connection as the test sees it: encodes what it sends, decodes what the core sent back.
+struct Peer {
+    ConnectionId id;
+    ProtocolVersion version;
+};
+
+class CoreTest : public ::testing::Test {
+protected:
+    CoreTest() : shared_(config::default_config(), 1), core_(0, shared_, host_) {
+        shared_.authenticator = &allow_;
+    }
+
+    Peer open(ProtocolVersion v) {
+        const ConnectionId id = next_id_++;
+        core_.on_open(id, "test", now_);
+        return {id, v};
+    }
+
+    void send(const Peer& p, const codec::Packet& packet) {
+        std::vector<std::byte> bytes;
+        ASSERT_TRUE(codec::encode_append(packet, p.version, bytes));
+        ASSERT_EQ(core_.on_data(p.id, bytes, now_), bytes.size());
+        core_.flush();
+    }
+
+    // Every packet the core has sent to `p` since the last call; the bytes are kept for the test's lifetime.
+    std::vector<codec::Packet> received(const Peer& p) {
+        raw_.push_back(host_.take(p.id));
+        std::vector<codec::Packet> out;
+        codec::Bytes in = raw_.back();
+        while (!in.empty()) {
+            // One decoder per packet: a decoder reuses its scratch lists, which the packet's views point into.
+            auto& d = *decoders_.emplace_back(
+                std::make_unique<codec::Decoder>(codec::DecoderOptions{codec::Role::Client}));
+            d.set_version(p.version);
+            auto r = d.decode(in);
+            EXPECT_EQ(r.status, codec::DecodeStatus::Ok) << r.message;
+            if (r.status != codec::DecodeStatus::Ok) break;
+            out.push_back(r.packet);
+            in = in.subspan(r.consumed);
+        }
+        return out;
+    }
+
+    Peer connect(ProtocolVersion v, std::string client_id, bool clean, std::uint16_t keep_alive,
+                 std::uint32_t session_expiry = 0, std::optional<codec::Will> will = std::nullopt) {
+        Peer p = open(v);
+        ids_.push_back(std::move(client_id));
+        codec::Connect c;
+        c.version = v;
+        c.client_id = ids_.back();
+        c.clean_start = clean;
+        c.keep_alive_s = keep_alive;
+        if (v == ProtocolVersion::V5 && session_expiry != 0) c.properties.session_expiry_interval = session_expiry;
+        c.will = will;
+        send(p, c);
+        auto got = received(p);
+        EXPECT_EQ(got.size(), 1U);
+        if (!got.empty()) {
+            EXPECT_EQ(std::get<codec::Connack>(got[0]).reason, ReasonCode::Success);
+        }
+        return p;
+    }
+
+    bool session_present(ProtocolVersion v, const std::string& client_id, std::uint32_t expiry) {
+        Peer p = open(v);
+        ids_.push_back(client_id);
+        codec::Connect c;
+        c.version = v;
+        c.client_id = ids_.back();
+        c.clean_start = false;
+        c.properties.session_expiry_interval = expiry;
+        send(p, c);
+        auto got = received(p);
+        return !got.empty() && std::get<codec::Connack>(got[0]).session_present;
+    }
+
+    void subscribe(const Peer& p, std::string_view filter, QoS qos) {
+        static std::vector<codec::Subscription> subs;
+        subs = {{filter, {qos}}};
+        codec::Subscribe s;
+        s.packet_id = 1;
+        s.subscriptions = subs;
+        send(p, s);
+        auto got = received(p);
+        ASSERT_EQ(got.size(), 1U);
+        ASSERT_TRUE(std::holds_alternative<codec::Suback>(got[0]));
+    }
+
+    void tick(std::chrono::milliseconds advance) {
+        now_ += advance;
+        core_.on_tick(now_);
+        core_.flush();
+    }
+
+    FakeHost host_;
+    AllowAll allow_;
+    Shared shared_;
+    Core core_;
+    TimePoint now_{};
+    ConnectionId next_id_ = 1;
+    std::deque<std::string> ids_;
+    std::deque<std::vector<std::byte>> raw_;
+    std::vector<std::unique_ptr<codec::Decoder>> decoders_;
+};
+
+// [MQTT-3.1.2-24] (5.0 numbering [MQTT-3.1.2-22]): no packet for one and a half times the Keep Alive closes the
+// connection; 5.0 says why with DISCONNECT 0x8D.
+TEST_F(CoreTest, KeepAliveClosesAfterOneAndAHalfTimesTheInterval) {
+    Peer p = connect(ProtocolVersion::V5, "ka", true, 10);
+    tick(14'900ms);
+    EXPECT_FALSE(host_.closed(p.id));
+    tick(200ms);
+    EXPECT_TRUE(host_.closed(p.id));
+    auto got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Disconnect>(got[0]).reason, ReasonCode::KeepAliveTimeout);
+}
+
+// Any packet, not only PINGREQ, counts as activity for the keepalive.
+TEST_F(CoreTest, KeepAliveIsResetByTraffic) {
+    Peer p = connect(ProtocolVersion::V3_1_1, "ka2", true, 2);
+    for (int i = 0; i < 5; ++i) {
+        tick(2'000ms);
+        send(p, codec::Pingreq{});
+        auto got = received(p);
+        ASSERT_EQ(got.size(), 1U);
+        EXPECT_TRUE(std::holds_alternative<codec::Pingresp>(got[0]));  // [MQTT-3.12.4-1]
+    }
+    EXPECT_FALSE(host_.closed(p.id));
+    tick(3'100ms);
+    EXPECT_TRUE(host_.closed(p.id));
+}
+
+// 5.0 section 3.1.3.2.2: the Will Delay Interval postpones the will after a lost connection.
+TEST_F(CoreTest, WillIsPublishedAfterItsDelay) {
+    Peer watcher = connect(ProtocolVersion::V5, "watcher", true, 0);
+    subscribe(watcher, "wills/#", QoS::AtLeastOnce);
+    codec::Will w;
+    w.topic = "wills/a";
+    w.qos = QoS::AtLeastOnce;
+    w.properties.will_delay_interval = 5;
+    Peer p = connect(ProtocolVersion::V5, "dies", true, 0, 100, w);
+    core_.on_closed(p.id, now_);
+    core_.flush();
+    tick(4'000ms);
+    EXPECT_TRUE(received(watcher).empty());
+    tick(1'250ms);
+    auto got = received(watcher);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Publish>(got[0]).topic, "wills/a");
+}
+
+// 5.0 section 3.1.3.2.2: reconnecting within the Will Delay Interval cancels the will.
+TEST_F(CoreTest, ReconnectWithinTheWillDelayCancelsTheWill) {
+    Peer watcher = connect(ProtocolVersion::V5, "watcher", true, 0);
+    subscribe(watcher, "wills/#", QoS::AtLeastOnce);
+    codec::Will w;
+    w.topic = "wills/b";
+    w.properties.will_delay_interval = 5;
+    Peer p = connect(ProtocolVersion::V5, "flaky", true, 0, 100, w);
+    core_.on_closed(p.id, now_);
+    tick(2'000ms);
+    EXPECT_TRUE(session_present(ProtocolVersion::V5, "flaky", 100));
+    tick(10'000ms);
+    EXPECT_TRUE(received(watcher).empty());
+}
+
+// [MQTT-3.1.3-9]: the will is published when the session ends, if that is before the delay.
+TEST_F(CoreTest, WillIsPublishedWhenTheSessionEndsFirst) {
+    Peer watcher = connect(ProtocolVersion::V5, "watcher", true, 0);
+    subscribe(watcher, "wills/#", QoS::AtMostOnce);
+    codec::Will w;
+    w.topic = "wills/c";
+    w.properties.will_delay_interval = 60;
+    Peer p = connect(ProtocolVersion::V5, "short", true, 0, 2, w);
+    core_.on_closed(p.id, now_);
+    tick(1'000ms);
+    EXPECT_TRUE(received(watcher).empty());
+    tick(1'250ms);
+    EXPECT_EQ(received(watcher).size(), 1U);
+}
+
+// 5.0 section 3.1.2.11.2: the session is kept for the Session Expiry Interval after the connection closes.
+TEST_F(CoreTest, SessionExpiresAfterItsInterval) {
+    Peer p = connect(ProtocolVersion::V5, "expiring", true, 0, 3);
+    send(p, codec::Disconnect{});
+    tick(2'000ms);
+    EXPECT_TRUE(session_present(ProtocolVersion::V5, "expiring", 3));
+    // That reconnect started a new 3 s interval when it disconnected again.
+    Peer again = connect(ProtocolVersion::V5, "expiring", false, 0, 3);
+    send(again, codec::Disconnect{});
+    tick(3'250ms);
+    EXPECT_FALSE(session_present(ProtocolVersion::V5, "expiring", 3));
+}
+
+// [MQTT-3.3.2-5]: a queued message whose expiry passed is not delivered; [MQTT-3.3.2-6] the interval sent
+// with one still alive is what is left of it.
+TEST_F(CoreTest, QueuedMessagesExpire) {
+    Peer sub = connect(ProtocolVersion::V5, "offline", true, 0, 100);
+    subscribe(sub, "x/#", QoS::AtLeastOnce);
+    send(sub, codec::Disconnect{});
+    Peer pub = connect(ProtocolVersion::V5, "pub", true, 0);
+    const std::string payload = "p";
+    for (std::uint32_t expiry : {2U, 10U}) {
+        codec::Publish m;
+        m.topic = "x/y";
+        m.qos = QoS::AtLeastOnce;
+        m.packet_id = static_cast<std::uint16_t>(expiry);
+        m.payload = std::as_bytes(std::span(payload));
+        m.properties.message_expiry_interval = expiry;
+        send(pub, m);
+    }
+    tick(3'000ms);
+    Peer back = open(ProtocolVersion::V5);
+    codec::Connect c;
+    c.version = ProtocolVersion::V5;
+    c.client_id = "offline";
+    c.clean_start = false;
+    c.properties.session_expiry_interval = 100;
+    send(back, c);
+    auto got = received(back);
+    ASSERT_EQ(got.size(), 2U);  // CONNACK and the message that is still alive
+    const auto& p = std::get<codec::Publish>(got[1]);
+    ASSERT_TRUE(p.properties.message_expiry_interval.has_value());
+    EXPECT_EQ(*p.properties.message_expiry_interval, 7U);
+}
+
+// A connection that never sends CONNECT is closed after the CONNECT timeout.
+TEST_F(CoreTest, SilentConnectionIsClosed) {
+    Peer p = open(ProtocolVersion::V5);
+    tick(9'000ms);
+    EXPECT_FALSE(host_.closed(p.id));
+    tick(1'250ms);
+    EXPECT_TRUE(host_.closed(p.id));
+}
+
+}  // namespace
+}  // namespace moth::broker
