@@ -167,7 +167,9 @@ bool DecodeContext::properties(Properties& p, PropertyScope scope, std::vector<U
         if (!varint(id32)) return false;
         const auto* info = id32 < 256 ? property_info(static_cast<std::uint8_t>(id32)) : nullptr;
         if (info == nullptr) return malformed("unknown property identifier");
-        if ((info->scope & scope) == 0) return protocol_error("property not allowed in this packet");
+        // Section 2.2.2.2: "A Control Packet which contains an Identifier which is not valid for its packet type
+        // ... is a Malformed Packet".
+        if ((info->scope & scope) == 0) return malformed("property not allowed in this packet");
         const auto id = info->id;
         const auto idbit = std::uint64_t{1} << static_cast<unsigned>(id);
         const bool repeatable =
@@ -270,8 +272,9 @@ bool DecodeContext::properties(Properties& p, PropertyScope scope, std::vector<U
                 break;
             case PropertyId::TopicAlias:
                 if (!u16(s)) return false;
-                // [MQTT-3.3.2-8]: a Topic Alias of 0 is not permitted.
-                if (s == 0) return protocol_error("topic alias is 0");
+                // [MQTT-3.3.2-8]: a Topic Alias of 0 is not permitted. Section 3.3.2.3.4: "A Topic Alias value of 0
+                // ... is a Protocol Error, the receiver uses DISCONNECT with Reason Code of 0x94 (Topic Alias invalid)".
+                if (s == 0) return fail(ReasonCode::TopicAliasInvalid, "topic alias is 0");
                 p.topic_alias = s;
                 break;
             case PropertyId::MaximumQoS:
@@ -328,7 +331,8 @@ bool DecodeContext::connect(Connect& c) {
     } else if (name == "MQIsdp") {
         if (level != 3) return fail(ReasonCode::UnsupportedProtocolVersion, "unsupported protocol level for MQIsdp");
     } else {
-        return protocol_error("protocol name is neither MQTT nor MQIsdp");
+        // [MQTT-3.1.2-1]: the Server MAY answer a wrong protocol name with 0x84 (Unsupported Protocol Version).
+        return fail(ReasonCode::UnsupportedProtocolVersion, "protocol name is neither MQTT nor MQIsdp");
     }
     c.version = static_cast<ProtocolVersion>(level);
     v_ = c.version;
@@ -450,7 +454,9 @@ bool DecodeContext::subscribe(Subscribe& s) {
         std::uint8_t opts = 0;
         if (!utf8(sub.filter) || !u8(opts)) return false;
         const auto qos = static_cast<std::uint8_t>(opts & 3U);
-        if (qos == 3) return malformed("requested QoS is 3");  // [MQTT-3.8.3-4] (3.1.1) / section 3.8.3.1
+        // 3.1.1 [MQTT-3-8.3-4]: malformed. 5.0 section 3.8.3.1: "It is a Protocol Error if the Maximum QoS field
+        // has the value 3".
+        if (qos == 3) return is_v5(v_) ? protocol_error("maximum QoS is 3") : malformed("requested QoS is 3");
         sub.options.qos = static_cast<QoS>(qos);
         if (is_v5(v_)) {
             // [MQTT-3.8.3-5]: bits 6 and 7 of the Subscription Options are reserved and MUST be 0.
