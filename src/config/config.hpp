@@ -1,0 +1,152 @@
+#pragma once
+// mothd's configuration: the typed Config, its TOML loader, command-line overrides and what a reload may change.
+//
+// Every key, its type, default and meaning is documented in docs/configuration.md; conf/mothd.toml lists them all
+// with their defaults (a unit test keeps it equal to default_config()).
+//
+// Loading never throws and never stops at the first problem: it collects every error it can find (unknown keys,
+// wrong types, values out of range, bad enum strings, duplicate listener names or ports, bad bind addresses) so
+// that one run of `mothd -c file` shows all of them. Nothing here touches the network or the file system, except
+// load_config_file reading its file. Free functions only, no state: callable from any thread.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moth::config {
+
+enum class ListenerKind { Mqtt, Mqtts, Ws, Wss, Http };
+
+// "mqtt", "mqtts", "ws", "wss", "http": the names used in the file, in logs and in the ports file.
+[[nodiscard]] std::string_view to_string(ListenerKind kind) noexcept;
+// The port a listener of this kind gets when its table has no `port`: 1883, 8883, 8000, 8884, 8080.
+[[nodiscard]] std::uint16_t default_port(ListenerKind kind) noexcept;
+[[nodiscard]] constexpr bool is_tls(ListenerKind kind) noexcept {
+    return kind == ListenerKind::Mqtts || kind == ListenerKind::Wss;
+}
+[[nodiscard]] constexpr bool is_websocket(ListenerKind kind) noexcept {
+    return kind == ListenerKind::Ws || kind == ListenerKind::Wss;
+}
+
+struct Listener {
+    ListenerKind kind = ListenerKind::Mqtt;
+    std::string name;              // logs and the ports file; default "<kind>-<index>"; [A-Za-z0-9._-]+, unique
+    std::string bind = "0.0.0.0";  // IPv4, IPv6 without brackets ("::"), or a host name such as "localhost"
+    std::uint16_t port = 1883;     // 0 = any free port (tests read the real one from ports_file)
+    std::uint32_t max_connections = 0;  // 0 = unlimited (limits.max_connections still applies)
+    // TLS (mqtts, wss only). Empty cert_file and key_file: a self-signed development certificate.
+    std::string cert_file;
+    std::string key_file;
+    std::string ca_file;  // CA bundle that client certificates must chain to
+    bool require_client_cert = false;
+    std::string ws_path = "/mqtt";  // ws, wss only: HTTP path of the WebSocket upgrade
+
+    bool operator==(const Listener&) const = default;
+};
+
+enum class QueueFullPolicy { DropNew, DropOldest };
+enum class SharedPolicy { RoundRobin, Random, Sticky };
+[[nodiscard]] std::string_view to_string(QueueFullPolicy policy) noexcept;  // "drop_new", "drop_oldest"
+[[nodiscard]] std::string_view to_string(SharedPolicy policy) noexcept;     // "round_robin", "random", "sticky"
+
+struct Limits {
+    std::uint32_t max_connections = 100000;         // broker-wide
+    std::uint32_t max_packet_size = 1048576;        // bytes, both directions; CONNACK Maximum Packet Size
+    std::uint16_t receive_maximum = 100;            // inbound QoS 1/2 window announced in CONNACK
+    std::uint16_t max_inflight = 100;               // outbound window per session (capped by the client's)
+    std::uint32_t max_queued_messages = 1000;       // per offline or slow session
+    std::uint64_t max_queued_bytes = 64 * 1024 * 1024;
+    QueueFullPolicy queue_full_policy = QueueFullPolicy::DropNew;
+    std::uint64_t max_outgoing_buffer_bytes = 1024 * 1024;  // per connection; beyond it QoS 0 is dropped
+    std::uint32_t max_topic_levels = 128;
+    std::uint32_t max_subscriptions_per_client = 1000;  // 0 = unlimited
+    std::uint32_t max_client_id_length = 256;
+    std::uint16_t max_keepalive = 65535;  // Server Keep Alive: client keepalives above it are lowered
+    std::uint32_t max_session_expiry_interval = 4294967295;  // seconds
+    std::uint16_t topic_alias_maximum = 32;                  // inbound aliases accepted per connection; 0 = none
+
+    bool operator==(const Limits&) const = default;
+};
+
+struct Features {
+    bool retain_available = true;
+    std::uint8_t maximum_qos = 2;
+    bool wildcard_subscriptions = true;
+    bool shared_subscriptions = true;
+    bool subscription_identifiers = true;
+    bool allow_zero_length_client_id = true;
+    SharedPolicy shared_policy = SharedPolicy::RoundRobin;
+
+    bool operator==(const Features&) const = default;
+};
+
+struct Config {
+    std::string source;         // file path, "<defaults>", or the name given to parse_config; not a setting
+    std::uint32_t workers = 0;  // 0 = one per core
+    bool tcp_nodelay = true;
+    // Relative paths are relative to mothd's working directory (not to the config file), so `mothd` started
+    // without a config by a user keeps its data next to where it was started and needs no root.
+    std::string data_dir = "./moth-data";
+    std::string ports_file;           // when set, mothd writes "<name> <kind> <address> <port>\n" per listener
+    std::string log_level = "info";   // trace, debug, info, warn, error, critical, off
+    std::uint32_t sys_interval_s = 10;  // $SYS publish interval, 0 = off
+    std::string server_reference;     // v5: when set, CONNACK 0x9C Use another server with this reference
+    Limits limits;
+    Features features;
+    std::vector<Listener> listeners;  // default (file has no [[listener]]): one mqtt listener on 0.0.0.0:1883
+
+    // Compares every field, `source` included; use differences() to compare settings only.
+    bool operator==(const Config&) const = default;
+};
+
+struct ConfigError {
+    std::string file;      // the source: a path, "<override>", ...
+    std::size_t line = 0;  // 1-based; 0 = no line (a missing file, an override)
+    std::string key;       // dotted key ("limits.max_inflight", "listener.1.port"), "<toml>" for syntax errors,
+                           // empty when the whole file is at fault
+    std::string message;
+
+    // "file:line: key: message"; line 0 drops ":line", an empty key drops "key: ".
+    [[nodiscard]] std::string to_string() const;
+    bool operator==(const ConfigError&) const = default;
+};
+
+struct LoadResult {
+    Config config;  // defaults where the file is silent or wrong; use only when ok()
+    std::vector<ConfigError> errors;
+    [[nodiscard]] bool ok() const { return errors.empty(); }
+};
+
+// Parses TOML text; `source` names it in errors and becomes config.source. A syntax error is the only error
+// reported for that text ("source:line: <toml>: description"), as the TOML parser stops there.
+[[nodiscard]] LoadResult parse_config(std::string_view toml_text, std::string source);
+// Reads and parses a file. An unreadable file gives one error, "path: cannot read: <strerror>".
+[[nodiscard]] LoadResult load_config_file(const std::string& path);
+// The embedded defaults (source "<defaults>"): every field's default and one listener, "mqtt-0" on 0.0.0.0:1883.
+[[nodiscard]] Config default_config();
+
+// Command-line overrides "key=value", applied after the file. Keys are dotted as in the file: "workers=2",
+// "limits.max_inflight=10", "features.maximum_qos=1", "listener.0.port=0"; listener indexes are 0-based and the
+// index one past the last adds a listener. Values are TOML values, except that a string key also takes bare text
+// ("data_dir=/tmp/x", "listener.0.kind=ws"). Changing a listener's kind also moves its name and port along when
+// they were the old kind's defaults ("mqtt-0" -> "ws-0", 1883 -> 8000). Each key gets the same checks as in the
+// file; the checks between keys and listeners (cert_file needs key_file, unique names and ports) run once on the
+// outcome, so give mothd's every --set to one apply_overrides call. All or nothing: on any error the config is
+// left unchanged. Errors name the file "<override>" and have no line.
+[[nodiscard]] std::vector<ConfigError> apply_overrides(Config& config, std::span<const std::string> assignments);
+// One override: apply_overrides with a single assignment.
+[[nodiscard]] std::vector<ConfigError> apply_override(Config& config, std::string_view assignment);
+
+// Every setting that differs, as dotted keys in file order ("limits.max_inflight", "listener.0.port",
+// "listener.2" for a listener only one side has). `source` is not a setting and is ignored.
+[[nodiscard]] std::vector<std::string> differences(const Config& a, const Config& b);
+// What SIGHUP cannot apply: the differing keys that need a restart (workers, tcp_nodelay, data_dir, ports_file,
+// any listener). Everything else (limits, features, log_level, sys_interval_s, server_reference) applies to new
+// connections, or at once, without one.
+[[nodiscard]] std::vector<std::string> reload_differences(const Config& running, const Config& reloaded);
+// True for a key (as returned by differences()) that only a restart can apply.
+[[nodiscard]] bool needs_restart(std::string_view key) noexcept;
+
+}  // namespace moth::config
