@@ -100,36 +100,36 @@ std::string list_choices(const Range& names) {
 std::string describe(const toml::node& n) {
     std::ostringstream os;
     switch (n.type()) {
-    case toml::node_type::string:
-        os << "string " << quote(n.as_string()->get());
-        break;
-    case toml::node_type::integer:
-        os << "integer " << *n.as_integer();
-        break;
-    case toml::node_type::floating_point:
-        os << "float " << *n.as_floating_point();
-        break;
-    case toml::node_type::boolean:
-        os << "boolean " << *n.as_boolean();
-        break;
-    case toml::node_type::table:
-        os << "a table";
-        break;
-    case toml::node_type::array:
-        os << "an array";
-        break;
-    case toml::node_type::date:
-        os << "a date";
-        break;
-    case toml::node_type::time:
-        os << "a time";
-        break;
-    case toml::node_type::date_time:
-        os << "a date-time";
-        break;
-    case toml::node_type::none:
-        os << "nothing";
-        break;
+        case toml::node_type::string:
+            os << "string " << quote(n.as_string()->get());
+            break;
+        case toml::node_type::integer:
+            os << "integer " << *n.as_integer();
+            break;
+        case toml::node_type::floating_point:
+            os << "float " << *n.as_floating_point();
+            break;
+        case toml::node_type::boolean:
+            os << "boolean " << *n.as_boolean();
+            break;
+        case toml::node_type::table:
+            os << "a table";
+            break;
+        case toml::node_type::array:
+            os << "an array";
+            break;
+        case toml::node_type::date:
+            os << "a date";
+            break;
+        case toml::node_type::time:
+            os << "a time";
+            break;
+        case toml::node_type::date_time:
+            os << "a date-time";
+            break;
+        case toml::node_type::none:
+            os << "nothing";
+            break;
     }
     return os.str();
 }
@@ -219,8 +219,8 @@ bool is_host_name(std::string_view s) {
             return false;
         }
         for (const char ch : label) {
-            const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                            ch == '-';
+            const bool ok =
+                (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-';
             if (!ok) {
                 return false;
             }
@@ -265,8 +265,8 @@ std::optional<std::string> listener_name(std::string_view s) {
     }
     // It is one space-separated word of the ports file and of log lines.
     for (const char ch : s) {
-        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                        ch == '-' || ch == '_' || ch == '.';
+        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                        ch == '_' || ch == '.';
         if (!ok) {
             return "may contain only letters, digits, '-', '_' and '.', got " + quote(s);
         }
@@ -508,7 +508,8 @@ void check_listener(const Listener& l, std::size_t position, std::vector<Problem
             out.push_back({position, "cert_file", "required when key_file is set"});
         }
         if (l.require_client_cert && l.ca_file.empty()) {
-            out.push_back({position, "require_client_cert", "requires ca_file (the CA that signs client certificates)"});
+            out.push_back(
+                {position, "require_client_cert", "requires ca_file (the CA that signs client certificates)"});
         }
     }
     if (!is_websocket(l.kind) && l.ws_path != kDefaultWsPath) {
@@ -523,9 +524,9 @@ void check_listener_set(const std::vector<Listener>& listeners, std::span<const 
     for (std::size_t i = 0; i < listeners.size(); ++i) {
         for (std::size_t j = 0; j < i; ++j) {
             if (listeners[i].name == listeners[j].name) {
-                out.push_back({i, "name",
-                               "duplicate name " + quote(listeners[i].name) + " (" + listener_key(labels[j]) +
-                                   " has it too)"});
+                out.push_back(
+                    {i, "name",
+                     "duplicate name " + quote(listeners[i].name) + " (" + listener_key(labels[j]) + " has it too)"});
                 break;
             }
         }
@@ -716,8 +717,8 @@ std::optional<std::size_t> parse_index(std::string_view s) {
 }
 
 // Sets one key of one listener; the checks spanning keys and listeners run once all overrides are in.
-void override_listener(Config& config, std::string_view index_text, std::string_view field_key,
-                       std::string_view text, const std::string& full_key, Collector& errors) {
+void override_listener(Config& config, std::string_view index_text, std::string_view field_key, std::string_view text,
+                       const std::string& full_key, Collector& errors) {
     const auto index = parse_index(index_text);
     if (!index) {
         errors.add(0, full_key, "expected listener.<index>.<key> with a 0-based index");
@@ -725,9 +726,9 @@ void override_listener(Config& config, std::string_view index_text, std::string_
     }
     const std::size_t count = config.listeners.size();
     if (*index > count) {
-        errors.add(0, listener_key(*index),
-                   "no such listener: there are " + std::to_string(count) + " (index " + std::to_string(count) +
-                       " adds one)");
+        errors.add(
+            0, listener_key(*index),
+            "no such listener: there are " + std::to_string(count) + " (index " + std::to_string(count) + " adds one)");
         return;
     }
     if (*index == count) {
@@ -816,16 +817,16 @@ std::string_view to_string(SharedPolicy policy) noexcept {
 
 std::uint16_t default_port(ListenerKind kind) noexcept {
     switch (kind) {
-    case ListenerKind::Mqtt:
-        return 1883;
-    case ListenerKind::Mqtts:
-        return 8883;
-    case ListenerKind::Ws:
-        return 8000;
-    case ListenerKind::Wss:
-        return 8884;
-    case ListenerKind::Http:
-        return 8080;
+        case ListenerKind::Mqtt:
+            return 1883;
+        case ListenerKind::Mqtts:
+            return 8883;
+        case ListenerKind::Ws:
+            return 8000;
+        case ListenerKind::Wss:
+            return 8884;
+        case ListenerKind::Http:
+            return 8080;
     }
     return 1883;
 }
@@ -969,8 +970,8 @@ std::vector<std::string> differences(const Config& a, const Config& b) {
 }
 
 bool needs_restart(std::string_view key) noexcept {
-    return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" ||
-           key == "listener" || key.starts_with("listener.");
+    return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
+           key.starts_with("listener.");
 }
 
 std::vector<std::string> reload_differences(const Config& running, const Config& reloaded) {

@@ -32,9 +32,9 @@ enum class ListenerKind { Mqtt, Mqtts, Ws, Wss, Http };
 
 struct Listener {
     ListenerKind kind = ListenerKind::Mqtt;
-    std::string name;              // logs and the ports file; default "<kind>-<index>"; [A-Za-z0-9._-]+, unique
-    std::string bind = "0.0.0.0";  // IPv4, IPv6 without brackets ("::"), or a host name such as "localhost"
-    std::uint16_t port = 1883;     // 0 = any free port (tests read the real one from ports_file)
+    std::string name;                   // logs and the ports file; default "<kind>-<index>"; [A-Za-z0-9._-]+, unique
+    std::string bind = "0.0.0.0";       // IPv4, IPv6 without brackets ("::"), or a host name such as "localhost"
+    std::uint16_t port = 1883;          // 0 = any free port (tests read the real one from ports_file)
     std::uint32_t max_connections = 0;  // 0 = unlimited (limits.max_connections still applies)
     // TLS (mqtts, wss only). Empty cert_file and key_file: a self-signed development certificate.
     std::string cert_file;
@@ -52,11 +52,11 @@ enum class SharedPolicy { RoundRobin, Random, Sticky };
 [[nodiscard]] std::string_view to_string(SharedPolicy policy) noexcept;     // "round_robin", "random", "sticky"
 
 struct Limits {
-    std::uint32_t max_connections = 100000;         // broker-wide
-    std::uint32_t max_packet_size = 1048576;        // bytes, both directions; CONNACK Maximum Packet Size
-    std::uint16_t receive_maximum = 100;            // inbound QoS 1/2 window announced in CONNACK
-    std::uint16_t max_inflight = 100;               // outbound window per session (capped by the client's)
-    std::uint32_t max_queued_messages = 1000;       // per offline or slow session
+    std::uint32_t max_connections = 100000;    // broker-wide
+    std::uint32_t max_packet_size = 1048576;   // bytes, both directions; CONNACK Maximum Packet Size
+    std::uint16_t receive_maximum = 100;       // inbound QoS 1/2 window announced in CONNACK
+    std::uint16_t max_inflight = 100;          // outbound window per session (capped by the client's)
+    std::uint32_t max_queued_messages = 1000;  // per offline or slow session
     std::uint64_t max_queued_bytes = 64 * 1024 * 1024;
     QueueFullPolicy queue_full_policy = QueueFullPolicy::DropNew;
     std::uint64_t max_outgoing_buffer_bytes = 1024 * 1024;  // per connection; beyond it QoS 0 is dropped
@@ -89,10 +89,10 @@ struct Config {
     // Relative paths are relative to mothd's working directory (not to the config file), so `mothd` started
     // without a config by a user keeps its data next to where it was started and needs no root.
     std::string data_dir = "./moth-data";
-    std::string ports_file;           // when set, mothd writes "<name> <kind> <address> <port>\n" per listener
-    std::string log_level = "info";   // trace, debug, info, warn, error, critical, off
+    std::string ports_file;             // when set, mothd writes "<name> <kind> <address> <port>\n" per listener
+    std::string log_level = "info";     // trace, debug, info, warn, error, critical, off
     std::uint32_t sys_interval_s = 10;  // $SYS publish interval, 0 = off
-    std::string server_reference;     // v5: when set, CONNACK 0x9C Use another server with this reference
+    std::string server_reference;       // v5: when set, CONNACK 0x9C Use another server with this reference
     Limits limits;
     Features features;
     std::vector<Listener> listeners;  // default (file has no [[listener]]): one mqtt listener on 0.0.0.0:1883

@@ -78,15 +78,43 @@ TEST(ConfigDefaults, ExampleFileMentionsEveryKey) {
     // Every key must be documented in the example: turning each one to a non-default value must show up as a
     // difference, and its name must appear as "key =" in the file.
     const std::string text = read_text(kExampleConfig);
-    for (const std::string key : {"workers", "tcp_nodelay", "data_dir", "ports_file", "log_level", "sys_interval_s",
-                                   "server_reference", "max_connections", "max_packet_size", "receive_maximum",
-                                   "max_inflight", "max_queued_messages", "max_queued_bytes", "queue_full_policy",
-                                   "max_outgoing_buffer_bytes", "max_topic_levels", "max_subscriptions_per_client",
-                                   "max_client_id_length", "max_keepalive", "max_session_expiry_interval",
-                                   "topic_alias_maximum", "retain_available", "maximum_qos",
-                                   "wildcard_subscriptions", "shared_subscriptions", "subscription_identifiers",
-                                   "allow_zero_length_client_id", "shared_policy", "kind", "name", "bind", "port",
-                                   "cert_file", "key_file", "ca_file", "require_client_cert", "ws_path"}) {
+    for (const std::string key : {"workers",
+                                  "tcp_nodelay",
+                                  "data_dir",
+                                  "ports_file",
+                                  "log_level",
+                                  "sys_interval_s",
+                                  "server_reference",
+                                  "max_connections",
+                                  "max_packet_size",
+                                  "receive_maximum",
+                                  "max_inflight",
+                                  "max_queued_messages",
+                                  "max_queued_bytes",
+                                  "queue_full_policy",
+                                  "max_outgoing_buffer_bytes",
+                                  "max_topic_levels",
+                                  "max_subscriptions_per_client",
+                                  "max_client_id_length",
+                                  "max_keepalive",
+                                  "max_session_expiry_interval",
+                                  "topic_alias_maximum",
+                                  "retain_available",
+                                  "maximum_qos",
+                                  "wildcard_subscriptions",
+                                  "shared_subscriptions",
+                                  "subscription_identifiers",
+                                  "allow_zero_length_client_id",
+                                  "shared_policy",
+                                  "kind",
+                                  "name",
+                                  "bind",
+                                  "port",
+                                  "cert_file",
+                                  "key_file",
+                                  "ca_file",
+                                  "require_client_cert",
+                                  "ws_path"}) {
         EXPECT_NE(text.find(key + " ="), std::string::npos) << key;
     }
 }
@@ -156,9 +184,9 @@ max_connections = 5
     EXPECT_EQ(c.listeners[1].max_connections, 5U);
     EXPECT_EQ(differences(c, default_config()),
               (std::vector<std::string>{"workers", "log_level", "server_reference", "limits.max_inflight",
-                                        "limits.max_queued_bytes", "limits.queue_full_policy",
-                                        "features.maximum_qos", "features.shared_policy", "listener.0.kind",
-                                        "listener.0.name", "listener.0.port", "listener.1"}));
+                                        "limits.max_queued_bytes", "limits.queue_full_policy", "features.maximum_qos",
+                                        "features.shared_policy", "listener.0.kind", "listener.0.name",
+                                        "listener.0.port", "listener.1"}));
 }
 
 TEST(ConfigParse, PortZeroIsAccepted) {
@@ -217,9 +245,9 @@ TEST(ConfigErrors, SyntaxErrorDuplicateKey) {
 TEST(ConfigErrors, UnknownKeys) {
     EXPECT_EQ(parse_errors("\nwokers = 1\n"),
               std::vector<std::string>{R"(test.toml:2: wokers: unknown key (did you mean "workers"?))"});
-    EXPECT_EQ(parse_errors("[limits]\nmax_inflght = 1\n"),
-              std::vector<std::string>{
-                  R"(test.toml:2: limits.max_inflght: unknown key (did you mean "max_inflight"?))"});
+    EXPECT_EQ(
+        parse_errors("[limits]\nmax_inflght = 1\n"),
+        std::vector<std::string>{R"(test.toml:2: limits.max_inflght: unknown key (did you mean "max_inflight"?))"});
     EXPECT_EQ(parse_errors("[features]\nbananas = true\n"),
               std::vector<std::string>{"test.toml:2: features.bananas: unknown key"});
     EXPECT_EQ(parse_errors("[[listener]]\nport = 1\naddress = \"::\"\n"),
@@ -241,9 +269,9 @@ TEST(ConfigErrors, WrongTypes) {
               std::vector<std::string>{"test.toml:2: features.shared_policy: expected a string, got an array"});
     EXPECT_EQ(parse_errors("limits = 3\n"),
               std::vector<std::string>{"test.toml:1: limits: expected a table ([limits]), got integer 3"});
-    EXPECT_EQ(parse_errors("[listener]\nport = 1\n"),
-              std::vector<std::string>{
-                  "test.toml:1: listener: expected an array of tables ([[listener]]), got a table"});
+    EXPECT_EQ(
+        parse_errors("[listener]\nport = 1\n"),
+        std::vector<std::string>{"test.toml:1: listener: expected an array of tables ([[listener]]), got a table"});
     EXPECT_EQ(parse_errors("listener = [1]\n"),
               std::vector<std::string>{"test.toml:1: listener.0: expected a table, got integer 1"});
     EXPECT_EQ(parse_errors("listener = []\n"),
@@ -259,9 +287,9 @@ TEST(ConfigErrors, ValuesOutOfRange) {
     EXPECT_EQ(parse_errors("[limits]\nmax_packet_size = 268435461\n"),
               std::vector<std::string>{
                   "test.toml:2: limits.max_packet_size: must be between 20 and 268435460, got 268435461"});
-    EXPECT_EQ(parse_errors("[limits]\nmax_client_id_length = 22\n"),
-              std::vector<std::string>{
-                  "test.toml:2: limits.max_client_id_length: must be between 23 and 65535, got 22"});
+    EXPECT_EQ(
+        parse_errors("[limits]\nmax_client_id_length = 22\n"),
+        std::vector<std::string>{"test.toml:2: limits.max_client_id_length: must be between 23 and 65535, got 22"});
     EXPECT_EQ(parse_errors("[limits]\nmax_session_expiry_interval = 4294967296\n"),
               std::vector<std::string>{"test.toml:2: limits.max_session_expiry_interval: must be between 0 and "
                                        "4294967295, got 4294967296"});
@@ -329,9 +357,9 @@ port = 1883
 }
 
 TEST(ConfigErrors, DefaultedNameCollisionIsReportedAtTheTable) {
-    EXPECT_EQ(parse_errors("[[listener]]\nname = \"mqtt-1\"\nport = 1\n\n[[listener]]\nport = 2\n"),
-              std::vector<std::string>{
-                  R"(test.toml:5: listener.1.name: duplicate name "mqtt-1" (listener.0 has it too))"});
+    EXPECT_EQ(
+        parse_errors("[[listener]]\nname = \"mqtt-1\"\nport = 1\n\n[[listener]]\nport = 2\n"),
+        std::vector<std::string>{R"(test.toml:5: listener.1.name: duplicate name "mqtt-1" (listener.0 has it too))"});
 }
 
 TEST(ConfigErrors, BadListenerNameAndWsPath) {
@@ -361,9 +389,9 @@ TEST(ConfigErrors, KeysThatDoNotApplyToTheKind) {
 
 TEST(ConfigErrors, OtherStringChecks) {
     EXPECT_EQ(parse_errors("data_dir = \"\"\n"), std::vector<std::string>{"test.toml:1: data_dir: must not be empty"});
-    EXPECT_EQ(parse_errors("server_reference = \"a\\u0000b\"\n"),
-              std::vector<std::string>{
-                  "test.toml:1: server_reference: must be valid UTF-8 without U+0000 and surrogates"});
+    EXPECT_EQ(
+        parse_errors("server_reference = \"a\\u0000b\"\n"),
+        std::vector<std::string>{"test.toml:1: server_reference: must be valid UTF-8 without U+0000 and surrogates"});
 }
 
 TEST(ConfigErrors, EveryProblemInOneFileIsReportedInLineOrder) {
@@ -420,9 +448,8 @@ TEST(ConfigErrors, ToStringWithoutLineOrKey) {
 class ConfigFile : public testing::Test {
 protected:
     void SetUp() override {
-        dir_ = std::filesystem::temp_directory_path() /
-               ("moth_config_test_" + std::to_string(::getpid()) + "_" +
-                testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir_ = std::filesystem::temp_directory_path() / ("moth_config_test_" + std::to_string(::getpid()) + "_" +
+                                                         testing::UnitTest::GetInstance()->current_test_info()->name());
         std::filesystem::create_directories(dir_);
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }

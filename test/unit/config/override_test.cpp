@@ -24,8 +24,8 @@ TEST(ConfigOverride, TopLevelValuesOfEveryType) {
     EXPECT_EQ(set(c, "workers=2"), Strings{});
     EXPECT_EQ(set(c, "tcp_nodelay=false"), Strings{});
     EXPECT_EQ(set(c, "data_dir=/tmp/moth data"), Strings{});  // bare text for a string key
-    EXPECT_EQ(set(c, "log_level = \"debug\""), Strings{});      // or a TOML string; spaces around '=' are fine
-    EXPECT_EQ(set(c, "ports_file="), Strings{});               // empty string
+    EXPECT_EQ(set(c, "log_level = \"debug\""), Strings{});    // or a TOML string; spaces around '=' are fine
+    EXPECT_EQ(set(c, "ports_file="), Strings{});              // empty string
     EXPECT_EQ(c.workers, 2U);
     EXPECT_FALSE(c.tcp_nodelay);
     EXPECT_EQ(c.data_dir, "/tmp/moth data");
@@ -82,8 +82,7 @@ TEST(ConfigOverride, OverridesAfterAFile) {
     EXPECT_EQ(set(r.config, "listener.1.port=0"), Strings{});
     EXPECT_EQ(r.config.listeners[0].port, 1884);
     EXPECT_EQ(r.config.listeners[1].port, 0);
-    EXPECT_EQ(differences(r.config, default_config()),
-              (Strings{"listener.0.port", "listener.1"}));
+    EXPECT_EQ(differences(r.config, default_config()), (Strings{"listener.0.port", "listener.1"}));
 }
 
 TEST(ConfigOverride, KeysThatNeedEachOtherAreCheckedOnTheOutcome) {
@@ -119,8 +118,7 @@ TEST(ConfigOverride, ErrorsLeaveTheConfigUnchanged) {
     EXPECT_EQ(set(c, "wokers=2"), Strings{R"(<override>: wokers: unknown key (did you mean "workers"?))"});
     EXPECT_EQ(set(c, "workers=two"), Strings{R"(<override>: workers: expected an integer, got string "two")"});
     EXPECT_EQ(set(c, "workers=2000"), Strings{"<override>: workers: must be between 0 and 1024, got 2000"});
-    EXPECT_EQ(set(c, "tcp_nodelay=yes"),
-              Strings{R"(<override>: tcp_nodelay: expected a boolean, got string "yes")"});
+    EXPECT_EQ(set(c, "tcp_nodelay=yes"), Strings{R"(<override>: tcp_nodelay: expected a boolean, got string "yes")"});
     EXPECT_EQ(set(c, "log_level=loud"),
               Strings{R"(<override>: log_level: must be one of "trace", "debug", "info", "warn", "error", )"
                       R"("critical", "off", got "loud")"});
@@ -208,15 +206,17 @@ TEST(ConfigOverride, EveryKeyCanBeOverriddenAndIsCompared) {
     }
     // TLS and WebSocket keys need a listener of the right kind.
     Config c = default_config();
-    const std::vector<std::string> tls{"listener.1.kind=wss",    "listener.1.cert_file=c",
-                                       "listener.1.key_file=k", "listener.1.ca_file=a",
-                                       "listener.1.require_client_cert=true", "listener.1.ws_path=/ws"};
+    const std::vector<std::string> tls{"listener.1.kind=wss",
+                                       "listener.1.cert_file=c",
+                                       "listener.1.key_file=k",
+                                       "listener.1.ca_file=a",
+                                       "listener.1.require_client_cert=true",
+                                       "listener.1.ws_path=/ws"};
     EXPECT_EQ(apply_overrides(c, tls), std::vector<ConfigError>{});
     Config wss_default = default_config();
     EXPECT_EQ(set(wss_default, "listener.1.kind=wss"), Strings{});
-    EXPECT_EQ(differences(wss_default, c), (Strings{"listener.1.cert_file", "listener.1.key_file",
-                                                    "listener.1.ca_file", "listener.1.require_client_cert",
-                                                    "listener.1.ws_path"}));
+    EXPECT_EQ(differences(wss_default, c), (Strings{"listener.1.cert_file", "listener.1.key_file", "listener.1.ca_file",
+                                                    "listener.1.require_client_cert", "listener.1.ws_path"}));
 }
 
 }  // namespace
