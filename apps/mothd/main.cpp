@@ -57,8 +57,9 @@ moth::config::LoadResult load(const Options& o) {
     } else {
         r = moth::config::load_config_file(o.config_path);
     }
-    for (const auto& a : o.overrides) {
-        auto errs = moth::config::apply_override(r.config, a);
+    {
+        // One batch: checks that tie keys together (cert_file needs key_file) see all the flags at once.
+        auto errs = moth::config::apply_overrides(r.config, o.overrides);
         r.errors.insert(r.errors.end(), errs.begin(), errs.end());
     }
     if (o.port >= 0) {
