@@ -71,6 +71,10 @@ void check_golden_connect(const Connect& c, const ByteVec& wire) {
     check_golden(c, c.version, wire, {fresh_server()});
     Decoder d = test::make_decoder(fresh_server());
     EXPECT_EQ(d.version(), std::nullopt);
+    // A CONNECT still arriving does not set the version.
+    const auto partial = d.decode(std::span<const std::byte>(wire).first(wire.size() - 1));
+    EXPECT_EQ(partial.status, DecodeStatus::NeedMore);
+    EXPECT_EQ(d.version(), std::nullopt);
     const auto r = d.decode(wire);
     ASSERT_EQ(r.status, DecodeStatus::Ok) << test::describe(r);
     EXPECT_EQ(d.version(), c.version);

@@ -621,6 +621,30 @@ TEST(Stream, PartialSecondPacketAsksForItsSize) {
     EXPECT_EQ(r.needed, 7U);
 }
 
+TEST(Stream, EmptyInputNeedsMore) {
+    for (const auto& setup : {test::fresh_server(), test::server(V311), test::client(V5)}) {
+        Decoder d = test::make_decoder(setup);
+        const auto r = d.decode(std::span<const std::byte>());
+        EXPECT_EQ(r.status, DecodeStatus::NeedMore);
+        EXPECT_EQ(r.needed, 0U);
+    }
+}
+
+TEST(Stream, ClientRoleDefaultsToV5) {  // decoder.hpp: "Client role: set it before decoding (default 5.0)"
+    Decoder d(DecoderOptions{Role::Client, kMaxPacketSize});
+    const ByteVec connack = bytes({0x20, 0x03, 0x00, 0x00, 0x00});
+    const auto r = d.decode(connack);
+    ASSERT_EQ(r.status, DecodeStatus::Ok) << test::describe(r);
+    EXPECT_EQ(r.consumed, 5U);
+    // The same decoder set to 3.1.1 takes the two-byte form and rejects the 5.0 one.
+    d.set_version(V311);
+    EXPECT_EQ(d.version(), V311);
+    EXPECT_EQ(d.decode(bytes({0x20, 0x02, 0x00, 0x00})).status, DecodeStatus::Ok);
+    const auto e = d.decode(connack);
+    EXPECT_EQ(e.status, DecodeStatus::Error);
+    EXPECT_EQ(e.reason, ReasonCode::MalformedPacket);
+}
+
 TEST(Stream, ServerLearnsTheVersionFromTheFirstConnect) {
     for (const auto v : {V31, V311, V5}) {
         Decoder d = test::make_decoder(test::fresh_server());
