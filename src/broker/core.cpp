@@ -213,11 +213,12 @@ void Core::end_session(Session& s) {
 }
 
 void Core::redistribute_shared(Session& s, TimePoint now) {
-    // 5.0 section 4.8.2: a message sent to a shared-subscription member whose session ends unacknowledged
+    // 5.0 section 4.8.2: a QoS 1 message sent to a shared-subscription member whose session ends unacknowledged
     // SHOULD go to another member of the same group. The member's subscriptions are already out of the tree,
     // so matching the topic again picks one of the others, by the group's policy.
     auto move_on = [&](Outgoing& o) {
-        if (!o.share || o.message->expired(now)) return;
+        // [MQTT-4.8.2-5]: a QoS 2 message of a member whose session ended MUST NOT go to another member.
+        if (!o.share || o.qos != QoS::AtLeastOnce || o.message->expired(now)) return;
         const std::string& group = *o.share;
         std::optional<std::pair<SessionId, SubscriptionEntry>> chosen;
         tree_.match(o.message->topic, [&](SessionId key, const SubscriptionEntry& e) {
@@ -236,9 +237,7 @@ void Core::redistribute_shared(Session& s, TimePoint now) {
             outbox_[w].push_back({o.message, chosen->first, q, o.retain, std::move(ids), o.share});
         }
     };
-    for (auto& o : s.inflight) {
-        if (!o.pubrec) move_on(o);  // after PUBREC the receiver has the message: do not duplicate it
-    }
+    for (auto& o : s.inflight) move_on(o);
     for (auto& o : s.queue) move_on(o);
 }
 
@@ -414,6 +413,8 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
     }
     AuthRequest req{p.client_id, p.username, p.password, method, p.properties.authentication_data, c.remote};
     auto decision = auth.authenticate(req, 0);
+    // [MQTT-4.12.0-5]: the CONNACK of an enhanced authentication names its method, even without AUTH packets.
+    c.auth_method.assign(method);
     switch (decision.kind) {
         case AuthDecision::Kind::Deny:
             connack_error(c, v, decision.reason == ReasonCode::Success ? ReasonCode::NotAuthorized : decision.reason);
@@ -1024,15 +1025,25 @@ bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint no
 }
 
 void Core::resend_inflight(Connection& c, Session& s, TimePoint now) {
+    // [MQTT-3.3.4-9]: the new connection may have a smaller Receive Maximum; what does not fit goes back to the
+    // front of the queue (a QoS 2 message past PUBREC stays: only its PUBREL is resent).
+    while (s.inflight.size() > c.send_window) {
+        auto it = std::find_if(s.inflight.rbegin(), s.inflight.rend(), [](const Outgoing& o) { return !o.pubrec; });
+        if (it == s.inflight.rend()) break;
+        Outgoing o = std::move(*it);
+        s.inflight.erase(std::next(it).base());
+        o.packet_id = 0;
+        s.queued_bytes += message_size(*o.message);
+        s.queue.push_front(std::move(o));
+    }
     for (auto it = s.inflight.begin(); it != s.inflight.end();) {
         if (it->pubrec) {
             codec::Pubrel rel;
             rel.packet_id = it->packet_id;
             send_packet(c, rel);
             ++it;
-        } else if (it->message->expired(now) && is_v5(c.version)) {
-            it = s.inflight.erase(it);
         } else {
+            // Already sent once: resent even if it expired meanwhile ([MQTT-4.3.3-7], [MQTT-4.4.0-1]).
             send_publish(c, *it, it->sent, now);
             it->sent = true;
             ++it;
