@@ -1,0 +1,250 @@
+#pragma once
+// The Moth MQTT client library: an asynchronous client on Asio with C++20 coroutines (AsyncClient), and a
+// small blocking facade for simple programs (Client). MQTT 3.1, 3.1.1 and 5.0 over mqtt://, mqtts://, ws://
+// and wss://.
+//
+//     moth::Client c({.url = "mqtt://localhost", .client_id = "demo"});
+//     if (auto r = c.connect(); !r) { std::cerr << r.error().message() << '\n'; return 1; }
+//     c.subscribe("a/#", moth::QoS::AtLeastOnce);
+//     c.publish("a/b", "hi", moth::QoS::AtLeastOnce);
+//     if (auto m = c.receive(std::chrono::seconds(5))) std::cout << m->topic << ' ' << m->payload_text() << '\n';
+//
+// Errors are values: moth::Error carries a code with a name (the MQTT reason code's name when the broker refused
+// something, e.g. "Not authorized") and a message. See docs/client.md for one example per feature.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+namespace moth {
+
+enum class QoS : std::uint8_t { AtMostOnce = 0, AtLeastOnce = 1, ExactlyOnce = 2 };
+enum class ProtocolVersion : std::uint8_t { V3_1 = 3, V3_1_1 = 4, V5 = 5 };
+
+// The specification's name of an MQTT 5.0 reason code (3.x CONNACK return codes are mapped onto these):
+// "Not authorized", "Granted QoS 1", ...
+[[nodiscard]] std::string_view reason_name(std::uint8_t code);
+
+struct Error {
+    enum class Kind : std::uint8_t {
+        Refused,           // the broker answered with an error reason code (reason holds it)
+        Network,           // could not connect, connection lost, TLS or WebSocket handshake failed
+        Timeout,           // no answer in time
+        Protocol,          // the broker broke the protocol (malformed packet, ...)
+        InvalidArgument,   // a bad topic, filter, URL or option, refused before anything was sent
+        NotConnected,      // the operation needs a connection and offline buffering is off or full
+        Closed,            // the client was disconnected or destroyed while the operation was pending
+    };
+    Kind kind = Kind::Network;
+    std::uint8_t reason = 0;  // MQTT reason code when kind == Refused (or a DISCONNECT reason from the broker)
+    std::string message;      // readable: "connection refused (127.0.0.1:1883)", "Not authorized", ...
+    [[nodiscard]] std::string_view kind_name() const;  // "refused", "network", ...
+};
+
+template <class T>
+using Result = boost::system::result<T, Error>;
+
+struct UserProperty {
+    std::string key;
+    std::string value;
+    friend bool operator==(const UserProperty&, const UserProperty&) = default;
+};
+
+// The MQTT 5.0 properties a message carries (ignored for 3.x).
+struct MessageProperties {
+    std::optional<std::uint8_t> payload_format_indicator;
+    std::optional<std::uint32_t> message_expiry_interval;
+    std::optional<std::string> content_type;
+    std::optional<std::string> response_topic;
+    std::optional<std::vector<std::byte>> correlation_data;
+    std::vector<UserProperty> user_properties;
+    std::vector<std::uint32_t> subscription_identifiers;  // received messages only
+};
+
+struct Message {
+    std::string topic;
+    std::vector<std::byte> payload;
+    QoS qos = QoS::AtMostOnce;
+    bool retain = false;
+    bool dup = false;  // received messages only
+    MessageProperties properties;
+
+    [[nodiscard]] std::string_view payload_text() const {
+        return {reinterpret_cast<const char*>(payload.data()), payload.size()};
+    }
+    static Message text(std::string topic, std::string_view payload, QoS qos = QoS::AtMostOnce, bool retain = false);
+};
+
+struct Will {
+    std::string topic;
+    std::vector<std::byte> payload;
+    QoS qos = QoS::AtMostOnce;
+    bool retain = false;
+    MessageProperties properties;
+    std::optional<std::uint32_t> delay_interval;  // Will Delay Interval (5.0)
+};
+
+struct TlsOptions {
+    std::string ca_file, ca_path, cert_file, key_file;
+    std::string sni;         // default: the URL's host
+    bool insecure = false;   // no certificate or host name verification: development only
+    std::string version;     // "" (default), "tlsv1.2", "tlsv1.3": the minimum
+};
+
+// Enhanced authentication (5.0): called with the broker's Authentication Data of each AUTH 0x18 (and of the
+// CONNACK); returns the data to answer with, or an error to give up.
+using AuthCallback = std::function<Result<std::vector<std::byte>>(std::span<const std::byte> server_data)>;
+
+struct ConnectOptions {
+    std::string url = "mqtt://localhost:1883";  // mqtt://, mqtts://, ws://, wss:// (path /mqtt by default)
+    ProtocolVersion version = ProtocolVersion::V5;
+    std::string client_id;  // empty: the broker assigns one (5.0) / allowed with clean_start (3.1.1)
+    bool clean_start = true;
+    std::uint16_t keep_alive_s = 60;
+    std::uint32_t session_expiry_interval = 0;  // 5.0; 0xFFFFFFFF = never
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+    std::optional<Will> will;
+    std::uint16_t receive_maximum = 65535;       // 5.0: inbound QoS 1/2 window
+    std::uint32_t maximum_packet_size = 0;       // 5.0: 0 = no limit announced
+    std::uint16_t topic_alias_maximum = 16;      // 5.0: inbound aliases accepted
+    bool use_topic_aliases = true;               // 5.0: assign outbound aliases within the broker's maximum
+    std::optional<bool> request_response_information;
+    std::optional<bool> request_problem_information;
+    std::vector<UserProperty> user_properties;
+    std::string authentication_method;           // 5.0 enhanced authentication
+    std::vector<std::byte> authentication_data;
+    AuthCallback on_auth;
+    TlsOptions tls;
+    std::chrono::milliseconds connect_timeout{10'000};
+    // Automatic reconnect with exponential backoff and full jitter between min and max. On reconnect,
+    // subscriptions are sent again when the broker did not keep the session.
+    bool auto_reconnect = false;
+    std::chrono::milliseconds reconnect_min{500};
+    std::chrono::milliseconds reconnect_max{30'000};
+    // Messages published while disconnected are kept, up to this many, and sent on reconnect; beyond it the
+    // oldest QoS 0 message is dropped first, then publish fails with NotConnected.
+    std::size_t offline_buffer_limit = 1000;
+};
+
+struct ConnectResult {
+    bool session_present = false;
+    std::uint8_t reason = 0;
+    std::string assigned_client_id;            // 5.0, when the broker assigned one
+    std::optional<std::uint16_t> server_keep_alive;
+    std::uint16_t receive_maximum = 65535;     // the broker's
+    std::uint32_t maximum_packet_size = 0;     // the broker's, 0 = none
+    std::uint16_t topic_alias_maximum = 0;     // the broker's
+    std::uint8_t maximum_qos = 2;
+    bool retain_available = true;
+    bool wildcard_subscription_available = true;
+    bool subscription_identifier_available = true;
+    bool shared_subscription_available = true;
+    std::optional<std::string> response_information;
+    std::optional<std::string> server_reference;
+    std::optional<std::string> reason_string;
+    std::vector<UserProperty> user_properties;
+};
+
+struct SubscribeOptions {
+    QoS qos = QoS::AtMostOnce;
+    bool no_local = false;
+    bool retain_as_published = false;
+    std::uint8_t retain_handling = 0;
+};
+
+struct Subscription {
+    std::string filter;
+    SubscribeOptions options;
+};
+
+struct SubscribeResult {
+    std::vector<std::uint8_t> reason_codes;  // one per filter: granted QoS 0..2, or an error reason code
+    std::optional<std::string> reason_string;
+    std::vector<UserProperty> user_properties;
+};
+
+struct UnsubscribeResult {
+    std::vector<std::uint8_t> reason_codes;  // 5.0; empty for 3.x
+};
+
+struct PublishResult {
+    std::uint8_t reason = 0;  // PUBACK/PUBREC reason (0 = Success, 0x10 = No matching subscribers) for QoS 1/2
+    std::optional<std::string> reason_string;
+};
+
+// Asynchronous client. All member functions must be called from the client's executor (a strand or a
+// single-threaded io_context). Coroutines return when the operation completes: publish at QoS 1/2 when the
+// broker acknowledged it (PUBACK / PUBCOMP), subscribe on SUBACK. Incoming messages are delivered in order
+// through receive() (or the on_message callback when one is set).
+class AsyncClient {
+public:
+    AsyncClient(boost::asio::any_io_executor ex, ConnectOptions options);
+    ~AsyncClient();
+    AsyncClient(const AsyncClient&) = delete;
+    AsyncClient& operator=(const AsyncClient&) = delete;
+
+    boost::asio::awaitable<Result<ConnectResult>> connect();
+    boost::asio::awaitable<Result<PublishResult>> publish(Message message);
+    boost::asio::awaitable<Result<SubscribeResult>> subscribe(std::vector<Subscription> subscriptions,
+                                                              std::optional<std::uint32_t> subscription_id = {},
+                                                              std::vector<UserProperty> user_properties = {});
+    boost::asio::awaitable<Result<UnsubscribeResult>> unsubscribe(std::vector<std::string> filters);
+    // The next incoming message; waits. Fails with Closed once the client is disconnected for good.
+    boost::asio::awaitable<Result<Message>> receive();
+    // DISCONNECT (reason 0x00, or 0x04 to have the broker publish the will), then close.
+    boost::asio::awaitable<void> disconnect(std::uint8_t reason = 0, std::optional<std::uint32_t> session_expiry = {});
+    // 5.0 re-authentication (AUTH 0x19) with the configured method.
+    boost::asio::awaitable<Result<void>> reauthenticate(std::vector<std::byte> data);
+
+    void on_message(std::function<void(const Message&)> callback);
+    // Connection state changes: connected (with the CONNACK's result), or lost/closed with why.
+    void on_connected(std::function<void(const ConnectResult&)> callback);
+    void on_disconnected(std::function<void(const Error&)> callback);
+    [[nodiscard]] bool connected() const;
+    [[nodiscard]] const ConnectOptions& options() const;
+
+    struct Impl;
+
+private:
+    std::shared_ptr<Impl> impl_;
+};
+
+// Blocking facade: runs an AsyncClient on its own thread. Thread safe.
+class Client {
+public:
+    explicit Client(ConnectOptions options);
+    ~Client();  // disconnects if connected
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    Result<ConnectResult> connect();
+    Result<PublishResult> publish(Message message);
+    Result<PublishResult> publish(std::string topic, std::string_view payload, QoS qos = QoS::AtMostOnce,
+                                  bool retain = false);
+    Result<SubscribeResult> subscribe(std::string filter, QoS qos = QoS::AtMostOnce);
+    Result<SubscribeResult> subscribe(std::vector<Subscription> subscriptions,
+                                      std::optional<std::uint32_t> subscription_id = {});
+    Result<UnsubscribeResult> unsubscribe(std::vector<std::string> filters);
+    // The next message, or nullopt when none arrives within `timeout` (or the client is closed).
+    std::optional<Message> receive(std::chrono::milliseconds timeout);
+    void disconnect(std::uint8_t reason = 0);
+    [[nodiscard]] bool connected() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moth
