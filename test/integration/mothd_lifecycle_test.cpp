@@ -1,9 +1,14 @@
 // mothd's life cycle as a process: it starts with embedded defaults, stops cleanly on SIGTERM and SIGINT,
-// prints its version, and rejects unknown flags with exit code 2.
+// prints its version, rejects unknown flags and bad configuration with exit code 2, checks a configuration
+// without starting, and reloads on SIGHUP.
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -22,9 +27,32 @@ const std::string kStartingLine = "mothd " MOTH_VERSION " starting (no config fi
 
 class MothdStopSignalTest : public ::testing::TestWithParam<int> {};
 
+// A config file in a directory of its own, removed with the test.
+class TempConfig {
+public:
+    explicit TempConfig(const std::string& text) {
+        static std::atomic<int> counter{0};
+        dir_ = std::filesystem::temp_directory_path() /
+               ("moth-lifecycle-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+        std::filesystem::create_directories(dir_);
+        write(text);
+    }
+    ~TempConfig() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+    void write(const std::string& text) const { std::ofstream(path()) << text; }
+    [[nodiscard]] std::string path() const { return (dir_ / "mothd.toml").string(); }
+
+private:
+    std::filesystem::path dir_;
+};
+
+// Embedded defaults except the port (no fixed ports in tests): -p 0 and a loopback bind.
 TEST_P(MothdStopSignalTest, StartsWithEmbeddedDefaultsAndExitsZeroOnSignal) {
-    MothdProcess mothd(MOTH_MOTHD_PATH);
+    MothdProcess mothd(MOTH_MOTHD_PATH, {"-p", "0", "--set", "listener.0.bind=127.0.0.1"});
     ASSERT_TRUE(mothd.wait_for_log(kStartingLine, kStartTimeout)) << "stderr:\n" << mothd.stderr_text();
+    ASSERT_TRUE(mothd.wait_for_log("listening: mqtt-0 mqtt 127.0.0.1:", kStartTimeout)) << mothd.stderr_text();
     EXPECT_NE(mothd.stderr_text().find("[info]"), std::string::npos) << mothd.stderr_text();
 
     mothd.send_signal(GetParam());
@@ -65,14 +93,90 @@ TEST(MothdLifecycleTest, InvalidLogLevelExitsWithUsageError) {
     EXPECT_NE(mothd.stderr_text().find("loud"), std::string::npos) << mothd.stderr_text();
 }
 
-TEST(MothdLifecycleTest, ConfigFlagIsAcceptedAndReported) {
-    MothdProcess mothd(MOTH_MOTHD_PATH, {"--config", "/nonexistent/mothd.toml", "--log-level", "debug"});
-    ASSERT_TRUE(mothd.wait_for_log("starting (config file /nonexistent/mothd.toml", kStartTimeout))
+TEST(MothdLifecycleTest, UnreadableConfigFileExitsWithConfigError) {
+    MothdProcess mothd(MOTH_MOTHD_PATH, {"--config", "/nonexistent/mothd.toml"});
+    const auto status = mothd.wait_for_exit(kExitTimeout);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(status->exited) << status->describe();
+    EXPECT_EQ(status->code, 2);
+    EXPECT_NE(mothd.stderr_text().find("/nonexistent/mothd.toml: cannot read:"), std::string::npos)
         << mothd.stderr_text();
+}
+
+// Every problem in the file is reported as file:line: key: message, then exit code 2.
+TEST(MothdLifecycleTest, BadConfigReportsEveryProblemWithFileAndLine) {
+    TempConfig cfg("workers = \"two\"\n[limits]\nmax_inflight = 0\nno_such_key = 1\n");
+    MothdProcess mothd(MOTH_MOTHD_PATH, {"--config", cfg.path()});
+    const auto status = mothd.wait_for_exit(kExitTimeout);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(status->exited) << status->describe();
+    EXPECT_EQ(status->code, 2);
+    const auto err = mothd.stderr_text();
+    EXPECT_NE(err.find(cfg.path() + ":1: workers: "), std::string::npos) << err;
+    EXPECT_NE(err.find(cfg.path() + ":3: limits.max_inflight: "), std::string::npos) << err;
+    EXPECT_NE(err.find(cfg.path() + ":4: limits.no_such_key: "), std::string::npos) << err;
+}
+
+TEST(MothdLifecycleTest, CheckConfigValidatesWithoutStarting) {
+    TempConfig cfg("[[listener]]\nkind = \"mqtt\"\nbind = \"127.0.0.1\"\nport = 0\n");
+    MothdProcess mothd(MOTH_MOTHD_PATH, {"--config", cfg.path(), "--check-config"});
+    const auto status = mothd.wait_for_exit(kExitTimeout);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(status->success()) << status->describe() << mothd.stderr_text();
+    EXPECT_NE(mothd.stdout_text().find("configuration OK"), std::string::npos) << mothd.stdout_text();
+    EXPECT_EQ(mothd.stderr_text().find("listening"), std::string::npos) << "--check-config must not start";
+}
+
+TEST(MothdLifecycleTest, OverrideErrorsNameTheOverride) {
+    MothdProcess mothd(MOTH_MOTHD_PATH, {"--set", "limits.max_inflight=-3"});
+    const auto status = mothd.wait_for_exit(kExitTimeout);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->code, 2);
+    EXPECT_NE(mothd.stderr_text().find("<override>: limits.max_inflight:"), std::string::npos) << mothd.stderr_text();
+}
+
+// SIGHUP reloads: what can change live is applied; a listener change is reported as needing a restart; a file
+// with errors is refused and the running configuration kept.
+TEST(MothdLifecycleTest, SighupReloadsTheConfiguration) {
+    const std::string listener = "[[listener]]\nkind = \"mqtt\"\nbind = \"127.0.0.1\"\nport = 0\n";
+    TempConfig cfg("log_level = \"info\"\n" + listener);
+    MothdProcess mothd(MOTH_MOTHD_PATH, {"--config", cfg.path()});
+    ASSERT_TRUE(mothd.wait_for_log("listening: ", kStartTimeout)) << mothd.stderr_text();
+
+    cfg.write("log_level = \"debug\"\n[limits]\nmax_inflight = 7\n" + listener + "name = \"renamed\"\n");
+    mothd.send_signal(SIGHUP);
+    ASSERT_TRUE(mothd.wait_for_log("reload: configuration applied", kStartTimeout)) << mothd.stderr_text();
+    EXPECT_NE(mothd.stderr_text().find("reload: listener.0.name changed; it takes effect after a restart"),
+              std::string::npos)
+        << mothd.stderr_text();
+
+    cfg.write("workers = -1\n" + listener);
+    mothd.send_signal(SIGHUP);
+    ASSERT_TRUE(mothd.wait_for_log("keeping the running one", kStartTimeout)) << mothd.stderr_text();
+
     mothd.send_signal(SIGTERM);
     const auto status = mothd.wait_for_exit(kExitTimeout);
     ASSERT_TRUE(status.has_value());
-    EXPECT_TRUE(status->success()) << status->describe();
+    EXPECT_TRUE(status->success()) << status->describe() << mothd.stderr_text();
+}
+
+// A port that cannot be bound is a fatal start-up error naming the listener (exit 1, not a config error).
+TEST(MothdLifecycleTest, PortInUseIsAFatalStartupError) {
+    TempConfig cfg("[[listener]]\nkind = \"mqtt\"\nbind = \"127.0.0.1\"\nport = 0\n");
+    const std::string ports = cfg.path() + ".ports";
+    MothdProcess first(MOTH_MOTHD_PATH, {"--config", cfg.path(), "--ports-file", ports});
+    ASSERT_TRUE(first.wait_for_log("listening: ", kStartTimeout)) << first.stderr_text();
+    std::string name, kind, address, port;
+    std::ifstream(ports) >> name >> kind >> address >> port;
+    ASSERT_FALSE(port.empty());
+    MothdProcess second(MOTH_MOTHD_PATH, {"--config", cfg.path(), "-p", port});
+    const auto status = second.wait_for_exit(kExitTimeout);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->code, 1);
+    EXPECT_NE(second.stderr_text().find("listener mqtt-0 (127.0.0.1:" + port + ")"), std::string::npos)
+        << second.stderr_text();
+    first.send_signal(SIGTERM);
+    ASSERT_TRUE(first.wait_for_exit(kExitTimeout).has_value());
 }
 
 }  // namespace
