@@ -35,6 +35,22 @@ namespace {
 // How long close() waits for the peer's half of an orderly close (TLS close_notify, WebSocket close frame).
 constexpr std::chrono::milliseconds kCloseTimeout{2'000};
 
+// A system_error whose what() is the readable text alone ("connect to 127.0.0.1:1883: Connection refused"),
+// without Boost's "[system:111 at /usr/include/...]" suffix. Callers catch it as system_error.
+class Error final : public system_error {
+public:
+    // what(): "<context>: <the code's message>"
+    Error(error_code ec, const std::string& context)
+        : system_error(error_code(ec.value(), ec.category()), context), text_(context + ": " + ec.message()) {}
+    // what(): `text` exactly
+    Error(error_code ec, std::string text, std::nullptr_t)
+        : system_error(error_code(ec.value(), ec.category()), text), text_(std::move(text)) {}
+    [[nodiscard]] const char* what() const noexcept override { return text_.c_str(); }
+
+private:
+    std::string text_;
+};
+
 // Runs `op` until it finishes or `timeout` passes. On timeout `on_timeout` runs (it closes the socket, so that
 // an operation without per-operation cancellation ends too) and a timed_out error naming `what` is thrown.
 // Both branches have completed when this returns, so `op` and `on_timeout` may refer to the caller's locals.
@@ -59,8 +75,8 @@ asio::awaitable<void> with_timeout(asio::awaitable<void> op, std::chrono::millis
     };
     co_await (guarded(std::move(op)) || watchdog());
     if (timed_out)
-        throw system_error(asio::error::timed_out,
-                           what + ": timed out after " + std::to_string(timeout.count()) + " ms");
+        throw Error(asio::error::timed_out, what + ": timed out after " + std::to_string(timeout.count()) + " ms",
+                    nullptr);
     if (failure) std::rethrow_exception(failure);
 }
 
@@ -102,7 +118,7 @@ asio::awaitable<asio::ip::tcp::resolver::results_type> resolve(asio::ip::tcp::re
         co_return co_await resolver.async_resolve(url.host, std::to_string(url.port),
                                                   asio::ip::tcp::resolver::numeric_service, asio::use_awaitable);
     } catch (const system_error& e) {
-        throw system_error(e.code(), "resolve " + url.host);
+        throw Error(e.code(), "resolve " + url.host);
     }
 }
 
@@ -113,7 +129,7 @@ asio::awaitable<void> tcp_connect(TcpSocket& socket, const asio::ip::tcp::resolv
         // Tries every resolved address in turn (e.g. ::1 then 127.0.0.1 for "localhost").
         co_await asio::async_connect(socket, endpoints, asio::use_awaitable);
     } catch (const system_error& e) {
-        throw system_error(e.code(), "connect to " + format_host_port(url.host, url.port));
+        throw Error(e.code(), "connect to " + format_host_port(url.host, url.port));
     }
     if (settings.tcp_nodelay) {
         error_code ignored;  // an optimisation; a socket that refuses it still works
@@ -128,7 +144,7 @@ asio::awaitable<void> tls_handshake(TlsSocket& tls, const ConnectSettings& setti
     SSL* handle = tls.native_handle();
     // SNI carries host names only (RFC 6066 section 3), never address literals.
     if (!name.empty() && !is_ip_literal(name) && !set_sni(handle, name))
-        throw system_error(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
+        throw Error(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
                            "TLS: set server name '" + name + "'");
     if (options.insecure) {
         tls.set_verify_mode(ssl::verify_none);
@@ -145,7 +161,7 @@ asio::awaitable<void> tls_handshake(TlsSocket& tls, const ConnectSettings& setti
             ok = X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
         }
         if (ok != 1)
-            throw system_error(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
+            throw Error(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
                                "TLS: set the name to verify '" + name + "'");
     }
     try {
@@ -157,7 +173,7 @@ asio::awaitable<void> tls_handshake(TlsSocket& tls, const ConnectSettings& setti
             what += ": ";
             what += X509_verify_cert_error_string(verify);
         }
-        throw system_error(e.code(), what);
+        throw Error(e.code(), what);
     }
 }
 
@@ -174,11 +190,11 @@ asio::awaitable<void> ws_handshake(websocket::stream<Next>& ws, const ConnectSet
         co_await ws.async_handshake(response, format_host_port(url.host, url.port), url.path, asio::use_awaitable);
     } catch (const system_error& e) {
         std::string what = "WebSocket upgrade to " + to_string(url);
-        if (e.code() == websocket::error::upgrade_declined || response.result_int() != 0) {
+        if (e.code() == websocket::error::upgrade_declined) {
             what += ": HTTP " + std::to_string(response.result_int());
             if (!response.reason().empty()) what += " " + std::string(response.reason());
         }
-        throw system_error(e.code(), what);
+        throw Error(e.code(), what);
     }
 }
 
@@ -209,8 +225,8 @@ std::shared_ptr<ssl::context> make_client_tls_context(const TlsOptions& options)
     if (options.version == "tlsv1.3") {
         min_version = TLS1_3_VERSION;
     } else if (!options.version.empty() && options.version != "tlsv1.2") {
-        throw system_error(asio::error::invalid_argument,
-                           "TLS: unsupported version '" + options.version + "' (expected tlsv1.2 or tlsv1.3)");
+        throw Error(asio::error::invalid_argument,
+                           "TLS: unsupported version '" + options.version + "' (expected tlsv1.2 or tlsv1.3)", nullptr);
     }
     SSL_CTX_set_min_proto_version(handle, min_version);
     context->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
@@ -218,7 +234,7 @@ std::shared_ptr<ssl::context> make_client_tls_context(const TlsOptions& options)
     const auto load = [](const std::string& what, const std::string& file, auto&& fn) {
         error_code ec;
         fn(ec);
-        if (ec) throw system_error(ec, "TLS: load " + what + " '" + file + "'");
+        if (ec) throw Error(ec, "TLS: load " + what + " '" + file + "'");
     };
     if (!options.ca_file.empty())
         load("CA file", options.ca_file, [&](error_code& ec) { context->load_verify_file(options.ca_file, ec); });
@@ -227,7 +243,7 @@ std::shared_ptr<ssl::context> make_client_tls_context(const TlsOptions& options)
     if (options.ca_file.empty() && options.ca_path.empty())
         load("system CA paths", "", [&](error_code& ec) { context->set_default_verify_paths(ec); });
     if (!options.key_file.empty() && options.cert_file.empty())
-        throw system_error(asio::error::invalid_argument, "TLS: a key file needs a certificate file");
+        throw Error(asio::error::invalid_argument, "TLS: a key file needs a certificate file", nullptr);
     if (!options.cert_file.empty()) {
         load("certificate", options.cert_file,
              [&](error_code& ec) { context->use_certificate_chain_file(options.cert_file, ec); });
@@ -323,7 +339,7 @@ asio::awaitable<std::size_t> WsStream<Next>::read_some(std::span<std::byte> buff
             n = co_await ws_.async_read_some(to_buffer(buffer), asio::use_awaitable);
         } catch (const system_error& e) {
             // A close frame is the WebSocket's orderly end of stream.
-            if (e.code() == websocket::error::closed) throw system_error(asio::error::eof, "WebSocket closed");
+            if (e.code() == websocket::error::closed) throw Error(asio::error::eof, "WebSocket closed by the peer", nullptr);
             throw;
         }
         if (n > 0) co_return n;  // empty frames (or messages) carry nothing for the caller
@@ -380,6 +396,8 @@ asio::awaitable<std::unique_ptr<Stream>> connect(asio::any_io_executor ex, const
     std::unique_ptr<Stream> stream;
     TcpSocket* socket = nullptr;
     std::function<asio::awaitable<void>()> handshakes;
+    // What a timeout reports as the step that did not finish.
+    std::string step = "resolve " + url.host;
     switch (url.scheme) {
         case Scheme::Mqtt: {
             auto s = std::make_unique<TcpStream>(TcpSocket(ex));
@@ -405,8 +423,9 @@ asio::awaitable<std::unique_ptr<Stream>> connect(asio::any_io_executor ex, const
         case Scheme::Wss: {
             auto s = std::make_unique<WsStream<TlsSocket>>(context, ex, *context);
             socket = &s->websocket().next_layer().next_layer();
-            handshakes = [ws = &s->websocket(), &settings]() -> asio::awaitable<void> {
+            handshakes = [ws = &s->websocket(), &settings, current_step = &step]() -> asio::awaitable<void> {
                 co_await tls_handshake(ws->next_layer(), settings);
+                *current_step = "WebSocket upgrade to " + to_string(settings.url);
                 co_await ws_handshake(*ws, settings);
             };
             stream = std::move(s);
@@ -417,14 +436,18 @@ asio::awaitable<std::unique_ptr<Stream>> connect(asio::any_io_executor ex, const
     asio::ip::tcp::resolver resolver(ex);
     auto steps = [&]() -> asio::awaitable<void> {
         const auto endpoints = co_await resolve(resolver, url);
+        step = "connect to " + format_host_port(url.host, url.port);
         co_await tcp_connect(*socket, endpoints, settings);
+        if (url.scheme != Scheme::Mqtt)
+            step = url.scheme == Scheme::Ws ? "WebSocket upgrade to " + to_string(url)
+                                            : "TLS handshake with " + format_host_port(url.host, url.port);
         co_await handshakes();
     };
     const auto on_timeout = [&] {
         resolver.cancel();
         stream->cancel();
     };
-    co_await with_timeout(steps(), settings.timeout, on_timeout, "connect to " + to_string(url));
+    co_await with_timeout(steps(), settings.timeout, on_timeout, step);
     co_return stream;
 }
 
