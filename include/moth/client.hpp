@@ -29,6 +29,11 @@
 
 namespace moth {
 
+namespace net {
+class Stream;
+struct ConnectSettings;
+}  // namespace net
+
 enum class QoS : std::uint8_t { AtMostOnce = 0, AtLeastOnce = 1, ExactlyOnce = 2 };
 enum class ProtocolVersion : std::uint8_t { V3_1 = 3, V3_1_1 = 4, V5 = 5 };
 
@@ -190,7 +195,13 @@ struct PublishResult {
 // through receive() (or the on_message callback when one is set).
 class AsyncClient {
 public:
+    // Opens the byte stream for each connection attempt; the default is moth::net::connect. Tests and custom
+    // transports pass their own. Errors are thrown as boost::system::system_error, as net::connect does.
+    using StreamFactory = std::function<boost::asio::awaitable<std::unique_ptr<net::Stream>>(
+        boost::asio::any_io_executor, const net::ConnectSettings&)>;
+
     AsyncClient(boost::asio::any_io_executor ex, ConnectOptions options);
+    AsyncClient(boost::asio::any_io_executor ex, ConnectOptions options, StreamFactory stream_factory);
     ~AsyncClient();
     AsyncClient(const AsyncClient&) = delete;
     AsyncClient& operator=(const AsyncClient&) = delete;
@@ -203,6 +214,8 @@ public:
     boost::asio::awaitable<Result<UnsubscribeResult>> unsubscribe(std::vector<std::string> filters);
     // The next incoming message; waits. Fails with Closed once the client is disconnected for good.
     boost::asio::awaitable<Result<Message>> receive();
+    // The same, giving up with Timeout when no message arrives within `timeout` (no message is lost).
+    boost::asio::awaitable<Result<Message>> receive(std::chrono::milliseconds timeout);
     // DISCONNECT (reason 0x00, or 0x04 to have the broker publish the will), then close.
     boost::asio::awaitable<void> disconnect(std::uint8_t reason = 0, std::optional<std::uint32_t> session_expiry = {});
     // 5.0 re-authentication (AUTH 0x19) with the configured method.
