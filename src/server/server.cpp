@@ -95,7 +95,7 @@ struct Server::Impl {
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<unsigned> next_worker{0};
     bool started = false;
-    bool stopped = false;
+    std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
 
     void accept(Listener& l);
 };
