@@ -7,6 +7,7 @@
 // Statement ids: "(3.1.1)" and "(5.0)" mark ids whose numbering differs between the two specifications.
 
 #include <algorithm>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -163,6 +164,10 @@ struct BadInputCase {
     std::size_t index;
     ProtocolVersion version;
 };
+
+void PrintTo(const BadInputCase& c, std::ostream* os) {
+    *os << bad_inputs()[c.index].name << " over MQTT " << codec::protocol_version_name(c.version);
+}
 
 class BrokerBadInputCaseTest : public BrokerFixture, public ::testing::WithParamInterface<BadInputCase> {};
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <ostream>
 #include <set>
 #include <string>
 #include <tuple>
@@ -34,6 +35,10 @@ struct FlowCase {
     ProtocolVersion version;
     QoS qos;
 };
+
+void PrintTo(const FlowCase& c, std::ostream* os) {
+    *os << "MQTT " << codec::protocol_version_name(c.version) << " QoS " << static_cast<int>(c.qos);
+}
 
 class BrokerQosFlowTest : public BrokerFixture, public ::testing::WithParamInterface<FlowCase> {};
 
@@ -308,6 +313,11 @@ struct CrossCase {
     ProtocolVersion publisher;
     ProtocolVersion subscriber;
 };
+
+void PrintTo(const CrossCase& c, std::ostream* os) {
+    *os << "MQTT " << codec::protocol_version_name(c.publisher) << " to MQTT "
+        << codec::protocol_version_name(c.subscriber);
+}
 
 class BrokerCrossVersionTest : public BrokerFixture, public ::testing::WithParamInterface<CrossCase> {};
 
