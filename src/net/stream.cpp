@@ -86,7 +86,9 @@ bool is_ip_literal(const std::string& host) {
     return !ec;
 }
 
-std::string host_without_zone(const std::string& host) { return host.substr(0, host.find('%')); }
+std::string host_without_zone(const std::string& host) {
+    return host.substr(0, host.find('%'));
+}
 
 // The remote endpoint while the socket knows it; the last known value afterwards.
 std::string remote_of(const TcpSocket& socket, std::string& cache) {
@@ -101,8 +103,12 @@ void close_socket(TcpSocket& socket) noexcept {
     socket.close(ignored);
 }
 
-asio::const_buffer to_buffer(std::span<const std::byte> bytes) { return {bytes.data(), bytes.size()}; }
-asio::mutable_buffer to_buffer(std::span<std::byte> bytes) { return {bytes.data(), bytes.size()}; }
+asio::const_buffer to_buffer(std::span<const std::byte> bytes) {
+    return {bytes.data(), bytes.size()};
+}
+asio::mutable_buffer to_buffer(std::span<std::byte> bytes) {
+    return {bytes.data(), bytes.size()};
+}
 
 bool set_sni(SSL* handle, const std::string& name) {
 #pragma GCC diagnostic push
@@ -145,7 +151,7 @@ asio::awaitable<void> tls_handshake(TlsSocket& tls, const ConnectSettings& setti
     // SNI carries host names only (RFC 6066 section 3), never address literals.
     if (!name.empty() && !is_ip_literal(name) && !set_sni(handle, name))
         throw Error(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
-                           "TLS: set server name '" + name + "'");
+                    "TLS: set server name '" + name + "'");
     if (options.insecure) {
         tls.set_verify_mode(ssl::verify_none);
     } else {
@@ -162,7 +168,7 @@ asio::awaitable<void> tls_handshake(TlsSocket& tls, const ConnectSettings& setti
         }
         if (ok != 1)
             throw Error(error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
-                               "TLS: set the name to verify '" + name + "'");
+                        "TLS: set the name to verify '" + name + "'");
     }
     try {
         co_await tls.async_handshake(ssl::stream_base::client, asio::use_awaitable);
@@ -180,11 +186,11 @@ asio::awaitable<void> tls_handshake(TlsSocket& tls, const ConnectSettings& setti
 template <class Next>
 asio::awaitable<void> ws_handshake(websocket::stream<Next>& ws, const ConnectSettings& settings) {
     const auto& url = settings.url;
-    ws.set_option(websocket::stream_base::decorator([subprotocol = settings.ws_subprotocol](
-                                                        websocket::request_type& request) {
-        if (!subprotocol.empty()) request.set(beast::http::field::sec_websocket_protocol, subprotocol);
-        request.set(beast::http::field::user_agent, "moth");
-    }));
+    ws.set_option(
+        websocket::stream_base::decorator([subprotocol = settings.ws_subprotocol](websocket::request_type& request) {
+            if (!subprotocol.empty()) request.set(beast::http::field::sec_websocket_protocol, subprotocol);
+            request.set(beast::http::field::user_agent, "moth");
+        }));
     websocket::response_type response;
     try {
         co_await ws.async_handshake(response, format_host_port(url.host, url.port), url.path, asio::use_awaitable);
@@ -226,7 +232,7 @@ std::shared_ptr<ssl::context> make_client_tls_context(const TlsOptions& options)
         min_version = TLS1_3_VERSION;
     } else if (!options.version.empty() && options.version != "tlsv1.2") {
         throw Error(asio::error::invalid_argument,
-                           "TLS: unsupported version '" + options.version + "' (expected tlsv1.2 or tlsv1.3)", nullptr);
+                    "TLS: unsupported version '" + options.version + "' (expected tlsv1.2 or tlsv1.3)", nullptr);
     }
     SSL_CTX_set_min_proto_version(handle, min_version);
     context->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
@@ -280,7 +286,9 @@ void TcpStream::cancel() noexcept {
     close_socket(socket_);
 }
 
-std::string TcpStream::remote() const { return remote_of(socket_, remote_); }
+std::string TcpStream::remote() const {
+    return remote_of(socket_, remote_);
+}
 
 // ---- TlsStream ----
 
@@ -296,8 +304,8 @@ asio::awaitable<void> TlsStream::close() {
     (void)remote();
     if (tls_.lowest_layer().is_open()) {
         try {
-            co_await with_timeout(tls_.async_shutdown(asio::use_awaitable), kCloseTimeout, [this] { cancel(); },
-                                  "TLS shutdown");
+            co_await with_timeout(
+                tls_.async_shutdown(asio::use_awaitable), kCloseTimeout, [this] { cancel(); }, "TLS shutdown");
         } catch (const system_error&) {
             // The peer closed first or never answered: the socket is closed below either way.
         }
@@ -313,7 +321,9 @@ void TlsStream::cancel() noexcept {
     close_socket(tls_.next_layer());
 }
 
-std::string TlsStream::remote() const { return remote_of(tls_.next_layer(), remote_); }
+std::string TlsStream::remote() const {
+    return remote_of(tls_.next_layer(), remote_);
+}
 
 // ---- WsStream ----
 
@@ -326,8 +336,8 @@ void WsStream<Next>::configure() {
     // the MQTT layer enforces its own maximum packet size.
     ws_.read_message_max(0);
     // Timeouts are ours (connect's overall timeout, close's short one), not Beast's.
-    ws_.set_option(websocket::stream_base::timeout{websocket::stream_base::none(), websocket::stream_base::none(),
-                                                   false});
+    ws_.set_option(
+        websocket::stream_base::timeout{websocket::stream_base::none(), websocket::stream_base::none(), false});
 }
 
 template <class Next>
@@ -339,7 +349,8 @@ asio::awaitable<std::size_t> WsStream<Next>::read_some(std::span<std::byte> buff
             n = co_await ws_.async_read_some(to_buffer(buffer), asio::use_awaitable);
         } catch (const system_error& e) {
             // A close frame is the WebSocket's orderly end of stream.
-            if (e.code() == websocket::error::closed) throw Error(asio::error::eof, "WebSocket closed by the peer", nullptr);
+            if (e.code() == websocket::error::closed)
+                throw Error(asio::error::eof, "WebSocket closed by the peer", nullptr);
             throw;
         }
         if (n > 0) co_return n;  // empty frames (or messages) carry nothing for the caller
@@ -356,8 +367,9 @@ asio::awaitable<void> WsStream<Next>::close() {
     (void)remote();
     if (ws_.is_open()) {
         try {
-            co_await with_timeout(ws_.async_close(websocket::close_code::normal, asio::use_awaitable), kCloseTimeout,
-                                  [this] { cancel(); }, "WebSocket close");
+            co_await with_timeout(
+                ws_.async_close(websocket::close_code::normal, asio::use_awaitable), kCloseTimeout,
+                [this] { cancel(); }, "WebSocket close");
         } catch (const system_error&) {
             // The peer went away first or never answered: the socket is closed below either way.
         }

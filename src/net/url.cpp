@@ -21,25 +21,35 @@ std::string lower(std::string_view s) {
 
 std::uint16_t default_port(Scheme s) {
     switch (s) {
-        case Scheme::Mqtt: return 1883;
-        case Scheme::Mqtts: return 8883;
-        case Scheme::Ws: return 80;
-        case Scheme::Wss: return 443;
+        case Scheme::Mqtt:
+            return 1883;
+        case Scheme::Mqtts:
+            return 8883;
+        case Scheme::Ws:
+            return 80;
+        case Scheme::Wss:
+            return 443;
     }
     return 1883;
 }
 
 std::string_view scheme_name(Scheme s) {
     switch (s) {
-        case Scheme::Mqtt: return "mqtt";
-        case Scheme::Mqtts: return "mqtts";
-        case Scheme::Ws: return "ws";
-        case Scheme::Wss: return "wss";
+        case Scheme::Mqtt:
+            return "mqtt";
+        case Scheme::Mqtts:
+            return "mqtts";
+        case Scheme::Ws:
+            return "ws";
+        case Scheme::Wss:
+            return "wss";
     }
     return "mqtt";
 }
 
-bool is_websocket(Scheme s) { return s == Scheme::Ws || s == Scheme::Wss; }
+bool is_websocket(Scheme s) {
+    return s == Scheme::Ws || s == Scheme::Wss;
+}
 
 // Host names and IPv4 literals: letters, digits, '-', '.', '_' (some LAN names have it).
 bool valid_host_char(char c) {
@@ -51,9 +61,8 @@ bool valid_ipv6(std::string_view s) {
     if (s.find(':') == std::string_view::npos) return false;
     const auto pct = s.find('%');
     const auto addr = s.substr(0, pct);
-    if (!std::all_of(addr.begin(), addr.end(), [](char c) {
-            return std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':' || c == '.';
-        }))
+    if (!std::all_of(addr.begin(), addr.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':' || c == '.'; }))
         return false;
     if (pct != std::string_view::npos) {
         const auto zone = s.substr(pct + 1);
@@ -151,8 +160,8 @@ boost::system::result<Url, std::string> parse_url(std::string_view text) {
             return Error(boost::system::in_place_error, "fragment ('#') in URL " + quote() + " is not supported");
         if (!is_websocket(url.scheme)) {
             if (rest != "/")
-                return Error(boost::system::in_place_error, "a path is only allowed in ws:// and wss:// URLs, not in " +
-                                                                quote());
+                return Error(boost::system::in_place_error,
+                             "a path is only allowed in ws:// and wss:// URLs, not in " + quote());
         } else {
             if (rest.find('#') != std::string_view::npos)
                 return Error(boost::system::in_place_error, "fragment ('#') in URL " + quote() + " is not supported");

@@ -13,6 +13,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -31,12 +33,12 @@ using namespace std::chrono_literals;
 // MQTT 3.1.1 CONNECT: clean session, keep alive 60 s, empty client id.
 const std::vector<std::byte> kConnect = [] {
     const unsigned char raw[] = {
-        0x10, 0x0C,                    // CONNECT, remaining length 12
+        0x10, 0x0C,                      // CONNECT, remaining length 12
         0x00, 0x04, 'M', 'Q', 'T', 'T',  // protocol name
-        0x04,                          // protocol level 4 (3.1.1)
-        0x02,                          // flags: clean session
-        0x00, 0x3C,                    // keep alive 60 s
-        0x00, 0x00,                    // client id: empty
+        0x04,                            // protocol level 4 (3.1.1)
+        0x02,                            // flags: clean session
+        0x00, 0x3C,                      // keep alive 60 s
+        0x00, 0x00,                      // client id: empty
     };
     std::vector<std::byte> out;
     for (auto b : raw) out.push_back(std::byte{b});
@@ -83,7 +85,9 @@ struct Failure {
     std::string text;
     [[nodiscard]] const char* what() const { return text.c_str(); }
 };
-Failure failure_of(const system_error& e) { return {e.code(), e.what()}; }
+Failure failure_of(const system_error& e) {
+    return {e.code(), e.what()};
+}
 
 // The error connect() fails with; none if it succeeds.
 std::optional<Failure> connect_error(const ConnectSettings& settings) {
@@ -162,44 +166,44 @@ TEST_F(Connect, RefusedSaysWhereAndWhy) {
 
 TEST_F(Connect, ReadAfterPeerCloseIsEof) {
     const auto settings = settings_for(url("mqtt", "127.0.0.1", ports().mqtt));
-    const auto code = run<boost::system::error_code>([&](asio::any_io_executor ex)
-                                                         -> asio::awaitable<boost::system::error_code> {
-        auto stream = co_await connect(ex, settings);
-        const std::vector<std::byte> garbage = {std::byte{0x00}, std::byte{0x00}};  // reserved packet type
-        co_await stream->write(garbage);
-        std::vector<std::byte> buffer(16);
-        try {
-            for (;;) (void)co_await stream->read_some(buffer);
-        } catch (const system_error& e) {
-            co_return e.code();
-        }
-    });
+    const auto code =
+        run<boost::system::error_code>([&](asio::any_io_executor ex) -> asio::awaitable<boost::system::error_code> {
+            auto stream = co_await connect(ex, settings);
+            const std::vector<std::byte> garbage = {std::byte{0x00}, std::byte{0x00}};  // reserved packet type
+            co_await stream->write(garbage);
+            std::vector<std::byte> buffer(16);
+            try {
+                for (;;) (void)co_await stream->read_some(buffer);
+            } catch (const system_error& e) {
+                co_return e.code();
+            }
+        });
     EXPECT_TRUE(code == asio::error::eof || code == asio::error::connection_reset) << code.message();
 }
 
 TEST_F(Connect, CancelEndsAPendingRead) {
     const auto settings = settings_for(url("mqtt", "127.0.0.1", ports().mqtt));
-    const auto code = run<boost::system::error_code>([&](asio::any_io_executor ex)
-                                                         -> asio::awaitable<boost::system::error_code> {
-        auto stream = co_await connect(ex, settings);
-        asio::steady_timer later(ex, 0ms);
-        // cancel() from another coroutine on the same executor while read_some waits for bytes that never come.
-        asio::co_spawn(
-            ex,
-            [&]() -> asio::awaitable<void> {
-                co_await later.async_wait(asio::use_awaitable);
-                stream->cancel();
-                stream->cancel();  // twice is harmless
-            },
-            asio::detached);
-        std::vector<std::byte> buffer(16);
-        try {
-            (void)co_await stream->read_some(buffer);
-        } catch (const system_error& e) {
-            co_return e.code();
-        }
-        co_return boost::system::error_code{};
-    });
+    const auto code =
+        run<boost::system::error_code>([&](asio::any_io_executor ex) -> asio::awaitable<boost::system::error_code> {
+            auto stream = co_await connect(ex, settings);
+            asio::steady_timer later(ex, 0ms);
+            // cancel() from another coroutine on the same executor while read_some waits for bytes that never come.
+            asio::co_spawn(
+                ex,
+                [&]() -> asio::awaitable<void> {
+                    co_await later.async_wait(asio::use_awaitable);
+                    stream->cancel();
+                    stream->cancel();  // twice is harmless
+                },
+                asio::detached);
+            std::vector<std::byte> buffer(16);
+            try {
+                (void)co_await stream->read_some(buffer);
+            } catch (const system_error& e) {
+                co_return e.code();
+            }
+            co_return boost::system::error_code{};
+        });
     EXPECT_TRUE(code.failed());
 }
 
@@ -332,19 +336,76 @@ TEST_F(Connect, WebSocketUpgradeRefusedSaysSo) {
 
 TEST_F(Connect, WebSocketReadAfterPeerCloseFails) {
     const auto settings = settings_for(url("ws", "127.0.0.1", ports().ws));
-    const auto code = run<boost::system::error_code>([&](asio::any_io_executor ex)
-                                                         -> asio::awaitable<boost::system::error_code> {
-        auto stream = co_await connect(ex, settings);
-        const std::vector<std::byte> garbage = {std::byte{0x00}, std::byte{0x00}};
-        co_await stream->write(garbage);
-        std::vector<std::byte> buffer(16);
-        try {
-            for (;;) (void)co_await stream->read_some(buffer);
-        } catch (const system_error& e) {
-            co_return e.code();
-        }
-    });
+    const auto code =
+        run<boost::system::error_code>([&](asio::any_io_executor ex) -> asio::awaitable<boost::system::error_code> {
+            auto stream = co_await connect(ex, settings);
+            const std::vector<std::byte> garbage = {std::byte{0x00}, std::byte{0x00}};
+            co_await stream->write(garbage);
+            std::vector<std::byte> buffer(16);
+            try {
+                for (;;) (void)co_await stream->read_some(buffer);
+            } catch (const system_error& e) {
+                co_return e.code();
+            }
+        });
     EXPECT_TRUE(code.failed());
+}
+
+// The usual way a client ends: its read loop waits in read_some while another coroutine closes the stream.
+// close() must finish (orderly where the peer answers) and the pending read must end with an error.
+void expect_close_with_pending_read(const ConnectSettings& settings) {
+    struct Outcome {
+        bool reader_failed = false;
+        std::chrono::steady_clock::duration close_took{};
+    };
+    const auto outcome = run<Outcome>([&](asio::any_io_executor ex) -> asio::awaitable<Outcome> {
+        auto stream = co_await connect(ex, settings);
+        co_await stream->write(kConnect);
+        std::vector<std::byte> got(kConnack.size());
+        std::size_t have = 0;
+        while (have < got.size()) have += co_await stream->read_some(std::span(got).subspan(have));
+        Outcome result;
+        bool reader_done = false;
+        asio::steady_timer reader_finished(ex, asio::steady_timer::time_point::max());
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                std::vector<std::byte> buffer(64);
+                try {
+                    for (;;) (void)co_await stream->read_some(buffer);
+                } catch (const system_error&) {
+                    result.reader_failed = true;
+                }
+                reader_done = true;
+                reader_finished.cancel();
+            },
+            asio::detached);
+        // Let the reader start waiting first.
+        co_await asio::post(ex, asio::use_awaitable);
+        const auto start = std::chrono::steady_clock::now();
+        co_await stream->close();
+        result.close_took = std::chrono::steady_clock::now() - start;
+        if (!reader_done) {
+            boost::system::error_code ignored;
+            co_await reader_finished.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        }
+        co_return result;
+    });
+    EXPECT_TRUE(outcome.reader_failed);
+    EXPECT_LT(outcome.close_took, 5s);
+}
+
+TEST_F(Connect, CloseWithPendingReadTcp) {
+    expect_close_with_pending_read(settings_for(url("mqtt", "127.0.0.1", ports().mqtt)));
+}
+TEST_F(Connect, CloseWithPendingReadTls) {
+    expect_close_with_pending_read(tls_settings(url("mqtts", "127.0.0.1", ports().mqtts)));
+}
+TEST_F(Connect, CloseWithPendingReadWs) {
+    expect_close_with_pending_read(settings_for(url("ws", "127.0.0.1", ports().ws)));
+}
+TEST_F(Connect, CloseWithPendingReadWss) {
+    expect_close_with_pending_read(tls_settings(url("wss", "127.0.0.1", ports().wss)));
 }
 
 // ---- timeouts ----
@@ -395,17 +456,23 @@ void expect_times_out(const std::string& scheme, const std::string& step) {
     const auto elapsed = std::chrono::steady_clock::now() - start;
     ASSERT_TRUE(error.has_value()) << scheme << ": connect did not fail";
     EXPECT_EQ(error->code, asio::error::timed_out) << error->what();
-    const auto where = step == "WebSocket upgrade to " ? step + scheme + "://127.0.0.1:" +
-                                                             std::to_string(silent.port()) + "/mqtt"
-                                                       : step + "127.0.0.1:" + std::to_string(silent.port());
+    const auto where = step == "WebSocket upgrade to "
+                           ? step + scheme + "://127.0.0.1:" + std::to_string(silent.port()) + "/mqtt"
+                           : step + "127.0.0.1:" + std::to_string(silent.port());
     EXPECT_EQ(std::string(error->what()), where + ": timed out after 300 ms");
     EXPECT_GE(elapsed, 300ms);
     EXPECT_LT(elapsed, 5s) << scheme;
 }
 
-TEST_F(Connect, TlsHandshakeTimesOut) { expect_times_out("mqtts", "TLS handshake with "); }
-TEST_F(Connect, WebSocketUpgradeTimesOut) { expect_times_out("ws", "WebSocket upgrade to "); }
-TEST_F(Connect, SecureWebSocketTimesOut) { expect_times_out("wss", "TLS handshake with "); }
+TEST_F(Connect, TlsHandshakeTimesOut) {
+    expect_times_out("mqtts", "TLS handshake with ");
+}
+TEST_F(Connect, WebSocketUpgradeTimesOut) {
+    expect_times_out("ws", "WebSocket upgrade to ");
+}
+TEST_F(Connect, SecureWebSocketTimesOut) {
+    expect_times_out("wss", "TLS handshake with ");
+}
 
 }  // namespace
 }  // namespace moth::net

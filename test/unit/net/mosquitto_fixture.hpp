@@ -100,8 +100,8 @@ struct TestPki {
                    "[v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
                    "subjectKeyIdentifier = hash\n");
         const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-        run_command("openssl req -x509 -config " + f("ca.cnf") + key + " -keyout " + f("ca.key") + " -out " +
-                    ca_cert + " -days 2");
+        run_command("openssl req -x509 -config " + f("ca.cnf") + key + " -keyout " + f("ca.key") + " -out " + ca_cert +
+                    " -days 2");
         run_command("openssl req -x509 -config " + f("ca.cnf") + " -subj '/CN=Moth Other CA'" + key + " -keyout " +
                     f("other-ca.key") + " -out " + other_ca_cert + " -days 2");
         const auto leaf = [&](const std::string& name, const std::string& san) {

@@ -38,7 +38,8 @@ std::vector<Good> good() {
         {"mqtt://[::1]:1884", Scheme::Mqtt, "::1", 1884, "/mqtt", "mqtt://[::1]:1884"},
         {"mqtts://[2001:db8::1]:8883", Scheme::Mqtts, "2001:db8::1", 8883, "/mqtt", "mqtts://[2001:db8::1]:8883"},
         {"ws://[fe80::1%eth0]:8000/ws", Scheme::Ws, "fe80::1%eth0", 8000, "/ws", "ws://[fe80::1%eth0]:8000/ws"},
-        {"wss://[::ffff:127.0.0.1]", Scheme::Wss, "::ffff:127.0.0.1", 443, "/mqtt", "wss://[::ffff:127.0.0.1]:443/mqtt"},
+        {"wss://[::ffff:127.0.0.1]", Scheme::Wss, "::ffff:127.0.0.1", 443, "/mqtt",
+         "wss://[::ffff:127.0.0.1]:443/mqtt"},
         // A bare host[:port] is plain MQTT.
         {"localhost", Scheme::Mqtt, "localhost", 1883, "/mqtt", "mqtt://localhost:1883"},
         {"localhost:1884", Scheme::Mqtt, "localhost", 1884, "/mqtt", "mqtt://localhost:1884"},
@@ -73,7 +74,9 @@ TEST(ParseUrl, ToStringRoundTrips) {
     }
 }
 
-TEST(ToString, DefaultUrlIsLocalMqtt) { EXPECT_EQ(to_string(Url{}), "mqtt://localhost:1883"); }
+TEST(ToString, DefaultUrlIsLocalMqtt) {
+    EXPECT_EQ(to_string(Url{}), "mqtt://localhost:1883");
+}
 
 struct Bad {
     std::string text;
