@@ -28,7 +28,8 @@ public:
     Waiters& operator=(const Waiters&) = delete;
 
     void notify_all() noexcept {
-        for (auto* t : timers_) t->cancel();
+        const auto timers = timers_;  // cancel() may let a waiter deregister while we iterate
+        for (auto* t : timers) t->cancel();
     }
 
     // True when woken by notify_all(), false when the deadline passed.
