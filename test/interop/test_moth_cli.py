@@ -155,7 +155,9 @@ class SubOutput(CliTestCase):
         self.mos_pub("-t", f"{b}/ret", "-m", "kept", "-r")
         self.mos_pub("-t", f"{b}/json", "-m", '{"t": 21.5, "ok": true, "n": [1, 2]}')
 
-    def check(self, args, version="mqttv311", qos="2"):
+    # Subscription QoS 1: libmosquitto hands a QoS 2 message to mosquitto_sub only at PUBREL, so a later QoS 0
+    # message from another connection may overtake it there and not in moth; both orders are valid MQTT.
+    def check(self, args, version="mqttv311", qos="1"):
         mout, tout = self.compare_sub(["-q", qos, *args], self.publish_mix, 7, version)
         self.assertEqual(tout, mout)
         return tout
@@ -179,8 +181,8 @@ class SubOutput(CliTestCase):
     def test_format_no_eol(self):
         self.check(["-F", "%t=%p;", "-N"])
 
-    def test_format_qos1_subscription(self):
-        self.check(["-F", "%q %r %t"], qos="1")
+    def test_format_qos0_subscription(self):
+        self.check(["-F", "%q %r %t"], qos="0")
 
     def test_format_json_without_timestamp(self):
         mout, tout = self.compare_sub(["-q", "1", "-F", "%j"], self.publish_mix, 7)
