@@ -111,27 +111,29 @@ struct TlsOptions {
 // CONNACK); returns the data to answer with, or an error to give up.
 using AuthCallback = std::function<Result<std::vector<std::byte>>(std::span<const std::byte> server_data)>;
 
+// Every member has a default, so designated initializers ({.url = ..., .client_id = ...}) compile cleanly
+// under -Wextra.
 struct ConnectOptions {
     std::string url = "mqtt://localhost:1883";  // mqtt://, mqtts://, ws://, wss:// (path /mqtt by default)
     ProtocolVersion version = ProtocolVersion::V5;
-    std::string client_id;  // empty: the broker assigns one (5.0) / allowed with clean_start (3.1.1)
+    std::string client_id{};  // empty: the broker assigns one (5.0) / allowed with clean_start (3.1.1)
     bool clean_start = true;
     std::uint16_t keep_alive_s = 60;
     std::uint32_t session_expiry_interval = 0;  // 5.0; 0xFFFFFFFF = never
-    std::optional<std::string> username;
-    std::optional<std::string> password;
-    std::optional<Will> will;
+    std::optional<std::string> username{};
+    std::optional<std::string> password{};
+    std::optional<Will> will{};
     std::uint16_t receive_maximum = 65535;       // 5.0: inbound QoS 1/2 window
     std::uint32_t maximum_packet_size = 0;       // 5.0: 0 = no limit announced
     std::uint16_t topic_alias_maximum = 16;      // 5.0: inbound aliases accepted
     bool use_topic_aliases = true;               // 5.0: assign outbound aliases within the broker's maximum
-    std::optional<bool> request_response_information;
-    std::optional<bool> request_problem_information;
-    std::vector<UserProperty> user_properties;
-    std::string authentication_method;           // 5.0 enhanced authentication
-    std::vector<std::byte> authentication_data;
-    AuthCallback on_auth;
-    TlsOptions tls;
+    std::optional<bool> request_response_information{};
+    std::optional<bool> request_problem_information{};
+    std::vector<UserProperty> user_properties{};
+    std::string authentication_method{};           // 5.0 enhanced authentication
+    std::vector<std::byte> authentication_data{};
+    AuthCallback on_auth{};
+    TlsOptions tls{};
     std::chrono::milliseconds connect_timeout{10'000};
     // Automatic reconnect with exponential backoff and full jitter between min and max. On reconnect,
     // subscriptions are sent again when the broker did not keep the session.
