@@ -138,6 +138,12 @@ void Core::on_closed(ConnectionId id, TimePoint now) {
 void Core::send_packet(Connection& c, const codec::Packet& p) {
     auto size = codec::encoded_size(p, c.version);
     if (!size) return;
+    if (c.max_packet_size != 0 && *size > c.max_packet_size) {
+        // [MQTT-3.1.2-24]: nothing larger than the client's Maximum Packet Size is sent. The packets that get
+        // here carry no optional property to strip (the CONNACK trims its own), so the packet is discarded.
+        if (shared_.log) shared_.log(0, "not sending a packet larger than the client's Maximum Packet Size");
+        return;
+    }
     encode_buf_.resize(*size);
     if (!codec::encode(p, c.version, encode_buf_)) return;
     host_.send(c.id, encode_buf_);
@@ -601,6 +607,25 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
             ap.authentication_method = c.auth_method;
             if (auth_data) ap.authentication_data = codec::Bytes(*auth_data);
         }
+    }
+    if (c.max_packet_size != 0) {
+        // [MQTT-3.1.2-24]: shed the properties whose absence means the same (an "available" flag of 1) or
+        // only costs an optimisation (Topic Alias Maximum), until the CONNACK fits the client's maximum.
+        auto& ap = ack.properties;
+        auto fits = [&] {
+            auto n = codec::encoded_size(codec::Packet(ack), v);
+            return n && *n <= c.max_packet_size;
+        };
+        std::optional<std::uint8_t>* flags[] = {&ap.shared_subscription_available,
+                                                &ap.subscription_identifier_available,
+                                                &ap.wildcard_subscription_available, &ap.retain_available};
+        for (auto* f : flags) {
+            if (fits()) break;
+            if (*f == 1) f->reset();
+        }
+        if (!fits()) ap.reason_string.reset();
+        if (!fits()) ap.user_properties = {};
+        if (!fits()) ap.topic_alias_maximum.reset();
     }
     send_packet(c, ack);
     if (present) {

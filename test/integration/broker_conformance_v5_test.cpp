@@ -68,6 +68,23 @@ codec::Publish publish_packet(std::string_view topic, std::string_view payload, 
     return p;
 }
 
+// [MQTT-3.1.2-24]: nothing the server sends exceeds the client's Maximum Packet Size, the CONNACK included: the
+// broker leaves out the properties whose absence means the same (an "available" flag of 1) rather than break it.
+TEST_F(ConformanceV5Test, ConnackFitsTheClientsMaximumPacketSize) {
+    start();
+    auto c = tcp_client(kV5, "small");
+    ConnectOptions o;
+    o.client_id = "small";
+    o.maximum_packet_size = 20;
+    auto ack = c->connect(o);
+    EXPECT_EQ(ack->reason, ReasonCode::Success) << ack.received().describe();
+    EXPECT_LE(ack.received().bytes.size(), 20U) << ack.received().describe();
+    EXPECT_TRUE(ack->properties.maximum_packet_size.has_value()) << ack.received().describe();
+    EXPECT_TRUE(ack->properties.receive_maximum.has_value()) << ack.received().describe();
+    // The connection works: a SUBACK (5 bytes) arrives.
+    c->subscribe("small/t", QoS::AtLeastOnce);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 2 Packet identifiers; 3.4-3.11 reason codes of the acknowledgements
 

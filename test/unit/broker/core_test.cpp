@@ -276,5 +276,93 @@ TEST_F(CoreTest, SilentConnectionIsClosed) {
     EXPECT_TRUE(host_.closed(p.id));
 }
 
+// [MQTT-4.3.3-7] / [MQTT-4.4.0-1]: a QoS 2 PUBLISH already sent is sent again on resume, with DUP, even though
+// its Message Expiry Interval has passed meanwhile.
+TEST_F(CoreTest, SentQos2MessageIsResentAfterItsExpiry) {
+    Peer sub = connect(ProtocolVersion::V5, "q2", true, 0, 100);
+    subscribe(sub, "e/#", QoS::ExactlyOnce);
+    Peer pub = connect(ProtocolVersion::V5, "pub", true, 0);
+    const std::string payload = "p";
+    codec::Publish m;
+    m.topic = "e/1";
+    m.qos = QoS::ExactlyOnce;
+    m.packet_id = 5;
+    m.payload = std::as_bytes(std::span(payload));
+    m.properties.message_expiry_interval = 1;
+    send(pub, m);
+    ASSERT_EQ(received(sub).size(), 1U);  // sent, never acknowledged
+    core_.on_closed(sub.id, now_);
+    tick(5'000ms);
+    Peer back = open(ProtocolVersion::V5);
+    codec::Connect c;
+    c.version = ProtocolVersion::V5;
+    c.client_id = "q2";
+    c.clean_start = false;
+    c.properties.session_expiry_interval = 100;
+    send(back, c);
+    auto got = received(back);
+    ASSERT_EQ(got.size(), 2U);
+    const auto& again = std::get<codec::Publish>(got[1]);
+    EXPECT_TRUE(again.dup);
+    EXPECT_EQ(again.topic, "e/1");
+}
+
+// [MQTT-4.8.2-5]: when a shared-subscription member's session ends with a QoS 2 message sent but not
+// completed, that message is not sent to another member; a QoS 1 message is (5.0 section 4.8.2, SHOULD).
+TEST_F(CoreTest, EndedSharedMemberHandsOnQos1ButNotQos2) {
+    Peer a = connect(ProtocolVersion::V5, "a", true, 0);
+    subscribe(a, "$share/g/s/#", QoS::ExactlyOnce);
+    Peer b = connect(ProtocolVersion::V5, "b", true, 0);
+    subscribe(b, "$share/g/s/#", QoS::ExactlyOnce);
+    Peer pub = connect(ProtocolVersion::V5, "pub", true, 0);
+    const std::string payload = "p";
+    auto publish = [&](std::string_view topic, QoS qos, std::uint16_t id) {
+        codec::Publish m;
+        m.topic = topic;
+        m.qos = qos;
+        m.packet_id = id;
+        m.payload = std::as_bytes(std::span(payload));
+        send(pub, m);
+    };
+    // Round robin: the first message goes to one member, the second to the other. Find who got the QoS 2 one.
+    publish("s/two", QoS::ExactlyOnce, 1);
+    auto got_a = received(a);
+    auto got_b = received(b);
+    ASSERT_EQ(got_a.size() + got_b.size(), 1U);
+    Peer& holder = got_a.empty() ? b : a;
+    Peer& other = got_a.empty() ? a : b;
+    publish("s/one", QoS::AtLeastOnce, 2);  // goes to `other`: acknowledge nothing, just drain it
+    ASSERT_EQ(received(other).size(), 1U);
+    publish("s/one-more", QoS::AtLeastOnce, 3);  // back to `holder`, unacknowledged
+    ASSERT_EQ(received(holder).size(), 1U);
+    core_.on_closed(holder.id, now_);  // clean session: it ends now
+    core_.flush();
+    auto handed = received(other);
+    ASSERT_EQ(handed.size(), 1U) << "only the QoS 1 message moves on";
+    EXPECT_EQ(std::get<codec::Publish>(handed[0]).topic, "s/one-more");
+}
+
+// [MQTT-4.12.0-5]: a CONNACK that accepts an enhanced authentication names its method, also when the
+// authenticator accepts the CONNECT at once.
+TEST_F(CoreTest, ConnackNamesTheAuthenticationMethod) {
+    struct Token final : Authenticator {
+        bool supports_method(std::string_view m) const override { return m == "TOKEN"; }
+        AuthDecision authenticate(const AuthRequest&, unsigned) override { return AuthDecision::allow(); }
+    } token;
+    shared_.authenticator = &token;
+    Peer p = open(ProtocolVersion::V5);
+    codec::Connect c;
+    c.version = ProtocolVersion::V5;
+    c.client_id = "auth";
+    c.properties.authentication_method = "TOKEN";
+    send(p, c);
+    auto got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    const auto& ack = std::get<codec::Connack>(got[0]);
+    EXPECT_EQ(ack.reason, ReasonCode::Success);
+    EXPECT_EQ(ack.properties.authentication_method, std::optional<std::string_view>("TOKEN"));
+    shared_.authenticator = &allow_;
+}
+
 }  // namespace
 }  // namespace moth::broker
