@@ -364,5 +364,128 @@ TEST_F(CoreTest, ConnackNamesTheAuthenticationMethod) {
     shared_.authenticator = &allow_;
 }
 
+// A challenge-response authenticator: step 0 asks for more with "nonce"; the answer must be "answer".
+struct Challenge final : Authenticator {
+    bool supports_method(std::string_view m) const override { return m == "CHALLENGE"; }
+    AuthDecision authenticate(const AuthRequest& r, unsigned step) override {
+        if (step == 0) return {AuthDecision::Kind::Continue, ReasonCode::Success, bytes("nonce")};
+        const std::string_view answer = r.data ? std::string_view(reinterpret_cast<const char*>(r.data->data()),
+                                                                  r.data->size())
+                                               : std::string_view{};
+        if (answer == "answer") return {AuthDecision::Kind::Allow, ReasonCode::Success, bytes("welcome")};
+        return AuthDecision::deny(ReasonCode::NotAuthorized);
+    }
+    static std::vector<std::byte> bytes(std::string_view s) {
+        const auto* b = reinterpret_cast<const std::byte*>(s.data());
+        return {b, b + s.size()};
+    }
+};
+
+class EnhancedAuthTest : public CoreTest {
+protected:
+    EnhancedAuthTest() { shared_.authenticator = &challenge_; }
+
+    // CONNECT with the method; returns the peer after checking the broker's AUTH 0x18 [MQTT-4.12.0-2].
+    Peer start_exchange() {
+        Peer p = open(ProtocolVersion::V5);
+        codec::Connect c;
+        c.version = ProtocolVersion::V5;
+        c.client_id = "authed";
+        c.properties.authentication_method = "CHALLENGE";
+        send(p, c);
+        auto got = received(p);
+        EXPECT_EQ(got.size(), 1U);
+        if (got.size() == 1) {
+            const auto& a = std::get<codec::Auth>(got[0]);
+            EXPECT_EQ(a.reason, ReasonCode::ContinueAuthentication);  // [MQTT-3.15.2-1]
+            EXPECT_EQ(a.properties.authentication_method, std::optional<std::string_view>("CHALLENGE"));
+        }
+        return p;
+    }
+
+    void answer(const Peer& p, std::string_view data, ReasonCode reason = ReasonCode::ContinueAuthentication,
+                std::string_view method = "CHALLENGE") {
+        codec::Auth a;
+        a.reason = reason;
+        a.properties.authentication_method = method;
+        a.properties.authentication_data = std::as_bytes(std::span(data.data(), data.size()));
+        send(p, a);
+    }
+
+    Challenge challenge_;
+};
+
+// [MQTT-4.12.0-2] [MQTT-3.15.2-1] [MQTT-4.12.0-5]: CONNECT, AUTH 0x18 both ways, then CONNACK naming the method;
+// then re-authentication with AUTH 0x19 ends in AUTH 0x00 [MQTT-4.12.1-1].
+TEST_F(EnhancedAuthTest, ChallengeResponseThenReauthentication) {
+    Peer p = start_exchange();
+    answer(p, "answer");
+    auto got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    const auto& ack = std::get<codec::Connack>(got[0]);
+    EXPECT_EQ(ack.reason, ReasonCode::Success);
+    EXPECT_EQ(ack.properties.authentication_method, std::optional<std::string_view>("CHALLENGE"));
+    answer(p, "", ReasonCode::ReAuthenticate);
+    got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Auth>(got[0]).reason, ReasonCode::ContinueAuthentication);
+    answer(p, "answer");
+    got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Auth>(got[0]).reason, ReasonCode::Success);
+    EXPECT_FALSE(host_.closed(p.id));
+}
+
+// [MQTT-4.12.0-4]: a failed authentication gets a CONNACK with an error code and the connection is closed.
+TEST_F(EnhancedAuthTest, WrongAnswerIsRefusedAndClosed) {
+    Peer p = start_exchange();
+    answer(p, "guess");
+    auto got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Connack>(got[0]).reason, ReasonCode::NotAuthorized);
+    EXPECT_TRUE(host_.closed(p.id));
+}
+
+// [MQTT-3.1.2-30]: before the CONNACK only AUTH (or DISCONNECT) may come; anything else closes the connection.
+TEST_F(EnhancedAuthTest, PacketOtherThanAuthBeforeConnackCloses) {
+    Peer p = start_exchange();
+    send(p, codec::Pingreq{});
+    EXPECT_TRUE(host_.closed(p.id));
+    EXPECT_TRUE(received(p).empty());
+}
+
+// [MQTT-4.12.0-3]: the client continues with AUTH 0x18; another reason code is a Protocol Error.
+TEST_F(EnhancedAuthTest, AnswerWithOtherReasonCodeCloses) {
+    Peer p = start_exchange();
+    answer(p, "answer", ReasonCode::ReAuthenticate);
+    EXPECT_TRUE(host_.closed(p.id));
+}
+
+// [MQTT-4.12.1-1]: re-authentication must use the method of the CONNECT; another one is a Protocol Error.
+TEST_F(EnhancedAuthTest, ReauthenticationWithAnotherMethodIsAProtocolError) {
+    Peer p = start_exchange();
+    answer(p, "answer");
+    received(p);
+    answer(p, "", ReasonCode::ReAuthenticate, "OTHER");
+    auto got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Disconnect>(got[0]).reason, ReasonCode::ProtocolError);
+    EXPECT_TRUE(host_.closed(p.id));
+}
+
+// [MQTT-4.12.1-2]: a failed re-authentication gets DISCONNECT with an error code and the close.
+TEST_F(EnhancedAuthTest, FailedReauthenticationDisconnects) {
+    Peer p = start_exchange();
+    answer(p, "answer");
+    received(p);
+    answer(p, "", ReasonCode::ReAuthenticate);
+    received(p);
+    answer(p, "wrong");
+    auto got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Disconnect>(got[0]).reason, ReasonCode::NotAuthorized);
+    EXPECT_TRUE(host_.closed(p.id));
+}
+
 }  // namespace
 }  // namespace moth::broker
