@@ -609,23 +609,32 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         }
     }
     if (c.max_packet_size != 0) {
-        // [MQTT-3.1.2-24]: shed the properties whose absence means the same (an "available" flag of 1) or
-        // only costs an optimisation (Topic Alias Maximum), until the CONNACK fits the client's maximum.
+        // [MQTT-3.1.2-24]: shed properties until the CONNACK fits the client's maximum: first those whose absence
+        // means the same (an "available" flag of 1), then the optional ones in order of how little the client
+        // loses without them. A CONNACK without properties (5 bytes) fits any maximum a client can usefully set.
         auto& ap = ack.properties;
         auto fits = [&] {
             auto n = codec::encoded_size(codec::Packet(ack), v);
             return n && *n <= c.max_packet_size;
         };
-        std::optional<std::uint8_t>* flags[] = {&ap.shared_subscription_available,
-                                                &ap.subscription_identifier_available,
-                                                &ap.wildcard_subscription_available, &ap.retain_available};
-        for (auto* f : flags) {
+        const std::function<void()> shed[] = {
+            [&] { if (ap.shared_subscription_available == 1) ap.shared_subscription_available.reset(); },
+            [&] { if (ap.subscription_identifier_available == 1) ap.subscription_identifier_available.reset(); },
+            [&] { if (ap.wildcard_subscription_available == 1) ap.wildcard_subscription_available.reset(); },
+            [&] { if (ap.retain_available == 1) ap.retain_available.reset(); },
+            [&] { ap.reason_string.reset(); },
+            [&] { ap.user_properties = {}; },
+            [&] { ap.topic_alias_maximum.reset(); },
+            [&] { ap.session_expiry_interval.reset(); },
+            [&] { ap.receive_maximum.reset(); },
+            [&] { ap.maximum_packet_size.reset(); },
+            [&] { ap.authentication_data.reset(); },
+            [&] { ap = codec::Properties{}; },
+        };
+        for (const auto& step : shed) {
             if (fits()) break;
-            if (*f == 1) f->reset();
+            step();
         }
-        if (!fits()) ap.reason_string.reset();
-        if (!fits()) ap.user_properties = {};
-        if (!fits()) ap.topic_alias_maximum.reset();
     }
     send_packet(c, ack);
     if (present) {
