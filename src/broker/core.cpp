@@ -434,16 +434,20 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
             c.auth_method.assign(method);
             c.auth_step = 1;
             c.pending_connect.emplace(current_raw_.begin(), current_raw_.end());
-            codec::Auth a;
-            a.reason = ReasonCode::ContinueAuthentication;
-            a.properties.authentication_method = c.auth_method;
-            if (decision.data) a.properties.authentication_data = codec::Bytes(*decision.data);
-            send_packet(c, a);
+            send_auth(c, ReasonCode::ContinueAuthentication, decision.data);
             return;
         }
         case AuthDecision::Kind::Allow: break;
     }
     complete_connect(c, p, now, std::move(decision.data));
+}
+
+void Core::send_auth(Connection& c, ReasonCode reason, const std::optional<std::vector<std::byte>>& data) {
+    codec::Auth a;
+    a.reason = reason;
+    a.properties.authentication_method = c.auth_method;
+    if (data) a.properties.authentication_data = codec::Bytes(*data);
+    send_packet(c, a);
 }
 
 void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
@@ -464,11 +468,7 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
     AuthRequest req{client, std::nullopt, std::nullopt, c.auth_method, p.properties.authentication_data, c.remote};
     auto decision = shared_.authenticator->authenticate(req, c.auth_step++);
     if (decision.kind == AuthDecision::Kind::Continue) {
-        codec::Auth a;
-        a.reason = ReasonCode::ContinueAuthentication;
-        a.properties.authentication_method = c.auth_method;
-        if (decision.data) a.properties.authentication_data = codec::Bytes(*decision.data);
-        send_packet(c, a);
+        send_auth(c, ReasonCode::ContinueAuthentication, decision.data);
         return;
     }
     if (decision.kind == AuthDecision::Kind::Deny) {
@@ -481,11 +481,7 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
         return;
     }
     if (reauth) {
-        codec::Auth a;
-        a.reason = ReasonCode::Success;
-        a.properties.authentication_method = c.auth_method;
-        if (decision.data) a.properties.authentication_data = codec::Bytes(*decision.data);
-        send_packet(c, a);
+        send_auth(c, ReasonCode::Success, decision.data);
         return;
     }
     // The exchange succeeded: finish the CONNECT kept since it arrived.

@@ -202,6 +202,7 @@ private:
     void handle_unsubscribe(Connection& c, const codec::Unsubscribe& p);
     void handle_disconnect(Connection& c, const codec::Disconnect& p, TimePoint now);
     void handle_auth(Connection& c, const codec::Auth& p, TimePoint now);
+    void send_auth(Connection& c, codec::ReasonCode reason, const std::optional<std::vector<std::byte>>& data);
 
     // Routing and delivery.
     std::size_t route(const MessagePtr& m, TimePoint now);
