@@ -15,7 +15,7 @@
 #include <variant>
 #include <vector>
 
-#include "alloc_counter.hpp"
+#include "support/alloc_counter.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
 #include "codec/packets.hpp"
@@ -28,9 +28,9 @@ using namespace moth::codec;
 // it right before the timed loop, after any warm-up, and report right after the loop.
 class AllocScope {
 public:
-    AllocScope() : start_(moth::bench::allocation_count()) {}
+    AllocScope() : start_(moth::test::allocation_count()) {}
     void report(benchmark::State& state) const {
-        const auto n = moth::bench::allocation_count() - start_;
+        const auto n = moth::test::allocation_count() - start_;
         const auto iterations = state.iterations() == 0 ? 1 : state.iterations();
         state.counters["allocs_per_op"] = static_cast<double>(n) / static_cast<double>(iterations);
     }

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "alloc_counter.hpp"
+#include "support/alloc_counter.hpp"
 #include "topic/retained_index.hpp"
 #include "topic/subscription_tree.hpp"
 
@@ -38,9 +38,9 @@ struct SubscriptionValue {
 
 class AllocScope {
 public:
-    AllocScope() : start_(moth::bench::allocation_count()) {}
+    AllocScope() : start_(moth::test::allocation_count()) {}
     void report(benchmark::State& state) const {
-        const auto n = moth::bench::allocation_count() - start_;
+        const auto n = moth::test::allocation_count() - start_;
         const auto iterations = state.iterations() == 0 ? 1 : state.iterations();
         state.counters["allocs_per_op"] = static_cast<double>(n) / static_cast<double>(iterations);
     }

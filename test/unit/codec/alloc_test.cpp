@@ -7,6 +7,8 @@
 // an executable's own operator new takes precedence over the one in the ASan runtime.
 #include <gtest/gtest.h>
 
+#include "support/alloc_counter.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -19,62 +21,12 @@
 #include "codec/encoder.hpp"
 #include "codec/packets.hpp"
 
-// ---- Counting operator new -------------------------------------------------------------------------
-// noinline: an operator inlined into a caller would show GCC a malloc paired with an operator delete
-// (or operator new with free) and trip -Wmismatched-new-delete in optimised builds.
-namespace {
-constinit thread_local std::uint64_t t_allocations = 0;
-
-[[gnu::noinline]] void* counted_alloc(std::size_t n) {
-    ++t_allocations;
-    return std::malloc(n == 0 ? 1 : n);
-}
-[[gnu::noinline]] void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
-    ++t_allocations;
-    void* p = nullptr;
-    const auto alignment = static_cast<std::size_t>(al);
-    if (posix_memalign(&p, alignment < sizeof(void*) ? sizeof(void*) : alignment, n == 0 ? 1 : n) != 0) return nullptr;
-    return p;
-}
-void* or_throw(void* p) {
-    if (p == nullptr) throw std::bad_alloc();
-    return p;
-}
-}  // namespace
-
-[[gnu::noinline]] void* operator new(std::size_t n) { return or_throw(counted_alloc(n)); }
-[[gnu::noinline]] void* operator new[](std::size_t n) { return or_throw(counted_alloc(n)); }
-[[gnu::noinline]] void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-[[gnu::noinline]] void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-[[gnu::noinline]] void* operator new(std::size_t n, std::align_val_t al) {
-    return or_throw(counted_aligned_alloc(n, al));
-}
-[[gnu::noinline]] void* operator new[](std::size_t n, std::align_val_t al) {
-    return or_throw(counted_aligned_alloc(n, al));
-}
-[[gnu::noinline]] void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-    return counted_aligned_alloc(n, al);
-}
-[[gnu::noinline]] void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-    return counted_aligned_alloc(n, al);
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+// The counting operator new comes from test/support/alloc_counter.cpp, linked into this executable only.
 
 namespace moth::codec {
 namespace {
 
-std::uint64_t allocations() { return t_allocations; }
+std::uint64_t allocations() { return moth::test::allocation_count(); }
 
 constexpr std::string_view kTopic = "sensors/device-0042/temperature";
 

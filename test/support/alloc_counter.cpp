@@ -1,7 +1,7 @@
 // Global operator new/delete replacement that counts allocations (see alloc_counter.hpp). Kept in its
 // own translation unit so that no call site sees malloc/free through an inlined operator, which both
 // keeps GCC's -Wmismatched-new-delete quiet and keeps the replacement out of the measured code.
-#include "alloc_counter.hpp"
+#include "support/alloc_counter.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -13,11 +13,13 @@
 namespace {
 std::atomic<std::uint64_t> g_allocations{0};
 
-void* counted_alloc(std::size_t n) {
+// noinline: an operator inlined into a caller would show GCC a malloc paired with an operator delete (or
+// operator new with free) and trip -Wmismatched-new-delete in optimised builds.
+[[gnu::noinline]] void* counted_alloc(std::size_t n) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
     return std::malloc(n == 0 ? 1 : n);
 }
-void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
+[[gnu::noinline]] void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
     void* p = nullptr;
     const auto alignment = static_cast<std::size_t>(al);
@@ -55,4 +57,4 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::f
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
-std::uint64_t moth::bench::allocation_count() noexcept { return g_allocations.load(std::memory_order_relaxed); }
+std::uint64_t moth::test::allocation_count() noexcept { return g_allocations.load(std::memory_order_relaxed); }
