@@ -977,61 +977,60 @@ std::uint16_t Core::next_packet_id(Session& s) {
 bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now) {
     const Message& m = *o.message;
     const auto v = c.version;
-    codec::Publish p;
-    p.topic = m.topic;
-    p.qos = o.qos;
-    p.retain = o.retain;
-    p.dup = dup && o.qos != QoS::AtMostOnce;
-    p.packet_id = o.qos == QoS::AtMostOnce ? 0 : o.packet_id;
-    p.payload = m.payload;
-    bool per_receiver = false;  // properties that differ between receivers defeat the shared encoding
-    if (is_v5(v)) {
-        auto& pr = p.properties;
-        pr.payload_format_indicator = m.payload_format_indicator;
-        if (m.content_type) pr.content_type = *m.content_type;
-        if (m.response_topic) pr.response_topic = *m.response_topic;
-        if (m.correlation_data) pr.correlation_data = codec::Bytes(*m.correlation_data);
-        user_props_.clear();
-        for (const auto& [k, val] : m.user_properties) user_props_.push_back({k, val});
-        pr.user_properties = user_props_;  // [MQTT-3.3.2-17/18]: in order, unchanged
-        pr.subscription_identifiers = o.subscription_ids;
-        if (m.expires_at) {
-            // [MQTT-3.3.2-6]: the interval is reduced by the time the message waited here.
-            const auto left = std::chrono::ceil<std::chrono::seconds>(*m.expires_at - now).count();
-            pr.message_expiry_interval = static_cast<std::uint32_t>(std::max<std::int64_t>(left, 1));
-            per_receiver = true;
-        }
-        per_receiver = per_receiver || !o.subscription_ids.empty() || c.alias_max_out != 0;
-    }
-    // Topic alias: reuse the one this connection already knows, or assign a new one while there is room.
+    // A message fanned out to many receivers of one version, QoS and retain flag is encoded once; only the
+    // packet identifier differs. Properties that differ per receiver (remaining expiry, subscription
+    // identifiers, topic aliases) and DUP resends get an encoding of their own.
+    const bool per_receiver = is_v5(v) && (m.expires_at || !o.subscription_ids.empty() || c.alias_max_out != 0);
+    const bool shareable = !per_receiver && !dup;
+    const auto slot = (static_cast<std::size_t>(v) - 3) * 6 + static_cast<std::size_t>(o.qos) * 2 + (o.retain ? 1 : 0);
+    std::span<const std::byte> bytes;
     std::uint16_t alias = 0;
     bool new_alias = false;
-    if (is_v5(v) && c.alias_max_out != 0) {
-        if (auto it = c.aliases_out.find(m.topic); it != c.aliases_out.end()) {
-            alias = it->second;
-            p.topic = {};
-        } else if (c.aliases_out.size() < c.alias_max_out) {
-            alias = static_cast<std::uint16_t>(c.aliases_out.size() + 1);
-            new_alias = true;
-        }
-        if (alias != 0) p.properties.topic_alias = alias;
-    }
-
-    std::span<const std::byte> bytes;
-    const auto slot = (static_cast<std::size_t>(v) - 3) * 6 + static_cast<std::size_t>(o.qos) * 2 + (o.retain ? 1 : 0);
-    if (!per_receiver && !dup && cache_message_.get() == &m && cache_valid_[slot]) {
-        // A message fanned out to many receivers of one version and QoS is encoded once; only the packet
-        // identifier differs.
+    if (shareable && cache_message_.get() == &m && cache_valid_[slot]) {
         auto& cached = cache_[slot];
         if (o.qos != QoS::AtMostOnce) codec::patch_publish_packet_id(cached, o.packet_id);
         bytes = cached;
     } else {
+        codec::Publish p;
+        p.topic = m.topic;
+        p.qos = o.qos;
+        p.retain = o.retain;
+        p.dup = dup && o.qos != QoS::AtMostOnce;
+        p.packet_id = o.qos == QoS::AtMostOnce ? 0 : o.packet_id;
+        p.payload = m.payload;
+        if (is_v5(v)) {
+            auto& pr = p.properties;
+            pr.payload_format_indicator = m.payload_format_indicator;
+            if (m.content_type) pr.content_type = *m.content_type;
+            if (m.response_topic) pr.response_topic = *m.response_topic;
+            if (m.correlation_data) pr.correlation_data = codec::Bytes(*m.correlation_data);
+            user_props_.clear();
+            for (const auto& [k, val] : m.user_properties) user_props_.push_back({k, val});
+            pr.user_properties = user_props_;  // [MQTT-3.3.2-17/18]: in order, unchanged
+            pr.subscription_identifiers = o.subscription_ids;
+            if (m.expires_at) {
+                // [MQTT-3.3.2-6]: the interval is reduced by the time the message waited here.
+                const auto left = std::chrono::ceil<std::chrono::seconds>(*m.expires_at - now).count();
+                pr.message_expiry_interval = static_cast<std::uint32_t>(std::max<std::int64_t>(left, 1));
+            }
+            // Topic alias: reuse the one this connection already knows, or assign a new one while there is room.
+            if (c.alias_max_out != 0) {
+                if (auto it = c.aliases_out.find(m.topic); it != c.aliases_out.end()) {
+                    alias = it->second;
+                    p.topic = {};
+                } else if (c.aliases_out.size() < c.alias_max_out) {
+                    alias = static_cast<std::uint16_t>(c.aliases_out.size() + 1);
+                    new_alias = true;
+                }
+                if (alias != 0) pr.topic_alias = alias;
+            }
+        }
         auto size = codec::encoded_size(p, v);
         if (!size) return false;
         encode_buf_.resize(*size);
         if (!codec::encode(p, v, encode_buf_)) return false;
         bytes = encode_buf_;
-        if (!per_receiver && !dup) {
+        if (shareable) {
             if (cache_message_.get() != &m) {
                 cache_message_ = o.message;
                 cache_valid_.fill(false);
