@@ -245,6 +245,62 @@ TEST_P(ClientInterop, ReconnectAfterBrokerRestart) {
     EXPECT_TRUE(sub->connected());
 }
 
+// MQTT 3.1 (protocol name "MQIsdp", level 3): connect, then publish and subscribe at QoS 1 on both brokers.
+class ClientInterop31 : public ::testing::TestWithParam<Kind> {
+protected:
+    void SetUp() override {
+        if (GetParam() == Kind::Mosquitto) {
+            broker_ = std::make_unique<Mosquitto>();
+        } else {
+            broker_ = std::make_unique<Mothd>();
+        }
+        broker_->start();
+    }
+    void TearDown() override {
+        if (HasFailure()) std::cerr << "---- " << broker_->name() << " log ----\n" << broker_->log() << '\n';
+    }
+    ConnectOptions options(std::string id) const {
+        ConnectOptions o;
+        o.url = broker_->url();
+        o.version = ProtocolVersion::V3_1;
+        o.client_id = std::move(id);
+        o.connect_timeout = 5s;
+        return o;
+    }
+    std::unique_ptr<BrokerProcess> broker_;
+};
+
+TEST_P(ClientInterop31, ConnectPublishSubscribeQoS1) {
+    Client sub(options("sub31"));
+    auto r = sub.connect();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_FALSE(r->session_present);
+    auto granted = sub.subscribe("it/31/#", QoS::AtLeastOnce);
+    ASSERT_TRUE(granted) << granted.error().message;
+    EXPECT_EQ(granted->reason_codes, (std::vector<std::uint8_t>{1}));
+    Client pub(options("pub31"));
+    ASSERT_TRUE(pub.connect());
+    for (int i = 0; i < 3; ++i) {
+        auto p = pub.publish("it/31/t", "m" + std::to_string(i), QoS::AtLeastOnce);
+        ASSERT_TRUE(p) << p.error().message;
+    }
+    for (int i = 0; i < 3; ++i) {
+        auto m = sub.receive(5s);
+        ASSERT_TRUE(m) << "message " << i;
+        EXPECT_EQ(m->topic, "it/31/t");
+        EXPECT_EQ(m->payload_text(), "m" + std::to_string(i));
+        EXPECT_EQ(m->qos, QoS::AtLeastOnce);
+    }
+    EXPECT_FALSE(sub.receive(100ms)) << "one copy per message";
+    pub.disconnect();
+    sub.disconnect();
+}
+
+INSTANTIATE_TEST_SUITE_P(Brokers, ClientInterop31, ::testing::Values(Kind::Mosquitto, Kind::Mothd),
+                         [](const auto& param_info) {
+                             return std::string(param_info.param == Kind::Mosquitto ? "mosquitto" : "mothd");
+                         });
+
 INSTANTIATE_TEST_SUITE_P(Brokers, ClientInterop,
                          ::testing::Combine(::testing::Values(Kind::Mosquitto, Kind::Mothd),
                                             ::testing::Values(ProtocolVersion::V3_1_1, ProtocolVersion::V5)),
