@@ -228,6 +228,12 @@ public:
     void on_connected(std::function<void(const ConnectResult&)> callback);
     void on_disconnected(std::function<void(const Error&)> callback);
     [[nodiscard]] bool connected() const;
+    // True from a lost connection until the automatic reconnect succeeds (or the client gives up or is
+    // disconnected): receive() keeps waiting meanwhile and publish() buffers.
+    [[nodiscard]] bool reconnecting() const;
+    // The CONNACK's result of the latest successful connection (the first connect() or an automatic
+    // reconnect): session_present says whether the broker kept the session. Empty before the first one.
+    [[nodiscard]] std::optional<ConnectResult> last_connect() const;
     [[nodiscard]] const ConnectOptions& options() const;
 
     struct Impl;
@@ -256,6 +262,9 @@ public:
     std::optional<Message> receive(std::chrono::milliseconds timeout);
     void disconnect(std::uint8_t reason = 0);
     [[nodiscard]] bool connected() const;
+    // As AsyncClient::reconnecting() and AsyncClient::last_connect().
+    [[nodiscard]] bool reconnecting() const;
+    [[nodiscard]] std::optional<ConnectResult> last_connect() const;
 
 private:
     struct Impl;

@@ -109,6 +109,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     std::string client_id_;  // the configured one, or the one the broker assigned (kept for reconnects)
 
     std::shared_ptr<Connection> current_;
+    std::optional<ConnectResult> last_connect_;  // the latest CONNACK that let us in
     std::atomic<bool> connected_{false};
     bool connecting_ = false;
     bool reconnecting_ = false;
@@ -466,6 +467,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     // The broker accepted us: restore or rebuild the session, start the connection loop.
     void established(const std::shared_ptr<Impl>& self, const std::shared_ptr<Connection>& c) {
         current_ = c;
+        last_connect_ = c->connack;
         connected_ = true;
         reconnecting_ = false;
         std::vector<OutMessage> inflight;
@@ -1145,6 +1147,8 @@ void AsyncClient::on_disconnected(std::function<void(const Error&)> callback) {
     impl_->on_disconnected_ = std::move(callback);
 }
 bool AsyncClient::connected() const { return impl_->connected_.load(); }
+bool AsyncClient::reconnecting() const { return impl_->reconnecting_; }
+std::optional<ConnectResult> AsyncClient::last_connect() const { return impl_->last_connect_; }
 const ConnectOptions& AsyncClient::options() const { return impl_->opts_; }
 
 }  // namespace moth

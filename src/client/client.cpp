@@ -3,6 +3,7 @@
 #include <future>
 #include <thread>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -92,5 +93,14 @@ void Client::disconnect(std::uint8_t reason) {
 }
 
 bool Client::connected() const { return impl_->client->connected(); }
+
+bool Client::reconnecting() const {
+    return impl_->call([c = impl_->client.get()]() -> asio::awaitable<bool> { co_return c->reconnecting(); });
+}
+
+std::optional<ConnectResult> Client::last_connect() const {
+    return impl_->call(
+        [c = impl_->client.get()]() -> asio::awaitable<std::optional<ConnectResult>> { co_return c->last_connect(); });
+}
 
 }  // namespace moth
