@@ -143,7 +143,8 @@ std::optional<Message> next_message(Client& client, std::optional<Clock::time_po
             wait = std::min(wait, left);
         }
         if (auto m = client.receive(wait)) return m;
-        if (!client.connected()) return std::nullopt;
+        // While an automatic reconnect is under way (moth sub) the wait goes on.
+        if (!client.connected() && !client.reconnecting()) return std::nullopt;
     }
     return std::nullopt;
 }

@@ -768,7 +768,11 @@ boost::system::result<ConnectOptions, std::string> to_connect_options(const Opti
     c.tls.key_file = o.key;
     c.tls.insecure = o.insecure;
     c.tls.version = o.tls_version;
-    c.auto_reconnect = false;
+    // moth sub, like mosquitto_sub, keeps trying when an established connection is lost (libmosquitto's loop
+    // reconnects every second, printing nothing on stdout); a failed first connect still ends the program.
+    c.auto_reconnect = o.tool == Tool::Sub;
+    c.reconnect_min = std::chrono::seconds(1);
+    c.reconnect_max = std::chrono::seconds(1);
     return c;
 }
 

@@ -10,6 +10,7 @@ means it is ready; the probe is part of the compared output. Every wait has a de
 
 import json
 import os
+import pwd
 import re
 import select
 import shutil
@@ -40,15 +41,22 @@ def free_port():
 class Mosquitto:
     """A Debian mosquitto broker on a free port; `anonymous=False` refuses every connection (no password file)."""
 
-    def __init__(self, anonymous=True):
+    def __init__(self, anonymous=True, persistence=False):
         self.dir = tempfile.mkdtemp(prefix="moth-cli-")
         self.port = free_port()
-        conf = os.path.join(self.dir, "mosquitto.conf")
-        with open(conf, "w") as f:
-            f.write(f"listener {self.port} {HOST}\nallow_anonymous {'true' if anonymous else 'false'}\n"
-                    "persistence false\n")
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"listener {self.port} {HOST}\nallow_anonymous {'true' if anonymous else 'false'}\n")
+            if persistence:
+                # Run as ourselves: as root mosquitto would switch to the "mosquitto" user, who cannot write here.
+                f.write(f"persistence true\npersistence_location {self.dir}/\nuser {pwd.getpwuid(os.geteuid()).pw_name}\n")
+            else:
+                f.write("persistence false\n")
         self.log = open(os.path.join(self.dir, "mosquitto.log"), "wb")
-        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=self.log, stderr=subprocess.STDOUT)
+        self._start()
+
+    def _start(self):
+        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + DEADLINE_S
         while True:
             try:
@@ -58,6 +66,12 @@ class Mosquitto:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"mosquitto did not start: {open(self.log.name).read()}")
                 time.sleep(0.02)  # polling a port that is not open yet; no state is assumed from the delay
+
+    def restart(self):
+        """SIGTERM (mosquitto saves its persistence file on the way out), then start again on the same port."""
+        self.proc.terminate()
+        self.proc.wait(timeout=DEADLINE_S)
+        self._start()
 
     def stop(self):
         self.proc.terminate()
@@ -231,6 +245,46 @@ class SubOutput(CliTestCase):
         self.assertEqual(lines[1], {"topic": f"{self.base}/t", "payload": "hi", "qos": 1, "retain": False})
         self.assertEqual(lines[2], {"topic": f"{self.base}/b", "payload": "/wA=", "encoding": "base64", "qos": 0,
                                     "retain": False})
+
+
+class SubReconnect(unittest.TestCase):
+    """mosquitto_sub keeps trying when its connection is lost, printing nothing on stdout; moth sub too. With a
+    persistent session (-c -i, QoS 1) a message published while the broker restarted reaches both."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.moth = moth_path()
+
+    def setUp(self):
+        self.broker = Mosquitto(persistence=True)
+        self.addCleanup(self.broker.stop)
+
+    def test_sub_reconnects_after_broker_restart(self):
+        base = "rc" + uuid.uuid4().hex[:10]
+        conn = ["-h", HOST, "-p", str(self.broker.port)]
+        session = [*conn, "-c", "-q", "1", "-t", f"{base}/#"]
+        tools = [("mosquitto_sub", ["mosquitto_sub"]), ("moth", [self.moth, "sub"])]
+        # The persistent sessions and their subscriptions exist before the subscribers run for real.
+        for name, cmd in tools:
+            rc, _, err = run([*cmd, *session, "-i", f"{base}-{name}", "-E"])
+            self.assertEqual(rc, 0, err)
+        # Queued in both sessions; printed once a subscriber is connected, which makes it the readiness signal.
+        run(["mosquitto_pub", *conn, "-t", f"{base}/before", "-m", "before", "-q", "1"])
+        subs = [Sub([*cmd, *session, "-i", f"{base}-{name}", "-v", "-C", "2", "-W", "25"]) for name, cmd in tools]
+        for s in subs:
+            self.addCleanup(lambda p=s.proc: p.poll() is None and p.kill())
+            s.wait_first_byte()
+            s.read_until(b"before\n")
+        self.broker.restart()
+        # The subscribers are away or reconnecting now; the message waits in their stored sessions.
+        rc, _, err = run(["mosquitto_pub", *conn, "-t", f"{base}/after", "-m", "after restart", "-q", "1"])
+        self.assertEqual(rc, 0, err)
+        (mrc, mout, merr), (trc, tout, terr) = [s.finish() for s in subs]
+        self.assertEqual(mrc, 0, merr)
+        self.assertEqual(trc, 0, terr)
+        expected = f"{base}/before before\n{base}/after after restart\n".encode()
+        self.assertEqual(mout, expected)
+        self.assertEqual(tout, expected)
 
 
 class PubInputs(CliTestCase):

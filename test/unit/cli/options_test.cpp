@@ -41,7 +41,11 @@ TEST(ParseSub, MosquittoDefaults) {
     EXPECT_EQ(c.keep_alive_s, 60);
     EXPECT_TRUE(c.clean_start);
     EXPECT_EQ(c.client_id, "");
-    EXPECT_FALSE(c.auto_reconnect);
+    // mosquitto_sub reconnects once connected; so does moth sub, every second as libmosquitto does.
+    EXPECT_TRUE(c.auto_reconnect);
+    EXPECT_EQ(c.reconnect_min, std::chrono::seconds(1));
+    EXPECT_EQ(c.reconnect_max, std::chrono::seconds(1));
+    EXPECT_FALSE(connect_options(ok(Tool::Pub, {"-t", "a", "-m", "x"})).auto_reconnect);
 }
 
 TEST(ParseSub, HostPortTopicsVerbose) {
