@@ -353,6 +353,18 @@ asio::awaitable<std::size_t> WsStream<Next>::read_some(std::span<std::byte> buff
                 throw Error(asio::error::eof, "WebSocket closed by the peer", nullptr);
             throw;
         }
+        if (ws_.got_text()) {
+            // MQTT travels in binary frames only; anything else closes the connection (MQTT 5.0 section 6),
+            // with 1003 "cannot accept this type of data".
+            try {
+                co_await with_timeout(
+                    ws_.async_close(websocket::close_code::unknown_data, asio::use_awaitable), kCloseTimeout,
+                    [this] { cancel(); }, "WebSocket close");
+            } catch (const system_error&) {
+            }
+            cancel();
+            throw Error(asio::error::invalid_argument, "WebSocket text frame: MQTT needs binary frames", nullptr);
+        }
         if (n > 0) co_return n;  // empty frames (or messages) carry nothing for the caller
     }
 }

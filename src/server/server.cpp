@@ -6,17 +6,23 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include <boost/asio.hpp>
 
 #include "broker/core.hpp"
+#include "server/stream_connection.hpp"
+#include "server/tls.hpp"
+#include "server/worker.hpp"
 
 namespace moth::server {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using broker::ConnectionId;
-using Clock = std::chrono::steady_clock;
+using detail::Clock;
+using detail::Connection;
+using detail::Worker;
 
 std::string_view kind_name(config::ListenerKind k) {
     switch (k) {
@@ -35,24 +41,21 @@ constexpr std::size_t kInitialReadBuffer = 4096;
 constexpr auto kTickInterval = std::chrono::milliseconds(250);
 constexpr auto kShutdownGrace = std::chrono::seconds(2);
 
-class Worker;
-
 // One TCP connection: reads into a buffer the core consumes in place, and gathers everything the core
-// queues during a loop turn into a single write.
-class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
+// queues during a loop turn into a single write. At hand-off the socket moves to the owner as a descriptor.
+class TcpConnection final : public Connection, public std::enable_shared_from_this<TcpConnection> {
 public:
-    TcpConnection(Worker& w, tcp::socket s, ConnectionId id, std::string remote)
-        : w_(w), sock_(std::move(s)), id_(id), remote_(std::move(remote)), in_(kInitialReadBuffer) {}
+    TcpConnection(Worker& w, tcp::socket s, std::string remote)
+        : w_(w), sock_(std::move(s)), remote_(std::move(remote)), in_(kInitialReadBuffer) {}
 
-    void start(std::vector<std::byte> initial);
-    void queue(std::span<const std::byte> bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
-    [[nodiscard]] std::size_t pending() const { return out_.size() + writing_.size(); }
-    void flush();
-    void close_after_flush();
-    void force_close();
-    tcp::socket& socket() { return sock_; }
+    void start(ConnectionId id, std::vector<std::byte> initial);
+    void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
+    [[nodiscard]] std::size_t pending() const override { return out_.size() + writing_.size(); }
+    void flush() override;
+    void close_after_flush() override;
+    void force_close() override;
+    void hand_off(unsigned target, std::span<const std::byte> unread) override;
     const std::string& remote() const { return remote_; }
-    bool handed_off = false;
 
 private:
     void read();
@@ -63,7 +66,7 @@ private:
 
     Worker& w_;
     tcp::socket sock_;
-    ConnectionId id_;
+    ConnectionId id_ = 0;
     std::string remote_;
     std::vector<std::byte> in_;
     std::size_t in_len_ = 0;
@@ -72,6 +75,7 @@ private:
     bool writing_active_ = false;
     bool closing_ = false;  // the core is done with it: write what is queued, then close
     bool closed_ = false;
+    bool handed_off_ = false;
 };
 
 }  // namespace
@@ -91,6 +95,7 @@ struct Server::Impl {
         config::Listener cfg;
         std::unique_ptr<tcp::acceptor> acceptor;
         BoundListener bound;
+        std::shared_ptr<const detail::ListenerContext> stream;  // mqtts, ws, wss: TLS context, path, limits
     };
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<unsigned> next_worker{0};
@@ -100,152 +105,156 @@ struct Server::Impl {
     void accept(Listener& l);
 };
 
-namespace {
+namespace detail {
 
-class Worker final : public broker::Host {
-public:
-    Worker(unsigned index, Server::Impl& impl) : index_(index), impl_(impl), tick_(ioc_) {}
+Worker::Worker(unsigned index, Server::Impl& impl) : index_(index), impl_(impl), tick_(ioc_) {}
 
-    void init() { core_ = std::make_unique<broker::Core>(index_, impl_.shared, *this); }
+Worker::~Worker() = default;
 
-    void run() {
-        thread_ = std::thread([this] {
-            schedule_tick();
-            ioc_.run();
+void Worker::init() { core_ = std::make_unique<broker::Core>(index_, impl_.shared, *this); }
+
+void Worker::run() {
+    thread_ = std::thread([this] {
+        schedule_tick();
+        ioc_.run();
+    });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+const config::Config& Worker::config() const { return impl_.shared.config; }
+
+Worker& Worker::peer(unsigned index) { return *impl_.workers.at(index); }
+
+void Worker::log(int level, const std::string& line) {
+    if (impl_.log) impl_.log(level, line);
+}
+
+void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial) {
+    if (stopping_) return;
+    auto conn = std::make_shared<TcpConnection>(*this, std::move(s), remote);
+    const ConnectionId id = open(conn, std::move(remote));
+    conn->start(id, std::move(initial));
+    schedule_flush();
+}
+
+ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote) {
+    const ConnectionId id = (static_cast<ConnectionId>(index_) << 48) | next_id_++;
+    conns_.emplace(id, std::move(conn));
+    core_->on_open(id, std::move(remote), Clock::now());
+    return id;
+}
+
+void Worker::forget(ConnectionId id) {
+    conns_.erase(id);
+    if (stopping_ && conns_.empty() && grace_) grace_->cancel();
+}
+
+std::uint64_t Worker::add_canceller(std::function<void()> fn) {
+    const auto id = next_canceller_++;
+    cancellers_.emplace(id, std::move(fn));
+    return id;
+}
+
+void Worker::mark_dirty(std::shared_ptr<Connection> c) {
+    dirty_.push_back(std::move(c));
+    schedule_flush();
+}
+
+void Worker::schedule_flush() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(ioc_, [this] {
+        flush_posted_ = false;
+        core_->flush();
+        auto dirty = std::move(dirty_);
+        dirty_.clear();
+        for (auto& c : dirty) c->flush();
+    });
+}
+
+void Worker::stop() {
+    asio::post(ioc_, [this] {
+        stopping_ = true;
+        core_->shutdown();
+        core_->flush();
+        for (auto& [id, c] : std::unordered_map(conns_)) c->flush();
+        tick_.cancel();
+        for (auto& [id, cancel] : std::exchange(cancellers_, {})) cancel();
+        // Clients that do not read their last bytes do not hold the shutdown up for long.
+        grace_.emplace(ioc_, kShutdownGrace);
+        grace_->async_wait([this](const boost::system::error_code& ec) {
+            if (ec) return;
+            for (auto& [id, c] : std::unordered_map(conns_)) c->force_close();
         });
-    }
-    void join() {
-        if (thread_.joinable()) thread_.join();
-    }
+        if (conns_.empty()) grace_->cancel();
+        guard_.reset();
+    });
+}
 
-    asio::io_context& ioc() { return ioc_; }
-    broker::Core& core() { return *core_; }
-    unsigned index() const { return index_; }
-    const config::Config& config() const { return impl_.shared.config; }
-    void log(int level, const std::string& line) {
-        if (impl_.log) impl_.log(level, line);
-    }
+void Worker::send(ConnectionId id, std::span<const std::byte> bytes) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    it->second->queue(bytes);
+    mark_dirty(it->second);
+}
 
-    // A socket accepted for this worker, or handed over by another one with bytes it already read.
-    void adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial) {
-        if (stopping_) return;
-        const ConnectionId id = (static_cast<ConnectionId>(index_) << 48) | next_id_++;
-        auto conn = std::make_shared<TcpConnection>(*this, std::move(s), id, std::move(remote));
-        conns_.emplace(id, conn);
-        core_->on_open(id, conn->remote(), Clock::now());
-        conn->start(std::move(initial));
-        schedule_flush();
-    }
+std::size_t Worker::pending_bytes(ConnectionId id) const {
+    auto it = conns_.find(id);
+    return it == conns_.end() ? 0 : it->second->pending();
+}
 
-    void forget(ConnectionId id) {
-        conns_.erase(id);
-        if (stopping_ && conns_.empty() && grace_) grace_->cancel();
-    }
-
-    void mark_dirty(const std::shared_ptr<TcpConnection>& c) {
-        dirty_.push_back(c);
-        schedule_flush();
-    }
-
-    // Once per loop turn: cross-worker batches go out, and each connection written to gets one write.
-    void schedule_flush() {
-        if (flush_posted_) return;
-        flush_posted_ = true;
-        asio::post(ioc_, [this] {
-            flush_posted_ = false;
-            core_->flush();
-            auto dirty = std::move(dirty_);
-            dirty_.clear();
-            for (auto& c : dirty) c->flush();
-        });
-    }
-
-    void stop() {
-        asio::post(ioc_, [this] {
-            stopping_ = true;
-            core_->shutdown();
-            core_->flush();
-            for (auto& [id, c] : std::unordered_map(conns_)) c->flush();
-            tick_.cancel();
-            // Clients that do not read their last bytes do not hold the shutdown up for long.
-            grace_.emplace(ioc_, kShutdownGrace);
-            grace_->async_wait([this](const boost::system::error_code& ec) {
-                if (ec) return;
-                for (auto& [id, c] : std::unordered_map(conns_)) c->force_close();
-            });
-            if (conns_.empty()) grace_->cancel();
-            guard_.reset();
-        });
-    }
-
-    // broker::Host
-    void send(ConnectionId id, std::span<const std::byte> bytes) override {
-        auto it = conns_.find(id);
-        if (it == conns_.end()) return;
-        it->second->queue(bytes);
-        mark_dirty(it->second);
-    }
-    std::size_t pending_bytes(ConnectionId id) const override {
-        auto it = conns_.find(id);
-        return it == conns_.end() ? 0 : it->second->pending();
-    }
-    void close(ConnectionId id) override {
-        auto it = conns_.find(id);
-        if (it == conns_.end()) return;
-        auto c = it->second;
-        c->close_after_flush();
-    }
-    void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) override;
-    void post(unsigned worker, std::function<void(broker::Core&)> fn) override {
-        Worker* target = static_cast<Worker*>(impl_.workers.at(worker).get());
-        asio::post(target->ioc_, [target, fn = std::move(fn)] {
-            fn(*target->core_);
-            target->schedule_flush();
-        });
-    }
-
-private:
-    void schedule_tick() {
-        tick_.expires_after(kTickInterval);
-        tick_.async_wait([this](const boost::system::error_code& ec) {
-            if (ec || stopping_) return;
-            core_->on_tick(Clock::now());
-            schedule_flush();
-            schedule_tick();
-        });
-    }
-
-    unsigned index_;
-    Server::Impl& impl_;
-    asio::io_context ioc_{1};
-    asio::executor_work_guard<asio::io_context::executor_type> guard_{ioc_.get_executor()};
-    asio::steady_timer tick_;
-    std::optional<asio::steady_timer> grace_;
-    std::unique_ptr<broker::Core> core_;
-    std::unordered_map<ConnectionId, std::shared_ptr<TcpConnection>> conns_;
-    std::vector<std::shared_ptr<TcpConnection>> dirty_;
-    bool flush_posted_ = false;
-    bool stopping_ = false;
-    std::uint64_t next_id_ = 1;
-    std::thread thread_;
-};
+void Worker::close(ConnectionId id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    auto c = it->second;
+    c->close_after_flush();
+}
 
 void Worker::hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
     auto conn = it->second;
     conns_.erase(it);
-    conn->handed_off = true;
+    conn->hand_off(worker, unread);
+}
+
+void Worker::post(unsigned worker, std::function<void(broker::Core&)> fn) {
+    Worker* target = &peer(worker);
+    asio::post(target->ioc_, [target, fn = std::move(fn)] {
+        fn(*target->core_);
+        target->schedule_flush();
+    });
+}
+
+void Worker::schedule_tick() {
+    tick_.expires_after(kTickInterval);
+    tick_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || stopping_) return;
+        core_->on_tick(Clock::now());
+        schedule_flush();
+        schedule_tick();
+    });
+}
+
+}  // namespace detail
+
+namespace {
+
+void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread) {
+    handed_off_ = true;
     boost::system::error_code ec;
-    const auto protocol = conn->socket().local_endpoint(ec).protocol();
+    const auto protocol = sock_.local_endpoint(ec).protocol();
     if (ec) return;
     // The socket moves between io_contexts as a plain descriptor: release it here, assign it there.
-    const int fd = conn->socket().release(ec);
+    const int fd = sock_.release(ec);
     if (ec) return;
-    Worker* target = static_cast<Worker*>(impl_.workers.at(worker).get());
-    asio::post(target->ioc_, [target, fd, protocol, remote = conn->remote(),
-                              bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
-        tcp::socket s(target->ioc_);
+    Worker* target = &w_.peer(worker);
+    asio::post(target->ioc(), [target, fd, protocol, remote = remote_,
+                               bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
+        tcp::socket s(target->ioc());
         boost::system::error_code aec;
         s.assign(protocol, fd, aec);
         if (aec) {
@@ -256,13 +265,14 @@ void Worker::hand_off(ConnectionId id, unsigned worker, std::span<const std::byt
     });
 }
 
-void TcpConnection::start(std::vector<std::byte> initial) {
+void TcpConnection::start(ConnectionId id, std::vector<std::byte> initial) {
+    id_ = id;
     if (!initial.empty()) {
         if (initial.size() > in_.size()) in_.resize(initial.size());
         std::memcpy(in_.data(), initial.data(), initial.size());
         in_len_ = initial.size();
         consume();
-        if (closing_ || closed_ || handed_off) return;
+        if (closing_ || closed_ || handed_off_) return;
     }
     read();
 }
@@ -280,21 +290,21 @@ void TcpConnection::read() {
 }
 
 void TcpConnection::on_read(const boost::system::error_code& ec, std::size_t n) {
-    if (handed_off || closed_) return;
+    if (handed_off_ || closed_) return;
     if (ec) {
         fail();
         return;
     }
     in_len_ += n;
     consume();
-    if (handed_off || closed_) return;
+    if (handed_off_ || closed_) return;
     if (closing_) return;  // the core closed it: no more input is read
     read();
 }
 
 void TcpConnection::consume() {
     const auto consumed = w_.core().on_data(id_, std::span<const std::byte>(in_.data(), in_len_), Clock::now());
-    if (handed_off) return;
+    if (handed_off_) return;
     if (consumed > 0 && consumed < in_len_) std::memmove(in_.data(), in_.data() + consumed, in_len_ - consumed);
     in_len_ -= std::min(consumed, in_len_);
     if (in_len_ == 0 && in_.size() > kInitialReadBuffer) {
@@ -369,7 +379,7 @@ void TcpConnection::finish() {
 
 void Server::Impl::accept(Listener& l) {
     const unsigned target = next_worker.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(workers.size());
-    Worker* w = static_cast<Worker*>(workers[target].get());
+    Worker* w = workers[target].get();
     l.acceptor->async_accept(w->ioc(), [this, &l, w](const boost::system::error_code& ec, tcp::socket s) {
         if (ec == asio::error::operation_aborted || stopped) return;
         if (!ec) {
@@ -377,9 +387,15 @@ void Server::Impl::accept(Listener& l) {
             if (shared.config.tcp_nodelay) s.set_option(tcp::no_delay(true), opt_ec);
             auto ep = s.remote_endpoint(opt_ec);
             std::string remote = opt_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-            asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote)]() mutable {
-                w->adopt(std::move(s), std::move(remote), {});
-            });
+            if (l.stream) {
+                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), ctx = l.stream]() mutable {
+                    detail::start_stream_connection(*w, std::move(s), std::move(remote), std::move(ctx));
+                });
+            } else {
+                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote)]() mutable {
+                    w->adopt(std::move(s), std::move(remote), {});
+                });
+            }
         } else if (log) {
             log(2, "accept on " + l.bound.name + " failed: " + ec.message());
         }
@@ -404,19 +420,26 @@ void Server::start() {
     impl.shared.stats.clear();
     for (unsigned i = 0; i < n; ++i) impl.shared.stats.push_back(std::make_unique<broker::Stats>());
     for (unsigned i = 0; i < n; ++i) impl.workers.push_back(std::make_unique<Worker>(i, impl));
-    for (auto& w : impl.workers) static_cast<Worker*>(w.get())->init();
+    for (auto& w : impl.workers) w->init();
 
-    Worker& first = *static_cast<Worker*>(impl.workers.front().get());
+    Worker& first = *impl.workers.front();
     std::size_t index = 0;
     for (const auto& lc : impl.shared.config.listeners) {
         const std::string name = lc.name.empty() ? std::string(kind_name(lc.kind)) + "-" + std::to_string(index) : lc.name;
         ++index;
-        if (lc.kind != config::ListenerKind::Mqtt) {
+        if (lc.kind == config::ListenerKind::Http) {
             if (impl.log) impl.log(2, "listener " + name + ": kind " + std::string(kind_name(lc.kind)) + " is not available yet; skipped");
             continue;
         }
         auto l = std::make_unique<Impl::Listener>();
         l->cfg = lc;
+        if (lc.kind != config::ListenerKind::Mqtt) {
+            try {
+                l->stream = detail::make_listener_context(name, lc, impl.shared.config, impl.log);
+            } catch (const std::exception& e) {
+                throw std::runtime_error("listener " + name + ": " + e.what());
+            }
+        }
         try {
             tcp::resolver resolver(first.ioc());
             auto results = resolver.resolve(lc.bind, std::to_string(lc.port),
@@ -437,7 +460,7 @@ void Server::start() {
         impl.listeners.push_back(std::move(l));
     }
     for (auto& l : impl.listeners) impl.accept(*l);
-    for (auto& w : impl.workers) static_cast<Worker*>(w.get())->run();
+    for (auto& w : impl.workers) w->run();
     impl.started = true;
 }
 
@@ -457,15 +480,15 @@ void Server::stop() {
     auto& impl = *impl_;
     if (!impl.started || impl.stopped) return;
     impl.stopped = true;
-    Worker& first = *static_cast<Worker*>(impl.workers.front().get());
+    Worker& first = *impl.workers.front();
     asio::post(first.ioc(), [&impl] {
         for (auto& l : impl.listeners) {
             boost::system::error_code ec;
             l->acceptor->close(ec);
         }
     });
-    for (auto& w : impl.workers) static_cast<Worker*>(w.get())->stop();
-    for (auto& w : impl.workers) static_cast<Worker*>(w.get())->join();
+    for (auto& w : impl.workers) w->stop();
+    for (auto& w : impl.workers) w->join();
 }
 
 }  // namespace moth::server

@@ -1,0 +1,498 @@
+// TLS and WebSocket connections: the server-side handshakes, the connection on the worker that accepted it,
+// and the relay entry on the worker that owns its session (see stream_connection.hpp and docs/architecture.md).
+#include "server/stream_connection.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "net/transport.hpp"
+#include "server/tls.hpp"
+
+namespace moth::server::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr std::size_t kInitialReadBuffer = 4096;
+constexpr std::array<std::string_view, 4> kSubprotocols{"mqtt", "mqttv3.1", "mqttv3.1.1", "mqttv5"};
+
+// ---- handshakes ----
+
+// The first offered sub-protocol that is one of ours; empty when none is.
+std::string choose_subprotocol(const http::request<http::empty_body>& req) {
+    const auto [first, last] = req.equal_range(http::field::sec_websocket_protocol);
+    for (auto field = first; field != last; ++field) {
+        std::string_view list = field->value();
+        while (!list.empty()) {
+            const auto comma = list.find(',');
+            std::string_view item = list.substr(0, comma);
+            list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+            if (std::find(kSubprotocols.begin(), kSubprotocols.end(), item) != kSubprotocols.end())
+                return std::string(item);
+        }
+    }
+    return {};
+}
+
+template <class Next>
+asio::awaitable<void> refuse(Next& next, http::status status, unsigned version, const std::string& why) {
+    http::response<http::string_body> res{status, version};
+    res.set(http::field::server, "moth");
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::connection, "close");
+    res.body() = why + "\n";
+    res.prepare_payload();
+    co_await http::async_write(next, res, asio::use_awaitable);
+    throw std::runtime_error("WebSocket upgrade refused (" + std::to_string(static_cast<unsigned>(status)) +
+                             "): " + why);
+}
+
+template <class Next>
+asio::awaitable<void> ws_accept(websocket::stream<Next>& ws, const ListenerContext& lc) {
+    beast::flat_buffer buffer;
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(8 * 1024);
+    co_await http::async_read(ws.next_layer(), buffer, parser, asio::use_awaitable);
+    const auto req = parser.release();
+    const std::string_view target = req.target();
+    if (target.substr(0, target.find('?')) != lc.ws_path)
+        co_await refuse(ws.next_layer(), http::status::not_found, req.version(),
+                        "no WebSocket endpoint at " + std::string(target) + " (MQTT is at " + lc.ws_path + ")");
+    const std::string subprotocol = choose_subprotocol(req);
+    if (subprotocol.empty())
+        co_await refuse(ws.next_layer(), http::status::bad_request, req.version(),
+                        "Sec-WebSocket-Protocol must offer one of mqtt, mqttv3.1, mqttv3.1.1, mqttv5");
+    ws.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+        res.set(http::field::sec_websocket_protocol, subprotocol);
+        res.set(http::field::server, "moth");
+    }));
+    ws.read_message_max(lc.max_frame_size);
+    co_await ws.async_accept(req, asio::use_awaitable);  // Beast checks the rest (key, version) and answers
+}
+
+class StreamConnection;
+
+// ---- the owner's side of a relayed connection ----
+
+// Lives in the owner worker's connection map; everything but construction runs on the owner's thread. It
+// forwards what the core sends to the accepting worker, and feeds the core what that worker reads.
+class RelayConnection final : public Connection, public std::enable_shared_from_this<RelayConnection> {
+public:
+    RelayConnection(Worker& owner, std::shared_ptr<StreamConnection> source, Worker& home, std::string remote)
+        : w_(owner), source_(std::move(source)), home_(home), remote_(std::move(remote)) {}
+
+    void start(std::vector<std::byte> unread);
+    void on_data(std::vector<std::byte> bytes);
+    void on_drained();
+    void on_peer_closed();
+
+    void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
+    [[nodiscard]] std::size_t pending() const override;
+    void flush() override;
+    void close_after_flush() override;
+    void force_close() override;
+    void hand_off(unsigned target, std::span<const std::byte> unread) override;
+
+private:
+    // Leaves the owner's map and runs `fn` on the stream's worker (once; later calls only detach).
+    template <class Fn>
+    void detach_and(Fn fn);
+
+    Worker& w_;
+    std::shared_ptr<StreamConnection> source_;  // null once detached (breaks the cycle with StreamConnection)
+    Worker& home_;
+    std::string remote_;
+    ConnectionId id_ = 0;
+    std::vector<std::byte> in_;   // what the core has not consumed yet (less than one packet)
+    std::vector<std::byte> out_;  // sent by the core this loop turn, not yet posted to home_
+    bool open_ = false;
+};
+
+// ---- the accepting worker's side ----
+
+// A TLS or WebSocket stream on the worker that accepted it. Served by that worker's core until the core
+// hands it off; from then on it only carries bytes between the stream and the owner's RelayConnection.
+class StreamConnection final : public Connection, public std::enable_shared_from_this<StreamConnection> {
+public:
+    StreamConnection(Worker& w, std::shared_ptr<net::Stream> stream, std::string remote)
+        : w_(w), stream_(std::move(stream)), remote_(std::move(remote)), in_(kInitialReadBuffer) {}
+
+    void start(ConnectionId id) {
+        id_ = id;
+        reading_ = true;
+        asio::co_spawn(w_.ioc(), read_loop(shared_from_this()), asio::detached);
+    }
+
+    void queue(std::span<const std::byte> bytes) override {
+        append(bytes);
+        unwritten_.fetch_add(bytes.size(), std::memory_order_relaxed);
+    }
+    // Bytes from the owner, already counted in unwritten_ there.
+    void append(std::span<const std::byte> bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
+    [[nodiscard]] std::size_t pending() const override { return unwritten_.load(std::memory_order_relaxed); }
+
+    void flush() override {
+        if (closed_ || writing_) return;
+        if (!out_.empty()) {
+            writing_ = true;
+            asio::co_spawn(w_.ioc(), write_loop(shared_from_this()), asio::detached);
+        } else if (closing_) {
+            finish(true, false);
+        }
+    }
+    void close_after_flush() override {
+        if (closing_ || closed_) return;
+        closing_ = true;
+        flush();
+    }
+    void force_close() override {
+        closing_ = true;
+        finish(false, false);
+    }
+
+    void hand_off(unsigned target, std::span<const std::byte> unread) override {
+        // The stream stays here; the owner's core gets a relay entry and the bytes it has not consumed.
+        Worker& owner = w_.peer(target);
+        w_.log(0, "connection from " + remote_ + " relayed from worker " + std::to_string(w_.index()) + " to worker " +
+                      std::to_string(target));
+        relay_ = std::make_shared<RelayConnection>(owner, shared_from_this(), w_, remote_);
+        relayed_ = true;
+        owner_ = &owner;
+        w_.keep(id_, shared_from_this());
+        in_len_ = 0;
+        asio::post(owner.ioc(), [relay = relay_, bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
+            relay->start(std::move(bytes));
+        });
+    }
+
+    std::atomic<std::size_t> unwritten_{0};  // accepted for writing, not yet written; read by the owner's thread
+
+private:
+    static asio::awaitable<void> read_loop(std::shared_ptr<StreamConnection> self) { co_await self->reads(); }
+    static asio::awaitable<void> write_loop(std::shared_ptr<StreamConnection> self) { co_await self->writes(); }
+
+    asio::awaitable<void> reads() {
+        try {
+            while (!closed_ && !closing_) {
+                if (in_len_ == in_.size()) in_.resize(in_.size() * 2);  // bounded by the decoder's size check
+                const std::size_t n =
+                    co_await stream_->read_some(std::span<std::byte>(in_.data() + in_len_, in_.size() - in_len_));
+                if (closed_) break;
+                in_len_ += n;
+                if (relayed_) {
+                    post_to_owner([bytes = std::vector<std::byte>(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(
+                                                                                                   in_len_))](
+                                      RelayConnection& r) mutable { r.on_data(std::move(bytes)); });
+                    in_len_ = 0;
+                } else {
+                    consume();
+                }
+            }
+        } catch (const std::exception&) {
+            fail();
+        }
+        reading_ = false;
+    }
+
+    asio::awaitable<void> writes() {
+        try {
+            while (!out_.empty() && !closed_) {
+                std::vector<std::byte> batch = std::move(out_);
+                out_.clear();
+                co_await stream_->write(batch);
+                unwritten_.fetch_sub(batch.size(), std::memory_order_relaxed);
+            }
+        } catch (const std::exception&) {
+            writing_ = false;
+            fail();
+            co_return;
+        }
+        writing_ = false;
+        if (closed_) co_return;
+        if (closing_) {
+            finish(true, false);
+        } else if (relayed_) {
+            post_to_owner([](RelayConnection& r) { r.on_drained(); });
+        } else {
+            w_.core().on_drained(id_, Clock::now());
+            w_.schedule_flush();
+        }
+    }
+
+    void consume() {
+        const auto consumed = w_.core().on_data(id_, std::span<const std::byte>(in_.data(), in_len_), Clock::now());
+        if (relayed_) {
+            in_len_ = 0;  // the unconsumed rest went to the owner with the hand-off
+        } else {
+            if (consumed > 0 && consumed < in_len_) std::memmove(in_.data(), in_.data() + consumed, in_len_ - consumed);
+            in_len_ -= std::min(consumed, in_len_);
+        }
+        if (in_len_ == 0 && in_.size() > kInitialReadBuffer) {
+            in_.resize(kInitialReadBuffer);
+            in_.shrink_to_fit();
+        }
+        w_.schedule_flush();
+    }
+
+    template <class Fn>
+    void post_to_owner(Fn&& fn) {
+        if (!relay_) return;
+        asio::post(owner_->ioc(), [relay = relay_, fn = std::forward<Fn>(fn)]() mutable { fn(*relay); });
+    }
+
+    // The stream failed (peer gone, bad frame, write error).
+    void fail() {
+        if (closed_) return;
+        finish(false, !closing_);
+    }
+
+    // `orderly`: TLS close_notify / WebSocket close frame first (only with no write in flight).
+    // `tell_core`: the close did not come from the core, so its core must hear of it.
+    void finish(bool orderly, bool tell_core) {
+        if (closed_) return;
+        closed_ = true;
+        if (relayed_) {
+            if (tell_core) post_to_owner([](RelayConnection& r) { r.on_peer_closed(); });
+            relay_.reset();
+        } else if (tell_core) {
+            w_.core().on_closed(id_, Clock::now());
+            w_.schedule_flush();
+        }
+        w_.forget(id_);
+        if (orderly && !writing_) {
+            asio::co_spawn(
+                w_.ioc(), [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->stream_->close(); },
+                asio::detached);
+        } else {
+            stream_->cancel();
+        }
+    }
+
+    Worker& w_;
+    std::shared_ptr<net::Stream> stream_;
+    std::string remote_;
+    ConnectionId id_ = 0;  // on w_
+    std::vector<std::byte> in_;
+    std::size_t in_len_ = 0;
+    std::vector<std::byte> out_;
+    bool reading_ = false;
+    bool writing_ = false;
+    bool closing_ = false;  // the core is done with it: write what is queued, then close
+    bool closed_ = false;
+    bool relayed_ = false;
+    Worker* owner_ = nullptr;                 // after hand-off: the worker whose core serves the connection
+    std::shared_ptr<RelayConnection> relay_;  // after hand-off, until closed
+};
+
+
+// ---- RelayConnection ----
+
+void RelayConnection::start(std::vector<std::byte> unread) {
+    if (w_.stopping()) {
+        detach_and([](StreamConnection& s) { s.force_close(); });
+        return;
+    }
+    open_ = true;
+    id_ = w_.open(shared_from_this(), remote_);
+    on_data(std::move(unread));
+}
+
+void RelayConnection::on_data(std::vector<std::byte> bytes) {
+    if (!open_) return;
+    if (in_.empty()) {
+        in_ = std::move(bytes);
+    } else {
+        in_.insert(in_.end(), bytes.begin(), bytes.end());
+    }
+    const auto consumed = w_.core().on_data(id_, in_, Clock::now());
+    if (open_) in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(std::min(consumed, in_.size())));
+    w_.schedule_flush();
+}
+
+void RelayConnection::on_drained() {
+    if (!open_) return;
+    w_.core().on_drained(id_, Clock::now());
+    w_.schedule_flush();
+}
+
+void RelayConnection::on_peer_closed() {
+    if (!open_) return;
+    open_ = false;
+    source_.reset();
+    w_.forget(id_);
+    w_.core().on_closed(id_, Clock::now());
+    w_.schedule_flush();
+}
+
+std::size_t RelayConnection::pending() const {
+    return out_.size() + (source_ ? source_->unwritten_.load(std::memory_order_relaxed) : 0);
+}
+
+void RelayConnection::flush() {
+    if (!open_ || out_.empty() || !source_) return;
+    source_->unwritten_.fetch_add(out_.size(), std::memory_order_relaxed);
+    asio::post(home_.ioc(), [source = source_, bytes = std::exchange(out_, {})] {
+        source->append(bytes);
+        source->flush();
+    });
+}
+
+void RelayConnection::close_after_flush() {
+    if (!open_) return;
+    flush();
+    detach_and([](StreamConnection& s) { s.close_after_flush(); });
+}
+
+void RelayConnection::force_close() {
+    if (!open_) return;
+    detach_and([](StreamConnection& s) { s.force_close(); });
+}
+
+void RelayConnection::hand_off(unsigned, std::span<const std::byte>) {
+    // The owner's core never hands a connection on (its CONNECT already hashed here); refuse rather than guess.
+    detach_and([](StreamConnection& s) { s.force_close(); });
+}
+
+template <class Fn>
+void RelayConnection::detach_and(Fn fn) {
+    const bool was_open = open_;
+    open_ = false;
+    if (source_) asio::post(home_.ioc(), [source = std::move(source_), fn] { fn(*source); });
+    source_.reset();
+    if (was_open) w_.forget(id_);
+}
+
+// ---- handshake ----
+
+asio::awaitable<void> handshake_then_serve(Worker& w, tcp::socket socket, std::string remote,
+                                           std::shared_ptr<const ListenerContext> lc) {
+    std::shared_ptr<net::Stream> stream;
+    std::function<asio::awaitable<void>()> handshake;
+    switch (lc->kind) {
+        case config::ListenerKind::Mqtts: {
+            auto s = std::make_shared<net::TlsStream>(std::move(socket), lc->tls);
+            handshake = [s]() -> asio::awaitable<void> {
+                co_await s->tls().async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+            };
+            stream = s;
+            break;
+        }
+        case config::ListenerKind::Ws: {
+            auto s = std::make_shared<net::WsStream<net::TcpSocket>>(nullptr, std::move(socket));
+            handshake = [s, lc]() -> asio::awaitable<void> { co_await ws_accept(s->websocket(), *lc); };
+            stream = s;
+            break;
+        }
+        case config::ListenerKind::Wss: {
+            auto s = std::make_shared<net::WsStream<net::TlsSocket>>(lc->tls, std::move(socket), *lc->tls);
+            handshake = [s, lc]() -> asio::awaitable<void> {
+                co_await s->websocket().next_layer().async_handshake(asio::ssl::stream_base::server,
+                                                                     asio::use_awaitable);
+                co_await ws_accept(s->websocket(), *lc);
+            };
+            stream = s;
+            break;
+        }
+        default: co_return;
+    }
+    // A stalled handshake holds a socket and a timer, never the worker: the timer closes the socket.
+    std::weak_ptr<net::Stream> weak = stream;
+    auto timed_out = std::make_shared<bool>(false);
+    asio::steady_timer timer(w.ioc(), kHandshakeTimeout);
+    timer.async_wait([weak, timed_out](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (auto s = weak.lock()) {
+            *timed_out = true;
+            s->cancel();
+        }
+    });
+    const auto canceller = w.add_canceller([weak] {
+        if (auto s = weak.lock()) s->cancel();
+    });
+    std::string error;
+    try {
+        co_await handshake();
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    timer.cancel();
+    w.remove_canceller(canceller);
+    if (*timed_out) error = "timed out after " + std::to_string(kHandshakeTimeout.count()) + " s";
+    if (!error.empty()) {
+        w.log(1, "listener " + lc->name + ": handshake with " + remote + " failed: " + error);
+        stream->cancel();
+        co_return;
+    }
+    if (w.stopping()) {
+        stream->cancel();
+        co_return;
+    }
+    auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote);
+    const ConnectionId id = w.open(conn, std::move(remote));
+    conn->start(id);
+    w.schedule_flush();
+}
+
+}  // namespace
+
+std::shared_ptr<const ListenerContext> make_listener_context(const std::string& name, const config::Listener& listener,
+                                                             const config::Config& config,
+                                                             const std::function<void(int, const std::string&)>& log) {
+    auto lc = std::make_shared<ListenerContext>();
+    lc->name = name;
+    lc->kind = listener.kind;
+    lc->ws_path = listener.ws_path.empty() ? "/mqtt" : listener.ws_path;
+    lc->max_frame_size = config.limits.max_packet_size;
+    if (config::is_tls(listener.kind)) {
+        std::string cert = listener.cert_file;
+        std::string key = listener.key_file;
+        if (cert.empty() && key.empty()) {
+            const DevCertificate dev = ensure_dev_certificate(config.data_dir);
+            cert = dev.cert_file;
+            key = dev.key_file;
+            if (log) {
+                log(2, "listener " + name + ": no cert_file configured; using the development certificate " + cert +
+                           (dev.created ? " (created now)" : "") + " for localhost, 127.0.0.1 and ::1");
+                log(2, "listener " + name + ": clients must trust the development CA " + dev.ca_file +
+                           " (mosquitto_sub --cafile, moth --cafile; browsers: import it as a trusted authority)");
+            }
+        }
+        lc->tls = make_server_tls_context(listener, cert, key);
+    }
+    return lc;
+}
+
+void start_stream_connection(Worker& w, tcp::socket socket, std::string remote,
+                             std::shared_ptr<const ListenerContext> listener) {
+    if (w.stopping()) return;
+    asio::co_spawn(w.ioc(), handshake_then_serve(w, std::move(socket), std::move(remote), std::move(listener)),
+                   asio::detached);
+}
+
+}  // namespace moth::server::detail

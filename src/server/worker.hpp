@@ -1,0 +1,112 @@
+#pragma once
+// Inside the server: a worker (one thread, one io_context, one broker::Core) and the connections it serves.
+// Shared by server.cpp (plain TCP connections, fd hand-off) and stream_connection.cpp (TLS and WebSocket
+// connections, which cannot move between io_contexts and are relayed instead; see docs/architecture.md).
+//
+// Thread affinity: everything here runs on the worker's own thread, except where a comment says otherwise.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/core.hpp"
+#include "server/server.hpp"
+
+namespace moth::server::detail {
+
+using Clock = std::chrono::steady_clock;
+using broker::ConnectionId;
+
+// What the worker needs from one of its connections, whatever carries it. The Host calls for a connection id
+// land here.
+class Connection {
+public:
+    virtual ~Connection() = default;
+    // Host::send: appends to the output; written, gathered, by flush() at the end of the loop turn.
+    virtual void queue(std::span<const std::byte> bytes) = 0;
+    // Host::pending_bytes.
+    [[nodiscard]] virtual std::size_t pending() const = 0;
+    // Starts writing what is queued (once per loop turn for a connection marked dirty).
+    virtual void flush() = 0;
+    // Host::close: write what is queued, then close. The core hears no on_closed for it.
+    virtual void close_after_flush() = 0;
+    // Shutdown grace expired: close now.
+    virtual void force_close() = 0;
+    // Host::hand_off: the core of worker `target` takes the connection over with `unread` as its first input.
+    // The worker has already removed the id from its map; the connection re-registers itself if it stays.
+    virtual void hand_off(unsigned target, std::span<const std::byte> unread) = 0;
+};
+
+struct ListenerContext;  // stream_connection.hpp
+
+class Worker final : public broker::Host {
+public:
+    Worker(unsigned index, Server::Impl& impl);
+    ~Worker() override;
+
+    void init();
+    void run();
+    void join();
+    void stop();  // posted: say goodbye to clients, flush, then let the thread end
+
+    boost::asio::io_context& ioc() { return ioc_; }
+    broker::Core& core() { return *core_; }
+    [[nodiscard]] unsigned index() const { return index_; }
+    [[nodiscard]] const config::Config& config() const;
+    [[nodiscard]] bool stopping() const { return stopping_; }
+    Worker& peer(unsigned index);  // any thread: the workers do not change after start
+    void log(int level, const std::string& line);
+
+    // A plain socket accepted for this worker, or handed over by another one with bytes it already read.
+    void adopt(boost::asio::ip::tcp::socket s, std::string remote, std::vector<std::byte> initial);
+    // Registers a connection under a fresh id and tells the core it is open; returns the id.
+    ConnectionId open(std::shared_ptr<Connection> conn, std::string remote);
+    void forget(ConnectionId id);
+    // Holds a connection the core no longer knows (its session lives on another worker, which relays through
+    // it), so that shutdown still closes it.
+    void keep(ConnectionId id, std::shared_ptr<Connection> conn) { conns_.emplace(id, std::move(conn)); }
+    // Handshakes in progress are not connections yet; stop() runs these to cancel them.
+    std::uint64_t add_canceller(std::function<void()> fn);
+    void remove_canceller(std::uint64_t id) { cancellers_.erase(id); }
+    void mark_dirty(std::shared_ptr<Connection> c);
+    // Once per loop turn: cross-worker batches go out, and each connection written to gets one write.
+    void schedule_flush();
+
+    // broker::Host
+    void send(ConnectionId id, std::span<const std::byte> bytes) override;
+    [[nodiscard]] std::size_t pending_bytes(ConnectionId id) const override;
+    void close(ConnectionId id) override;
+    void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) override;
+    void post(unsigned worker, std::function<void(broker::Core&)> fn) override;
+
+private:
+    void schedule_tick();
+
+    unsigned index_;
+    Server::Impl& impl_;
+    boost::asio::io_context ioc_{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{ioc_.get_executor()};
+    boost::asio::steady_timer tick_;
+    std::optional<boost::asio::steady_timer> grace_;
+    std::unique_ptr<broker::Core> core_;
+    std::unordered_map<ConnectionId, std::shared_ptr<Connection>> conns_;
+    std::vector<std::shared_ptr<Connection>> dirty_;
+    std::unordered_map<std::uint64_t, std::function<void()>> cancellers_;
+    std::uint64_t next_canceller_ = 1;
+    bool flush_posted_ = false;
+    bool stopping_ = false;
+    std::uint64_t next_id_ = 1;
+    std::thread thread_;
+};
+
+}  // namespace moth::server::detail
