@@ -1,7 +1,7 @@
 """TLS, WebSocket and secure WebSocket listeners of mothd, driven by third-party clients and raw sockets.
 
-Every test gets a mothd with five listeners on 127.0.0.1, port 0: mqtt, mqtts (server certificate only), mqtts with
-required client certificates, ws and wss. Certificates come from the `openssl` command in a temporary directory:
+Every test gets a mothd with six listeners on 127.0.0.1, port 0: mqtt, mqtts (server certificate only), mqtts with
+required client certificates, mqtts with optional client certificates, ws and wss. Certificates come from the `openssl` command in a temporary directory:
 a CA, a server certificate for localhost and 127.0.0.1, and a client certificate, all signed by the CA.
 """
 
@@ -65,6 +65,8 @@ class MultiBroker(Broker):
             f'cert_file = "{c["cert"]}"\nkey_file = "{c["key"]}"\n'
             f'[[listener]]\nname = "tls-client"\nkind = "mqtts"\nbind = "{HOST}"\nport = 0\n'
             f'cert_file = "{c["cert"]}"\nkey_file = "{c["key"]}"\nca_file = "{c["ca"]}"\nrequire_client_cert = true\n'
+            f'[[listener]]\nname = "tls-optional"\nkind = "mqtts"\nbind = "{HOST}"\nport = 0\n'
+            f'cert_file = "{c["cert"]}"\nkey_file = "{c["key"]}"\nca_file = "{c["ca"]}"\n'
             f'[[listener]]\nname = "ws"\nkind = "ws"\nbind = "{HOST}"\nport = 0\n'
             f'[[listener]]\nname = "wss"\nkind = "wss"\nbind = "{HOST}"\nport = 0\n'
             f'cert_file = "{c["cert"]}"\nkey_file = "{c["key"]}"\n')
@@ -159,6 +161,15 @@ class TlsWsTestCase(BrokerTestCase):
         # Without a client certificate the handshake is refused.
         p = self.mosquitto("mosquitto_pub", self.ports["tls-client"], "-t", topic, "-m", "x")
         self.assertNotEqual(p.returncode, 0)
+
+    def test_optional_client_certificate(self):
+        topic = unique("tls/")
+        client = ("--cert", CERTS["client_cert"], "--key", CERTS["client_key"])
+        p = self.mosquitto("mosquitto_pub", self.ports["tls-optional"], *client, "-t", topic, "-m", "with", "-r")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.mosquitto("mosquitto_sub", self.ports["tls-optional"], "-t", topic, "-C", "1", "-W", "30")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "with\n")
 
     def test_mosquitto_refuses_an_untrusted_server(self):
         p = subprocess.run(["mosquitto_pub", "-h", HOST, "-p", str(self.ports["tls"]), "--capath", "/nonexistent",
