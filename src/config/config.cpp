@@ -849,9 +849,14 @@ std::string ConfigError::to_string() const {
 Config default_config() {
     Config config;
     config.source = std::string(kDefaultsSource);
-    Listener mqtt;
-    mqtt.name = default_listener_name(mqtt.kind, 0);
-    config.listeners.push_back(std::move(mqtt));
+    // The ports of the public broker the course used: MQTT, MQTT over TLS, WebSocket, secure WebSocket.
+    for (const ListenerKind kind : {ListenerKind::Mqtt, ListenerKind::Mqtts, ListenerKind::Ws, ListenerKind::Wss}) {
+        Listener l;
+        l.kind = kind;
+        l.name = default_listener_name(kind, config.listeners.size());
+        l.port = default_port(kind);
+        config.listeners.push_back(std::move(l));
+    }
     return config;
 }
 

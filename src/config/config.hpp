@@ -95,7 +95,7 @@ struct Config {
     std::string server_reference;       // v5: when set, CONNACK 0x9C Use another server with this reference
     Limits limits;
     Features features;
-    std::vector<Listener> listeners;  // default (file has no [[listener]]): one mqtt listener on 0.0.0.0:1883
+    std::vector<Listener> listeners;  // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884
 
     // Compares every field, `source` included; use differences() to compare settings only.
     bool operator==(const Config&) const = default;
@@ -124,7 +124,8 @@ struct LoadResult {
 [[nodiscard]] LoadResult parse_config(std::string_view toml_text, std::string source);
 // Reads and parses a file. An unreadable file gives one error, "path: cannot read: <strerror>".
 [[nodiscard]] LoadResult load_config_file(const std::string& path);
-// The embedded defaults (source "<defaults>"): every field's default and one listener, "mqtt-0" on 0.0.0.0:1883.
+// The embedded defaults (source "<defaults>"): every field's default and four listeners on 0.0.0.0: "mqtt-0" on
+// 1883, "mqtts-1" on 8883, "ws-2" on 8000 and "wss-3" on 8884 (the TLS ones with the development certificate).
 [[nodiscard]] Config default_config();
 
 // Command-line overrides "key=value", applied after the file. Keys are dotted as in the file: "workers=2",

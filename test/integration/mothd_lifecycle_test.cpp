@@ -48,11 +48,24 @@ private:
     std::filesystem::path dir_;
 };
 
-// Embedded defaults except the port (no fixed ports in tests): -p 0 and a loopback bind.
+// Embedded defaults (mqtt, mqtts, ws, wss) except the ports and addresses (no fixed ports in tests): -p 0 for the
+// first listener, port 0 and a loopback bind for every listener, and a temporary data directory for the
+// development certificate the TLS listeners make.
 TEST_P(MothdStopSignalTest, StartsWithEmbeddedDefaultsAndExitsZeroOnSignal) {
-    MothdProcess mothd(MOTH_MOTHD_PATH, {"-p", "0", "--set", "listener.0.bind=127.0.0.1"});
+    TempConfig data("");
+    const std::string data_dir = (std::filesystem::path(data.path()).parent_path() / "data").string();
+    MothdProcess mothd(MOTH_MOTHD_PATH, {"-p", "0", "--set", "data_dir=" + data_dir,
+                                         "--set", "listener.0.bind=127.0.0.1",
+                                         "--set", "listener.1.bind=127.0.0.1", "--set", "listener.1.port=0",
+                                         "--set", "listener.2.bind=127.0.0.1", "--set", "listener.2.port=0",
+                                         "--set", "listener.3.bind=127.0.0.1", "--set", "listener.3.port=0"});
     ASSERT_TRUE(mothd.wait_for_log(kStartingLine, kStartTimeout)) << "stderr:\n" << mothd.stderr_text();
-    ASSERT_TRUE(mothd.wait_for_log("listening: mqtt-0 mqtt 127.0.0.1:", kStartTimeout)) << mothd.stderr_text();
+    ASSERT_TRUE(mothd.wait_for_log("listening: wss-3 wss 127.0.0.1:", kStartTimeout)) << mothd.stderr_text();
+    for (const char* line : {"listening: mqtt-0 mqtt 127.0.0.1:", "listening: mqtts-1 mqtts 127.0.0.1:",
+                             "listening: ws-2 ws 127.0.0.1:"}) {
+        EXPECT_NE(mothd.stderr_text().find(line), std::string::npos) << line << "\n" << mothd.stderr_text();
+    }
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(data_dir) / "tls" / "moth-dev-ca.pem"));
     EXPECT_NE(mothd.stderr_text().find("[info]"), std::string::npos) << mothd.stderr_text();
 
     mothd.send_signal(GetParam());

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "config/config.hpp"
@@ -41,14 +42,22 @@ const std::string kExampleConfig = std::string(MOTH_SOURCE_DIR) + "/conf/mothd.t
 
 // ---- defaults and the example file ---------------------------------------------------------------------------
 
-TEST(ConfigDefaults, OneMqttListenerOnAllAddresses) {
+TEST(ConfigDefaults, TheCoursePortsOnAllAddresses) {
     const Config c = default_config();
     EXPECT_EQ(c.source, "<defaults>");
-    ASSERT_EQ(c.listeners.size(), 1U);
-    EXPECT_EQ(c.listeners[0].kind, ListenerKind::Mqtt);
-    EXPECT_EQ(c.listeners[0].name, "mqtt-0");
-    EXPECT_EQ(c.listeners[0].bind, "0.0.0.0");
-    EXPECT_EQ(c.listeners[0].port, 1883);
+    ASSERT_EQ(c.listeners.size(), 4U);
+    const std::vector<std::tuple<ListenerKind, std::string, std::uint16_t>> expected{
+        {ListenerKind::Mqtt, "mqtt-0", 1883}, {ListenerKind::Mqtts, "mqtts-1", 8883},
+        {ListenerKind::Ws, "ws-2", 8000}, {ListenerKind::Wss, "wss-3", 8884}};
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        const auto& [kind, name, port] = expected[i];
+        EXPECT_EQ(c.listeners[i].kind, kind) << i;
+        EXPECT_EQ(c.listeners[i].name, name);
+        EXPECT_EQ(c.listeners[i].bind, "0.0.0.0");
+        EXPECT_EQ(c.listeners[i].port, port);
+        EXPECT_EQ(c.listeners[i].cert_file, "");  // the development certificate
+        EXPECT_EQ(c.listeners[i].ws_path, "/mqtt");
+    }
     EXPECT_EQ(c.data_dir, "./moth-data");
     EXPECT_EQ(c.log_level, "info");
     EXPECT_EQ(c.limits, Limits{});
@@ -131,12 +140,12 @@ TEST(ConfigDefaults, ExampleListenersParseWhenUncommented) {
     }
     const LoadResult r = parse_config(uncommented, "uncommented.toml");
     ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
-    ASSERT_EQ(r.config.listeners.size(), 5U);
-    EXPECT_EQ(r.config.listeners[1].name, "mqtts-1");
-    EXPECT_EQ(r.config.listeners[1].cert_file, "/etc/moth/server.crt");
-    EXPECT_EQ(r.config.listeners[2].kind, ListenerKind::Ws);
-    EXPECT_EQ(r.config.listeners[3].port, 8884);
-    EXPECT_EQ(r.config.listeners[4].bind, "127.0.0.1");
+    ASSERT_EQ(r.config.listeners.size(), 6U);
+    EXPECT_EQ(r.config.listeners[4].name, "mqtts-4");
+    EXPECT_EQ(r.config.listeners[4].cert_file, "/etc/moth/server.crt");
+    EXPECT_TRUE(r.config.listeners[4].require_client_cert);
+    EXPECT_EQ(r.config.listeners[5].kind, ListenerKind::Http);
+    EXPECT_EQ(r.config.listeners[5].bind, "127.0.0.1");
 }
 
 // ---- valid files ---------------------------------------------------------------------------------------------
@@ -186,7 +195,9 @@ max_connections = 5
               (std::vector<std::string>{"workers", "log_level", "server_reference", "limits.max_inflight",
                                         "limits.max_queued_bytes", "limits.queue_full_policy", "features.maximum_qos",
                                         "features.shared_policy", "listener.0.kind", "listener.0.name",
-                                        "listener.0.port", "listener.1"}));
+                                        "listener.0.port", "listener.1.kind", "listener.1.name", "listener.1.bind",
+                                        "listener.1.port", "listener.1.max_connections", "listener.2",
+                                        "listener.3"}));
 }
 
 TEST(ConfigParse, PortZeroIsAccepted) {
@@ -504,10 +515,10 @@ TEST(ConfigReload, ListenersWorkersAndDataDirNeedARestart) {
     reloaded.listeners.push_back(Listener{});
     EXPECT_EQ(reload_differences(running, reloaded),
               (std::vector<std::string>{"workers", "tcp_nodelay", "data_dir", "ports_file", "listener.0.port",
-                                        "listener.1"}));
+                                        "listener.4"}));
     EXPECT_EQ(reload_differences(reloaded, running),
               (std::vector<std::string>{"workers", "tcp_nodelay", "data_dir", "ports_file", "listener.0.port",
-                                        "listener.1"}));
+                                        "listener.4"}));
 }
 
 TEST(ConfigReload, SameConfigHasNoDifferences) {

@@ -19,8 +19,16 @@ std::vector<std::string> set(Config& c, std::string_view assignment) {
 
 using Strings = std::vector<std::string>;
 
-TEST(ConfigOverride, TopLevelValuesOfEveryType) {
+// The override mechanics on a config with a single listener (mqtt-0 on 1883), so that index 1 is "one past the
+// end"; the embedded defaults have four listeners (config_test.cpp checks them).
+Config one_listener() {
     Config c = default_config();
+    c.listeners.resize(1);
+    return c;
+}
+
+TEST(ConfigOverride, TopLevelValuesOfEveryType) {
+    Config c = one_listener();
     EXPECT_EQ(set(c, "workers=2"), Strings{});
     EXPECT_EQ(set(c, "tcp_nodelay=false"), Strings{});
     EXPECT_EQ(set(c, "data_dir=/tmp/moth data"), Strings{});  // bare text for a string key
@@ -35,7 +43,7 @@ TEST(ConfigOverride, TopLevelValuesOfEveryType) {
 }
 
 TEST(ConfigOverride, TablesUseDottedKeys) {
-    Config c = default_config();
+    Config c = one_listener();
     EXPECT_EQ(set(c, "limits.max_inflight=10"), Strings{});
     EXPECT_EQ(set(c, "limits.queue_full_policy=drop_oldest"), Strings{});
     EXPECT_EQ(set(c, "limits.max_queued_bytes=1_000_000"), Strings{});  // TOML integer syntax
@@ -49,7 +57,7 @@ TEST(ConfigOverride, TablesUseDottedKeys) {
 }
 
 TEST(ConfigOverride, ListenerByIndex) {
-    Config c = default_config();
+    Config c = one_listener();
     EXPECT_EQ(set(c, "listener.0.port=0"), Strings{});
     EXPECT_EQ(set(c, "listener.0.bind=::1"), Strings{});
     EXPECT_EQ(c.listeners[0].port, 0);
@@ -57,7 +65,7 @@ TEST(ConfigOverride, ListenerByIndex) {
 }
 
 TEST(ConfigOverride, IndexOnePastTheEndAddsAListener) {
-    Config c = default_config();
+    Config c = one_listener();
     EXPECT_EQ(set(c, "listener.1.kind=ws"), Strings{});
     ASSERT_EQ(c.listeners.size(), 2U);
     EXPECT_EQ(c.listeners[1].kind, ListenerKind::Ws);
@@ -68,7 +76,7 @@ TEST(ConfigOverride, IndexOnePastTheEndAddsAListener) {
 }
 
 TEST(ConfigOverride, KindChangeKeepsExplicitNameAndPort) {
-    Config c = default_config();
+    Config c = one_listener();
     EXPECT_EQ(set(c, "listener.0.name=main"), Strings{});
     EXPECT_EQ(set(c, "listener.0.port=1999"), Strings{});
     EXPECT_EQ(set(c, "listener.0.kind=http"), Strings{});
@@ -82,11 +90,11 @@ TEST(ConfigOverride, OverridesAfterAFile) {
     EXPECT_EQ(set(r.config, "listener.1.port=0"), Strings{});
     EXPECT_EQ(r.config.listeners[0].port, 1884);
     EXPECT_EQ(r.config.listeners[1].port, 0);
-    EXPECT_EQ(differences(r.config, default_config()), (Strings{"listener.0.port", "listener.1"}));
+    EXPECT_EQ(differences(r.config, one_listener()), (Strings{"listener.0.port", "listener.1"}));
 }
 
 TEST(ConfigOverride, KeysThatNeedEachOtherAreCheckedOnTheOutcome) {
-    Config c = default_config();
+    Config c = one_listener();
     // One at a time, cert_file alone is incomplete...
     EXPECT_EQ(set(c, "listener.0.kind=mqtts"), Strings{});
     EXPECT_EQ(set(c, "listener.0.cert_file=c.pem"),
@@ -100,7 +108,7 @@ TEST(ConfigOverride, KeysThatNeedEachOtherAreCheckedOnTheOutcome) {
 }
 
 TEST(ConfigOverride, BatchIsAllOrNothingAndReportsEveryError) {
-    Config c = default_config();
+    Config c = one_listener();
     const Config before = c;
     EXPECT_EQ(apply_overrides(c, std::vector<std::string>{"workers=2", "limits.max_inflight=0", "nope=1"}),
               (std::vector<ConfigError>{
@@ -111,7 +119,7 @@ TEST(ConfigOverride, BatchIsAllOrNothingAndReportsEveryError) {
 }
 
 TEST(ConfigOverride, ErrorsLeaveTheConfigUnchanged) {
-    Config c = default_config();
+    Config c = one_listener();
     const Config before = c;
     EXPECT_EQ(set(c, "workers"), Strings{R"(<override>: workers: expected key=value, got "workers")"});
     EXPECT_EQ(set(c, "=3"), Strings{R"(<override>: expected key=value, got "=3")"});
@@ -136,7 +144,7 @@ TEST(ConfigOverride, ErrorsLeaveTheConfigUnchanged) {
 }
 
 TEST(ConfigOverride, ListenerErrors) {
-    Config c = default_config();
+    Config c = one_listener();
     const Config before = c;
     EXPECT_EQ(set(c, "listener.0.port=65536"),
               Strings{"<override>: listener.0.port: must be between 0 and 65535, got 65536"});
@@ -199,13 +207,13 @@ TEST(ConfigOverride, EveryKeyCanBeOverriddenAndIsCompared) {
     for (const auto& entry : cases) {
         const std::string& key = entry.first;
         const std::string& value = entry.second;
-        Config c = default_config();
+        Config c = one_listener();
         EXPECT_EQ(set(c, key + "=" + value), Strings{}) << key;
-        EXPECT_EQ(differences(default_config(), c), Strings{key}) << key;
-        EXPECT_EQ(reload_differences(default_config(), c).empty(), !needs_restart(key)) << key;
+        EXPECT_EQ(differences(one_listener(), c), Strings{key}) << key;
+        EXPECT_EQ(reload_differences(one_listener(), c).empty(), !needs_restart(key)) << key;
     }
     // TLS and WebSocket keys need a listener of the right kind.
-    Config c = default_config();
+    Config c = one_listener();
     const std::vector<std::string> tls{"listener.1.kind=wss",
                                        "listener.1.cert_file=c",
                                        "listener.1.key_file=k",
@@ -213,7 +221,7 @@ TEST(ConfigOverride, EveryKeyCanBeOverriddenAndIsCompared) {
                                        "listener.1.require_client_cert=true",
                                        "listener.1.ws_path=/ws"};
     EXPECT_EQ(apply_overrides(c, tls), std::vector<ConfigError>{});
-    Config wss_default = default_config();
+    Config wss_default = one_listener();
     EXPECT_EQ(set(wss_default, "listener.1.kind=wss"), Strings{});
     EXPECT_EQ(differences(wss_default, c), (Strings{"listener.1.cert_file", "listener.1.key_file", "listener.1.ca_file",
                                                     "listener.1.require_client_cert", "listener.1.ws_path"}));
