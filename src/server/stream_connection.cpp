@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -38,6 +39,10 @@ namespace {
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr std::size_t kInitialReadBuffer = 4096;
+// Input read for a relayed connection and not yet taken by the owner's core: above this the accepting worker
+// stops reading until the owner catches up, so a fast sender meets TCP back-pressure as it would on a plain
+// connection instead of filling the owner's queue.
+constexpr std::size_t kRelayedInputLimit = 64 * 1024;
 constexpr std::array<std::string_view, 4> kSubprotocols{"mqtt", "mqttv3.1", "mqttv3.1.1", "mqttv5"};
 
 // ---- handshakes ----
@@ -141,7 +146,7 @@ private:
 class StreamConnection final : public Connection, public std::enable_shared_from_this<StreamConnection> {
 public:
     StreamConnection(Worker& w, std::shared_ptr<net::Stream> stream, std::string remote)
-        : w_(w), stream_(std::move(stream)), remote_(std::move(remote)), in_(kInitialReadBuffer) {}
+        : w_(w), stream_(std::move(stream)), remote_(std::move(remote)), in_(kInitialReadBuffer), resume_(w.ioc()) {}
 
     void start(ConnectionId id) {
         id_ = id;
@@ -186,12 +191,17 @@ public:
         owner_ = &owner;
         w_.keep(id_, shared_from_this());
         in_len_ = 0;
+        relayed_input_.fetch_add(unread.size(), std::memory_order_acq_rel);  // taken by the relay's first on_data
         asio::post(owner.ioc(), [relay = relay_, bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
             relay->start(std::move(bytes));
         });
     }
 
     std::atomic<std::size_t> unwritten_{0};  // accepted for writing, not yet written; read by the owner's thread
+    std::atomic<std::size_t> relayed_input_{0};  // posted to the owner, not yet taken by its core
+
+    // Posted by the owner when relayed_input_ fell to the limit.
+    void resume_reading() { resume_.cancel(); }
 
 private:
     static asio::awaitable<void> read_loop(std::shared_ptr<StreamConnection> self) { co_await self->reads(); }
@@ -206,10 +216,18 @@ private:
                 if (closed_) break;
                 in_len_ += n;
                 if (relayed_) {
+                    const std::size_t queued = relayed_input_.fetch_add(in_len_, std::memory_order_acq_rel) + in_len_;
                     post_to_owner([bytes = std::vector<std::byte>(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(
                                                                                                    in_len_))](
                                       RelayConnection& r) mutable { r.on_data(std::move(bytes)); });
                     in_len_ = 0;
+                    if (queued > kRelayedInputLimit) {
+                        // Woken by resume_reading() (posted by the owner once below the limit) or by finish().
+                        boost::system::error_code ignored;
+                        resume_.expires_at(asio::steady_timer::time_point::max());
+                        if (relayed_input_.load(std::memory_order_acquire) > kRelayedInputLimit)
+                            co_await resume_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+                    }
                 } else {
                     consume();
                 }
@@ -285,6 +303,7 @@ private:
             w_.schedule_flush();
         }
         w_.forget(id_);
+        resume_.cancel();  // a read paused for the owner ends now
         if (orderly && !writing_) {
             asio::co_spawn(
                 w_.ioc(), [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->stream_->close(); },
@@ -308,6 +327,7 @@ private:
     bool relayed_ = false;
     Worker* owner_ = nullptr;                 // after hand-off: the worker whose core serves the connection
     std::shared_ptr<RelayConnection> relay_;  // after hand-off, until closed
+    asio::steady_timer resume_;               // a paused relayed read waits on it
 };
 
 
@@ -324,6 +344,11 @@ void RelayConnection::start(std::vector<std::byte> unread) {
 }
 
 void RelayConnection::on_data(std::vector<std::byte> bytes) {
+    if (source_) {
+        const std::size_t before = source_->relayed_input_.fetch_sub(bytes.size(), std::memory_order_acq_rel);
+        if (before > kRelayedInputLimit && before - bytes.size() <= kRelayedInputLimit)
+            asio::post(home_.ioc(), [source = source_] { source->resume_reading(); });
+    }
     if (!open_) return;
     if (in_.empty()) {
         in_ = std::move(bytes);

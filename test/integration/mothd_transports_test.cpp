@@ -181,6 +181,14 @@ TEST_F(Transports, EveryTransportSharesOneTopicSpace) {
                 ASSERT_TRUE(down);
                 EXPECT_EQ(down->topic, "down/" + id);
                 EXPECT_EQ(down->payload_text(), big);
+                // A large upload: on a relayed connection the accepting worker pauses reading while the owner
+                // is behind, and resumes; the message arrives whole either way.
+                const std::string upload(300'000, 'u');
+                ASSERT_TRUE(c->publish("up/" + id + "/big", upload, QoS::AtLeastOnce));
+                auto big_up = tcp->receive(10s);
+                ASSERT_TRUE(big_up);
+                EXPECT_EQ(big_up->topic, "up/" + id + "/big");
+                EXPECT_EQ(big_up->payload_text(), upload);
                 c->disconnect();
             }
         }
