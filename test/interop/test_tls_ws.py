@@ -282,6 +282,16 @@ class TlsWsTestCase(BrokerTestCase):
         self.assertEqual(data[0], 0x88, data)  # FIN + close
         self.assertEqual(int.from_bytes(data[2:4], "big"), 1003, data)
 
+    def test_oversized_frame_is_closed_with_1009(self):
+        s, head = self.upgrade(self.ports["ws"], "mqtt")
+        self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        # A binary frame announcing 2 MiB, above limits.max_packet_size (1 MiB): refused from its header alone.
+        s.sendall(bytes([0x82, 0x80 | 127]) + (2 * 1024 * 1024).to_bytes(8, "big") + b"\x01\x02\x03\x04")
+        data = self.read_until_closed(s)
+        self.assertGreaterEqual(len(data), 4, data)
+        self.assertEqual(data[0], 0x88, data)  # FIN + close
+        self.assertEqual(int.from_bytes(data[2:4], "big"), 1009, data)
+
 
 if __name__ == "__main__":
     take_mothd_from_argv()
