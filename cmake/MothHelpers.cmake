@@ -14,7 +14,8 @@ target_compile_options(moth_warnings INTERFACE
   # GCC 12 at -O2 reports false "may be used uninitialized" inside boost::variant2 (the client's Result<T>) and a
   # false "mismatched new/delete" on Asio's coroutine frames; both stay warnings, never errors, so the release
   # build is not hostage to them.
-  $<$<CXX_COMPILER_ID:GNU>:-Wno-error=maybe-uninitialized -Wno-error=mismatched-new-delete>)
+  $<$<CXX_COMPILER_ID:GNU>:-Wno-error=maybe-uninitialized>
+  $<$<CXX_COMPILER_ID:GNU>:-Wno-error=mismatched-new-delete>)
 
 # moth_sanitizers: ASan + UBSan for the dev preset; fuzzer builds add their own.
 add_library(moth_sanitizers INTERFACE)
