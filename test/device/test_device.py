@@ -4,7 +4,7 @@ Time runs faster with --speed so that the course sketch's 5 s interval and EspMQ
 take a fraction of that; every wait is on a serial line or an MQTT message, with a deadline.
 """
 
-import re
+import os
 import signal
 import time
 import unittest
@@ -17,9 +17,13 @@ from pahoclient import Client
 WAIT_S = 30
 
 
+PUBSUB_SKETCH = os.path.join(device_util.HERE, "sketches", "pubsubclient-basic", "pubsubclient-basic.ino")
+
+
 def setUpModule():
     device_util.build(COURSE_SKETCH)
     device_util.build(FEATURES_SKETCH)
+    device_util.build(PUBSUB_SKETCH)
 
 
 class CourseSketchTest(BrokerTestCase, DeviceTestCase):
@@ -192,6 +196,29 @@ class FeaturesSketchTest(BrokerTestCase, DeviceTestCase):
         pub.connect()
         pub.publish("mytopic/led", b"on", qos=1)
         dev.wait_line(r"^LED is on$", WAIT_S, j)
+
+
+class PubSubClientSketchTest(BrokerTestCase, DeviceTestCase):
+    def test_classic_api_sketch_with_late_defined_functions(self):
+        sub = Client(self.port)
+        self.addCleanup(sub.stop)
+        sub.connect()
+        sub.subscribe("outTopic", qos=0)
+        sub.subscribe("device/status", qos=0)
+        dev = self.start_device(PUBSUB_SKETCH, self.port, "--speed", "10")
+        dev.wait_line(r"^WiFi connected$", WAIT_S)
+        dev.wait_line(r"^10\.77\.0\.2$", WAIT_S)
+        dev.wait_line(r"^Attempting MQTT connection\.\.\.connected$", WAIT_S)
+        sub.wait_payload(b"hello world", WAIT_S)
+        sub.wait_payload(b"hello world #2", WAIT_S)
+        pub = Client(self.port)
+        self.addCleanup(pub.stop)
+        pub.connect()
+        pub.publish("inTopic", b"hi there", qos=1)  # the sketch subscribed with QoS 1: it acknowledges
+        dev.wait_line(r"^Message arrived \[inTopic\] hi there$", WAIT_S)
+        dev.signal(signal.SIGKILL)
+        msgs = sub.wait_payload(b"gone", WAIT_S)  # its will, QoS 1, retained
+        self.assertEqual(msgs[-1].topic, "device/status")
 
 
 if __name__ == "__main__":
