@@ -187,7 +187,7 @@ class FeaturesSketchTest(BrokerTestCase, DeviceTestCase):
         previous = float(lost.group(1))
         for t in attempts:
             self.assertGreaterEqual(t - previous, 15.0)
-            self.assertLess(t - previous, 15.0 + 2.0)
+            self.assertLess(t - previous, 15.0 + 5.0)  # 0.5 s of real time for a loaded machine
             previous = t
         # onConnectionEstablished() runs again: subscriptions are back and work.
         dev.wait_line(r"^MQTT: Subscribed to \[mytopic/config/#\]$", WAIT_S, j)
