@@ -123,8 +123,8 @@ struct BuildOptions {
 };
 
 const std::vector<std::string>& compile_flags() {
-    static const std::vector<std::string> flags = {"-std=gnu++17", "-fPIC", "-shared", "-O1", "-g",
-                                                   "-Wl,-Bsymbolic", "-Wl,-z,now"};
+    static const std::vector<std::string> flags = {"-std=gnu++17", "-fPIC",          "-shared",   "-O1",
+                                                   "-g",           "-Wl,-Bsymbolic", "-Wl,-z,now"};
     return flags;
 }
 
@@ -164,11 +164,13 @@ fs::path build_sketch(const fs::path& sketch, const BuildOptions& bo) {
                "#include <Arduino.h>\n"
                "__attribute__((weak)) void onConnectionEstablished() {}\n"
                "extern \"C\" {\n"
-               "const char* moth_sketch_abi() { return \"" + std::string(kLayerAbi) + "\"; }\n"
-               "void moth_sketch_setup() { setup(); }\n"
-               "void moth_sketch_loop() { loop(); }\n"
-               "void moth_sketch_on_connection_established() { onConnectionEstablished(); }\n"
-               "}\n");
+               "const char* moth_sketch_abi() { return \"" +
+                   std::string(kLayerAbi) +
+                   "\"; }\n"
+                   "void moth_sketch_setup() { setup(); }\n"
+                   "void moth_sketch_loop() { loop(); }\n"
+                   "void moth_sketch_on_connection_established() { onConnectionEstablished(); }\n"
+                   "}\n");
     std::vector<std::string> cmd = {bo.cxx};
     for (const auto& f : compile_flags()) cmd.push_back(f);
     cmd.push_back("-I" + include.string());
@@ -191,7 +193,8 @@ fs::path build_sketch(const fs::path& sketch, const BuildOptions& bo) {
     if (rc != 0) {
         fs::remove_all(work);
         throw std::runtime_error(rc < 0 ? "cannot run the compiler '" + bo.cxx + "'"
-                                        : "the sketch did not compile (" + bo.cxx + " exit code " + std::to_string(rc) + ")");
+                                        : "the sketch did not compile (" + bo.cxx + " exit code " + std::to_string(rc) +
+                                              ")");
     }
     std::error_code ec;
     fs::remove_all(out_dir, ec);

@@ -41,7 +41,8 @@ std::string preprocess_sketch(std::string_view text, const std::string& path) {
         const std::string& line = lines[i];
         if (depth == 0 && !in_block_comment) {
             std::smatch m;
-            const bool brace_next = i + 1 < lines.size() && lines[i + 1].find_first_not_of(" \t") != std::string::npos &&
+            const bool brace_next = i + 1 < lines.size() &&
+                                    lines[i + 1].find_first_not_of(" \t") != std::string::npos &&
                                     lines[i + 1][lines[i + 1].find_first_not_of(" \t")] == '{';
             if (std::regex_match(line, m, def) && (m[4].matched || brace_next)) {
                 const std::string ret = m[1].str();

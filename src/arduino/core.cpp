@@ -12,13 +12,21 @@
 
 using moth::arduino::current_device;
 
-unsigned long millis() { return static_cast<unsigned long>(current_device().millis()); }
+unsigned long millis() {
+    return static_cast<unsigned long>(current_device().millis());
+}
 
-unsigned long micros() { return static_cast<unsigned long>(current_device().micros()); }
+unsigned long micros() {
+    return static_cast<unsigned long>(current_device().micros());
+}
 
-void delay(unsigned long ms) { current_device().delay(static_cast<double>(ms)); }
+void delay(unsigned long ms) {
+    current_device().delay(static_cast<double>(ms));
+}
 
-void delayMicroseconds(unsigned int us) { current_device().delay(us / 1000.0); }
+void delayMicroseconds(unsigned int us) {
+    current_device().delay(us / 1000.0);
+}
 
 void yield() {}
 
@@ -26,13 +34,20 @@ namespace {
 
 const char* mode_name(uint8_t mode) {
     switch (mode) {
-        case INPUT: return "INPUT";
-        case OUTPUT: return "OUTPUT";
-        case INPUT_PULLUP: return "INPUT_PULLUP";
-        case INPUT_PULLDOWN: return "INPUT_PULLDOWN";
-        case OUTPUT_OPEN_DRAIN: return "OUTPUT_OPEN_DRAIN";
-        case ANALOG: return "ANALOG";
-        default: return "?";
+        case INPUT:
+            return "INPUT";
+        case OUTPUT:
+            return "OUTPUT";
+        case INPUT_PULLUP:
+            return "INPUT_PULLUP";
+        case INPUT_PULLDOWN:
+            return "INPUT_PULLDOWN";
+        case OUTPUT_OPEN_DRAIN:
+            return "OUTPUT_OPEN_DRAIN";
+        case ANALOG:
+            return "ANALOG";
+        default:
+            return "?";
     }
 }
 
@@ -59,7 +74,9 @@ void digitalWrite(uint8_t pin, uint8_t val) {
     log_pin("digitalWrite(" + std::to_string(pin) + ", " + (v == HIGH ? "HIGH" : "LOW") + ")");
 }
 
-int digitalRead(uint8_t pin) { return current_device().pins[pin].value; }
+int digitalRead(uint8_t pin) {
+    return current_device().pins[pin].value;
+}
 
 uint16_t analogRead(uint8_t pin) {
     auto& device = current_device();
@@ -75,10 +92,16 @@ void analogWrite(uint8_t pin, int value) {
     log_pin("analogWrite(" + std::to_string(pin) + ", " + std::to_string(value) + ")");
 }
 
-void analogReadResolution(uint8_t bits) { current_device().analog_bits = std::clamp<int>(bits, 1, 16); }
+void analogReadResolution(uint8_t bits) {
+    current_device().analog_bits = std::clamp<int>(bits, 1, 16);
+}
 
-unsigned long pulseIn(uint8_t, uint8_t, unsigned long) { return 0; }
-void attachInterrupt(uint8_t pin, void (*)(), int) { log_pin("attachInterrupt(" + std::to_string(pin) + ") ignored"); }
+unsigned long pulseIn(uint8_t, uint8_t, unsigned long) {
+    return 0;
+}
+void attachInterrupt(uint8_t pin, void (*)(), int) {
+    log_pin("attachInterrupt(" + std::to_string(pin) + ") ignored");
+}
 void detachInterrupt(uint8_t) {}
 void noInterrupts() {}
 void interrupts() {}
@@ -102,7 +125,9 @@ long map(long x, long in_min, long in_max, long out_min, long out_max) {
     return (x - in_min) * (out_max - out_min) / (in_max - in_min) + out_min;
 }
 
-uint32_t esp_random() { return static_cast<uint32_t>(current_device().rng()()); }
+uint32_t esp_random() {
+    return static_cast<uint32_t>(current_device().rng()());
+}
 
 EspClass ESP;
 
@@ -110,14 +135,30 @@ void EspClass::restart() {
     current_device().log("ESP.restart(): a virtual board cannot reset; the device stops");
     throw moth::arduino::DeviceStopped{};
 }
-uint32_t EspClass::getFreeHeap() { return 250000; }
-uint32_t EspClass::getHeapSize() { return 327680; }
-uint64_t EspClass::getEfuseMac() { return 0x24'0a'c4'00'00'00ULL + current_device().index(); }
-const char* EspClass::getChipModel() { return "ESP32-D0WDQ6 (Moth virtual device)"; }
-uint8_t EspClass::getChipRevision() { return 1; }
-uint32_t EspClass::getCpuFreqMHz() { return 240; }
-const char* EspClass::getSdkVersion() { return "moth"; }
-void EspClass::deepSleep(uint64_t time_us) { current_device().delay(static_cast<double>(time_us) / 1000.0); }
+uint32_t EspClass::getFreeHeap() {
+    return 250000;
+}
+uint32_t EspClass::getHeapSize() {
+    return 327680;
+}
+uint64_t EspClass::getEfuseMac() {
+    return 0x24'0a'c4'00'00'00ULL + current_device().index();
+}
+const char* EspClass::getChipModel() {
+    return "ESP32-D0WDQ6 (Moth virtual device)";
+}
+uint8_t EspClass::getChipRevision() {
+    return 1;
+}
+uint32_t EspClass::getCpuFreqMHz() {
+    return 240;
+}
+const char* EspClass::getSdkVersion() {
+    return "moth";
+}
+void EspClass::deepSleep(uint64_t time_us) {
+    current_device().delay(static_cast<double>(time_us) / 1000.0);
+}
 
 // ---- Print -------------------------------------------------------------------------------------------------------
 
@@ -157,14 +198,30 @@ size_t Print::printf(const char* format, ...) {
     return write(reinterpret_cast<const uint8_t*>(big.data()), static_cast<size_t>(len));
 }
 
-size_t Print::print(const String& s) { return write(reinterpret_cast<const uint8_t*>(s.c_str()), s.length()); }
-size_t Print::print(const char str[]) { return write(str); }
-size_t Print::print(char c) { return write(static_cast<uint8_t>(c)); }
-size_t Print::print(unsigned char n, int base) { return print(static_cast<unsigned long long>(n), base); }
-size_t Print::print(int n, int base) { return print(static_cast<long long>(n), base); }
-size_t Print::print(unsigned int n, int base) { return print(static_cast<unsigned long long>(n), base); }
-size_t Print::print(long n, int base) { return print(static_cast<long long>(n), base); }
-size_t Print::print(unsigned long n, int base) { return print(static_cast<unsigned long long>(n), base); }
+size_t Print::print(const String& s) {
+    return write(reinterpret_cast<const uint8_t*>(s.c_str()), s.length());
+}
+size_t Print::print(const char str[]) {
+    return write(str);
+}
+size_t Print::print(char c) {
+    return write(static_cast<uint8_t>(c));
+}
+size_t Print::print(unsigned char n, int base) {
+    return print(static_cast<unsigned long long>(n), base);
+}
+size_t Print::print(int n, int base) {
+    return print(static_cast<long long>(n), base);
+}
+size_t Print::print(unsigned int n, int base) {
+    return print(static_cast<unsigned long long>(n), base);
+}
+size_t Print::print(long n, int base) {
+    return print(static_cast<long long>(n), base);
+}
+size_t Print::print(unsigned long n, int base) {
+    return print(static_cast<unsigned long long>(n), base);
+}
 
 size_t Print::print(long long n, int base) {
     if (base == 0) return write(static_cast<uint8_t>(n));
@@ -181,22 +238,52 @@ size_t Print::print(unsigned long long n, int base) {
     return print_number(n, base);
 }
 
-size_t Print::print(double n, int digits) { return print_float(n, digits); }
-size_t Print::print(const Printable& p) { return p.printTo(*this); }
+size_t Print::print(double n, int digits) {
+    return print_float(n, digits);
+}
+size_t Print::print(const Printable& p) {
+    return p.printTo(*this);
+}
 
-size_t Print::println() { return write(reinterpret_cast<const uint8_t*>("\r\n"), 2); }
-size_t Print::println(const String& s) { return print(s) + println(); }
-size_t Print::println(const char str[]) { return print(str) + println(); }
-size_t Print::println(char c) { return print(c) + println(); }
-size_t Print::println(unsigned char n, int base) { return print(n, base) + println(); }
-size_t Print::println(int n, int base) { return print(n, base) + println(); }
-size_t Print::println(unsigned int n, int base) { return print(n, base) + println(); }
-size_t Print::println(long n, int base) { return print(n, base) + println(); }
-size_t Print::println(unsigned long n, int base) { return print(n, base) + println(); }
-size_t Print::println(long long n, int base) { return print(n, base) + println(); }
-size_t Print::println(unsigned long long n, int base) { return print(n, base) + println(); }
-size_t Print::println(double n, int digits) { return print(n, digits) + println(); }
-size_t Print::println(const Printable& p) { return print(p) + println(); }
+size_t Print::println() {
+    return write(reinterpret_cast<const uint8_t*>("\r\n"), 2);
+}
+size_t Print::println(const String& s) {
+    return print(s) + println();
+}
+size_t Print::println(const char str[]) {
+    return print(str) + println();
+}
+size_t Print::println(char c) {
+    return print(c) + println();
+}
+size_t Print::println(unsigned char n, int base) {
+    return print(n, base) + println();
+}
+size_t Print::println(int n, int base) {
+    return print(n, base) + println();
+}
+size_t Print::println(unsigned int n, int base) {
+    return print(n, base) + println();
+}
+size_t Print::println(long n, int base) {
+    return print(n, base) + println();
+}
+size_t Print::println(unsigned long n, int base) {
+    return print(n, base) + println();
+}
+size_t Print::println(long long n, int base) {
+    return print(n, base) + println();
+}
+size_t Print::println(unsigned long long n, int base) {
+    return print(n, base) + println();
+}
+size_t Print::println(double n, int digits) {
+    return print(n, digits) + println();
+}
+size_t Print::println(const Printable& p) {
+    return print(p) + println();
+}
 
 size_t Print::print_number(unsigned long long n, int base) {
     if (base < 2) base = 10;
@@ -279,7 +366,9 @@ HardwareSerial Serial;
 
 void HardwareSerial::begin(unsigned long, uint32_t, int8_t, int8_t) {}
 
-void HardwareSerial::flush() { current_device().serial_flush(true); }
+void HardwareSerial::flush() {
+    current_device().serial_flush(true);
+}
 
 size_t HardwareSerial::write(uint8_t c) {
     current_device().serial_write(&c, 1);
@@ -291,11 +380,15 @@ size_t HardwareSerial::write(const uint8_t* buffer, size_t size) {
     return size;
 }
 
-unsigned long HardwareSerial::baudRate() const { return 115200; }
+unsigned long HardwareSerial::baudRate() const {
+    return 115200;
+}
 
 // ---- IPAddress ---------------------------------------------------------------------------------------------------
 
-IPAddress::IPAddress(uint32_t address) { memcpy(bytes_, &address, 4); }
+IPAddress::IPAddress(uint32_t address) {
+    memcpy(bytes_, &address, 4);
+}
 
 bool IPAddress::fromString(const char* address) {
     in_addr a{};
@@ -316,4 +409,6 @@ IPAddress::operator uint32_t() const {
     return v;
 }
 
-bool IPAddress::operator==(const IPAddress& other) const { return memcmp(bytes_, other.bytes_, 4) == 0; }
+bool IPAddress::operator==(const IPAddress& other) const {
+    return memcmp(bytes_, other.bytes_, 4) == 0;
+}

@@ -46,7 +46,8 @@ std::string fleet_suffix(unsigned index, unsigned count) {
 
 Device::Device(const DeviceOptions& options, unsigned index)
     : options_(options), index_(index), start_(Clock::now()), tick_ms_(tick_for(options.count)) {
-    std::uint64_t seed = options.seed != 0 ? options.seed : static_cast<std::uint64_t>(start_.time_since_epoch().count());
+    std::uint64_t seed =
+        options.seed != 0 ? options.seed : static_cast<std::uint64_t>(start_.time_since_epoch().count());
     rng_.seed(seed + index);
     if (!options_.client_id.empty()) {
         name_from(options_.client_id.c_str());
@@ -65,7 +66,9 @@ void Device::set_options(const DeviceOptions& options) {
     }
 }
 
-std::uint64_t Device::millis() const { return micros() / 1000; }
+std::uint64_t Device::millis() const {
+    return micros() / 1000;
+}
 
 std::uint64_t Device::micros() const {
     const auto real = std::chrono::duration<double, std::micro>(Clock::now() - start_).count();
@@ -73,7 +76,8 @@ std::uint64_t Device::micros() const {
 }
 
 void Device::advance(double ms) {
-    start_ -= std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms / options_.speed));
+    start_ -=
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms / options_.speed));
 }
 
 void Device::delay(double ms) {
@@ -159,13 +163,21 @@ void Device::log(std::string_view message) {
     std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
-void Device::add_socket(int fd) { sockets_.push_back(fd); }
+void Device::add_socket(int fd) {
+    sockets_.push_back(fd);
+}
 
-void Device::remove_socket(int fd) { std::erase(sockets_, fd); }
+void Device::remove_socket(int fd) {
+    std::erase(sockets_, fd);
+}
 
-void Device::add_mqtt(PubSubClient* client) { mqtt_.push_back(client); }
+void Device::add_mqtt(PubSubClient* client) {
+    mqtt_.push_back(client);
+}
 
-void Device::remove_mqtt(PubSubClient* client) { std::erase(mqtt_, client); }
+void Device::remove_mqtt(PubSubClient* client) {
+    std::erase(mqtt_, client);
+}
 
 void Device::disconnect_all() {
     for (PubSubClient* client : mqtt_) {
@@ -173,9 +185,13 @@ void Device::disconnect_all() {
     }
 }
 
-Device& current_device() { return t_current != nullptr ? *t_current : default_device(); }
+Device& current_device() {
+    return t_current != nullptr ? *t_current : default_device();
+}
 
-void set_current_device(Device* device) { t_current = device; }
+void set_current_device(Device* device) {
+    t_current = device;
+}
 
 void request_stop() {
     {
@@ -185,7 +201,9 @@ void request_stop() {
     g_stop_cv.notify_all();
 }
 
-bool stopping() { return g_stop.load(); }
+bool stopping() {
+    return g_stop.load();
+}
 
 void write_stdout(std::string_view text) {
     std::lock_guard lock(g_out_mutex);

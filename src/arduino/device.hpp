@@ -26,27 +26,27 @@ namespace moth::arduino {
 
 // What drives the simulated DHT sensors (`--sensor key=value`).
 struct SensorOptions {
-    double temperature = 22.0;   // mean, °C
-    double humidity = 45.0;      // mean, %RH
-    double noise = 0.3;          // standard deviation of the per-read noise, °C (humidity: 3x in %RH)
-    double drift = 1.0;          // standard deviation of the slow drift, °C (humidity: 3x in %RH)
+    double temperature = 22.0;    // mean, °C
+    double humidity = 45.0;       // mean, %RH
+    double noise = 0.3;           // standard deviation of the per-read noise, °C (humidity: 3x in %RH)
+    double drift = 1.0;           // standard deviation of the slow drift, °C (humidity: 3x in %RH)
     double drift_period_s = 600;  // time constant of the drift (simulated seconds)
-    double failure_rate = 0.0;   // probability that a read fails (NaN)
-    std::string csv;             // replay file: seconds,temperature,humidity per line (empty/nan field: failed read)
+    double failure_rate = 0.0;    // probability that a read fails (NaN)
+    std::string csv;              // replay file: seconds,temperature,humidity per line (empty/nan field: failed read)
 };
 
 struct DeviceOptions {
     std::string broker_host;  // non-empty: every TCP connection of the sketch goes to broker_host:broker_port
     std::uint16_t broker_port = 1883;
-    std::string client_id;     // non-empty: replaces the sketch's MQTT client id
-    unsigned count = 1;        // devices in the fleet; ids get "-0001", "-0002", ... when count > 1
-    double speed = 1.0;        // simulated time runs this many times faster than real time
-    double duration_s = 0;     // > 0: stop after this many real seconds
+    std::string client_id;  // non-empty: replaces the sketch's MQTT client id
+    unsigned count = 1;     // devices in the fleet; ids get "-0001", "-0002", ... when count > 1
+    double speed = 1.0;     // simulated time runs this many times faster than real time
+    double duration_s = 0;  // > 0: stop after this many real seconds
     SensorOptions sensor;
-    std::uint64_t seed = 0;    // random generators: seed + device index (0: from the clock)
+    std::uint64_t seed = 0;           // random generators: seed + device index (0: from the clock)
     bool disconnect_on_exit = false;  // stop sends DISCONNECT (a clean exit) instead of cutting power
-    bool log_pins = true;      // pinMode/digitalWrite/analogWrite lines on standard error
-    unsigned stack_kib = 0;    // per-device thread stack (0: default)
+    bool log_pins = true;             // pinMode/digitalWrite/analogWrite lines on standard error
+    unsigned stack_kib = 0;           // per-device thread stack (0: default)
 };
 
 // Parses moth device's options (everything but the sketch path and the build options). Returns an error text, or

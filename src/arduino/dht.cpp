@@ -68,7 +68,8 @@ DhtReading DhtSimulation::read(double t_s) {
     double humidity = 0;
     if (!rows_.empty()) {
         // The row in force at t: the last one at or before it; after the last row the file starts over.
-        const double span = rows_.back().t_s + (rows_.size() > 1 ? rows_.back().t_s - rows_[rows_.size() - 2].t_s : 1.0);
+        const double span =
+            rows_.back().t_s + (rows_.size() > 1 ? rows_.back().t_s - rows_[rows_.size() - 2].t_s : 1.0);
         const double t = span > 0 ? std::fmod(std::max(t_s, 0.0), span) : 0.0;
         const Row* row = &rows_.front();
         for (const Row& r : rows_) {
@@ -102,7 +103,9 @@ using moth::arduino::DhtSimulation;
 
 DHT::DHT(uint8_t pin, uint8_t type, uint8_t) : device_(&current_device()), sim_(nullptr), pin_(pin), type_(type) {}
 
-DHT::~DHT() { delete static_cast<DhtSimulation*>(sim_); }
+DHT::~DHT() {
+    delete static_cast<DhtSimulation*>(sim_);
+}
 
 void DHT::begin(uint8_t) {
     auto& device = *static_cast<Device*>(device_);
@@ -139,9 +142,13 @@ float DHT::readHumidity(bool force) {
     return humidity_;
 }
 
-float DHT::convertCtoF(float c) { return c * 1.8f + 32; }
+float DHT::convertCtoF(float c) {
+    return c * 1.8f + 32;
+}
 
-float DHT::convertFtoC(float f) { return (f - 32) * 0.55555f; }
+float DHT::convertFtoC(float f) {
+    return (f - 32) * 0.55555f;
+}
 
 float DHT::computeHeatIndex(bool isFahrenheit) {
     return computeHeatIndex(readTemperature(isFahrenheit), readHumidity(), isFahrenheit);

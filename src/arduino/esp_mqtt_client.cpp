@@ -10,9 +10,13 @@ using moth::arduino::Device;
 
 namespace {
 
-Device& dev(void* p) { return *static_cast<Device*>(p); }
+Device& dev(void* p) {
+    return *static_cast<Device*>(p);
+}
 
-double seconds_now() { return static_cast<double>(millis()) / 1000.0; }
+double seconds_now() {
+    return static_cast<double>(millis()) / 1000.0;
+}
 
 }  // namespace
 
@@ -43,8 +47,9 @@ EspMQTTClient::EspMQTTClient(const char* wifiSsid, const char* wifiPassword, con
       _mqttServerPort(mqttServerPort),
       _mqttClient(mqttServerIp, static_cast<uint16_t>(mqttServerPort), _wifiClient) {
     _handleWiFi = (wifiSsid != nullptr);
-    _mqttClient.setCallback(
-        [this](char* topic, uint8_t* payload, unsigned int length) { mqttMessageReceivedCallback(topic, payload, length); });
+    _mqttClient.setCallback([this](char* topic, uint8_t* payload, unsigned int length) {
+        mqttMessageReceivedCallback(topic, payload, length);
+    });
     // The default callback is the sketch's onConnectionEstablished(): the runner finds it in this device's copy
     // of the sketch (see onMQTTConnectionEstablished).
     dev(_device).name_from(mqttClientName);
@@ -52,7 +57,9 @@ EspMQTTClient::EspMQTTClient(const char* wifiSsid, const char* wifiPassword, con
 
 EspMQTTClient::~EspMQTTClient() = default;
 
-void EspMQTTClient::enableDebuggingMessages(const bool enabled) { _enableSerialLogs = enabled; }
+void EspMQTTClient::enableDebuggingMessages(const bool enabled) {
+    _enableSerialLogs = enabled;
+}
 
 void EspMQTTClient::enableHTTPWebUpdater(const char* username, const char* password, const char* address) {
     (void)username;
@@ -79,7 +86,9 @@ void EspMQTTClient::enableOTA(const char* password, const uint16_t port) {
     dev(_device).log("enableOTA(port " + std::to_string(port == 0 ? 3232 : port) + "): OTA is not available on Linux");
 }
 
-void EspMQTTClient::enableMQTTPersistence() { _mqttCleanSession = false; }
+void EspMQTTClient::enableMQTTPersistence() {
+    _mqttCleanSession = false;
+}
 
 void EspMQTTClient::enableLastWillMessage(const char* topic, const char* message, const bool retain) {
     _mqttLastWillTopic = topic;
@@ -175,7 +184,8 @@ bool EspMQTTClient::handleMQTT() {
     } else if (!isMqttConnected && _mqttConnected) {
         onMQTTConnectionLost();
         _nextMqttConnectionAttemptMillis = millis() + _mqttReconnectionAttemptDelay;
-    } else if (isWifiConnected() && _nextMqttConnectionAttemptMillis > 0 && millis() >= _nextMqttConnectionAttemptMillis) {
+    } else if (isWifiConnected() && _nextMqttConnectionAttemptMillis > 0 &&
+               millis() >= _nextMqttConnectionAttemptMillis) {
         if (connectToMqttBroker()) {
             _failedMQTTConnectionAttemptCount = 0;
             _nextMqttConnectionAttemptMillis = 0;
@@ -324,7 +334,9 @@ bool EspMQTTClient::unsubscribe(const String& topic) {
     return true;
 }
 
-void EspMQTTClient::setKeepAlive(uint16_t keepAliveSeconds) { _mqttClient.setKeepAlive(keepAliveSeconds); }
+void EspMQTTClient::setKeepAlive(uint16_t keepAliveSeconds) {
+    _mqttClient.setKeepAlive(keepAliveSeconds);
+}
 
 void EspMQTTClient::executeDelayed(const unsigned long delay, DelayedExecutionCallback callback) {
     _delayedExecutionList.push_back({millis() + delay, callback});
@@ -351,16 +363,36 @@ bool EspMQTTClient::connectToMqttBroker() {
         } else {
             Serial.printf("unable to connect (%fs), reason: ", seconds_now());
             switch (_mqttClient.state()) {
-                case -4: Serial.println("MQTT_CONNECTION_TIMEOUT"); break;
-                case -3: Serial.println("MQTT_CONNECTION_LOST"); break;
-                case -2: Serial.println("MQTT_CONNECT_FAILED"); break;
-                case -1: Serial.println("MQTT_DISCONNECTED"); break;
-                case 1: Serial.println("MQTT_CONNECT_BAD_PROTOCOL"); break;
-                case 2: Serial.println("MQTT_CONNECT_BAD_CLIENT_ID"); break;
-                case 3: Serial.println("MQTT_CONNECT_UNAVAILABLE"); break;
-                case 4: Serial.println("MQTT_CONNECT_BAD_CREDENTIALS"); break;
-                case 5: Serial.println("MQTT_CONNECT_UNAUTHORIZED"); break;
-                default: Serial.println(_mqttClient.state()); break;
+                case -4:
+                    Serial.println("MQTT_CONNECTION_TIMEOUT");
+                    break;
+                case -3:
+                    Serial.println("MQTT_CONNECTION_LOST");
+                    break;
+                case -2:
+                    Serial.println("MQTT_CONNECT_FAILED");
+                    break;
+                case -1:
+                    Serial.println("MQTT_DISCONNECTED");
+                    break;
+                case 1:
+                    Serial.println("MQTT_CONNECT_BAD_PROTOCOL");
+                    break;
+                case 2:
+                    Serial.println("MQTT_CONNECT_BAD_CLIENT_ID");
+                    break;
+                case 3:
+                    Serial.println("MQTT_CONNECT_UNAVAILABLE");
+                    break;
+                case 4:
+                    Serial.println("MQTT_CONNECT_BAD_CREDENTIALS");
+                    break;
+                case 5:
+                    Serial.println("MQTT_CONNECT_UNAUTHORIZED");
+                    break;
+                default:
+                    Serial.println(_mqttClient.state());
+                    break;
             }
             Serial.printf("MQTT: Retrying to connect in %i seconds.\n", _mqttReconnectionAttemptDelay / 1000);
         }

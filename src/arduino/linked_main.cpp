@@ -38,5 +38,9 @@ int main(int argc, char** argv) {
     Device& device = current_device();  // the sketch's globals are already bound to it
     device.set_options(options);
     return run_devices(
-        options, [](unsigned) { return SketchEntry{&setup, &loop, &onConnectionEstablished}; }, &device);
+        options,
+        [](unsigned) {
+            return SketchEntry{&setup, &loop, &onConnectionEstablished};
+        },
+        &device);
 }

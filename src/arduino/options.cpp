@@ -39,7 +39,8 @@ std::string parse_sensor(SensorOptions& sensor, std::string_view kv) {
                "' (temperature, humidity, noise, drift, drift-period, failure-rate, csv)";
     }
     double v = 0;
-    if (!parse_double(value, v)) return "--sensor " + std::string(key) + ": '" + std::string(value) + "' is not a number";
+    if (!parse_double(value, v))
+        return "--sensor " + std::string(key) + ": '" + std::string(value) + "' is not a number";
     if (key == "temperature") {
         sensor.temperature = v;
     } else if (key == "humidity") {
@@ -68,7 +69,8 @@ std::string parse_sensor(SensorOptions& sensor, std::string_view kv) {
 
 std::string device_options_help() {
     return "Device options:\n"
-           "  --broker HOST[:PORT]     connect to HOST:PORT (default port 1883) instead of the broker the sketch names\n"
+           "  --broker HOST[:PORT]     connect to HOST:PORT (default port 1883) instead of the broker the sketch "
+           "names\n"
            "  --client-id ID           MQTT client id instead of the sketch's\n"
            "  --count N                run a fleet of N devices in this process; ids get -0001, -0002, ...\n"
            "  --speed X                run simulated time X times faster (millis, delay, keepalive, retry delays)\n"

@@ -12,7 +12,9 @@ using moth::arduino::Device;
 
 namespace {
 
-Device& dev(void* p) { return *static_cast<Device*>(p); }
+Device& dev(void* p) {
+    return *static_cast<Device*>(p);
+}
 
 // Waits (real time) for the client to have data, at most a few ms, so the blocking reads of the library do not
 // spin; `millis()` deadlines stay the library's.
@@ -31,7 +33,9 @@ PubSubClient::PubSubClient() : device_(&current_device()) {
     dev(device_).add_mqtt(this);
 }
 
-PubSubClient::PubSubClient(Client& client) : PubSubClient() { setClient(client); }
+PubSubClient::PubSubClient(Client& client) : PubSubClient() {
+    setClient(client);
+}
 
 PubSubClient::PubSubClient(IPAddress addr, uint16_t port, Client& client) : PubSubClient() {
     setServer(addr, port);
@@ -75,7 +79,9 @@ PubSubClient& PubSubClient::setServer(IPAddress ip, uint16_t port) {
     return *this;
 }
 
-PubSubClient& PubSubClient::setServer(uint8_t* ip, uint16_t port) { return setServer(IPAddress(ip), port); }
+PubSubClient& PubSubClient::setServer(uint8_t* ip, uint16_t port) {
+    return setServer(IPAddress(ip), port);
+}
 
 PubSubClient& PubSubClient::setServer(const char* domain, uint16_t port) {
     domain_ = domain;
@@ -93,7 +99,9 @@ PubSubClient& PubSubClient::setClient(Client& client) {
     return *this;
 }
 
-PubSubClient& PubSubClient::setStream(Stream&) { return *this; }
+PubSubClient& PubSubClient::setStream(Stream&) {
+    return *this;
+}
 
 PubSubClient& PubSubClient::setKeepAlive(uint16_t keep_alive) {
     keep_alive_ = keep_alive;
@@ -114,9 +122,13 @@ bool PubSubClient::setBufferSize(uint16_t size) {
     return true;
 }
 
-uint16_t PubSubClient::getBufferSize() { return buffer_size_; }
+uint16_t PubSubClient::getBufferSize() {
+    return buffer_size_;
+}
 
-bool PubSubClient::connect(const char* id) { return connect(id, nullptr, nullptr, nullptr, 0, false, nullptr, true); }
+bool PubSubClient::connect(const char* id) {
+    return connect(id, nullptr, nullptr, nullptr, 0, false, nullptr, true);
+}
 
 bool PubSubClient::connect(const char* id, const char* user, const char* pass) {
     return connect(id, user, pass, nullptr, 0, false, nullptr, true);
@@ -127,8 +139,8 @@ bool PubSubClient::connect(const char* id, const char* will_topic, uint8_t will_
     return connect(id, nullptr, nullptr, will_topic, will_qos, will_retain, will_message, true);
 }
 
-bool PubSubClient::connect(const char* id, const char* user, const char* pass, const char* will_topic,
-                           uint8_t will_qos, bool will_retain, const char* will_message) {
+bool PubSubClient::connect(const char* id, const char* user, const char* pass, const char* will_topic, uint8_t will_qos,
+                           bool will_retain, const char* will_message) {
     return connect(id, user, pass, will_topic, will_qos, will_retain, will_message, true);
 }
 
@@ -364,7 +376,9 @@ bool PubSubClient::beginPublish(const char* topic, unsigned int plength, bool re
     return rc == hlen + tlen;
 }
 
-int PubSubClient::endPublish() { return 1; }
+int PubSubClient::endPublish() {
+    return 1;
+}
 
 size_t PubSubClient::write(uint8_t data) {
     last_out_activity_ = millis();
@@ -412,7 +426,9 @@ uint16_t PubSubClient::write_string(const char* string, uint8_t* buf, uint16_t p
     return pos;
 }
 
-bool PubSubClient::subscribe(const char* topic) { return subscribe(topic, 0); }
+bool PubSubClient::subscribe(const char* topic) {
+    return subscribe(topic, 0);
+}
 
 bool PubSubClient::subscribe(const char* topic, uint8_t qos) {
     if (qos > 1) return false;
@@ -463,4 +479,6 @@ bool PubSubClient::connected() {
     return state_ == MQTT_CONNECTED;
 }
 
-int PubSubClient::state() { return state_; }
+int PubSubClient::state() {
+    return state_;
+}

@@ -21,7 +21,9 @@ using moth::arduino::Device;
 
 namespace {
 
-Device& dev(void* p) { return *static_cast<Device*>(p); }
+Device& dev(void* p) {
+    return *static_cast<Device*>(p);
+}
 
 constexpr int kConnectTimeoutMs = 3000;  // the ESP32 WiFiClient's default
 
@@ -51,21 +53,27 @@ bool WiFiClass::reconnect() {
     return true;
 }
 
-wl_status_t WiFiClass::status() { return static_cast<wl_status_t>(current_device().wifi_status); }
+wl_status_t WiFiClass::status() {
+    return static_cast<wl_status_t>(current_device().wifi_status);
+}
 
 bool WiFiClass::mode(wifi_mode_t mode) {
     current_device().wifi_mode = mode;
     return true;
 }
 
-wifi_mode_t WiFiClass::getMode() { return static_cast<wifi_mode_t>(current_device().wifi_mode); }
+wifi_mode_t WiFiClass::getMode() {
+    return static_cast<wifi_mode_t>(current_device().wifi_mode);
+}
 
 bool WiFiClass::setHostname(const char* hostname) {
     current_device().hostname = hostname != nullptr ? hostname : "";
     return true;
 }
 
-const char* WiFiClass::getHostname() { return current_device().hostname.c_str(); }
+const char* WiFiClass::getHostname() {
+    return current_device().hostname.c_str();
+}
 
 IPAddress WiFiClass::localIP() {
     auto& device = current_device();
@@ -74,9 +82,15 @@ IPAddress WiFiClass::localIP() {
     return IPAddress(10, 77, static_cast<uint8_t>(n / 256), static_cast<uint8_t>(n % 256));
 }
 
-IPAddress WiFiClass::gatewayIP() { return IPAddress(10, 77, 0, 1); }
-IPAddress WiFiClass::subnetMask() { return IPAddress(255, 255, 0, 0); }
-IPAddress WiFiClass::dnsIP(uint8_t) { return IPAddress(10, 77, 0, 1); }
+IPAddress WiFiClass::gatewayIP() {
+    return IPAddress(10, 77, 0, 1);
+}
+IPAddress WiFiClass::subnetMask() {
+    return IPAddress(255, 255, 0, 0);
+}
+IPAddress WiFiClass::dnsIP(uint8_t) {
+    return IPAddress(10, 77, 0, 1);
+}
 
 String WiFiClass::macAddress() {
     const unsigned n = current_device().index();
@@ -85,10 +99,16 @@ String WiFiClass::macAddress() {
     return String(buf);
 }
 
-String WiFiClass::SSID() { return String(current_device().ssid.c_str()); }
-int32_t WiFiClass::RSSI() { return current_device().wifi_status == WL_CONNECTED ? -55 : 0; }
+String WiFiClass::SSID() {
+    return String(current_device().ssid.c_str());
+}
+int32_t WiFiClass::RSSI() {
+    return current_device().wifi_status == WL_CONNECTED ? -55 : 0;
+}
 
-uint8_t WiFiClass::waitForConnectResult(unsigned long) { return static_cast<uint8_t>(status()); }
+uint8_t WiFiClass::waitForConnectResult(unsigned long) {
+    return static_cast<uint8_t>(status());
+}
 
 int WiFiClass::hostByName(const char* host, IPAddress& result) {
     addrinfo hints{};
@@ -105,11 +125,17 @@ int WiFiClass::hostByName(const char* host, IPAddress& result) {
 
 WiFiClient::WiFiClient() : device_(&current_device()) {}
 
-WiFiClient::~WiFiClient() { stop(); }
+WiFiClient::~WiFiClient() {
+    stop();
+}
 
-int WiFiClient::connect(IPAddress ip, uint16_t port) { return connect(ip.toString().c_str(), port); }
+int WiFiClient::connect(IPAddress ip, uint16_t port) {
+    return connect(ip.toString().c_str(), port);
+}
 
-int WiFiClient::connect(const char* host, uint16_t port) { return connect(host, port, kConnectTimeoutMs); }
+int WiFiClient::connect(const char* host, uint16_t port) {
+    return connect(host, port, kConnectTimeoutMs);
+}
 
 int WiFiClient::connect(const char* host_in, uint16_t port_in, int32_t timeout_ms) {
     stop();
@@ -158,7 +184,9 @@ int WiFiClient::connect(const char* host_in, uint16_t port_in, int32_t timeout_m
     return 1;
 }
 
-size_t WiFiClient::write(uint8_t c) { return write(&c, 1); }
+size_t WiFiClient::write(uint8_t c) {
+    return write(&c, 1);
+}
 
 size_t WiFiClient::write(const uint8_t* buf, size_t size) {
     if (fd_ < 0) return 0;

@@ -76,15 +76,33 @@ bool String::concat(char c) {
     s_.push_back(c);
     return true;
 }
-bool String::concat(unsigned char num) { return concat(String(num)); }
-bool String::concat(int num) { return concat(String(num)); }
-bool String::concat(unsigned int num) { return concat(String(num)); }
-bool String::concat(long num) { return concat(String(num)); }
-bool String::concat(unsigned long num) { return concat(String(num)); }
-bool String::concat(long long num) { return concat(String(num)); }
-bool String::concat(unsigned long long num) { return concat(String(num)); }
-bool String::concat(float num) { return concat(String(num)); }
-bool String::concat(double num) { return concat(String(num)); }
+bool String::concat(unsigned char num) {
+    return concat(String(num));
+}
+bool String::concat(int num) {
+    return concat(String(num));
+}
+bool String::concat(unsigned int num) {
+    return concat(String(num));
+}
+bool String::concat(long num) {
+    return concat(String(num));
+}
+bool String::concat(unsigned long num) {
+    return concat(String(num));
+}
+bool String::concat(long long num) {
+    return concat(String(num));
+}
+bool String::concat(unsigned long long num) {
+    return concat(String(num));
+}
+bool String::concat(float num) {
+    return concat(String(num));
+}
+bool String::concat(double num) {
+    return concat(String(num));
+}
 
 int String::compareTo(const String& s) const {
     const int c = std::strcmp(s_.c_str(), s.s_.c_str());
@@ -108,7 +126,9 @@ bool String::equalsConstantTime(const String& s) const {
     return diff == 0;
 }
 
-bool String::startsWith(const String& prefix) const { return startsWith(prefix, 0); }
+bool String::startsWith(const String& prefix) const {
+    return startsWith(prefix, 0);
+}
 
 bool String::startsWith(const String& prefix, unsigned int offset) const {
     if (offset > s_.size() || prefix.s_.size() > s_.size() - offset) return false;
@@ -120,13 +140,17 @@ bool String::endsWith(const String& suffix) const {
     return s_.compare(s_.size() - suffix.s_.size(), suffix.s_.size(), suffix.s_) == 0;
 }
 
-char String::charAt(unsigned int index) const { return index < s_.size() ? s_[index] : '\0'; }
+char String::charAt(unsigned int index) const {
+    return index < s_.size() ? s_[index] : '\0';
+}
 
 void String::setCharAt(unsigned int index, char c) {
     if (index < s_.size()) s_[index] = c;
 }
 
-char String::operator[](unsigned int index) const { return charAt(index); }
+char String::operator[](unsigned int index) const {
+    return charAt(index);
+}
 
 char& String::operator[](unsigned int index) {
     static thread_local char dummy;
@@ -160,7 +184,9 @@ int String::indexOf(const String& str, unsigned int from_index) const {
     return pos == std::string::npos ? -1 : static_cast<int>(pos);
 }
 
-int String::lastIndexOf(char ch) const { return s_.empty() ? -1 : lastIndexOf(ch, length() - 1); }
+int String::lastIndexOf(char ch) const {
+    return s_.empty() ? -1 : lastIndexOf(ch, length() - 1);
+}
 
 int String::lastIndexOf(char ch, unsigned int from_index) const {
     if (from_index >= s_.size()) return -1;
@@ -205,7 +231,9 @@ void String::replace(const String& find, const String& replace) {
     s_ = std::move(out);
 }
 
-void String::remove(unsigned int index) { remove(index, static_cast<unsigned int>(-1)); }
+void String::remove(unsigned int index) {
+    remove(index, static_cast<unsigned int>(-1));
+}
 
 void String::remove(unsigned int index, unsigned int count) {
     if (index >= s_.size()) return;
@@ -227,20 +255,52 @@ void String::trim() {
     s_ = first < last ? std::string(first, last) : std::string();
 }
 
-long String::toInt() const { return std::strtol(s_.c_str(), nullptr, 10); }
-float String::toFloat() const { return static_cast<float>(toDouble()); }
-double String::toDouble() const { return std::strtod(s_.c_str(), nullptr); }
+long String::toInt() const {
+    return std::strtol(s_.c_str(), nullptr, 10);
+}
+float String::toFloat() const {
+    return static_cast<float>(toDouble());
+}
+double String::toDouble() const {
+    return std::strtod(s_.c_str(), nullptr);
+}
 
-String operator+(const String& lhs, const String& rhs) { return String(lhs.str() + rhs.str()); }
-String operator+(const String& lhs, const char* rhs) { return lhs + String(rhs); }
-String operator+(const char* lhs, const String& rhs) { return String(lhs) + rhs; }
-String operator+(const String& lhs, char rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, unsigned char rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, int rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, unsigned int rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, long rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, unsigned long rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, long long rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, unsigned long long rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, float rhs) { return lhs + String(rhs); }
-String operator+(const String& lhs, double rhs) { return lhs + String(rhs); }
+String operator+(const String& lhs, const String& rhs) {
+    return String(lhs.str() + rhs.str());
+}
+String operator+(const String& lhs, const char* rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const char* lhs, const String& rhs) {
+    return String(lhs) + rhs;
+}
+String operator+(const String& lhs, char rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, unsigned char rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, int rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, unsigned int rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, long rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, unsigned long rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, long long rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, unsigned long long rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, float rhs) {
+    return lhs + String(rhs);
+}
+String operator+(const String& lhs, double rhs) {
+    return lhs + String(rhs);
+}

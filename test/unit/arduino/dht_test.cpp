@@ -76,8 +76,8 @@ TEST(DhtSimulation, DriftIsSlowAndBounded) {
         hi = std::max(hi, t);
         previous = t;
     }
-    EXPECT_GT(hi - lo, 0.5);      // it does wander
-    EXPECT_LT(hi - lo, 8.0);      // around the mean (22 °C), not away from it
+    EXPECT_GT(hi - lo, 0.5);  // it does wander
+    EXPECT_LT(hi - lo, 8.0);  // around the mean (22 °C), not away from it
     EXPECT_GT(lo, 22 - 5.0);
     EXPECT_LT(hi, 22 + 5.0);
 }
@@ -93,7 +93,8 @@ TEST(DhtSimulation, FailureRateGivesFailedReads) {
 }
 
 TEST(DhtSimulation, CsvIsReplayedByTimeAndRepeats) {
-    const auto rows = DhtSimulation::parse_csv("seconds,temperature,humidity\n0,20.4,50\n10,21,nan\n# comment\n20,22,55\n");
+    const auto rows =
+        DhtSimulation::parse_csv("seconds,temperature,humidity\n0,20.4,50\n10,21,nan\n# comment\n20,22,55\n");
     ASSERT_EQ(rows.size(), 3u);
     EXPECT_FALSE(rows[1].humidity.has_value());
 
@@ -104,12 +105,12 @@ TEST(DhtSimulation, CsvIsReplayedByTimeAndRepeats) {
     DhtSimulation sim(o, DHT11, 6);
     DhtSimulation sim22(o, DHT22, 6);
     std::filesystem::remove(path);
-    EXPECT_EQ(sim.read(0).temperature, 20);     // DHT11 resolution applies to replayed values
+    EXPECT_EQ(sim.read(0).temperature, 20);  // DHT11 resolution applies to replayed values
     EXPECT_EQ(sim22.read(0).temperature, 20.4);
     EXPECT_EQ(sim.read(9.9).humidity, 50);
-    EXPECT_FALSE(sim.read(10).ok);              // an empty/nan field is a failed read
+    EXPECT_FALSE(sim.read(10).ok);  // an empty/nan field is a failed read
     EXPECT_EQ(sim22.read(25).temperature, 22.3);
-    EXPECT_EQ(sim.read(30).temperature, 20);    // span 30 s (last row + last step): starts over
+    EXPECT_EQ(sim.read(30).temperature, 20);  // span 30 s (last row + last step): starts over
 }
 
 class DhtDevice : public testing::Test {
@@ -159,7 +160,7 @@ TEST_F(DhtDevice, FailedReadIsNanUntilTheNextRead) {
 
 TEST(DhtHeatIndex, MatchesTheLibraryFormula) {
     DHT dht(13, DHT11);
-    EXPECT_NEAR(dht.computeHeatIndex(30.0f, 70.0f, false), 35.1f, 0.2f);  // hot and humid: Rothfusz
+    EXPECT_NEAR(dht.computeHeatIndex(30.0f, 70.0f, false), 35.1f, 0.2f);    // hot and humid: Rothfusz
     EXPECT_NEAR(dht.computeHeatIndex(20.0f, 50.0f, false), 19.36f, 0.02f);  // mild: Steadman, 66.85 °F
     EXPECT_NEAR(dht.convertCtoF(24.0f), 75.2f, 1e-4f);
     EXPECT_NEAR(dht.convertFtoC(75.2f), 24.0f, 1e-3f);

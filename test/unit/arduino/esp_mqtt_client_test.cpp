@@ -20,11 +20,11 @@ protected:
 
 TEST_F(EspMqtt, DefaultsAreTheLibrarys) {
     EspMQTTClient client("ssid", "password", "broker.hivemq.com", "TEST", 1883);
-    EXPECT_EQ(client.pubSubClient().getKeepAlive(), 15);        // MQTT_KEEPALIVE
-    EXPECT_EQ(client.pubSubClient().getBufferSize(), 256);      // MQTT_MAX_PACKET_SIZE
-    EXPECT_EQ(client.pubSubClient().getSocketTimeout(), 15);    // MQTT_SOCKET_TIMEOUT
-    EXPECT_EQ(client.mqttReconnectionAttemptDelay(), 15000u);   // 15 s between MQTT attempts
-    EXPECT_EQ(client.wifiReconnectionAttemptDelay(), 60000u);   // 60 s for WiFi
+    EXPECT_EQ(client.pubSubClient().getKeepAlive(), 15);       // MQTT_KEEPALIVE
+    EXPECT_EQ(client.pubSubClient().getBufferSize(), 256);     // MQTT_MAX_PACKET_SIZE
+    EXPECT_EQ(client.pubSubClient().getSocketTimeout(), 15);   // MQTT_SOCKET_TIMEOUT
+    EXPECT_EQ(client.mqttReconnectionAttemptDelay(), 15000u);  // 15 s between MQTT attempts
+    EXPECT_EQ(client.wifiReconnectionAttemptDelay(), 60000u);  // 60 s for WiFi
     EXPECT_FALSE(client.isConnected());
     EXPECT_FALSE(client.isWifiConnected());
     EXPECT_FALSE(client.isMqttConnected());

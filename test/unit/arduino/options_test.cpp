@@ -11,12 +11,31 @@ using moth::arduino::parse_device_options;
 TEST(DeviceOptions, ParsesEveryOption) {
     DeviceOptions o;
     std::vector<std::string> positional;
-    const auto err = parse_device_options(
-        {"sketch.ino", "--broker", "127.0.0.1:18830", "--client-id", "X", "--count", "1000", "--speed=10",
-         "--duration", "60", "--sensor", "temperature=24", "--sensor", "humidity=40", "--sensor", "noise=0.5",
-         "--sensor", "failure-rate=0.1", "--sensor", "csv=data.csv", "--seed", "7", "--disconnect-on-exit",
-         "--no-pin-log"},
-        o, positional);
+    const auto err = parse_device_options({"sketch.ino",
+                                           "--broker",
+                                           "127.0.0.1:18830",
+                                           "--client-id",
+                                           "X",
+                                           "--count",
+                                           "1000",
+                                           "--speed=10",
+                                           "--duration",
+                                           "60",
+                                           "--sensor",
+                                           "temperature=24",
+                                           "--sensor",
+                                           "humidity=40",
+                                           "--sensor",
+                                           "noise=0.5",
+                                           "--sensor",
+                                           "failure-rate=0.1",
+                                           "--sensor",
+                                           "csv=data.csv",
+                                           "--seed",
+                                           "7",
+                                           "--disconnect-on-exit",
+                                           "--no-pin-log"},
+                                          o, positional);
     ASSERT_EQ(err, "");
     EXPECT_EQ(positional, std::vector<std::string>{"sketch.ino"});
     EXPECT_EQ(o.broker_host, "127.0.0.1");

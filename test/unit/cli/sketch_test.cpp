@@ -9,18 +9,18 @@ using moth::cli::preprocess_sketch;
 
 TEST(SketchPreprocess, PrototypesGoBeforeTheFirstDefinition) {
     const std::string sketch =
-        "#include <PubSubClient.h>\n"      // 1
-        "int value = 0;\n"                  // 2
-        "void setup() {\n"                  // 3
-        "  client.setCallback(callback);\n"  // 4
-        "}\n"                               // 5
+        "#include <PubSubClient.h>\n"                                       // 1
+        "int value = 0;\n"                                                  // 2
+        "void setup() {\n"                                                  // 3
+        "  client.setCallback(callback);\n"                                 // 4
+        "}\n"                                                               // 5
         "void callback(char* topic, byte* payload, unsigned int length)\n"  // 6: brace on the next line
-        "{\n"                               // 7
-        "  if (length > 0) { helper(); }\n"  // 8
-        "}\n"                               // 9
-        "static int helper() { return 1; }\n"  // 10
-        "const char* name(int i = 0) { return \"x\"; }\n"  // 11: default argument: no prototype
-        "void loop() {}\n";                 // 12
+        "{\n"                                                               // 7
+        "  if (length > 0) { helper(); }\n"                                 // 8
+        "}\n"                                                               // 9
+        "static int helper() { return 1; }\n"                               // 10
+        "const char* name(int i = 0) { return \"x\"; }\n"                   // 11: default argument: no prototype
+        "void loop() {}\n";                                                 // 12
     const std::string out = preprocess_sketch(sketch, "/s/s.ino");
     EXPECT_EQ(out,
               "#line 1 \"/s/s.ino\"\n"
