@@ -129,6 +129,11 @@ void Device::name_from(const char* sketch_id) {
 
 void Device::remap(std::string& host, std::uint16_t& port) {
     if (options_.broker_host.empty()) return;
+    if (!remap_logged_ && index_ == 0) {  // once, not a thousand times for a fleet
+        remap_logged_ = true;
+        log("connections to " + host + ":" + std::to_string(port) + " go to " + options_.broker_host + ":" +
+            std::to_string(options_.broker_port) + " (--broker)");
+    }
     host = options_.broker_host;
     port = options_.broker_port;
 }

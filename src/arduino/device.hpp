@@ -134,6 +134,7 @@ private:
     Clock::time_point start_;
     std::string label_;
     bool named_ = false;
+    bool remap_logged_ = false;
     std::string line_;
     std::vector<int> sockets_;
     std::vector<PubSubClient*> mqtt_;

@@ -106,6 +106,20 @@ class CourseSketchTest(BrokerTestCase, DeviceTestCase):
         dev = self.start_device(COURSE_SKETCH, self.port, "--speed", "10", "--client-id", "room-42")
         dev.wait_line(r'client name "room-42" .* - ok\.', WAIT_S)
 
+    def test_csv_readings_are_replayed(self):
+        sub = self.subscriber("mytopic/#")
+        csv = os.path.join(self.broker.dir, "readings.csv")
+        with open(csv, "w") as f:
+            f.write("seconds,temperature,humidity\n0,21.2,30\n10,25.7,35\n")
+        dev = self.start_device(COURSE_SKETCH, self.port, "--speed", "10", "--sensor", f"csv={csv}")
+        # Readings at 5 s (first row) and from 10 s on (second row), DHT11 steps; after 20 s the file starts over.
+        sub.wait_payload(b"21.00", WAIT_S)
+        sub.wait_payload(b"30.00", WAIT_S)
+        sub.wait_payload(b"26.00", WAIT_S)
+        sub.wait_payload(b"35.00", WAIT_S)
+        dev.wait_line(r"^Temperature : 26\.00$", WAIT_S)
+        self.assertIn("connections to broker.hivemq.com:1883 go to 127.0.0.1:", dev.stderr_text())
+
     def test_failed_reads_print_the_sketch_message(self):
         dev = self.start_device(COURSE_SKETCH, self.port, "--speed", "10", "--sensor", "failure-rate=1")
         dev.wait_line(r"^Failed to read from DHT sensor!$", WAIT_S)
