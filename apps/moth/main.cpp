@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "device.hpp"
 
 namespace {
 
@@ -18,6 +19,7 @@ constexpr std::string_view kUsage =
     "  pub   publish messages (mosquitto_pub's options)\n"
     "  sub   subscribe and print messages (mosquitto_sub's options, plus --json)\n"
     "  rr    publish a request and print the response (mosquitto_rr's options)\n"
+    "  device  build an Arduino sketch and run it as a virtual ESP32 (or a fleet of them)\n"
     "\n"
     "'moth <command> --help' lists a command's options.\n";
 
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
     if (command == "pub") return moth::cli::run(moth::cli::Tool::Pub, rest);
     if (command == "sub") return moth::cli::run(moth::cli::Tool::Sub, rest);
     if (command == "rr") return moth::cli::run(moth::cli::Tool::Rr, rest);
+    if (command == "device") return moth::cli::run_device(rest);
     if (command == "--help" || command == "-h" || command == "help") {
         std::fputs(kUsage.data(), stdout);
         return 0;
