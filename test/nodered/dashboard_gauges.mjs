@@ -46,7 +46,8 @@ try {
         console.log(JSON.stringify(await handle.jsonValue()));
     } catch (err) {
         const shown = await page.evaluate((ids) => window.mothGauges(ids), Object.keys(expected)).catch(() => ({}));
-        throw new Error(`${err.message}; the gauges show ${JSON.stringify(shown)}, expected ${JSON.stringify(expected)}`);
+        const want = JSON.stringify(expected);
+        throw new Error(`${err.message}; the gauges show ${JSON.stringify(shown)}, expected ${want}`);
     }
 } catch (err) {
     console.error(`dashboard_gauges: ${err.message}`);

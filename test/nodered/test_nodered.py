@@ -85,7 +85,8 @@ class NodeRed:
     def start(self):
         for path, what in ((NODE, "Node.js 22"), (RED_JS, "Node-RED 5")):
             if not os.path.exists(path):
-                raise AssertionError(f"{what} is missing ({path}): run scripts/install-deps.sh (npm ci in test/nodered)")
+                raise AssertionError(f"{what} is missing ({path}): run scripts/install-deps.sh "
+                                     "(it runs npm ci in test/nodered)")
         self.dir = tempfile.mkdtemp(prefix="moth-nodered-")
         flow_file = os.path.join(self.dir, "flows.json")
         with open(flow_file, "w", encoding="utf-8") as f:
@@ -169,7 +170,8 @@ class NodeRed:
 
     def log_tail(self, lines=80):
         tail = self.log().splitlines()[-lines:]
-        return "---- Node-RED log (last %d lines) ----\n%s\n---- end of Node-RED log ----" % (len(tail), "\n".join(tail))
+        text = "\n".join(tail)
+        return f"---- Node-RED log (last {len(tail)} lines) ----\n{text}\n---- end of Node-RED log ----"
 
     def http_get(self, path, headers=None):
         req = urllib.request.Request(f"http://{HOST}:{self.port}{path}", headers=headers or {})
