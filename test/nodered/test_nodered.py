@@ -251,14 +251,16 @@ class VirtualDevice:
 
 
 class Observer:
-    """paho client recording every message on mytopic/# (what the device sent) and moth/check/# (what came back)."""
+    """paho client recording every message on mytopic/# (what the device sent), moth/check/# (what came back) and
+    TestClient/lastwill (the device's will)."""
 
     def __init__(self, port):
         self.lock = threading.Lock()
         self.messages = []
         self.subscribed = threading.Event()
         self.client = mqtt.Client(client_id="nodered-test-observer", protocol=mqtt.MQTTv311)
-        self.client.on_connect = lambda c, u, f, rc: c.subscribe([("mytopic/#", 1), ("moth/check/#", 1)])
+        self.client.on_connect = lambda c, u, f, rc: c.subscribe([("mytopic/#", 1), ("moth/check/#", 1),
+                                                                   ("TestClient/lastwill", 1)])
         self.client.on_subscribe = lambda c, u, mid, granted: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect(HOST, port, keepalive=30)
@@ -277,6 +279,10 @@ class Observer:
     def checks(self, measure):
         with self.lock:
             return [p for t, p in self.messages if t == f"moth/check/{measure}"]
+
+    def wills(self):
+        with self.lock:
+            return [p for t, p in self.messages if t == "TestClient/lastwill"]
 
     def stop(self):
         self.client.disconnect()
@@ -346,7 +352,14 @@ class NodeRedRoundTrip(unittest.TestCase):
             wait_for(round_trip_done, ROUND_TRIP_S, "readings back on moth/check/temp and moth/check/humid",
                      alive=alive)
 
-            # Every check message is the function node's transformation of something the device really sent.
+            # Power off the device. mothd publishes its will once it has routed everything the device sent before,
+            # so once the will is here the observer has every reading and the serial monitor is complete.
+            device.stop()
+            wait_for(lambda: "I am going offline" in observer.wills(), 15, "the device's will on TestClient/lastwill")
+            serial = device.serial()
+
+            # Every check message is the function node's transformation of something the device really sent and
+            # printed on its serial monitor ("Temperature : 24.00").
             for measure in MEASURES:
                 sent = observer.sent(measure)
                 self.assertTrue(sent)
@@ -354,24 +367,29 @@ class NodeRedRoundTrip(unittest.TestCase):
                     self.assertRegex(text, READING, f"device reading on mytopic/{measure}")
                 checks = observer.checks(measure)
                 self.assertTrue(checks)
-                # The serial monitor printed what the sketch published ("Temperature : 24.00").
                 label = {"temp": "Temperature", "humid": "Humidity"}[measure]
-                serial = device.serial()
                 for payload in checks:
                     obj = json.loads(payload)
-                    self.assertIn(f"{label} : {obj['raw']}\n", serial)
                     self.assertEqual(set(obj), {"measure", "raw", "value", "via"}, payload)
                     self.assertEqual(obj["measure"], measure)
                     self.assertEqual(obj["via"], "node-red")
                     self.assertIn(obj["raw"], sent, f"moth/check/{measure} carries a reading the device never sent")
                     self.assertEqual(obj["value"], float(obj["raw"]))
+                    self.assertIn(f"{label} : {obj['raw']}\n", serial)
 
-            # The example's mqtt-in nodes fed its debug node: "auto-detect" turns "24.00" into the number 24.
+            # The example's mqtt-in nodes fed its debug node: "auto-detect" turns "24.00" into the number 24. Node-RED
+            # may still be logging the last readings, hence the wait for all of them to be readings of the device.
             sent_numbers = {float(t) for m in MEASURES for t in observer.sent(m)}
             debug_line = re.compile(r"\[debug:Readings\] (-?\d+(?:\.\d+)?)\s*$", re.M)
-            shown = wait_for(lambda: debug_line.findall(red.log()), 10, "the example's debug node output",
-                             alive=red.check_alive)
-            self.assertTrue(all(float(v) in sent_numbers for v in shown), (shown, sent_numbers))
+
+            def debug_shows_readings():
+                shown = debug_line.findall(red.log())
+                return shown if shown and all(float(v) in sent_numbers for v in shown) else None
+
+            try:
+                wait_for(debug_shows_readings, 10, "the example's debug node output", alive=red.check_alive)
+            except AssertionError:
+                self.fail(f"debug node showed {debug_line.findall(red.log())}, the device sent {sent_numbers}")
 
             # The admin API holds every node of the example flow, as imported.
             status, _, body = red.http_get("/flows", {"Node-RED-API-Version": "v1"})
@@ -389,7 +407,6 @@ class NodeRedRoundTrip(unittest.TestCase):
 
             # In a browser, the gauges show readings of the device (the dashboard replays each widget's last value
             # to a new page). Chromium renders the page; the values must be ones the device sent on that topic.
-            device.stop()
             page = next(n for n in example if n["type"] == "ui-page")
             gauges = {n["id"]: n for n in example if n["type"] == "ui-gauge"}
             topic_of = {}
