@@ -72,6 +72,10 @@ std::uint64_t Device::micros() const {
     return static_cast<std::uint64_t>(real * options_.speed);
 }
 
+void Device::advance(double ms) {
+    start_ -= std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms / options_.speed));
+}
+
 void Device::delay(double ms) {
     serial_flush(true);
     if (g_stop.load()) throw DeviceStopped{};

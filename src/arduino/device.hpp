@@ -75,6 +75,8 @@ public:
     // Simulated time since the device started, in milliseconds and microseconds.
     [[nodiscard]] std::uint64_t millis() const;
     [[nodiscard]] std::uint64_t micros() const;
+    // Moves the device's clock forward by `ms` of simulated time (unit tests: no waiting on the real clock).
+    void advance(double ms);
     // Sleeps `ms` of simulated time. Throws DeviceStopped when a clean stop is requested.
     void delay(double ms);
     // Between two loop() calls: waits until a socket of this device is readable or one tick has passed.

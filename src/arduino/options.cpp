@@ -33,6 +33,11 @@ std::string parse_sensor(SensorOptions& sensor, std::string_view kv) {
         sensor.csv = std::string(value);
         return {};
     }
+    if (key != "temperature" && key != "humidity" && key != "noise" && key != "drift" && key != "drift-period" &&
+        key != "failure-rate") {
+        return "unknown --sensor key '" + std::string(key) +
+               "' (temperature, humidity, noise, drift, drift-period, failure-rate, csv)";
+    }
     double v = 0;
     if (!parse_double(value, v)) return "--sensor " + std::string(key) + ": '" + std::string(value) + "' is not a number";
     if (key == "temperature") {

@@ -4,9 +4,10 @@
 
 #include <stdint.h>
 
+#include "Print.h"
 #include "WString.h"
 
-class IPAddress {
+class IPAddress : public Printable {
 public:
     IPAddress() = default;
     IPAddress(uint8_t a, uint8_t b, uint8_t c, uint8_t d) : bytes_{a, b, c, d} {}
@@ -20,6 +21,7 @@ public:
     uint8_t& operator[](int index) { return bytes_[index]; }
     bool operator==(const IPAddress& other) const;
     bool operator!=(const IPAddress& other) const { return !(*this == other); }
+    size_t printTo(Print& p) const override { return p.print(toString()); }
 
 private:
     uint8_t bytes_[4] = {0, 0, 0, 0};

@@ -115,6 +115,9 @@ public:
     bool loop();
     bool connected();
     int state();
+    // Moth extensions, for tests: the current settings.
+    uint16_t getKeepAlive() const { return keep_alive_; }
+    uint16_t getSocketTimeout() const { return socket_timeout_; }
 
 private:
     uint32_t read_packet(uint8_t* length_length);
