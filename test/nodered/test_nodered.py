@@ -13,8 +13,9 @@ it publishes readings as text with two decimals ("24.00") on mytopic/temp and my
 that Node-RED started both flows without errors or missing node types, that both broker configurations connected,
 that readings came back on moth/check/<measure> transformed by the function node and equal to what the device sent
 (and printed on its serial monitor),
-that the example's mqtt-in nodes fed its debug node, that the admin API holds every node of the example, that
-its Dashboard 2.0 page is served, and that headless Chromium (Debian's) shows device readings on its gauges.
+that the example's mqtt-in nodes fed its debug node, that the admin API holds every node of the example, that the
+editor finds all of them valid, that its Dashboard 2.0 page is served, and that headless Chromium (Debian's) shows
+device readings on its gauges.
 
 Run by CTest (label interop) with MOTHD and MOTH set; by hand:
     MOTHD=build/dev/apps/mothd/mothd MOTH=build/dev/apps/moth/moth /usr/bin/python3 test/nodered/test_nodered.py -v
@@ -48,6 +49,7 @@ ROUNDTRIP_TEMPLATE = os.path.join(HERE, "roundtrip-flow.json")
 EXAMPLE_FLOW = os.path.join(ROOT, "examples", "node-red", "dht11-flow.json")
 SKETCH = os.path.join(ROOT, "examples", "esp32-dht11", "esp32-dht11.ino")
 GAUGES_JS = os.path.join(HERE, "dashboard_gauges.mjs")
+EDITOR_JS = os.path.join(HERE, "editor_nodes.mjs")
 
 NODE_RED_START_S = 30.0  # Node.js start + Node-RED + Dashboard 2.0 on a loaded 2-core machine
 ROUND_TRIP_S = 30.0  # includes building the sketch
@@ -179,12 +181,9 @@ class NodeRed:
             return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode("utf-8", "replace")
 
 
-def dashboard_gauges(url, expected, timeout_s):
-    """{gauge id: (value, unit)} as Debian's Chromium shows them on the Dashboard 2.0 page `url`, once every gauge
-    shows one of its `expected` values ({gauge id: [numbers]}); dashboard_gauges.mjs (playwright-core, headless)
-    runs in its own process group, killed at the end."""
-    cmd = [NODE, GAUGES_JS, url, str(int(timeout_s * 1000))]
-    cmd += [f"{gid}={','.join(repr(v) for v in sorted(values))}" for gid, values in expected.items()]
+def run_browser_script(cmd, timeout_s):
+    """Runs one of the playwright-core scripts (Debian's Chromium, headless) in its own process group, killed at the
+    end with whatever Chromium started; returns its JSON answer."""
     proc = subprocess.Popen(cmd, cwd=HERE, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
@@ -198,8 +197,21 @@ def dashboard_gauges(url, expected, timeout_s):
             pass
         proc.wait()
     if proc.returncode != 0:
-        raise AssertionError(f"dashboard_gauges.mjs {url} failed ({proc.returncode}): {err.decode(errors='replace')}")
-    return {gid: (value, unit) for gid, (value, unit) in json.loads(out).items()}
+        raise AssertionError(f"{' '.join(cmd[1:3])} failed ({proc.returncode}): {err.decode(errors='replace')}")
+    return json.loads(out)
+
+
+def dashboard_gauges(url, expected, timeout_s):
+    """{gauge id: (value, unit)} as Chromium shows them on the Dashboard 2.0 page `url`, once every gauge shows one of
+    its `expected` values ({gauge id: [numbers]}) (dashboard_gauges.mjs)."""
+    cmd = [NODE, GAUGES_JS, url, str(int(timeout_s * 1000))]
+    cmd += [f"{gid}={','.join(repr(v) for v in sorted(values))}" for gid, values in expected.items()]
+    return {gid: (value, unit) for gid, (value, unit) in run_browser_script(cmd, timeout_s).items()}
+
+
+def editor_validation(url, node_ids, timeout_s):
+    """{node id: {"type", "valid", "errors"}}: the Node-RED editor's own validation of each node (editor_nodes.mjs)."""
+    return run_browser_script([NODE, EDITOR_JS, url, str(int(timeout_s * 1000)), *node_ids], timeout_s)
 
 
 class VirtualDevice:
@@ -398,6 +410,15 @@ class NodeRedRoundTrip(unittest.TestCase):
             for node in example:
                 self.assertIn(node["id"], deployed, f"example node {node['type']} {node.get('name', '')!r}")
                 self.assertEqual(deployed[node["id"]]["type"], node["type"])
+
+            # The editor (in Chromium) loads every node of the example with its type known and finds none invalid:
+            # no red triangle, nothing for a user to fix after importing the file.
+            checked = editor_validation(f"http://{HOST}:{red.port}/", [n["id"] for n in example if n["type"] != "tab"],
+                                        DASHBOARD_S)
+            for node in example:
+                if node["type"] != "tab":
+                    self.assertEqual(checked[node["id"]], {"type": node["type"], "valid": True, "errors": []},
+                                     f"editor on example node {node['type']} {node.get('name', '')!r}")
 
             # Dashboard 2.0 serves the example's dashboard (ui-base path /dashboard).
             status, ctype, body = red.http_get("/dashboard/")
