@@ -111,11 +111,12 @@ quiet_system_mosquitto() {
 
 # ---------------------------------------------------------------------------------------------------------------
 # install_npm_packages: front-end and JavaScript test dependencies from npm.
-# Nothing to do until web/ (console) or test/interop/ / test/e2e/ (MQTT.js, playwright-core) get a package.json.
+# test/nodered: Node-RED 5, Dashboard 2.0 and the Node.js 22 that runs them (Debian 12 has Node.js 18/20).
+# Nothing to do in web/ (console) or test/interop/ / test/e2e/ (MQTT.js, playwright-core) until they get a package.json.
 # Uses the lock file (npm ci) and skips a directory whose last npm ci (a stamp in node_modules) is newer than it.
 # Runs as the user who invoked sudo, so node_modules in the checkout is not owned by root.
 # ---------------------------------------------------------------------------------------------------------------
-NPM_DIRS=(web test/interop test/e2e)
+NPM_DIRS=(web test/interop test/e2e test/nodered)
 install_npm_packages() {
     local dir
     for dir in "${NPM_DIRS[@]}"; do
