@@ -1262,7 +1262,8 @@ CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
     if (query.clients) {
         for (const auto& [id, cp] : connections_) {
             const Connection& c = *cp;
-            if (c.state != Connection::State::Connected || c.session == nullptr || !wanted(c.session->client_id)) continue;
+            if (c.state != Connection::State::Connected || c.session == nullptr || !wanted(c.session->client_id))
+                continue;
             const Session& s = *c.session;
             ClientInfo info;
             info.client_id = s.client_id;

@@ -105,7 +105,7 @@ struct ClientInfo {
     std::string address;   // "ip:port"
     std::string listener;
     std::string transport;
-    unsigned protocol_version = 4;  // the CONNECT's protocol level: 3, 4 or 5
+    unsigned protocol_version = 4;             // the CONNECT's protocol level: 3, 4 or 5
     std::chrono::nanoseconds connected_for{};  // since the CONNECT was accepted, as of the call's `now`
     std::uint16_t keepalive_s = 0;
     bool clean_start = false;
@@ -179,8 +179,7 @@ public:
     [[nodiscard]] unsigned index() const { return index_; }
 
     // A new network connection (or one handed over by another worker). `tag` names its listener (may be null).
-    void on_open(ConnectionId id, std::string remote, TimePoint now,
-                 std::shared_ptr<const ListenerTag> tag = nullptr);
+    void on_open(ConnectionId id, std::string remote, TimePoint now, std::shared_ptr<const ListenerTag> tag = nullptr);
     // Input bytes; returns how many were consumed (the rest is kept by the caller until more arrive).
     std::size_t on_data(ConnectionId id, std::span<const std::byte> data, TimePoint now);
     // The connection's queued output has drained below the limit: resume sending queued messages.

@@ -23,7 +23,9 @@ namespace {
 
 constexpr std::string_view kJson = "application/json";
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 Response json_response(unsigned status, const json& j) {
     Response r;
@@ -33,7 +35,9 @@ Response json_response(unsigned status, const json& j) {
     return r;
 }
 
-Response error(unsigned status, std::string_view why) { return json_response(status, json{{"error", why}}); }
+Response error(unsigned status, std::string_view why) {
+    return json_response(status, json{{"error", why}});
+}
 
 Response method_not_allowed(std::string_view allow) {
     Response r = error(405, "method not allowed here (allowed: " + std::string(allow) + ")");
@@ -114,7 +118,8 @@ std::variant<broker::BrokerPublish, std::string> parse_publish(const std::string
     if (p.topic.starts_with('$')) return std::string("\"topic\" must not start with '$' (reserved for the broker)");
     const auto payload = j.find("payload");
     const auto payload64 = j.find("payload_base64");
-    if (payload != j.end() && payload64 != j.end()) return std::string("give \"payload\" or \"payload_base64\", not both");
+    if (payload != j.end() && payload64 != j.end())
+        return std::string("give \"payload\" or \"payload_base64\", not both");
     if (payload != j.end()) {
         if (!payload->is_string()) return std::string("\"payload\" must be a string");
         const auto& s = payload->get_ref<const std::string&>();
@@ -125,7 +130,8 @@ std::variant<broker::BrokerPublish, std::string> parse_publish(const std::string
         const auto bytes = base64_decode(payload64->get_ref<const std::string&>());
         if (!bytes) return std::string("\"payload_base64\" is not valid base64");
         p.payload.resize(bytes->size());
-        std::transform(bytes->begin(), bytes->end(), p.payload.begin(), [](char c) { return static_cast<std::byte>(c); });
+        std::transform(bytes->begin(), bytes->end(), p.payload.begin(),
+                       [](char c) { return static_cast<std::byte>(c); });
     }
     if (const auto qos = j.find("qos"); qos != j.end()) {
         if (!qos->is_number_integer() || qos->get<std::int64_t>() < 0 || qos->get<std::int64_t>() > 2)
@@ -236,9 +242,10 @@ void Api::handle(const Request& request, std::function<void(Response)> done) {
         Response r;
         r.status = 404;
         r.content_type = "text/html; charset=utf-8";
-        r.body = "<!doctype html><html><head><meta charset=\"utf-8\"><title>404 Not Found</title></head>"
-                 "<body><h1>404 Not Found</h1><p>mothd has no file at this address.</p>"
-                 "<p><a href=\"/\">Start page</a></p></body></html>\n";
+        r.body =
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>404 Not Found</title></head>"
+            "<body><h1>404 Not Found</h1><p>mothd has no file at this address.</p>"
+            "<p><a href=\"/\">Start page</a></p></body></html>\n";
         return r;
     };
     if (!path) {
@@ -282,7 +289,9 @@ void Api::handle_api(const Request& request, std::string_view path, std::string_
         done(method_not_allowed(allowed == "GET" ? "GET, HEAD" : allowed));
         return false;
     };
-    const auto bad_query = [&](std::string_view key) { done(error(400, "malformed query parameter " + std::string(key))); };
+    const auto bad_query = [&](std::string_view key) {
+        done(error(400, "malformed query parameter " + std::string(key)));
+    };
 
     if (path == "stats") {
         if (!only("GET")) return;
@@ -379,7 +388,8 @@ void Api::handle_api(const Request& request, std::string_view path, std::string_
         }
         backend_.snapshot(q, [done = std::move(done)](broker::CoreSnapshot s) {
             std::sort(s.subscriptions.begin(), s.subscriptions.end(), [](const auto& a, const auto& b) {
-                return std::tie(a.client_id, a.shared_group, a.filter) < std::tie(b.client_id, b.shared_group, b.filter);
+                return std::tie(a.client_id, a.shared_group, a.filter) <
+                       std::tie(b.client_id, b.shared_group, b.filter);
             });
             json list = json::array();
             for (const auto& x : s.subscriptions) list.push_back(subscription_json(x));
@@ -401,7 +411,8 @@ void Api::handle_api(const Request& request, std::string_view path, std::string_
         }
         if (query.find("limit") != std::string_view::npos) {
             const auto l = query_param(query, "limit");
-            if (!l || l->empty() || l->size() > 9 || !std::all_of(l->begin(), l->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            if (!l || l->empty() || l->size() > 9 ||
+                !std::all_of(l->begin(), l->end(), [](char c) { return c >= '0' && c <= '9'; })) {
                 done(error(400, "\"limit\" must be a non-negative integer below 1000000000"));
                 return;
             }
@@ -621,17 +632,20 @@ std::optional<std::string> resolve_static(const std::string& web_root, std::stri
     namespace fs = std::filesystem;
     if (path.empty() || path.front() != '/' || path.find('\0') != std::string_view::npos) return std::nullopt;
     // No segment may climb: "..", and "." for good measure, refused outright rather than normalised away.
+    // Empty segments ("//") are skipped, so the result is always relative to web_root.
+    fs::path relative;
     std::string_view rest = path;
     while (!rest.empty()) {
         const auto slash = rest.find('/');
         const std::string_view segment = rest.substr(0, slash);
         if (segment == ".." || segment == "." || segment.find('\\') != std::string_view::npos) return std::nullopt;
+        if (!segment.empty()) relative /= fs::path(std::string(segment));
         rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
     }
     std::error_code ec;
     const fs::path root = fs::canonical(web_root, ec);
     if (ec) return std::nullopt;
-    fs::path candidate = root / fs::path(std::string(path.substr(1)));
+    fs::path candidate = root / relative;
     if (fs::is_directory(candidate, ec)) candidate /= "index.html";
     // Symbolic links are followed, but wherever they lead must still be under web_root.
     const fs::path real = fs::canonical(candidate, ec);

@@ -23,8 +23,8 @@
 
 namespace moth::http {
 
-inline constexpr std::size_t kMaxBodyBytes = 1024 * 1024;        // larger request bodies: 413
-inline constexpr std::size_t kMaxDashboardBytes = 256 * 1024;    // PUT /api/v1/dashboard
+inline constexpr std::size_t kMaxBodyBytes = 1024 * 1024;      // larger request bodies: 413
+inline constexpr std::size_t kMaxDashboardBytes = 256 * 1024;  // PUT /api/v1/dashboard
 inline constexpr std::size_t kDefaultRetainedLimit = 1000;
 
 struct Request {

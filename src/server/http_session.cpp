@@ -18,7 +18,9 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -101,7 +103,8 @@ public:
                     auto& m = g->merged;
                     std::move(part.clients.begin(), part.clients.end(), std::back_inserter(m.clients));
                     std::move(part.sessions.begin(), part.sessions.end(), std::back_inserter(m.sessions));
-                    std::move(part.subscriptions.begin(), part.subscriptions.end(), std::back_inserter(m.subscriptions));
+                    std::move(part.subscriptions.begin(), part.subscriptions.end(),
+                              std::back_inserter(m.subscriptions));
                     for (const auto& [name, n] : part.connections_by_listener) m.connections_by_listener[name] += n;
                     if (--g->remaining == 0) g->done(std::move(m));
                 });
@@ -166,49 +169,52 @@ public:
 
     void load_dashboard(std::function<void(std::optional<std::string>, std::string)> done) override {
         const std::filesystem::path file = dashboard_file();
-        on_pool([file]() {
-            std::error_code ec;
-            if (!std::filesystem::exists(file, ec)) return std::pair<std::optional<std::string>, std::string>{};
-            std::string text = read_file(file, ec);
-            if (ec) return std::pair<std::optional<std::string>, std::string>{std::nullopt, ec.message()};
-            return std::pair<std::optional<std::string>, std::string>{std::move(text), {}};
-        },
-                [done = std::move(done)](std::pair<std::optional<std::string>, std::string> r) {
-                    done(std::move(r.first), std::move(r.second));
-                });
+        on_pool(
+            [file]() {
+                std::error_code ec;
+                if (!std::filesystem::exists(file, ec)) return std::pair<std::optional<std::string>, std::string>{};
+                std::string text = read_file(file, ec);
+                if (ec) return std::pair<std::optional<std::string>, std::string>{std::nullopt, ec.message()};
+                return std::pair<std::optional<std::string>, std::string>{std::move(text), {}};
+            },
+            [done = std::move(done)](std::pair<std::optional<std::string>, std::string> r) {
+                done(std::move(r.first), std::move(r.second));
+            });
     }
 
     void save_dashboard(std::string json, std::function<void(std::string)> done) override {
         const std::filesystem::path file = dashboard_file();
-        on_pool([file, json = std::move(json)]() -> std::string {
-            // Written beside and renamed over: a reader sees the old document or the new one, never half of one.
-            std::error_code ec;
-            std::filesystem::create_directories(file.parent_path(), ec);
-            if (ec) return "cannot create " + file.parent_path().string() + ": " + ec.message();
-            const std::filesystem::path tmp = file.string() + ".tmp";
-            {
-                std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-                out.write(json.data(), static_cast<std::streamsize>(json.size()));
-                out.flush();
-                if (!out) return "cannot write " + tmp.string();
-            }
-            std::filesystem::rename(tmp, file, ec);
-            if (ec) return "cannot rename " + tmp.string() + ": " + ec.message();
-            return {};
-        },
-                done);
+        on_pool(
+            [file, json = std::move(json)]() -> std::string {
+                // Written beside and renamed over: a reader sees the old document or the new one, never half of one.
+                std::error_code ec;
+                std::filesystem::create_directories(file.parent_path(), ec);
+                if (ec) return "cannot create " + file.parent_path().string() + ": " + ec.message();
+                const std::filesystem::path tmp = file.string() + ".tmp";
+                {
+                    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+                    out.write(json.data(), static_cast<std::streamsize>(json.size()));
+                    out.flush();
+                    if (!out) return "cannot write " + tmp.string();
+                }
+                std::filesystem::rename(tmp, file, ec);
+                if (ec) return "cannot rename " + tmp.string() + ": " + ec.message();
+                return {};
+            },
+            done);
     }
 
     void read_static(std::string web_root, std::string path, std::function<void(std::optional<File>)> done) override {
-        on_pool([web_root = std::move(web_root), path = std::move(path)]() -> std::optional<File> {
-            const auto real = http::resolve_static(web_root, path);
-            if (!real) return std::nullopt;
-            std::error_code ec;
-            std::string content = read_file(*real, ec);
-            if (ec) return std::nullopt;
-            return File{*real, std::move(content)};
-        },
-                std::move(done));
+        on_pool(
+            [web_root = std::move(web_root), path = std::move(path)]() -> std::optional<File> {
+                const auto real = http::resolve_static(web_root, path);
+                if (!real) return std::nullopt;
+                std::error_code ec;
+                std::string content = read_file(*real, ec);
+                if (ec) return std::nullopt;
+                return File{*real, std::move(content)};
+            },
+            std::move(done));
     }
 
 private:
@@ -222,9 +228,8 @@ private:
         Worker* home = &w_;
         asio::post(*ctx_.blocking, [home, work = std::move(work), then = std::move(then)]() mutable {
             auto result = work();
-            asio::post(home->ioc(), [then = std::move(then), result = std::move(result)]() mutable {
-                then(std::move(result));
-            });
+            asio::post(home->ioc(),
+                       [then = std::move(then), result = std::move(result)]() mutable { then(std::move(result)); });
         });
     }
 
@@ -300,7 +305,18 @@ private:
             parser.body_limit(http::kMaxBodyBytes);
             stream_.expires_after(kIoTimeout);
             boost::system::error_code ec;
-            co_await bhttp::async_read(stream_, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+            co_await bhttp::async_read_header(stream_, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+            if (!ec && !parser.is_done()) {
+                // curl and others wait (about a second) for "100 Continue" before sending a larger body.
+                const auto expect = parser.get()[bhttp::field::expect];
+                if (beast::iequals(expect, "100-continue")) {
+                    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                    co_await asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+                }
+                if (!ec)
+                    co_await bhttp::async_read(stream_, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+            }
             if (cancelled_) co_return std::string();
             if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset)
                 co_return std::string();  // the client closed between requests (or mid-way: nothing to answer)
@@ -309,7 +325,8 @@ private:
                 co_return "no complete request within " + std::to_string(kIoTimeout.count()) + " s; closed";
             }
             if (ec == bhttp::error::header_limit) {
-                co_await refuse(431, "request header fields too large (limit " + std::to_string(kHeaderLimit) + " bytes)");
+                co_await refuse(431,
+                                "request header fields too large (limit " + std::to_string(kHeaderLimit) + " bytes)");
                 co_return "request header fields larger than " + std::to_string(kHeaderLimit) + " bytes: 431";
             }
             if (ec == bhttp::error::body_limit) {
@@ -333,8 +350,8 @@ private:
                     start_upgraded_connection(w_, stream_.release_socket(), remote_, ctx_->ws, std::move(req));
                     co_return std::string();
                 }
-                co_await refuse(404, "no WebSocket endpoint at " + std::string(target) + " (MQTT is at " +
-                                         ctx_->ws->ws_path + ")");
+                co_await refuse(
+                    404, "no WebSocket endpoint at " + std::string(target) + " (MQTT is at " + ctx_->ws->ws_path + ")");
                 co_return "WebSocket upgrade at " + std::string(target) + " refused: 404";
             }
 
@@ -349,7 +366,8 @@ private:
             auto res = to_beast(std::move(response), req.version(), keep_alive, req.method() == bhttp::verb::head);
             stream_.expires_after(kIoTimeout);
             co_await bhttp::async_write(stream_, res, asio::redirect_error(asio::use_awaitable, ec));
-            if (ec == beast::error::timeout) co_return "response not taken within " + std::to_string(kIoTimeout.count()) + " s";
+            if (ec == beast::error::timeout)
+                co_return "response not taken within " + std::to_string(kIoTimeout.count()) + " s";
             if (ec || !keep_alive) co_return std::string();
         }
     }
@@ -373,7 +391,8 @@ private:
         if (waiter->response) co_return std::move(*waiter->response);
         http::Response failed;
         failed.status = 500;
-        failed.body = R"({"error": "the broker did not answer in time"})" "\n";
+        failed.body = R"({"error": "the broker did not answer in time"})"
+                      "\n";
         co_return failed;
     }
 

@@ -23,7 +23,7 @@ struct HttpListenerContext {
     std::shared_ptr<const ListenerContext> ws;  // the WebSocket upgrade at ws_path: like a ws listener
     http::Settings settings;
     broker::Shared* shared = nullptr;
-    std::vector<BoundListener> bound;            // every listener of the server, for /api/v1/listeners
+    std::vector<BoundListener> bound;              // every listener of the server, for /api/v1/listeners
     boost::asio::thread_pool* blocking = nullptr;  // file reads and writes (web_root, the dashboard)
     std::string data_dir;
 };

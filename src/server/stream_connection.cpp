@@ -505,7 +505,8 @@ asio::awaitable<void> ws_accept_request(websocket::stream<Next>& ws, const Liste
 }
 
 asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::string remote,
-                                         std::shared_ptr<const ListenerContext> lc, http::request<http::empty_body> req) {
+                                         std::shared_ptr<const ListenerContext> lc,
+                                         http::request<http::empty_body> req) {
     auto stream = std::make_shared<net::WsStream<net::TcpSocket>>(nullptr, std::move(socket));
     // The same bound as handshake_then_serve: a peer that stops reading the 101 holds a timer, not the worker.
     std::weak_ptr<net::Stream> weak = stream;
@@ -556,7 +557,8 @@ std::shared_ptr<const ListenerContext> make_listener_context(const std::string& 
     lc->kind = listener.kind;
     lc->ws_path = listener.ws_path.empty() ? "/mqtt" : listener.ws_path;
     lc->max_frame_size = config.limits.max_packet_size;
-    lc->tag = std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, std::string(kind_name(listener.kind))});
+    lc->tag =
+        std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, std::string(kind_name(listener.kind))});
     if (config::is_tls(listener.kind)) {
         std::string cert = listener.cert_file;
         std::string key = listener.key_file;

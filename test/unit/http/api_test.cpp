@@ -56,8 +56,7 @@ TEST(HttpHelpers, ContentTypesAndTime) {
     EXPECT_EQ(content_type_for("x.woff2"), "font/woff2");
     EXPECT_EQ(content_type_for("x.js.map"), "application/json");
     EXPECT_EQ(content_type_for("/dir.d/README"), "application/octet-stream");
-    EXPECT_EQ(rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(1700000000))),
-              "2023-11-14T22:13:20Z");
+    EXPECT_EQ(rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(1700000000))), "2023-11-14T22:13:20Z");
 }
 
 TEST(HttpHelpers, MetricsTextHasHelpTypeAndEscapedLabels) {
@@ -120,8 +119,8 @@ TEST_F(ResolveStatic, FilesAndDirectoryIndexes) {
 }
 
 TEST_F(ResolveStatic, NothingOutsideTheRoot) {
-    for (const char* path : {"/../secret.txt", "/sub/../../secret.txt", "/sub/../a.txt", "/./a.txt", "/leak.txt",
-                             "..", "", "a.txt", "/..\\secret.txt"}) {
+    for (const char* path : {"/../secret.txt", "/sub/../../secret.txt", "/sub/../a.txt", "/./a.txt", "/leak.txt", "..",
+                             "", "a.txt", "/..\\secret.txt"}) {
         EXPECT_EQ(resolve(path), std::nullopt) << path;
     }
 }
