@@ -33,6 +33,9 @@ function(content_type name out)
   set(${out} "${type}" PARENT_SCOPE)
 endfunction()
 
+# CMake's regular expressions have no {n}: 32 bytes spelled out.
+string(REPEAT "0x[0-9a-f][0-9a-f]," 32 row_pattern)
+
 set(arrays "")
 set(rows "")
 set(index 0)
@@ -40,7 +43,7 @@ foreach(f IN LISTS files)
   file(READ "${ROOT}/${f}" hex HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
   # One line per 32 bytes keeps the generated file readable by editors and compilers alike.
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){32})" "\\1\n    " bytes "${bytes}")
+  string(REGEX REPLACE "(${row_pattern})" "\\1\n    " bytes "${bytes}")
   content_type("${f}" type)
   # A trailing 0 keeps empty files legal C++; it is not part of the asset.
   string(APPEND arrays "// ${f}\nconstexpr unsigned char kData${index}[] = {\n    ${bytes}0};\n")
