@@ -350,6 +350,7 @@ class ApiTest(HttpTestCase):
 
     def test_delete_of_a_v311_client_closes_it(self):
         c = self.paho(V311)
+        c.c.reconnect_delay_set(min_delay=60, max_delay=120)  # paho's loop would reconnect after 1 s otherwise
         c.connect()
         self.api("DELETE", "clients/" + c.client_id)
         c.wait(lambda: c.disconnected is not None, "the broker to close the connection")
