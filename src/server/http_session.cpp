@@ -2,6 +2,7 @@
 // moth::http::Api, the Backend that gathers state from every worker, and the file work on the blocking pool.
 #include "server/http_session.hpp"
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +45,9 @@ constexpr auto kIoTimeout = std::chrono::seconds(10);
 // State gathered from the workers must come back within this (it takes one loop turn of each worker).
 constexpr auto kGatherTimeout = std::chrono::seconds(10);
 constexpr std::size_t kHeaderLimit = 16 * 1024;  // request line and header fields; beyond: 431
+// After refusing a request: how long, and how much, of what the client still sends is read and dropped.
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 
 std::string read_file(const std::filesystem::path& p, std::error_code& ec) {
     std::ifstream in(p, std::ios::binary);
@@ -404,6 +408,17 @@ private:
         stream_.expires_after(kIoTimeout);
         boost::system::error_code ec;
         co_await bhttp::async_write(stream_, res, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+        // Closing with unread input would send a reset, which may destroy the answer before the client reads it:
+        // say we are done writing, then drop what the client still sends, for a short while.
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.expires_after(kLingerTimeout);
+        std::array<char, 16 * 1024> sink{};
+        std::size_t drained = 0;
+        while (!ec && drained < kLingerBytes && !cancelled_) {
+            drained +=
+                co_await stream_.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+        }
     }
 
     // {"error": "..."} for the few answers made here (the text is ours: only quotes and backslashes to escape).
