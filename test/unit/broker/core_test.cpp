@@ -487,5 +487,135 @@ TEST_F(EnhancedAuthTest, FailedReauthenticationDisconnects) {
     EXPECT_TRUE(host_.closed(p.id));
 }
 
+
+// ---- introspection and administration (the HTTP API) ----
+
+TEST_F(CoreTest, SnapshotListsClientsSessionsSubscriptionsAndListenerCounts) {
+    auto tag = std::make_shared<const ListenerTag>(ListenerTag{"web", "http"});
+    const Peer a{next_id_++, ProtocolVersion::V5};
+    core_.on_open(a.id, "10.0.0.1:1234", now_, tag);
+    codec::Connect c;
+    c.version = ProtocolVersion::V5;
+    c.client_id = "a";
+    c.keep_alive_s = 30;
+    c.clean_start = false;
+    c.username = "alice";
+    c.properties.session_expiry_interval = 100;
+    send(a, c);
+    received(a);
+    static std::vector<codec::Subscription> subs;
+    subs = {{"x/#", {QoS::AtLeastOnce, true, true, 2}}, {"$share/g/y", {QoS::ExactlyOnce}}};
+    codec::Subscribe sub;
+    sub.packet_id = 1;
+    sub.subscriptions = subs;
+    static const std::vector<std::uint32_t> kIds{9};
+    sub.properties.subscription_identifiers = kIds;
+    send(a, sub);
+    received(a);
+    Peer b = connect(ProtocolVersion::V3_1_1, "b", true, 60);
+    const Peer idle = open(ProtocolVersion::V5);  // no CONNECT yet: counted by its listener only when tagged
+    (void)idle;
+    tick(2'000ms);
+
+    SnapshotQuery all;
+    all.clients = all.sessions = all.subscriptions = all.listeners = true;
+    CoreSnapshot s = core_.snapshot(all, now_);
+    ASSERT_EQ(s.clients.size(), 2U);
+    const auto& ca = s.clients[0].client_id == "a" ? s.clients[0] : s.clients[1];
+    EXPECT_EQ(ca.username, "alice");
+    EXPECT_EQ(ca.address, "10.0.0.1:1234");
+    EXPECT_EQ(ca.listener, "web");
+    EXPECT_EQ(ca.transport, "http");
+    EXPECT_EQ(ca.protocol_version, 5U);
+    EXPECT_EQ(ca.keepalive_s, 30);
+    EXPECT_FALSE(ca.clean_start);
+    EXPECT_EQ(ca.subscriptions, 2U);
+    EXPECT_EQ(ca.connected_for, std::chrono::seconds(2));
+    ASSERT_EQ(s.subscriptions.size(), 2U);
+    for (const auto& x : s.subscriptions) {
+        if (x.filter == "x/#") {
+            EXPECT_EQ(x.qos, 1);
+            EXPECT_TRUE(x.no_local);
+            EXPECT_TRUE(x.retain_as_published);
+            EXPECT_EQ(x.retain_handling, 2);
+            EXPECT_EQ(x.identifier, 9U);
+            EXPECT_EQ(x.shared_group, "");
+        } else {
+            EXPECT_EQ(x.filter, "y");
+            EXPECT_EQ(x.shared_group, "g");
+        }
+    }
+    EXPECT_EQ(s.connections_by_listener, (std::unordered_map<std::string, std::size_t>{{"web", 1}}));
+
+    core_.on_closed(a.id, now_);
+    core_.flush();
+    SnapshotQuery only_a;
+    only_a.clients = only_a.sessions = true;
+    only_a.client_id = "a";
+    s = core_.snapshot(only_a, now_);
+    EXPECT_TRUE(s.clients.empty());
+    ASSERT_EQ(s.sessions.size(), 1U);
+    EXPECT_FALSE(s.sessions[0].connected);
+    EXPECT_EQ(s.sessions[0].expiry_interval_s, 100U);
+    EXPECT_EQ(s.sessions[0].subscriptions, 2U);
+    EXPECT_EQ(core_.snapshot(SnapshotQuery{}, now_).clients.size(), 0U);  // nothing asked, nothing copied
+    (void)b;
+}
+
+// An administrative disconnect: 5.0 gets DISCONNECT 0x98 Administrative action, the will is published as for any
+// close the client did not ask for [MQTT-3.1.2-8], and the session stays per its expiry.
+TEST_F(CoreTest, DisconnectClientIsAnAdministrativeAction) {
+    Peer watcher = connect(ProtocolVersion::V5, "watcher", true, 0);
+    subscribe(watcher, "wills/#", QoS::AtLeastOnce);
+    codec::Will w;
+    w.topic = "wills/v5";
+    Peer v5 = connect(ProtocolVersion::V5, "v5", false, 0, 100, w);
+    Peer v3 = connect(ProtocolVersion::V3_1_1, "v3", true, 0);
+
+    EXPECT_TRUE(core_.disconnect_client("v5", now_));
+    core_.flush();
+    auto got = received(v5);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Disconnect>(got[0]).reason, ReasonCode::AdministrativeAction);
+    EXPECT_TRUE(host_.closed(v5.id));
+    auto wills = received(watcher);
+    ASSERT_EQ(wills.size(), 1U);
+    EXPECT_EQ(std::get<codec::Publish>(wills[0]).topic, "wills/v5");
+    EXPECT_TRUE(session_present(ProtocolVersion::V5, "v5", 100));
+
+    EXPECT_TRUE(core_.disconnect_client("v3", now_));
+    core_.flush();
+    EXPECT_TRUE(received(v3).empty());  // 3.1.1 has no server DISCONNECT: the connection just closes
+    EXPECT_TRUE(host_.closed(v3.id));
+    EXPECT_FALSE(core_.disconnect_client("v3", now_));
+    EXPECT_FALSE(core_.disconnect_client("nobody", now_));
+}
+
+TEST_F(CoreTest, BrokerPublishIsRoutedAndRetained) {
+    Peer sub = connect(ProtocolVersion::V5, "sub", true, 0);
+    subscribe(sub, "api/#", QoS::AtLeastOnce);
+    BrokerPublish m;
+    m.topic = "api/x";
+    m.payload = {std::byte{'o'}, std::byte{'n'}};
+    m.qos = QoS::AtLeastOnce;
+    m.retain = true;
+    m.content_type = "text/plain";
+    m.user_properties = {{"k", "v"}};
+    EXPECT_EQ(core_.publish(m, now_), 1U);
+    core_.flush();
+    auto got = received(sub);
+    ASSERT_EQ(got.size(), 1U);
+    const auto& p = std::get<codec::Publish>(got[0]);
+    EXPECT_EQ(p.topic, "api/x");
+    EXPECT_EQ(p.qos, QoS::AtLeastOnce);
+    EXPECT_EQ(p.properties.content_type, "text/plain");
+    ASSERT_EQ(p.properties.user_properties.size(), 1U);
+    EXPECT_EQ(shared_.retained.size(), 1U);
+    m.payload.clear();  // an empty retained payload deletes [MQTT-3.3.1-6]
+    core_.publish(m, now_);
+    core_.flush();
+    EXPECT_EQ(shared_.retained.size(), 0U);
+}
+
 }  // namespace
 }  // namespace moth::broker

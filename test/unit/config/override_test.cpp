@@ -20,7 +20,7 @@ std::vector<std::string> set(Config& c, std::string_view assignment) {
 using Strings = std::vector<std::string>;
 
 // The override mechanics on a config with a single listener (mqtt-0 on 1883), so that index 1 is "one past the
-// end"; the embedded defaults have four listeners (config_test.cpp checks them).
+// end"; the embedded defaults have five listeners (config_test.cpp checks them).
 Config one_listener() {
     Config c = default_config();
     c.listeners.resize(1);
