@@ -45,8 +45,8 @@ constexpr auto kShutdownGrace = std::chrono::seconds(2);
 // queues during a loop turn into a single write. At hand-off the socket moves to the owner as a descriptor.
 class TcpConnection final : public Connection, public std::enable_shared_from_this<TcpConnection> {
 public:
-    TcpConnection(Worker& w, tcp::socket s, std::string remote)
-        : w_(w), sock_(std::move(s)), remote_(std::move(remote)), in_(kInitialReadBuffer) {}
+    TcpConnection(Worker& w, tcp::socket s, std::string remote, std::shared_ptr<detail::ConnectionSlot> slot)
+        : w_(w), sock_(std::move(s)), remote_(std::move(remote)), slot_(std::move(slot)), in_(kInitialReadBuffer) {}
 
     void start(ConnectionId id, std::vector<std::byte> initial);
     void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
@@ -67,7 +67,8 @@ private:
     Worker& w_;
     tcp::socket sock_;
     ConnectionId id_ = 0;
-    std::string remote_;
+    std::string remote_;  // the peer, or the client a PROXY header named
+    std::shared_ptr<detail::ConnectionSlot> slot_;  // the listener's max_connections place; moves with a hand-off
     std::vector<std::byte> in_;
     std::size_t in_len_ = 0;
     std::vector<std::byte> out_;
@@ -95,7 +96,7 @@ struct Server::Impl {
         config::Listener cfg;
         std::unique_ptr<tcp::acceptor> acceptor;
         BoundListener bound;
-        std::shared_ptr<const detail::ListenerContext> stream;  // mqtts, ws, wss: TLS context, path, limits
+        std::shared_ptr<detail::ListenerContext> context;  // TLS context, path, limits, connection count
     };
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<unsigned> next_worker{0};
@@ -103,6 +104,7 @@ struct Server::Impl {
     std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
 
     void accept(Listener& l);
+    void refuse_over_limit(detail::ListenerContext& lc, const std::string& remote);
 };
 
 namespace detail {
@@ -132,18 +134,19 @@ void Worker::log(int level, const std::string& line) {
     if (impl_.log) impl_.log(level, line);
 }
 
-void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial) {
+void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial,
+                   std::shared_ptr<ConnectionSlot> slot) {
     if (stopping_) return;
-    auto conn = std::make_shared<TcpConnection>(*this, std::move(s), remote);
+    auto conn = std::make_shared<TcpConnection>(*this, std::move(s), remote, std::move(slot));
     const ConnectionId id = open(conn, std::move(remote));
     conn->start(id, std::move(initial));
     schedule_flush();
 }
 
-ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote) {
+ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote, std::optional<std::string> username) {
     const ConnectionId id = (static_cast<ConnectionId>(index_) << 48) | next_id_++;
     conns_.emplace(id, std::move(conn));
-    core_->on_open(id, std::move(remote), Clock::now());
+    core_->on_open(id, std::move(remote), Clock::now(), std::move(username));
     return id;
 }
 
@@ -252,7 +255,7 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
     const int fd = sock_.release(ec);
     if (ec) return;
     Worker* target = &w_.peer(worker);
-    asio::post(target->ioc(), [target, fd, protocol, remote = remote_,
+    asio::post(target->ioc(), [target, fd, protocol, remote = remote_, slot = std::move(slot_),
                                bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
         tcp::socket s(target->ioc());
         boost::system::error_code aec;
@@ -261,7 +264,7 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
             ::close(fd);
             return;
         }
-        target->adopt(std::move(s), std::move(remote), std::move(bytes));
+        target->adopt(std::move(s), std::move(remote), std::move(bytes), std::move(slot));
     });
 }
 
@@ -372,10 +375,28 @@ void TcpConnection::finish() {
     boost::system::error_code ec;
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
+    slot_.reset();
     w_.forget(id_);
 }
 
 }  // namespace
+
+// Beyond max_connections a new connection is closed at once, before anything is read from it (no CONNACK: the
+// client sees the connection closed). Counted; logged at most once per 10 s per listener, with the count.
+void Server::Impl::refuse_over_limit(detail::ListenerContext& lc, const std::string& remote) {
+    constexpr std::int64_t kLogEvery = 10;
+    const auto total = lc.refused.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+    auto last = lc.refusal_logged_at.load(std::memory_order_relaxed);
+    if ((last >= 0 && now - last < kLogEvery) ||
+        !lc.refusal_logged_at.compare_exchange_strong(last, now, std::memory_order_relaxed))
+        return;
+    if (log) {
+        log(2, "listener " + lc.name + ": max_connections " + std::to_string(lc.max_connections) +
+                   " reached; closed the connection from " + remote + " (" + std::to_string(total) +
+                   " refused since start; logged at most every " + std::to_string(kLogEvery) + " s)");
+    }
+}
 
 void Server::Impl::accept(Listener& l) {
     const unsigned target = next_worker.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(workers.size());
@@ -387,13 +408,16 @@ void Server::Impl::accept(Listener& l) {
             if (shared.config.tcp_nodelay) s.set_option(tcp::no_delay(true), opt_ec);
             auto ep = s.remote_endpoint(opt_ec);
             std::string remote = opt_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-            if (l.stream) {
-                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), ctx = l.stream]() mutable {
-                    detail::start_stream_connection(*w, std::move(s), std::move(remote), std::move(ctx));
-                });
+            auto& lc = *l.context;
+            if (lc.max_connections != 0 && lc.open.load(std::memory_order_relaxed) >= lc.max_connections) {
+                refuse_over_limit(lc, remote);
+                s.close(opt_ec);
             } else {
-                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote)]() mutable {
-                    w->adopt(std::move(s), std::move(remote), {});
+                lc.open.fetch_add(1, std::memory_order_relaxed);
+                auto slot = std::make_shared<detail::ConnectionSlot>(l.context);
+                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), ctx = l.context,
+                                      slot = std::move(slot)]() mutable {
+                    detail::serve_accepted(*w, std::move(s), std::move(remote), std::move(ctx), std::move(slot));
                 });
             }
         } else if (log) {
@@ -433,12 +457,10 @@ void Server::start() {
         }
         auto l = std::make_unique<Impl::Listener>();
         l->cfg = lc;
-        if (lc.kind != config::ListenerKind::Mqtt) {
-            try {
-                l->stream = detail::make_listener_context(name, lc, impl.shared.config, impl.log);
-            } catch (const std::exception& e) {
-                throw std::runtime_error("listener " + name + ": " + e.what());
-            }
+        try {
+            l->context = detail::make_listener_context(name, lc, impl.shared.config, impl.log);
+        } catch (const std::exception& e) {
+            throw std::runtime_error("listener " + name + ": " + e.what());
         }
         try {
             tcp::resolver resolver(first.ioc());
@@ -473,6 +495,25 @@ std::vector<BoundListener> Server::bound() const {
 void Server::reload(const config::Config& config) {
     for (auto& w : impl_->workers) {
         asio::post(w->ioc(), [w = w.get(), config] { w->core().reconfigure(config); });
+    }
+    // Listeners keep what they were started with, except their TLS material and Origin allow-list: those are
+    // taken from the reloaded listener of the same name (TLS files are read again even when their names did not
+    // change, so replaced files take effect).
+    for (auto& l : impl_->listeners) {
+        const auto it = std::find_if(config.listeners.begin(), config.listeners.end(),
+                                     [&](const config::Listener& c) { return c.name == l->bound.name; });
+        config::Listener effective = l->cfg;
+        if (it != config.listeners.end() && it->kind == l->cfg.kind) {
+            effective.cert_file = it->cert_file;
+            effective.key_file = it->key_file;
+            effective.ca_file = it->ca_file;
+            effective.tls_min_version = it->tls_min_version;
+            effective.tls_max_version = it->tls_max_version;
+            effective.ciphers = it->ciphers;
+            effective.ciphersuites = it->ciphersuites;
+            effective.allowed_origins = it->allowed_origins;
+        }
+        detail::reload_listener_context(*l->context, effective, config, impl_->log);
     }
 }
 
