@@ -575,7 +575,34 @@ class ListenerOptionsTestCase(BrokerTestCase):
         s2 = self.connect_raw(self.ports["ws-limited"])
         self.assertEqual(self.read_until_closed(s2), b"")
 
-    # -- 7. bad input on the ws port ---------------------------------------------------------------------------
+    # -- 7. WebSocket framing and bad input on the ws port ------------------------------------------------------
+    def read_ws_payload(self, s, n):
+        """Reads server frames (binary, unmasked) until `n` payload bytes have arrived."""
+        payload = b""
+        while len(payload) < n:
+            head = self.read_exactly(s, 2)
+            self.assertEqual(len(head), 2, f"closed after {payload!r}")
+            self.assertEqual(head[0], 0x82, head)  # FIN + binary [MQTT-6.0.0-1]
+            size = head[1] & 0x7F
+            if size == 126:
+                size = int.from_bytes(self.read_exactly(s, 2), "big")
+            payload += self.read_exactly(s, size)
+        return payload
+
+    def test_packets_are_not_aligned_to_frames(self):
+        """[MQTT-6.0.0-2]: a CONNECT split across three frames, the last also carrying a PINGREQ and the first half
+        of another, whose second half comes in a fourth frame. [MQTT-6.0.0-4]: the answer names "mqtt"."""
+        self.start(listener("ws", "ws"))
+        s, head = self.upgrade(self.ports["ws"])
+        self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        self.assertIn(b"Sec-WebSocket-Protocol: mqtt\r\n", head)
+        connect = connect_packet(unique("frames-"))
+        s.sendall(ws_frame(connect[:3]))
+        s.sendall(ws_frame(connect[3:9]))
+        s.sendall(ws_frame(connect[9:] + b"\xc0\x00" + b"\xc0"))
+        s.sendall(ws_frame(b"\x00"))
+        self.assertEqual(self.read_ws_payload(s, 8), b"\x20\x02\x00\x00" + b"\xd0\x00" * 2)
+
     def test_bad_websocket_input_leaves_others_unaffected(self):
         self.start(listener("ws", "ws"))
         keeper = self.bystander()
@@ -594,7 +621,7 @@ class ListenerOptionsTestCase(BrokerTestCase):
         s = self.connect_raw(port)
         s.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00\r\n\r\n")
         self.assertTrue(self.read_until_closed(s).startswith(b"HTTP/1.1 400"))
-        # A text frame: closed with 1003.
+        # A text frame: closed with 1003 [MQTT-6.0.0-1].
         s, head = self.upgrade(port)
         s.sendall(ws_frame(b"hello", opcode=0x1))
         data = self.read_until_closed(s)
