@@ -254,6 +254,8 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
     // The socket moves between io_contexts as a plain descriptor: release it here, assign it there.
     const int fd = sock_.release(ec);
     if (ec) return;
+    w_.log(0, "connection from " + remote_ + " handed over from worker " + std::to_string(w_.index()) + " to worker " +
+                  std::to_string(worker));
     Worker* target = &w_.peer(worker);
     asio::post(target->ioc(), [target, fd, protocol, remote = remote_, slot = std::move(slot_),
                                bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {

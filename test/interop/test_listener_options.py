@@ -7,6 +7,7 @@ Certificates come from the `openssl` command in a temporary directory shared by 
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -448,16 +449,20 @@ class ListenerOptionsTestCase(BrokerTestCase):
         self.start(listener("proxied", "mqtt", proxy_protocol=True))
         keeper = self.bystander()
         port = self.ports["proxied"]
-        # Several client ids so that some CONNECTs hash to the other worker: the plain socket is handed over as a
-        # file descriptor there, and the proxied address must travel with it.
-        for i in range(4):
+        # Client ids until one CONNECT has hashed to the other worker (each does with probability 1/2): the plain
+        # socket is handed over as a file descriptor there, and the proxied address must travel with it.
+        handed = re.compile(r"connection from 203\.0\.113\.\d+:\d+ handed over from worker")
+        i = 0
+        while i < 4 or (not handed.search(self.broker.log()) and i < 40):
+            i += 1
             cid = unique(f"v1-{i}-")
             s = self.connect_raw(port)
-            s.sendall(f"PROXY TCP4 203.0.113.{i + 1} 198.51.100.1 4000{i} 1883\r\n".encode() + connect_packet(cid))
+            s.sendall(f"PROXY TCP4 203.0.113.{i} 198.51.100.1 {40000 + i} 1883\r\n".encode() + connect_packet(cid))
             self.assertEqual(self.read_exactly(s, 4), b"\x20\x02\x00\x00")
             s.sendall(connect_packet(cid))  # a second CONNECT is a protocol error: closed, logged with the address
             self.read_until_closed(s)
-            self.expect_closing_line(f"203.0.113.{i + 1}:4000{i}", cid)
+            self.expect_closing_line(f"203.0.113.{i}:{40000 + i}", cid)
+        self.assertTrue(handed.search(self.broker.log()), "no proxied connection was handed to the other worker")
         for i in range(4):
             cid = unique(f"v2-{i}-")
             s = self.connect_raw(port)
@@ -565,6 +570,8 @@ class ListenerOptionsTestCase(BrokerTestCase):
             try:
                 s.sendall(connect_packet(unique("again-")))
                 return self.read_exactly(s, 4) == b"\x20\x02\x00\x00"
+            except OSError:
+                return False  # still refused (reset: mothd closed it with the CONNECT unread)
             finally:
                 s.close()
 
