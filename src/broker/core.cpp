@@ -50,11 +50,13 @@ Core::~Core() = default;
 // ---------------------------------------------------------------------------------------------------------
 // Connections
 
-void Core::on_open(ConnectionId id, std::string remote, TimePoint now, std::shared_ptr<const ListenerTag> tag) {
+void Core::on_open(ConnectionId id, std::string remote, TimePoint now, std::shared_ptr<const ListenerTag> tag,
+                   std::optional<std::string> transport_username) {
     auto c = std::make_unique<Connection>();
     c->id = id;
     c->remote = std::move(remote);
     c->tag = std::move(tag);
+    c->transport_username = std::move(transport_username);
     c->opened = now;
     c->last_rx = now;
     c->decoder.set_max_packet_size(cfg_.limits.max_packet_size);
@@ -418,7 +420,15 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
         connack_error(c, v, ReasonCode::BadAuthenticationMethod);
         return;
     }
-    AuthRequest req{p.client_id, p.username, p.password, method, p.properties.authentication_data, c.remote};
+    std::optional<std::string_view> username = p.username;
+    if (c.transport_username) {
+        username = *c.transport_username;
+        if (shared_.log) {
+            shared_.log(1, "client " + std::string(p.client_id) + " from " + c.remote + ": username \"" +
+                               *c.transport_username + "\" from its client certificate");
+        }
+    }
+    AuthRequest req{p.client_id, username, p.password, method, p.properties.authentication_data, c.remote};
     auto decision = auth.authenticate(req, 0);
     // [MQTT-4.12.0-5]: the CONNACK of an enhanced authentication names its method, even without AUTH packets.
     c.auth_method.assign(method);

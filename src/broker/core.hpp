@@ -178,8 +178,13 @@ public:
 
     [[nodiscard]] unsigned index() const { return index_; }
 
-    // A new network connection (or one handed over by another worker). `tag` names its listener (may be null).
-    void on_open(ConnectionId id, std::string remote, TimePoint now, std::shared_ptr<const ListenerTag> tag = nullptr);
+    // A new network connection (or one handed over by another worker). `remote` is the peer's address as the
+    // transport knows it (behind a proxy: the address the PROXY header or X-Forwarded-For named). `tag` names its
+    // listener (may be null). `transport_username`, when set, is the identity the transport established (the
+    // subject CN of a verified client certificate, listener option use_cn_as_username): it replaces the User Name of
+    // the CONNECT for the authenticator and the logs, as mosquitto's use_identity_as_username does.
+    void on_open(ConnectionId id, std::string remote, TimePoint now, std::shared_ptr<const ListenerTag> tag = nullptr,
+                 std::optional<std::string> transport_username = std::nullopt);
     // Input bytes; returns how many were consumed (the rest is kept by the caller until more arrive).
     std::size_t on_data(ConnectionId id, std::span<const std::byte> data, TimePoint now);
     // The connection's queued output has drained below the limit: resume sending queued messages.
@@ -257,6 +262,7 @@ private:
     struct Connection {
         ConnectionId id = 0;
         std::string remote;
+        std::optional<std::string> transport_username;  // replaces the CONNECT's User Name
         codec::Decoder decoder{codec::DecoderOptions{codec::Role::Server, codec::kMaxPacketSize}};
         enum class State : std::uint8_t { AwaitConnect, Authenticating, Connected, Closed } state = State::AwaitConnect;
         codec::ProtocolVersion version = codec::ProtocolVersion::V3_1_1;

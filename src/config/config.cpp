@@ -21,6 +21,7 @@
 
 #include "codec/types.hpp"
 #include "common/utf8.hpp"
+#include "config/tls_names.hpp"
 
 namespace moth::config {
 
@@ -295,6 +296,70 @@ std::optional<std::string> ws_path(std::string_view s) {
     return std::nullopt;
 }
 
+std::optional<std::string> tls_min_version(std::string_view s) {
+    if (s != "1.2" && s != "1.3") {
+        return "must be \"1.2\" or \"1.3\", got " + quote(s);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> tls_max_version(std::string_view s) {
+    if (!s.empty() && s != "1.2" && s != "1.3") {
+        return "must be \"\" (the newest), \"1.2\" or \"1.3\", got " + quote(s);
+    }
+    return std::nullopt;
+}
+
+// An allowed_origins entry: "*", or scheme://host[:port] where host may start with "*." (any subdomain).
+std::optional<std::string> origin_pattern(std::string_view s) {
+    if (s == "*") {
+        return std::nullopt;
+    }
+    const std::string problem = "must be \"*\" or an origin such as \"https://example.com:8443\" or "
+                                "\"https://*.example.com\", got " + quote(s);
+    const std::size_t sep = s.find("://");
+    if (sep == std::string_view::npos || sep == 0) {
+        return problem;
+    }
+    for (const char ch : s.substr(0, sep)) {
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.')) {
+            return problem + " (the scheme is lower case)";
+        }
+    }
+    std::string_view host = s.substr(sep + 3);
+    if (host.starts_with("*.")) {
+        host.remove_prefix(2);
+    }
+    std::string_view port;
+    if (host.starts_with('[')) {  // an IPv6 literal
+        const std::size_t close = host.find(']');
+        if (close == std::string_view::npos || close == 1) {
+            return problem;
+        }
+        port = host.substr(close + 1);
+        if (!port.empty() && port.front() != ':') {
+            return problem;
+        }
+    } else {
+        const std::size_t colon = host.find(':');
+        if (colon != std::string_view::npos) {
+            port = host.substr(colon);
+            host = host.substr(0, colon);
+        }
+        if (!is_host_name(host) && bind_address(host).has_value()) {
+            return problem;
+        }
+    }
+    if (!port.empty()) {
+        port.remove_prefix(1);
+        if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
+            std::stoul(std::string(port)) > kU16Max) {
+            return problem;
+        }
+    }
+    return std::nullopt;
+}
+
 // ---- the schema: one Field per key, in file order ------------------------------------------------------------
 
 // Reads a node into its member of T, or says why it cannot.
@@ -359,6 +424,31 @@ Field<T> string_field(std::string_view key, std::string T::*member, Check check)
         return std::nullopt;
     };
     return {key, true, std::move(read), member_equal(member)};
+}
+
+// An array of strings, each checked by `check`; the message names the element ("element 2: ...").
+template <class T>
+Field<T> string_list_field(std::string_view key, std::vector<std::string> T::*member, Check check) {
+    Reader<T> read = [member, check](T& target, const toml::node& node) -> std::optional<std::string> {
+        const auto* array = node.as_array();
+        if (array == nullptr) {
+            return "expected an array of strings, got " + describe(node);
+        }
+        std::vector<std::string> values;
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const auto* value = array->get(i)->as_string();
+            if (value == nullptr) {
+                return "element " + std::to_string(i) + ": expected a string, got " + describe(*array->get(i));
+            }
+            if (auto problem = check(value->get())) {
+                return "element " + std::to_string(i) + ": " + *problem;
+            }
+            values.push_back(value->get());
+        }
+        target.*member = std::move(values);
+        return std::nullopt;
+    };
+    return {key, false, std::move(read), member_equal(member)};
 }
 
 template <class T, class E, std::size_t N>
@@ -439,11 +529,19 @@ const std::vector<Field<Listener>>& listener_fields() {
         string_field("key_file", &Listener::key_file, any_string),
         string_field("ca_file", &Listener::ca_file, any_string),
         bool_field("require_client_cert", &Listener::require_client_cert),
+        string_field("tls_min_version", &Listener::tls_min_version, tls_min_version),
+        string_field("tls_max_version", &Listener::tls_max_version, tls_max_version),
+        string_field("ciphers", &Listener::ciphers, tls_cipher_list_problem),
+        string_field("ciphersuites", &Listener::ciphersuites, tls_ciphersuites_problem),
+        bool_field("use_cn_as_username", &Listener::use_cn_as_username),
         string_field("ws_path", &Listener::ws_path, ws_path),
         string_field("web_root", &Listener::web_root, any_string),
         string_field("api_token", &Listener::api_token, any_string),
         string_field("api_username", &Listener::api_username, api_username),
         string_field("api_password", &Listener::api_password, any_string),
+        string_list_field("allowed_origins", &Listener::allowed_origins, origin_pattern),
+        bool_field("proxy_protocol", &Listener::proxy_protocol),
+        bool_field("trust_x_forwarded_for", &Listener::trust_x_forwarded_for),
     };
     return fields;
 }
@@ -512,6 +610,21 @@ void check_listener(const Listener& l, std::size_t position, std::vector<Problem
         if (l.require_client_cert) {
             out.push_back({position, "require_client_cert", std::string(kMessage)});
         }
+        if (l.tls_min_version != "1.2") {
+            out.push_back({position, "tls_min_version", std::string(kMessage)});
+        }
+        if (!l.tls_max_version.empty()) {
+            out.push_back({position, "tls_max_version", std::string(kMessage)});
+        }
+        if (!l.ciphers.empty()) {
+            out.push_back({position, "ciphers", std::string(kMessage)});
+        }
+        if (!l.ciphersuites.empty()) {
+            out.push_back({position, "ciphersuites", std::string(kMessage)});
+        }
+        if (l.use_cn_as_username) {
+            out.push_back({position, "use_cn_as_username", std::string(kMessage)});
+        }
     } else {
         if (!l.cert_file.empty() && l.key_file.empty()) {
             out.push_back({position, "key_file", "required when cert_file is set"});
@@ -523,6 +636,26 @@ void check_listener(const Listener& l, std::size_t position, std::vector<Problem
             out.push_back(
                 {position, "require_client_cert", "requires ca_file (the CA that signs client certificates)"});
         }
+        if (l.use_cn_as_username && !l.require_client_cert) {
+            out.push_back({position, "use_cn_as_username", "requires require_client_cert = true"});
+        }
+        if (l.tls_max_version == "1.2" && l.tls_min_version == "1.3") {
+            out.push_back({position, "tls_max_version", "is below tls_min_version \"1.3\""});
+        }
+        if (l.tls_max_version == "1.2" && !l.ciphersuites.empty()) {
+            out.push_back(
+                {position, "ciphersuites", "only applies to TLS 1.3, which tls_max_version \"1.2\" turns off"});
+        }
+        if (l.tls_min_version == "1.3" && !l.ciphers.empty()) {
+            out.push_back({position, "ciphers", "only applies to TLS 1.2, which tls_min_version \"1.3\" turns off"});
+        }
+    }
+    const bool http_like = has_ws_path(l.kind);  // a WebSocket upgrade: ws, wss and the http listener's /mqtt
+    if (!http_like && !l.allowed_origins.empty()) {
+        out.push_back({position, "allowed_origins", "only applies to ws, wss and http listeners"});
+    }
+    if (!http_like && l.trust_x_forwarded_for) {
+        out.push_back({position, "trust_x_forwarded_for", "only applies to ws, wss and http listeners"});
     }
     if (!has_ws_path(l.kind) && l.ws_path != kDefaultWsPath) {
         out.push_back({position, "ws_path", "only applies to ws, wss and http listeners"});
@@ -1013,8 +1146,21 @@ std::vector<std::string> differences(const Config& a, const Config& b) {
 }
 
 bool needs_restart(std::string_view key) noexcept {
-    return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
-           key.starts_with("listener.");
+    if (key.starts_with("listener.")) {
+        // "listener.<index>.<field>": a listener's TLS material and Origin allow-list apply to new connections
+        // (Server::reload builds new TLS contexts); "listener.<index>" alone is a listener added or removed.
+        const std::size_t dot = key.find('.', 9);
+        if (dot == std::string_view::npos) {
+            return true;
+        }
+        constexpr std::array<std::string_view, 7> kReloadable{"cert_file",       "key_file", "ca_file",
+                                                              "tls_min_version", "tls_max_version", "ciphers",
+                                                              "ciphersuites"};
+        const std::string_view field = key.substr(dot + 1);
+        return field != "allowed_origins" &&
+               std::find(kReloadable.begin(), kReloadable.end(), field) == kReloadable.end();
+    }
+    return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener";
 }
 
 std::vector<std::string> reload_differences(const Config& running, const Config& reloaded) {

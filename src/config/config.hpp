@@ -45,6 +45,16 @@ struct Listener {
     std::string key_file;
     std::string ca_file;  // CA bundle that client certificates must chain to
     bool require_client_cert = false;
+    std::string tls_min_version = "1.2";  // "1.2" or "1.3"
+    std::string tls_max_version;          // "" = the newest OpenSSL has, "1.2" or "1.3"
+    std::string ciphers;                  // OpenSSL cipher list for TLS 1.2; "" = OpenSSL's default
+    std::string ciphersuites;             // TLS 1.3 suites, ':'-separated; "" = OpenSSL's default
+    bool use_cn_as_username = false;      // the client certificate's subject CN becomes the MQTT username
+    // ws, wss, http: Origin values a WebSocket upgrade may carry ("https://example.com:8443", "*",
+    // "https://*.example.com"); empty = any. Requests without Origin (non-browser clients) are always allowed.
+    std::vector<std::string> allowed_origins;
+    bool proxy_protocol = false;         // every connection starts with a PROXY protocol v1 or v2 header
+    bool trust_x_forwarded_for = false;  // ws, wss, http: X-Forwarded-For / Forwarded names the client
     std::string ws_path = "/mqtt";  // ws, wss, http: HTTP path of the WebSocket upgrade
     // http only. web_root: directory served at "/" (empty: the assets embedded in mothd). api_token: when set,
     // /api/v1 and /metrics need "Authorization: Bearer <token>"; api_username + api_password: HTTP Basic auth
@@ -157,8 +167,10 @@ struct LoadResult {
 // "listener.2" for a listener only one side has). `source` is not a setting and is ignored.
 [[nodiscard]] std::vector<std::string> differences(const Config& a, const Config& b);
 // What SIGHUP cannot apply: the differing keys that need a restart (workers, tcp_nodelay, data_dir, ports_file,
-// any listener). Everything else (limits, features, log_level, sys_interval_s, server_reference) applies to new
-// connections, or at once, without one.
+// listeners added or removed, a listener's kind, name, bind, port, ws_path, proxy settings, ...). A listener's TLS
+// files and settings (cert_file, key_file, ca_file, tls_*_version, ciphers, ciphersuites) and allowed_origins
+// apply to new connections. Everything else (limits, features, log_level, sys_interval_s, server_reference)
+// applies to new connections, or at once, without one.
 [[nodiscard]] std::vector<std::string> reload_differences(const Config& running, const Config& reloaded);
 // True for a key (as returned by differences()) that only a restart can apply.
 [[nodiscard]] bool needs_restart(std::string_view key) noexcept;

@@ -261,11 +261,13 @@ bhttp::response<bhttp::string_body> to_beast(http::Response r, unsigned version,
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
-    HttpSession(Worker& w, tcp::socket socket, std::string remote, std::shared_ptr<const HttpListenerContext> ctx)
+    HttpSession(Worker& w, tcp::socket socket, std::string remote, std::shared_ptr<const HttpListenerContext> ctx,
+                std::shared_ptr<ConnectionSlot> slot)
         : w_(w),
           stream_(std::move(socket)),
           remote_(std::move(remote)),
           ctx_(std::move(ctx)),
+          slot_(std::move(slot)),
           backend_(w, *ctx_),
           api_(ctx_->settings, backend_) {}
 
@@ -351,7 +353,8 @@ private:
                     // From here the connection is the ws code's: an MQTT connection on this worker.
                     stream_.expires_never();
                     upgraded_ = true;
-                    start_upgraded_connection(w_, stream_.release_socket(), remote_, ctx_->ws, std::move(req));
+                    start_upgraded_connection(w_, stream_.release_socket(), remote_, ctx_->ws, std::move(req),
+                                              std::move(slot_));
                     co_return std::string();
                 }
                 co_await refuse(
@@ -435,6 +438,7 @@ private:
     beast::tcp_stream stream_;
     std::string remote_;
     std::shared_ptr<const HttpListenerContext> ctx_;
+    std::shared_ptr<ConnectionSlot> slot_;  // the listener's max_connections place; goes to an upgraded connection
     WorkerBackend backend_;
     http::Api api_;
     asio::steady_timer* waiting_ = nullptr;
@@ -445,9 +449,10 @@ private:
 }  // namespace
 
 void start_http_session(Worker& w, tcp::socket socket, std::string remote,
-                        std::shared_ptr<const HttpListenerContext> listener) {
+                        std::shared_ptr<const HttpListenerContext> listener, std::shared_ptr<ConnectionSlot> slot) {
     if (w.stopping()) return;
-    auto session = std::make_shared<HttpSession>(w, std::move(socket), std::move(remote), std::move(listener));
+    auto session = std::make_shared<HttpSession>(w, std::move(socket), std::move(remote), std::move(listener),
+                                                 std::move(slot));
     asio::co_spawn(w.ioc(), HttpSession::run(std::move(session)), asio::detached);
 }
 

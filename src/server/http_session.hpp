@@ -20,7 +20,7 @@ namespace moth::server::detail {
 
 // What an http listener's connections share; filled at start, read-only once accepting begins.
 struct HttpListenerContext {
-    std::shared_ptr<const ListenerContext> ws;  // the WebSocket upgrade at ws_path: like a ws listener
+    std::shared_ptr<ListenerContext> ws;  // the listener's context; its WebSocket upgrade at ws_path: like a ws one
     http::Settings settings;
     broker::Shared* shared = nullptr;
     std::vector<BoundListener> bound;              // every listener of the server, for /api/v1/listeners
@@ -28,9 +28,10 @@ struct HttpListenerContext {
     std::string data_dir;
 };
 
-// On worker `w`'s thread: serves HTTP requests on the accepted socket until the peer closes, an error, a
-// 10 s stall, or a WebSocket upgrade at ws_path (then the connection becomes an MQTT connection on `w`).
+// On worker `w`'s thread: serves HTTP requests on the accepted socket (after serve_accepted read its PROXY header,
+// if any) until the peer closes, an error, a 10 s stall, or a WebSocket upgrade at ws_path (then the connection
+// becomes an MQTT connection on `w`, keeping `slot`, the listener's max_connections place).
 void start_http_session(Worker& w, boost::asio::ip::tcp::socket socket, std::string remote,
-                        std::shared_ptr<const HttpListenerContext> listener);
+                        std::shared_ptr<const HttpListenerContext> listener, std::shared_ptr<ConnectionSlot> slot);
 
 }  // namespace moth::server::detail

@@ -46,8 +46,14 @@ constexpr auto kShutdownGrace = std::chrono::seconds(2);
 // queues during a loop turn into a single write. At hand-off the socket moves to the owner as a descriptor.
 class TcpConnection final : public Connection, public std::enable_shared_from_this<TcpConnection> {
 public:
-    TcpConnection(Worker& w, tcp::socket s, std::string remote, std::shared_ptr<const broker::ListenerTag> tag)
-        : w_(w), sock_(std::move(s)), remote_(std::move(remote)), tag_(std::move(tag)), in_(kInitialReadBuffer) {}
+    TcpConnection(Worker& w, tcp::socket s, std::string remote, std::shared_ptr<const broker::ListenerTag> tag,
+                  std::shared_ptr<detail::ConnectionSlot> slot)
+        : w_(w),
+          sock_(std::move(s)),
+          remote_(std::move(remote)),
+          tag_(std::move(tag)),
+          slot_(std::move(slot)),
+          in_(kInitialReadBuffer) {}
 
     void start(ConnectionId id, std::vector<std::byte> initial);
     void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
@@ -68,8 +74,9 @@ private:
     Worker& w_;
     tcp::socket sock_;
     ConnectionId id_ = 0;
-    std::string remote_;
-    std::shared_ptr<const broker::ListenerTag> tag_;
+    std::string remote_;  // the peer, or the client a PROXY header named
+    std::shared_ptr<const broker::ListenerTag> tag_;  // the listener's name and transport; moves with a hand-off
+    std::shared_ptr<detail::ConnectionSlot> slot_;    // the listener's max_connections place; moves with a hand-off
     std::vector<std::byte> in_;
     std::size_t in_len_ = 0;
     std::vector<std::byte> out_;
@@ -97,9 +104,8 @@ struct Server::Impl {
         config::Listener cfg;
         std::unique_ptr<tcp::acceptor> acceptor;
         BoundListener bound;
-        std::shared_ptr<const detail::ListenerContext> stream;  // mqtts, ws, wss: TLS context, path, limits
-        std::shared_ptr<detail::HttpListenerContext> http;      // http: API settings, its ws upgrade
-        std::shared_ptr<const broker::ListenerTag> tag;         // mqtt: name and transport, for the HTTP API
+        std::shared_ptr<detail::ListenerContext> context;  // TLS context, path, limits, connection count, tag
+        std::shared_ptr<detail::HttpListenerContext> http;  // http: API settings, its ws upgrade (uses `context`)
     };
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<unsigned> next_worker{0};
@@ -110,6 +116,7 @@ struct Server::Impl {
     std::unique_ptr<asio::thread_pool> blocking;
 
     void accept(Listener& l);
+    void refuse_over_limit(detail::ListenerContext& lc, const std::string& remote);
 };
 
 namespace detail {
@@ -140,19 +147,19 @@ void Worker::log(int level, const std::string& line) {
 }
 
 void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial,
-                   std::shared_ptr<const broker::ListenerTag> tag) {
+                   std::shared_ptr<const broker::ListenerTag> tag, std::shared_ptr<ConnectionSlot> slot) {
     if (stopping_) return;
-    auto conn = std::make_shared<TcpConnection>(*this, std::move(s), remote, tag);
+    auto conn = std::make_shared<TcpConnection>(*this, std::move(s), remote, tag, std::move(slot));
     const ConnectionId id = open(conn, std::move(remote), std::move(tag));
     conn->start(id, std::move(initial));
     schedule_flush();
 }
 
 ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote,
-                          std::shared_ptr<const broker::ListenerTag> tag) {
+                          std::shared_ptr<const broker::ListenerTag> tag, std::optional<std::string> username) {
     const ConnectionId id = (static_cast<ConnectionId>(index_) << 48) | next_id_++;
     conns_.emplace(id, std::move(conn));
-    core_->on_open(id, std::move(remote), Clock::now(), std::move(tag));
+    core_->on_open(id, std::move(remote), Clock::now(), std::move(tag), std::move(username));
     return id;
 }
 
@@ -260,8 +267,10 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
     // The socket moves between io_contexts as a plain descriptor: release it here, assign it there.
     const int fd = sock_.release(ec);
     if (ec) return;
+    w_.log(0, "connection from " + remote_ + " handed over from worker " + std::to_string(w_.index()) + " to worker " +
+                  std::to_string(worker));
     Worker* target = &w_.peer(worker);
-    asio::post(target->ioc(), [target, fd, protocol, remote = remote_, tag = tag_,
+    asio::post(target->ioc(), [target, fd, protocol, remote = remote_, tag = tag_, slot = std::move(slot_),
                                bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
         tcp::socket s(target->ioc());
         boost::system::error_code aec;
@@ -270,7 +279,7 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
             ::close(fd);
             return;
         }
-        target->adopt(std::move(s), std::move(remote), std::move(bytes), std::move(tag));
+        target->adopt(std::move(s), std::move(remote), std::move(bytes), std::move(tag), std::move(slot));
     });
 }
 
@@ -381,10 +390,28 @@ void TcpConnection::finish() {
     boost::system::error_code ec;
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
+    slot_.reset();
     w_.forget(id_);
 }
 
 }  // namespace
+
+// Beyond max_connections a new connection is closed at once, before anything is read from it (no CONNACK: the
+// client sees the connection closed). Counted; logged at most once per 10 s per listener, with the count.
+void Server::Impl::refuse_over_limit(detail::ListenerContext& lc, const std::string& remote) {
+    constexpr std::int64_t kLogEvery = 10;
+    const auto total = lc.refused.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+    auto last = lc.refusal_logged_at.load(std::memory_order_relaxed);
+    if ((last >= 0 && now - last < kLogEvery) ||
+        !lc.refusal_logged_at.compare_exchange_strong(last, now, std::memory_order_relaxed))
+        return;
+    if (log) {
+        log(2, "listener " + lc.name + ": max_connections " + std::to_string(lc.max_connections) +
+                   " reached; closed the connection from " + remote + " (" + std::to_string(total) +
+                   " refused since start; logged at most every " + std::to_string(kLogEvery) + " s)");
+    }
+}
 
 void Server::Impl::accept(Listener& l) {
     const unsigned target = next_worker.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(workers.size());
@@ -396,18 +423,26 @@ void Server::Impl::accept(Listener& l) {
             if (shared.config.tcp_nodelay) s.set_option(tcp::no_delay(true), opt_ec);
             auto ep = s.remote_endpoint(opt_ec);
             std::string remote = opt_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-            if (l.http) {
-                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote),
-                                      ctx = std::shared_ptr<const detail::HttpListenerContext>(l.http)]() mutable {
-                    detail::start_http_session(*w, std::move(s), std::move(remote), std::move(ctx));
-                });
-            } else if (l.stream) {
-                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), ctx = l.stream]() mutable {
-                    detail::start_stream_connection(*w, std::move(s), std::move(remote), std::move(ctx));
-                });
+            auto& lc = *l.context;
+            if (lc.max_connections != 0 && lc.open.load(std::memory_order_relaxed) >= lc.max_connections) {
+                refuse_over_limit(lc, remote);
+                s.close(opt_ec);
             } else {
-                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), tag = l.tag]() mutable {
-                    w->adopt(std::move(s), std::move(remote), {}, std::move(tag));
+                lc.open.fetch_add(1, std::memory_order_relaxed);
+                auto slot = std::make_shared<detail::ConnectionSlot>(l.context);
+                detail::PlainServe plain;
+                if (l.http) {
+                    // The http listener's sockets: PROXY header (when configured) first, then the HTTP session.
+                    plain = [ctx = std::shared_ptr<const detail::HttpListenerContext>(l.http)](
+                                Worker& on, tcp::socket sock, std::string peer,
+                                std::shared_ptr<detail::ConnectionSlot> place) {
+                        detail::start_http_session(on, std::move(sock), std::move(peer), ctx, std::move(place));
+                    };
+                }
+                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), ctx = l.context,
+                                      slot = std::move(slot), plain = std::move(plain)]() mutable {
+                    detail::serve_accepted(*w, std::move(s), std::move(remote), std::move(ctx), std::move(slot),
+                                           std::move(plain));
                 });
             }
         } else if (log) {
@@ -443,20 +478,15 @@ void Server::start() {
         ++index;
         auto l = std::make_unique<Impl::Listener>();
         l->cfg = lc;
-        if (lc.kind == config::ListenerKind::Mqtt) {
-            l->tag = std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, "mqtt"});
-        } else {
-            try {
-                l->stream = detail::make_listener_context(name, lc, impl.shared.config, impl.log);
-            } catch (const std::exception& e) {
-                throw std::runtime_error("listener " + name + ": " + e.what());
-            }
+        try {
+            l->context = detail::make_listener_context(name, lc, impl.shared.config, impl.log);
+        } catch (const std::exception& e) {
+            throw std::runtime_error("listener " + name + ": " + e.what());
         }
         if (lc.kind == config::ListenerKind::Http) {
             if (!impl.blocking) impl.blocking = std::make_unique<asio::thread_pool>(1);
             auto h = std::make_shared<detail::HttpListenerContext>();
-            h->ws = l->stream;
-            l->stream.reset();
+            h->ws = l->context;
             h->settings = http::Settings{lc.web_root, h->ws->ws_path, lc.api_token, lc.api_username, lc.api_password};
             h->shared = &impl.shared;
             h->blocking = impl.blocking.get();
@@ -501,6 +531,25 @@ std::vector<BoundListener> Server::bound() const {
 void Server::reload(const config::Config& config) {
     for (auto& w : impl_->workers) {
         asio::post(w->ioc(), [w = w.get(), config] { w->core().reconfigure(config); });
+    }
+    // Listeners keep what they were started with, except their TLS material and Origin allow-list: those are
+    // taken from the reloaded listener of the same name (TLS files are read again even when their names did not
+    // change, so replaced files take effect).
+    for (auto& l : impl_->listeners) {
+        const auto it = std::find_if(config.listeners.begin(), config.listeners.end(),
+                                     [&](const config::Listener& c) { return c.name == l->bound.name; });
+        config::Listener effective = l->cfg;
+        if (it != config.listeners.end() && it->kind == l->cfg.kind) {
+            effective.cert_file = it->cert_file;
+            effective.key_file = it->key_file;
+            effective.ca_file = it->ca_file;
+            effective.tls_min_version = it->tls_min_version;
+            effective.tls_max_version = it->tls_max_version;
+            effective.ciphers = it->ciphers;
+            effective.ciphersuites = it->ciphersuites;
+            effective.allowed_origins = it->allowed_origins;
+        }
+        detail::reload_listener_context(*l->context, effective, config, impl_->log);
     }
 }
 

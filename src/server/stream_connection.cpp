@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,6 +26,7 @@
 #include <boost/system/system_error.hpp>
 
 #include "net/transport.hpp"
+#include "server/client_address.hpp"
 #include "server/tls.hpp"
 
 namespace moth::server::detail {
@@ -78,17 +80,32 @@ asio::awaitable<void> refuse(Next& next, http::status status, unsigned version, 
                              "): " + why);
 }
 
+// All values of one header field, in order.
+template <class Field>
+std::vector<std::string_view> field_values(const http::request<http::empty_body>& req, Field f) {
+    std::vector<std::string_view> out;
+    const auto [first, last] = req.equal_range(f);
+    for (auto it = first; it != last; ++it) out.push_back(it->value());
+    return out;
+}
+
+// The checks and the answer of a WebSocket upgrade request at the listener's path (read by ws_accept, or by the
+// http listener's session): Origin allow-list, X-Forwarded-For / Forwarded when the listener trusts them (then
+// `remote` becomes the forwarded client's address), sub-protocol, frame limit.
 template <class Next>
-asio::awaitable<void> ws_accept(websocket::stream<Next>& ws, const ListenerContext& lc) {
-    beast::flat_buffer buffer;
-    http::request_parser<http::empty_body> parser;
-    parser.header_limit(8 * 1024);
-    co_await http::async_read(ws.next_layer(), buffer, parser, asio::use_awaitable);
-    const auto req = parser.release();
-    const std::string_view target = req.target();
-    if (target.substr(0, target.find('?')) != lc.ws_path)
-        co_await refuse(ws.next_layer(), http::status::not_found, req.version(),
-                        "no WebSocket endpoint at " + std::string(target) + " (MQTT is at " + lc.ws_path + ")");
+asio::awaitable<void> ws_accept_request(websocket::stream<Next>& ws, const ListenerContext& lc,
+                                        const ListenerContext::Reloadable& settings,
+                                        const http::request<http::empty_body>& req, std::string& remote) {
+    // Browsers always send Origin; other clients usually do not, and are not checked.
+    if (const auto origin = req.find(http::field::origin);
+        origin != req.end() && !origin_allowed(origin->value(), settings.allowed_origins))
+        co_await refuse(ws.next_layer(), http::status::forbidden, req.version(),
+                        "origin " + std::string(origin->value()) + " is not allowed");
+    if (lc.trust_x_forwarded_for) {
+        const auto xff = field_values(req, std::string_view("X-Forwarded-For"));
+        const auto fwd = field_values(req, http::field::forwarded);
+        if (auto client = forwarded_client(xff, fwd)) remote = *client;
+    }
     const std::string subprotocol = choose_subprotocol(req);
     if (subprotocol.empty())
         co_await refuse(ws.next_layer(), http::status::bad_request, req.version(),
@@ -101,6 +118,33 @@ asio::awaitable<void> ws_accept(websocket::stream<Next>& ws, const ListenerConte
     co_await ws.async_accept(req, asio::use_awaitable);  // Beast checks the rest (key, version) and answers
 }
 
+// Reads the upgrade request of a ws/wss listener and answers it. `remote` becomes the forwarded client's address
+// when the listener trusts X-Forwarded-For / Forwarded.
+template <class Next>
+asio::awaitable<void> ws_accept(websocket::stream<Next>& ws, const ListenerContext& lc,
+                                const ListenerContext::Reloadable& settings, std::string& remote) {
+    beast::flat_buffer buffer;
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(8 * 1024);
+    boost::system::error_code ec;
+    co_await http::async_read(ws.next_layer(), buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+        // Beast's HTTP errors other than "the peer went away" mean: not HTTP at all (a TLS ClientHello on a ws
+        // port, MQTT bytes, garbage) or a malformed request. Those get a 400; transport errors just end.
+        const bool malformed = ec.category() == http::make_error_code(http::error::bad_method).category() &&
+                               ec != http::error::end_of_stream && ec != http::error::partial_message;
+        if (!malformed) throw boost::system::system_error(ec);
+        co_await refuse(ws.next_layer(), http::status::bad_request, 11,
+                        "not an HTTP WebSocket upgrade request (" + ec.message() + ")");
+    }
+    const auto req = parser.release();
+    const std::string_view target = req.target();
+    if (target.substr(0, target.find('?')) != lc.ws_path)
+        co_await refuse(ws.next_layer(), http::status::not_found, req.version(),
+                        "no WebSocket endpoint at " + std::string(target) + " (MQTT is at " + lc.ws_path + ")");
+    co_await ws_accept_request(ws, lc, settings, req, remote);
+}
+
 class StreamConnection;
 
 // ---- the owner's side of a relayed connection ----
@@ -109,8 +153,13 @@ class StreamConnection;
 // forwards what the core sends to the accepting worker, and feeds the core what that worker reads.
 class RelayConnection final : public Connection, public std::enable_shared_from_this<RelayConnection> {
 public:
-    RelayConnection(Worker& owner, std::shared_ptr<StreamConnection> source, Worker& home, std::string remote)
-        : w_(owner), source_(std::move(source)), home_(home), remote_(std::move(remote)) {}
+    RelayConnection(Worker& owner, std::shared_ptr<StreamConnection> source, Worker& home, std::string remote,
+                    std::optional<std::string> username)
+        : w_(owner),
+          source_(std::move(source)),
+          home_(home),
+          remote_(std::move(remote)),
+          username_(std::move(username)) {}
 
     void start(std::vector<std::byte> unread);
     void on_data(std::vector<std::byte> bytes);
@@ -133,6 +182,7 @@ private:
     std::shared_ptr<StreamConnection> source_;  // null once detached (breaks the cycle with StreamConnection)
     Worker& home_;
     std::string remote_;
+    std::optional<std::string> username_;  // use_cn_as_username
     ConnectionId id_ = 0;
     std::vector<std::byte> in_;   // what the core has not consumed yet (less than one packet)
     std::vector<std::byte> out_;  // sent by the core this loop turn, not yet posted to home_
@@ -145,8 +195,15 @@ private:
 // hands it off; from then on it only carries bytes between the stream and the owner's RelayConnection.
 class StreamConnection final : public Connection, public std::enable_shared_from_this<StreamConnection> {
 public:
-    StreamConnection(Worker& w, std::shared_ptr<net::Stream> stream, std::string remote)
-        : w_(w), stream_(std::move(stream)), remote_(std::move(remote)), in_(kInitialReadBuffer), resume_(w.ioc()) {}
+    StreamConnection(Worker& w, std::shared_ptr<net::Stream> stream, std::string remote,
+                     std::optional<std::string> username, std::shared_ptr<ConnectionSlot> slot)
+        : w_(w),
+          stream_(std::move(stream)),
+          remote_(std::move(remote)),
+          username_(std::move(username)),
+          slot_(std::move(slot)),
+          in_(kInitialReadBuffer),
+          resume_(w.ioc()) {}
 
     void start(ConnectionId id) {
         id_ = id;
@@ -186,7 +243,7 @@ public:
         Worker& owner = w_.peer(target);
         w_.log(0, "connection from " + remote_ + " relayed from worker " + std::to_string(w_.index()) + " to worker " +
                       std::to_string(target));
-        relay_ = std::make_shared<RelayConnection>(owner, shared_from_this(), w_, remote_);
+        relay_ = std::make_shared<RelayConnection>(owner, shared_from_this(), w_, remote_, username_);
         relayed_ = true;
         owner_ = &owner;
         w_.keep(id_, shared_from_this());
@@ -304,6 +361,7 @@ private:
             w_.schedule_flush();
         }
         w_.forget(id_);
+        slot_.reset();
         resume_.cancel();  // a read paused for the owner ends now
         if (orderly && !writing_) {
             asio::co_spawn(
@@ -317,6 +375,8 @@ private:
     Worker& w_;
     std::shared_ptr<net::Stream> stream_;
     std::string remote_;
+    std::optional<std::string> username_;          // use_cn_as_username: the client certificate's CN
+    std::shared_ptr<ConnectionSlot> slot_;         // the listener's max_connections place
     ConnectionId id_ = 0;  // on w_
     std::vector<std::byte> in_;
     std::size_t in_len_ = 0;
@@ -340,7 +400,7 @@ void RelayConnection::start(std::vector<std::byte> unread) {
         return;
     }
     open_ = true;
-    id_ = w_.open(shared_from_this(), remote_, source_ ? source_->tag : nullptr);
+    id_ = w_.open(shared_from_this(), remote_, source_ ? source_->tag : nullptr, username_);
     on_data(std::move(unread));
 }
 
@@ -414,101 +474,138 @@ void RelayConnection::detach_and(Fn fn) {
     if (was_open) w_.forget(id_);
 }
 
-// ---- handshake ----
+// ---- accepting: PROXY header, handshake, then serving ----
 
-asio::awaitable<void> handshake_then_serve(Worker& w, tcp::socket socket, std::string remote,
-                                           std::shared_ptr<const ListenerContext> lc) {
-    std::shared_ptr<net::Stream> stream;
-    std::function<asio::awaitable<void>()> handshake;
-    switch (lc->kind) {
-        case config::ListenerKind::Mqtts: {
-            auto s = std::make_shared<net::TlsStream>(std::move(socket), lc->tls);
-            handshake = [s]() -> asio::awaitable<void> {
-                co_await s->tls().async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
-            };
-            stream = s;
-            break;
-        }
-        case config::ListenerKind::Ws: {
-            auto s = std::make_shared<net::WsStream<net::TcpSocket>>(nullptr, std::move(socket));
-            handshake = [s, lc]() -> asio::awaitable<void> { co_await ws_accept(s->websocket(), *lc); };
-            stream = s;
-            break;
-        }
-        case config::ListenerKind::Wss: {
-            auto s = std::make_shared<net::WsStream<net::TlsSocket>>(lc->tls, std::move(socket), *lc->tls);
-            handshake = [s, lc]() -> asio::awaitable<void> {
-                co_await s->websocket().next_layer().async_handshake(asio::ssl::stream_base::server,
-                                                                     asio::use_awaitable);
-                co_await ws_accept(s->websocket(), *lc);
-            };
-            stream = s;
-            break;
-        }
-        default: co_return;
+// Reads the PROXY header off the socket without taking a byte past it (it peeks, then reads exactly the header's
+// bytes), so the TLS or HTTP or MQTT layer finds its own first byte next. Returns the client's address, or
+// nullopt when the header says to keep the socket's. Throws std::runtime_error for a missing or malformed header.
+asio::awaitable<std::optional<std::string>> read_proxy_header(tcp::socket& socket) {
+    ProxyHeaderParser parser;
+    std::array<std::byte, 256> buf{};
+    while (parser.status() == ProxyHeaderParser::Status::NeedMore) {
+        const std::size_t n =
+            co_await socket.async_receive(asio::buffer(buf), tcp::socket::message_peek, asio::use_awaitable);
+        const auto r = parser.feed(std::span<const std::byte>(buf.data(), n));
+        if (r.status == ProxyHeaderParser::Status::Error) throw std::runtime_error(parser.error());
+        co_await asio::async_read(socket, asio::buffer(buf.data(), r.consumed), asio::use_awaitable);
     }
-    // A stalled handshake holds a socket and a timer, never the worker: the timer closes the socket.
-    std::weak_ptr<net::Stream> weak = stream;
+    co_return parser.source();
+}
+
+asio::awaitable<void> accept_then_serve(Worker& w, tcp::socket socket, std::string remote,
+                                        std::shared_ptr<ListenerContext> lc, std::shared_ptr<ConnectionSlot> slot,
+                                        PlainServe plain) {
+    // A stalled client holds a socket and a timer, never the worker: the timer closes the socket (first the raw
+    // one while the PROXY header is read, then the stream's). Worker shutdown does the same.
+    auto cancel = std::make_shared<std::function<void()>>([raw = &socket] {
+        boost::system::error_code ignored;
+        raw->close(ignored);
+    });
+    auto finished = std::make_shared<bool>(false);
     auto timed_out = std::make_shared<bool>(false);
     asio::steady_timer timer(w.ioc(), kHandshakeTimeout);
-    timer.async_wait([weak, timed_out](const boost::system::error_code& ec) {
-        if (ec) return;
-        if (auto s = weak.lock()) {
-            *timed_out = true;
-            s->cancel();
-        }
+    timer.async_wait([cancel, finished, timed_out](const boost::system::error_code& ec) {
+        if (ec || *finished) return;
+        *timed_out = true;
+        (*cancel)();
     });
-    const auto canceller = w.add_canceller([weak] {
-        if (auto s = weak.lock()) s->cancel();
+    const auto canceller = w.add_canceller([cancel, finished] {
+        if (!*finished) (*cancel)();
     });
+    const std::string socket_address = remote;
+    const auto settings = lc->settings();
+    std::shared_ptr<net::Stream> stream;
+    std::optional<std::string> username;
     std::string error;
     try {
-        co_await handshake();
+        if (lc->proxy_protocol) {
+            if (auto client = co_await read_proxy_header(socket)) {
+                w.log(0, "listener " + lc->name + ": connection from " + *client + " through proxy " + remote);
+                remote = *client;
+            }
+        }
+        switch (lc->kind) {
+            case config::ListenerKind::Mqtts: {
+                auto s = std::make_shared<net::TlsStream>(std::move(socket), settings->tls);
+                stream = s;
+                *cancel = [weak = std::weak_ptr<net::Stream>(stream)] {
+                    if (auto p = weak.lock()) p->cancel();
+                };
+                co_await s->tls().async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+                if (lc->use_cn_as_username) username = peer_common_name(s->tls().native_handle());
+                break;
+            }
+            case config::ListenerKind::Ws: {
+                auto s = std::make_shared<net::WsStream<net::TcpSocket>>(nullptr, std::move(socket));
+                stream = s;
+                *cancel = [weak = std::weak_ptr<net::Stream>(stream)] {
+                    if (auto p = weak.lock()) p->cancel();
+                };
+                co_await ws_accept(s->websocket(), *lc, *settings, remote);
+                break;
+            }
+            case config::ListenerKind::Wss: {
+                auto s = std::make_shared<net::WsStream<net::TlsSocket>>(settings->tls, std::move(socket),
+                                                                         *settings->tls);
+                stream = s;
+                *cancel = [weak = std::weak_ptr<net::Stream>(stream)] {
+                    if (auto p = weak.lock()) p->cancel();
+                };
+                co_await s->websocket().next_layer().async_handshake(asio::ssl::stream_base::server,
+                                                                     asio::use_awaitable);
+                if (lc->use_cn_as_username) username = peer_common_name(s->websocket().next_layer().native_handle());
+                co_await ws_accept(s->websocket(), *lc, *settings, remote);
+                break;
+            }
+            default: break;  // mqtt, http: served as they are
+        }
+        if (lc->use_cn_as_username && (!username || username->empty()))
+            throw std::runtime_error("use_cn_as_username: the client certificate has no subject CN");
     } catch (const std::exception& e) {
         error = e.what();
     }
+    *finished = true;
     timer.cancel();
     w.remove_canceller(canceller);
     if (*timed_out) error = "timed out after " + std::to_string(kHandshakeTimeout.count()) + " s";
-    if (!error.empty()) {
-        w.log(1, "listener " + lc->name + ": handshake with " + remote + " failed: " + error);
-        stream->cancel();
+    if (!error.empty() || w.stopping()) {
+        if (!error.empty()) {
+            const bool proxied = remote != socket_address;
+            w.log(1, "listener " + lc->name + ": " + (stream ? "handshake with " : "connection from ") + remote +
+                         (proxied ? " (through proxy " + socket_address + ")" : std::string()) + " failed: " + error);
+        }
+        if (stream) {
+            stream->cancel();
+        } else {
+            boost::system::error_code ignored;
+            socket.close(ignored);
+        }
         co_return;
     }
-    if (w.stopping()) {
-        stream->cancel();
+    if (!stream) {
+        if (plain) {
+            plain(w, std::move(socket), std::move(remote), std::move(slot));
+        } else {
+            w.adopt(std::move(socket), std::move(remote), {}, lc->tag, std::move(slot));
+        }
         co_return;
     }
-    auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote);
+    std::optional<std::string> core_username = username;
+    auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote, std::move(username), std::move(slot));
     conn->tag = lc->tag;
-    const ConnectionId id = w.open(conn, std::move(remote), lc->tag);
+    const ConnectionId id = w.open(conn, std::move(remote), lc->tag, std::move(core_username));
     conn->start(id);
     w.schedule_flush();
 }
 
 // ---- the http listener's upgrade ----
 
-// Like ws_accept, for a request the HTTP session already read (at the right path).
-template <class Next>
-asio::awaitable<void> ws_accept_request(websocket::stream<Next>& ws, const ListenerContext& lc,
-                                        const http::request<http::empty_body>& req) {
-    const std::string subprotocol = choose_subprotocol(req);
-    if (subprotocol.empty())
-        co_await refuse(ws.next_layer(), http::status::bad_request, req.version(),
-                        "Sec-WebSocket-Protocol must offer one of mqtt, mqttv3.1, mqttv3.1.1, mqttv5");
-    ws.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
-        res.set(http::field::sec_websocket_protocol, subprotocol);
-        res.set(http::field::server, "moth");
-    }));
-    ws.read_message_max(lc.max_frame_size);
-    co_await ws.async_accept(req, asio::use_awaitable);
-}
-
 asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::string remote,
-                                         std::shared_ptr<const ListenerContext> lc,
-                                         http::request<http::empty_body> req) {
+                                         std::shared_ptr<ListenerContext> lc, http::request<http::empty_body> req,
+                                         std::shared_ptr<ConnectionSlot> slot) {
+    const auto settings = lc->settings();
     auto stream = std::make_shared<net::WsStream<net::TcpSocket>>(nullptr, std::move(socket));
-    // The same bound as handshake_then_serve: a peer that stops reading the 101 holds a timer, not the worker.
+    // The same bound as accept_then_serve: a peer that stops reading the 101 holds a timer, not the worker.
     std::weak_ptr<net::Stream> weak = stream;
     auto timed_out = std::make_shared<bool>(false);
     asio::steady_timer timer(w.ioc(), kHandshakeTimeout);
@@ -522,9 +619,10 @@ asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::str
     const auto canceller = w.add_canceller([weak] {
         if (auto s = weak.lock()) s->cancel();
     });
+    const std::string socket_address = remote;
     std::string error;
     try {
-        co_await ws_accept_request(stream->websocket(), *lc, req);
+        co_await ws_accept_request(stream->websocket(), *lc, *settings, req, remote);
     } catch (const std::exception& e) {
         error = e.what();
     }
@@ -532,7 +630,9 @@ asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::str
     w.remove_canceller(canceller);
     if (*timed_out) error = "timed out after " + std::to_string(kHandshakeTimeout.count()) + " s";
     if (!error.empty()) {
-        w.log(1, "listener " + lc->name + ": handshake with " + remote + " failed: " + error);
+        const bool proxied = remote != socket_address;
+        w.log(1, "listener " + lc->name + ": handshake with " + remote +
+                     (proxied ? " (through proxy " + socket_address + ")" : std::string()) + " failed: " + error);
         stream->cancel();
         co_return;
     }
@@ -540,25 +640,20 @@ asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::str
         stream->cancel();
         co_return;
     }
-    auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote);
+    auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote, std::nullopt, std::move(slot));
     conn->tag = lc->tag;
     const ConnectionId id = w.open(conn, std::move(remote), lc->tag);
     conn->start(id);
     w.schedule_flush();
 }
 
-}  // namespace
-
-std::shared_ptr<const ListenerContext> make_listener_context(const std::string& name, const config::Listener& listener,
-                                                             const config::Config& config,
-                                                             const std::function<void(int, const std::string&)>& log) {
-    auto lc = std::make_shared<ListenerContext>();
-    lc->name = name;
-    lc->kind = listener.kind;
-    lc->ws_path = listener.ws_path.empty() ? "/mqtt" : listener.ws_path;
-    lc->max_frame_size = config.limits.max_packet_size;
-    lc->tag =
-        std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, std::string(kind_name(listener.kind))});
+// The TLS context and Origin list of a listener; `announce`: log where the development certificate is.
+std::shared_ptr<const ListenerContext::Reloadable> make_reloadable(
+    const std::string& name, const config::Listener& listener, const config::Config& config,
+    const std::function<void(int, const std::string&)>& log, bool announce) {
+    auto r = std::make_shared<ListenerContext::Reloadable>();
+    r->allowed_origins = listener.allowed_origins;
+    r->source = listener;
     if (config::is_tls(listener.kind)) {
         std::string cert = listener.cert_file;
         std::string key = listener.key_file;
@@ -566,32 +661,79 @@ std::shared_ptr<const ListenerContext> make_listener_context(const std::string& 
             const DevCertificate dev = ensure_dev_certificate(config.data_dir);
             cert = dev.cert_file;
             key = dev.key_file;
-            if (log) {
+            if (log && announce) {
                 log(2, "listener " + name + ": no cert_file configured; using the development certificate " + cert +
                            (dev.created ? " (created now)" : "") + " for localhost, 127.0.0.1 and ::1");
                 log(2, "listener " + name + ": clients must trust the development CA " + dev.ca_file +
                            " (mosquitto_sub --cafile, moth --cafile; browsers: import it as a trusted authority)");
             }
         }
-        lc->tls = make_server_tls_context(listener, cert, key);
+        r->tls = make_server_tls_context(listener, cert, key);
     }
+    return r;
+}
+
+}  // namespace
+
+std::shared_ptr<ListenerContext> make_listener_context(const std::string& name, const config::Listener& listener,
+                                                       const config::Config& config,
+                                                       const std::function<void(int, const std::string&)>& log) {
+    auto lc = std::make_shared<ListenerContext>();
+    lc->name = name;
+    lc->kind = listener.kind;
+    lc->ws_path = listener.ws_path.empty() ? "/mqtt" : listener.ws_path;
+    lc->max_frame_size = config.limits.max_packet_size;
+    lc->use_cn_as_username = listener.use_cn_as_username;
+    lc->proxy_protocol = listener.proxy_protocol;
+    lc->trust_x_forwarded_for = listener.trust_x_forwarded_for;
+    lc->max_connections = listener.max_connections;
+    lc->tag =
+        std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, std::string(kind_name(listener.kind))});
+    lc->replace(make_reloadable(name, listener, config, log, true));
     return lc;
 }
 
-void start_stream_connection(Worker& w, tcp::socket socket, std::string remote,
-                             std::shared_ptr<const ListenerContext> listener) {
+void reload_listener_context(ListenerContext& lc, const config::Listener& listener, const config::Config& config,
+                             const std::function<void(int, const std::string&)>& log) {
+    try {
+        lc.replace(make_reloadable(lc.name, listener, config, log, false));
+        if (log && config::is_tls(listener.kind)) {
+            log(1, "listener " + lc.name + ": TLS certificate, key and CA reloaded" +
+                       (listener.cert_file.empty() ? std::string(" (development certificate)")
+                                                   : " from " + listener.cert_file));
+        }
+    } catch (const std::exception& e) {
+        if (log) log(3, "listener " + lc.name + ": reload failed, keeping the running TLS settings: " + e.what());
+    }
+}
+
+void serve_accepted(Worker& w, tcp::socket socket, std::string remote, std::shared_ptr<ListenerContext> listener,
+                    std::shared_ptr<ConnectionSlot> slot, PlainServe plain) {
     if (w.stopping()) return;
-    asio::co_spawn(w.ioc(), handshake_then_serve(w, std::move(socket), std::move(remote), std::move(listener)),
+    const bool handshake = listener->kind != config::ListenerKind::Mqtt && listener->kind != config::ListenerKind::Http;
+    if (!handshake && !listener->proxy_protocol) {
+        if (plain) {
+            plain(w, std::move(socket), std::move(remote), std::move(slot));
+        } else {
+            w.adopt(std::move(socket), std::move(remote), {}, listener->tag, std::move(slot));
+        }
+        return;
+    }
+    asio::co_spawn(w.ioc(),
+                   accept_then_serve(w, std::move(socket), std::move(remote), std::move(listener), std::move(slot),
+                                     std::move(plain)),
                    asio::detached);
 }
 
 void start_upgraded_connection(Worker& w, tcp::socket socket, std::string remote,
-                               std::shared_ptr<const ListenerContext> listener, http::request<http::string_body> req) {
+                               std::shared_ptr<ListenerContext> listener, http::request<http::string_body> req,
+                               std::shared_ptr<ConnectionSlot> slot) {
     if (w.stopping()) return;
     // The HTTP session's parser gave a request with a (normally empty) body; the handshake needs only the header.
     http::request<http::empty_body> head(std::move(req.base()));
     asio::co_spawn(w.ioc(),
-                   upgrade_then_serve(w, std::move(socket), std::move(remote), std::move(listener), std::move(head)),
+                   upgrade_then_serve(w, std::move(socket), std::move(remote), std::move(listener), std::move(head),
+                                      std::move(slot)),
                    asio::detached);
 }
 

@@ -24,7 +24,15 @@ std::shared_ptr<ssl::context> make_server_tls_context(const config::Listener& li
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
     ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
-    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    SSL_CTX* native = ctx->native_handle();
+    SSL_CTX_set_min_proto_version(native, listener.tls_min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+    if (!listener.tls_max_version.empty())
+        SSL_CTX_set_max_proto_version(native, listener.tls_max_version == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION);
+    // The config loader has checked both lists with OpenSSL already; these fail only if a different OpenSSL runs.
+    if (!listener.ciphers.empty() && SSL_CTX_set_cipher_list(native, listener.ciphers.c_str()) != 1)
+        throw std::runtime_error("ciphers: OpenSSL selects no cipher from \"" + listener.ciphers + "\"");
+    if (!listener.ciphersuites.empty() && SSL_CTX_set_ciphersuites(native, listener.ciphersuites.c_str()) != 1)
+        throw std::runtime_error("ciphersuites: OpenSSL refuses \"" + listener.ciphersuites + "\"");
     auto load = [&](const std::string& what, const std::string& file, auto&& fn) {
         boost::system::error_code ec;
         fn(ec);
@@ -48,6 +56,22 @@ std::shared_ptr<ssl::context> make_server_tls_context(const config::Listener& li
         ctx->set_verify_mode(ssl::verify_none);
     }
     return ctx;
+}
+
+std::string peer_common_name(SSL* ssl) {
+    X509* cert = SSL_get1_peer_certificate(ssl);
+    if (cert == nullptr) return {};
+    std::string out;
+    X509_NAME* subject = X509_get_subject_name(cert);
+    const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (index >= 0) {
+        unsigned char* utf8 = nullptr;
+        const int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index)));
+        if (n > 0) out.assign(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(n));
+        OPENSSL_free(utf8);
+    }
+    X509_free(cert);
+    return out;
 }
 
 namespace {

@@ -10,11 +10,15 @@
 
 namespace moth::server::detail {
 
-// TLS 1.2 and 1.3; the certificate chain and key from `cert_file`/`key_file`. With the listener's ca_file,
-// client certificates are asked for and must chain to it; require_client_cert refuses clients without one.
+// TLS 1.2 and 1.3 (tls_min_version, tls_max_version, ciphers, ciphersuites); the certificate chain and key from
+// `cert_file`/`key_file`. With the listener's ca_file, client certificates are asked for and must chain to it;
+// require_client_cert refuses clients without one.
 [[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const config::Listener& listener,
                                                                                  const std::string& cert_file,
                                                                                  const std::string& key_file);
+
+// The subject CN of the verified client certificate of a finished handshake; empty when there is none.
+[[nodiscard]] std::string peer_common_name(SSL* ssl);
 
 struct DevCertificate {
     std::string ca_file;    // the development CA's certificate: what clients and browsers are told to trust

@@ -48,6 +48,7 @@ public:
 };
 
 struct ListenerContext;  // stream_connection.hpp
+class ConnectionSlot;   // stream_connection.hpp
 
 class Worker final : public broker::Host {
 public:
@@ -68,12 +69,15 @@ public:
     void log(int level, const std::string& line);
 
     // A plain socket accepted for this worker, or handed over by another one with bytes it already read.
-    // `tag` names its listener (kept across hand-offs).
+    // `tag` names its listener and `slot` is its listener's connection place (null: none); both are kept across
+    // hand-offs, the slot until the connection ends.
     void adopt(boost::asio::ip::tcp::socket s, std::string remote, std::vector<std::byte> initial,
-               std::shared_ptr<const broker::ListenerTag> tag = nullptr);
-    // Registers a connection under a fresh id and tells the core it is open; returns the id.
+               std::shared_ptr<const broker::ListenerTag> tag, std::shared_ptr<ConnectionSlot> slot);
+    // Registers a connection under a fresh id and tells the core it is open; returns the id. `tag`: its listener
+    // (may be null). `username`: the transport's identity for the core (use_cn_as_username).
     ConnectionId open(std::shared_ptr<Connection> conn, std::string remote,
-                      std::shared_ptr<const broker::ListenerTag> tag = nullptr);
+                      std::shared_ptr<const broker::ListenerTag> tag = nullptr,
+                      std::optional<std::string> username = std::nullopt);
     void forget(ConnectionId id);
     // Holds a connection the core no longer knows (its session lives on another worker, which relays through
     // it), so that shutdown still closes it.

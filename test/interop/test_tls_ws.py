@@ -231,12 +231,15 @@ class TlsWsTestCase(BrokerTestCase):
         pub = self.paho("tcp", self.port)
         pub.publish("still/here", b"yes", qos=1)
         self.wait_message(bystander, b"yes")
-        self.wait_until(lambda: "handshake with" in self.broker.log(), WAIT_S, "the handshake failure logged")
+        # One line per refused connection.
+        self.wait_until(lambda: self.broker.log().count("listener tls: handshake with") == 3, WAIT_S,
+                        "the three handshake failures logged")
 
     def test_tls_client_hello_on_the_plain_port_is_closed(self):
         bystander = self.paho("tcp", self.port)
         self.subscribe(bystander, "still/here")
         raw = self.connect_raw(self.port)
+        local = f"closing 127.0.0.1:{raw.getsockname()[1]}: "
         ctx = ssl.create_default_context(cafile=CERTS["ca"])
         with self.assertRaises((ssl.SSLError, OSError)):
             with ctx.wrap_socket(raw, server_hostname="localhost") as t:
@@ -244,6 +247,9 @@ class TlsWsTestCase(BrokerTestCase):
         pub = self.paho("tcp", self.port)
         pub.publish("still/here", b"yes", qos=1)
         self.wait_message(bystander, b"yes")
+        # Closed as a malformed first packet, logged once.
+        self.wait_until(lambda: local in self.broker.log(), WAIT_S, "the refusal logged")
+        self.assertEqual(self.broker.log().count(local), 1)
 
     def upgrade(self, port, protocols, path="/mqtt"):
         s = self.connect_raw(port)
@@ -259,7 +265,7 @@ class TlsWsTestCase(BrokerTestCase):
             head += chunk
         return s, head
 
-    def test_websocket_upgrade_needs_an_mqtt_subprotocol(self):
+    def test_websocket_upgrade_needs_an_mqtt_subprotocol(self):  # [MQTT-6.0.0-4]
         s, head = self.upgrade(self.ports["ws"], "chat, superchat")
         self.assertTrue(head.startswith(b"HTTP/1.1 400"), head)
         s, head = self.upgrade(self.ports["ws"], None)
@@ -270,7 +276,7 @@ class TlsWsTestCase(BrokerTestCase):
         self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
         self.assertIn(b"Sec-WebSocket-Protocol: mqttv3.1\r\n", head)
 
-    def test_text_frame_is_closed_with_1003(self):
+    def test_text_frame_is_closed_with_1003(self):  # [MQTT-6.0.0-1]
         s, head = self.upgrade(self.ports["ws"], "mqtt")
         self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
         payload = b"hello"

@@ -364,6 +364,44 @@ TEST_F(CoreTest, ConnackNamesTheAuthenticationMethod) {
     shared_.authenticator = &allow_;
 }
 
+// use_cn_as_username: the identity the transport established (a client certificate's CN) is the username the
+// authenticator sees, whatever the CONNECT carried; without one, the CONNECT's User Name is used.
+TEST_F(CoreTest, TransportUsernameReplacesTheConnectUserName) {
+    struct Recorder final : Authenticator {
+        bool supports_method(std::string_view) const override { return false; }
+        AuthDecision authenticate(const AuthRequest& r, unsigned) override {
+            seen.push_back(r.username ? std::optional<std::string>(std::string(*r.username)) : std::nullopt);
+            remotes.emplace_back(r.remote);
+            return AuthDecision::allow();
+        }
+        std::vector<std::optional<std::string>> seen;
+        std::vector<std::string> remotes;
+    } recorder;
+    shared_.authenticator = &recorder;
+    for (const bool with_name : {true, false}) {
+        const ConnectionId id = next_id_++;
+        core_.on_open(id, "203.0.113.9:4711", now_, nullptr, std::string("device-17"));
+        Peer p{id, ProtocolVersion::V3_1_1};
+        codec::Connect c;
+        c.version = ProtocolVersion::V3_1_1;
+        c.client_id = with_name ? "cn-a" : "cn-b";
+        if (with_name) c.username = "someone-else";
+        send(p, c);
+        auto got = received(p);
+        ASSERT_EQ(got.size(), 1U);
+        EXPECT_EQ(std::get<codec::Connack>(got[0]).reason, ReasonCode::Success);
+    }
+    Peer plain = open(ProtocolVersion::V3_1_1);
+    codec::Connect c;
+    c.version = ProtocolVersion::V3_1_1;
+    c.client_id = "plain";
+    c.username = "from-connect";
+    send(plain, c);
+    EXPECT_EQ(recorder.seen, (std::vector<std::optional<std::string>>{"device-17", "device-17", "from-connect"}));
+    EXPECT_EQ(recorder.remotes[0], "203.0.113.9:4711");
+    shared_.authenticator = &allow_;
+}
+
 // A challenge-response authenticator: step 0 asks for more with "nonce"; the answer must be "answer".
 struct Challenge final : Authenticator {
     bool supports_method(std::string_view m) const override { return m == "CHALLENGE"; }

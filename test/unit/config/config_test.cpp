@@ -139,7 +139,15 @@ TEST(ConfigDefaults, ExampleFileMentionsEveryKey) {
                                   "key_file",
                                   "ca_file",
                                   "require_client_cert",
+                                  "tls_min_version",
+                                  "tls_max_version",
+                                  "ciphers",
+                                  "ciphersuites",
+                                  "use_cn_as_username",
                                   "ws_path",
+                                  "allowed_origins",
+                                  "proxy_protocol",
+                                  "trust_x_forwarded_for",
                                   "web_root",
                                   "api_token",
                                   "api_username",
@@ -164,6 +172,8 @@ TEST(ConfigDefaults, ExampleListenersParseWhenUncommented) {
     EXPECT_EQ(r.config.listeners[5].name, "mqtts-5");
     EXPECT_EQ(r.config.listeners[5].cert_file, "/etc/moth/server.crt");
     EXPECT_TRUE(r.config.listeners[5].require_client_cert);
+    EXPECT_TRUE(r.config.listeners[5].use_cn_as_username);
+    EXPECT_EQ(r.config.listeners[5].tls_min_version, "1.3");
     EXPECT_EQ(r.config.listeners[6].kind, ListenerKind::Http);
     EXPECT_EQ(r.config.listeners[6].name, "metrics");
     EXPECT_EQ(r.config.listeners[6].port, 9100);
@@ -471,6 +481,111 @@ TEST(ConfigErrors, KeysThatDoNotApplyToTheKind) {
               }));
 }
 
+TEST(ConfigParse, TlsVersionsCiphersAndProxySettings) {
+    const LoadResult r = parse_config(R"(
+[[listener]]
+kind = "wss"
+cert_file = "c.pem"
+key_file = "k.pem"
+ca_file = "ca.pem"
+require_client_cert = true
+use_cn_as_username = true
+tls_min_version = "1.2"
+tls_max_version = "1.3"
+ciphers = "ECDHE+AESGCM:!aNULL:!MD5:@STRENGTH"
+ciphersuites = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+allowed_origins = ["https://console.example.com:8443", "https://*.example.com", "http://[::1]:8080", "*"]
+proxy_protocol = true
+trust_x_forwarded_for = true
+[[listener]]
+kind = "mqtt"
+proxy_protocol = true
+)",
+                                      "test.toml");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
+    const Listener& l = r.config.listeners[0];
+    EXPECT_TRUE(l.use_cn_as_username);
+    EXPECT_EQ(l.tls_max_version, "1.3");
+    EXPECT_EQ(l.ciphers, "ECDHE+AESGCM:!aNULL:!MD5:@STRENGTH");
+    EXPECT_EQ(l.ciphersuites, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+    EXPECT_EQ(l.allowed_origins.size(), 4U);
+    EXPECT_TRUE(l.proxy_protocol);
+    EXPECT_TRUE(l.trust_x_forwarded_for);
+    EXPECT_TRUE(r.config.listeners[1].proxy_protocol);
+}
+
+TEST(ConfigErrors, BadTlsSettings) {
+    const std::string tls = "[[listener]]\nkind = \"mqtts\"\n";
+    EXPECT_EQ(parse_errors(tls + "tls_min_version = \"1.1\"\n"),
+              std::vector<std::string>{
+                  R"(test.toml:3: listener.0.tls_min_version: must be "1.2" or "1.3", got "1.1")"});
+    EXPECT_EQ(parse_errors(tls + "tls_max_version = \"TLSv1.3\"\n"),
+              std::vector<std::string>{R"(test.toml:3: listener.0.tls_max_version: must be "" (the newest), "1.2" or )"
+                                       R"("1.3", got "TLSv1.3")"});
+    EXPECT_EQ(parse_errors(tls + "tls_min_version = \"1.3\"\ntls_max_version = \"1.2\"\n"),
+              std::vector<std::string>{R"(test.toml:4: listener.0.tls_max_version: is below tls_min_version "1.3")"});
+    // A typo in a cipher list fails at load time, from OpenSSL's own answer, also next to valid names.
+    auto typo = parse_errors(tls + "ciphers = \"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA265\"\n");
+    ASSERT_EQ(typo.size(), 1U);
+    EXPECT_EQ(typo[0].rfind("test.toml:3: listener.0.ciphers: unknown cipher or cipher group "
+                            "\"ECDHE-ECDSA-AES128-GCM-SHA265\"",
+                            0),
+              0U)
+        << typo[0];
+    auto nothing = parse_errors(tls + "ciphers = \"NOSUCHCIPHER\"\n");
+    ASSERT_EQ(nothing.size(), 1U);
+    EXPECT_NE(nothing[0].find("listener.0.ciphers: OpenSSL selects no cipher from \"NOSUCHCIPHER\""), std::string::npos)
+        << nothing[0];
+    auto suite = parse_errors(tls + "ciphersuites = \"TLS_AES_256_GCM_SHA384:TLS_AES_512_GCM_SHA384\"\n");
+    ASSERT_EQ(suite.size(), 1U);
+    EXPECT_EQ(suite[0].rfind("test.toml:3: listener.0.ciphersuites: unknown TLS 1.3 cipher suite "
+                             "\"TLS_AES_512_GCM_SHA384\"",
+                             0),
+              0U)
+        << suite[0];
+    EXPECT_EQ(parse_errors(tls + "tls_max_version = \"1.2\"\nciphersuites = \"TLS_AES_256_GCM_SHA384\"\n"),
+              std::vector<std::string>{"test.toml:4: listener.0.ciphersuites: only applies to TLS 1.3, which "
+                                       "tls_max_version \"1.2\" turns off"});
+    // Like mosquitto's use_identity_as_username, the CN needs a certificate to come from.
+    EXPECT_EQ(parse_errors(tls + "use_cn_as_username = true\n"),
+              std::vector<std::string>{
+                  "test.toml:3: listener.0.use_cn_as_username: requires require_client_cert = true"});
+}
+
+TEST(ConfigErrors, NewKeysThatDoNotApplyToTheKind) {
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"ws\"\nciphers = \"HIGH\"\nuse_cn_as_username = true\n"
+                           "tls_min_version = \"1.3\"\n"),
+              (std::vector<std::string>{
+                  "test.toml:3: listener.0.ciphers: only applies to mqtts and wss listeners",
+                  "test.toml:4: listener.0.use_cn_as_username: only applies to mqtts and wss listeners",
+                  "test.toml:5: listener.0.tls_min_version: only applies to mqtts and wss listeners",
+              }));
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"mqtts\"\nallowed_origins = [\"*\"]\ntrust_x_forwarded_for = true\n"),
+              (std::vector<std::string>{
+                  "test.toml:3: listener.0.allowed_origins: only applies to ws, wss and http listeners",
+                  "test.toml:4: listener.0.trust_x_forwarded_for: only applies to ws, wss and http listeners",
+              }));
+}
+
+TEST(ConfigErrors, BadAllowedOrigins) {
+    const std::string ws = "[[listener]]\nkind = \"ws\"\n";
+    EXPECT_EQ(parse_errors(ws + "allowed_origins = \"*\"\n"),
+              std::vector<std::string>{R"(test.toml:3: listener.0.allowed_origins: expected an array of strings, got )"
+                                       R"(string "*")"});
+    EXPECT_EQ(parse_errors(ws + "allowed_origins = [\"https://ok.example\", 5]\n"),
+              std::vector<std::string>{"test.toml:3: listener.0.allowed_origins: element 1: expected a string, got "
+                                       "integer 5"});
+    for (const char* bad : {"example.com", "https://", "https://exa mple.com", "https://example.com:99999",
+                            "https://example.com/path", "HTTPS://example.com"}) {
+        SCOPED_TRACE(bad);
+        auto errors = parse_errors(ws + "allowed_origins = [\"" + bad + "\"]\n");
+        ASSERT_EQ(errors.size(), 1U);
+        EXPECT_EQ(errors[0].rfind("test.toml:3: listener.0.allowed_origins: element 0: must be \"*\" or an origin", 0),
+                  0U)
+            << errors[0];
+    }
+}
+
 TEST(ConfigErrors, OtherStringChecks) {
     EXPECT_EQ(parse_errors("data_dir = \"\"\n"), std::vector<std::string>{"test.toml:1: data_dir: must not be empty"});
     EXPECT_EQ(
@@ -605,6 +720,15 @@ TEST(ConfigReload, NeedsRestart) {
     EXPECT_TRUE(needs_restart("workers"));
     EXPECT_TRUE(needs_restart("listener.3"));
     EXPECT_TRUE(needs_restart("listener.0.max_connections"));
+    EXPECT_TRUE(needs_restart("listener.0.proxy_protocol"));
+    EXPECT_TRUE(needs_restart("listener.0.use_cn_as_username"));
+    EXPECT_TRUE(needs_restart("listener.0.require_client_cert"));
+    // A listener's TLS material and Origin allow-list are applied by SIGHUP (Server::reload).
+    for (const char* key : {"listener.1.cert_file", "listener.1.key_file", "listener.1.ca_file",
+                            "listener.1.tls_min_version", "listener.1.tls_max_version", "listener.1.ciphers",
+                            "listener.1.ciphersuites", "listener.12.allowed_origins"}) {
+        EXPECT_FALSE(needs_restart(key)) << key;
+    }
     EXPECT_FALSE(needs_restart("limits.max_connections"));
     EXPECT_FALSE(needs_restart("log_level"));
     EXPECT_FALSE(needs_restart("listeners_extra"));

@@ -219,12 +219,32 @@ TEST(ConfigOverride, EveryKeyCanBeOverriddenAndIsCompared) {
                                        "listener.1.key_file=k",
                                        "listener.1.ca_file=a",
                                        "listener.1.require_client_cert=true",
-                                       "listener.1.ws_path=/ws"};
+                                       "listener.1.tls_min_version=1.3",
+                                       "listener.1.tls_max_version=1.3",
+                                       "listener.1.ciphersuites=TLS_AES_256_GCM_SHA384",
+                                       "listener.1.use_cn_as_username=true",
+                                       "listener.1.ws_path=/ws",
+                                       R"(listener.1.allowed_origins=["https://*.example.com"])",
+                                       "listener.1.proxy_protocol=true",
+                                       "listener.1.trust_x_forwarded_for=true"};
     EXPECT_EQ(apply_overrides(c, tls), std::vector<ConfigError>{});
     Config wss_default = one_listener();
     EXPECT_EQ(set(wss_default, "listener.1.kind=wss"), Strings{});
-    EXPECT_EQ(differences(wss_default, c), (Strings{"listener.1.cert_file", "listener.1.key_file", "listener.1.ca_file",
-                                                    "listener.1.require_client_cert", "listener.1.ws_path"}));
+    const Strings changed{"listener.1.cert_file",          "listener.1.key_file",        "listener.1.ca_file",
+                          "listener.1.require_client_cert", "listener.1.tls_min_version", "listener.1.tls_max_version",
+                          "listener.1.ciphersuites",        "listener.1.use_cn_as_username", "listener.1.ws_path",
+                          "listener.1.allowed_origins",     "listener.1.proxy_protocol",
+                          "listener.1.trust_x_forwarded_for"};
+    EXPECT_EQ(differences(wss_default, c), changed);
+    // Of these, SIGHUP applies the TLS material and the Origin list; the rest needs a restart.
+    EXPECT_EQ(reload_differences(wss_default, c),
+              (Strings{"listener.1.require_client_cert", "listener.1.use_cn_as_username", "listener.1.ws_path",
+                       "listener.1.proxy_protocol", "listener.1.trust_x_forwarded_for"}));
+    Config tls12 = wss_default;
+    EXPECT_EQ(set(tls12, "listener.1.ciphers=ECDHE+AESGCM"), Strings{});
+    EXPECT_EQ(set(tls12, "listener.1.ciphers=ECDHE+NOPE"),
+              Strings{"<override>: listener.1.ciphers: OpenSSL selects no cipher from \"ECDHE+NOPE\" (see `openssl "
+                      "ciphers -v '<list>'`)"});
 }
 
 }  // namespace
