@@ -140,5 +140,7 @@ test('chromium page exchanges messages with a TCP client over ws, wss and the ht
   assert.deepEqual(final.errors, []);
   assert.deepEqual(final.received.map((m) => m.via).sort(), [...ENDPOINTS].sort());
   assert.deepEqual(tcpSub.messages.map((m) => m.topic).sort(), ENDPOINTS.map((n) => `${prefix}/from-page/${n}`).sort());
-  await page.locator('#received li').nth(ENDPOINTS.length - 1).waitFor(); // the DOM shows them for the screenshot
+  // The DOM lists them too, for the screenshot.
+  await page.locator('#received li').nth(ENDPOINTS.length - 1).waitFor();
+  await page.locator('#published li').nth(ENDPOINTS.length - 1).waitFor();
 });
