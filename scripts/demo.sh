@@ -22,9 +22,11 @@ fi
 log "1/3 installing missing Debian packages (scripts/install-deps.sh)"
 scripts/install-deps.sh
 
-log "2/3 configuring and building the release preset${as_user:+ as $SUDO_USER}"
+log "2/3 building the web console (web/dist), then configuring and building the release preset${as_user:+ as $SUDO_USER}"
+(cd web && "${as_user[@]}" npm run build)
 "${as_user[@]}" cmake --preset release
 "${as_user[@]}" cmake --build --preset release
 
 log "3/3 starting the broker: $MOTHD (embedded defaults, no config file); Ctrl-C stops it"
+log "web console: http://localhost:8080/ (client), /dashboard/, /monitor/"
 exec "${as_user[@]}" "$MOTHD"

@@ -21,6 +21,13 @@ export default defineConfig({
         dashboard: resolve(__dirname, "dashboard/index.html"),
         monitor: resolve(__dirname, "monitor/index.html"),
       },
+      // Stable file names (no content hash): mothd embeds these files and the build lists them once at configure
+      // time, so a rebuild must not rename them. index.html is served with Cache-Control: no-cache.
+      output: {
+        entryFileNames: "assets/[name].js",
+        chunkFileNames: "assets/[name].js",
+        assetFileNames: "assets/[name][extname]",
+      },
     },
   },
   server: {
