@@ -18,6 +18,7 @@ export class TimeChart {
     private readonly maxPoints = 600,
     height = 200,
     unit = "",
+    legend = true,
   ) {
     this.data = [[], ...series.map(() => [])];
     const opts: uPlot.Options = {
@@ -39,7 +40,7 @@ export class TimeChart {
         { stroke: "#5d6679", grid: { stroke: "#eef1f6" }, size: 56 },
       ],
       scales: { x: { time: true } },
-      legend: { show: true },
+      legend: { show: legend },
       cursor: { drag: { x: false, y: false } },
     };
     this.plot = new uPlot(opts, this.data as uPlot.AlignedData, el);

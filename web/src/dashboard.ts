@@ -260,7 +260,7 @@ function widgetElement(w: Widget): HTMLElement {
       requestAnimationFrame(() => {
         if (!box.isConnected) return;
         charts.get(w.id)?.destroy();
-        const c = new TimeChart(box, [{ label: w.title, color: "#3454d1" }], MAX_POINTS, 190, w.unit ?? "");
+        const c = new TimeChart(box, [{ label: w.title, color: "#3454d1" }], MAX_POINTS, 190, w.unit ?? "", false);
         const s = series.get(w.id);
         if (s) c.load(s.t, [s.v]);
         charts.set(w.id, c);

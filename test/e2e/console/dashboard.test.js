@@ -1,0 +1,121 @@
+// The console's Dashboard page in Debian's chromium against a real mothd: the default layout (the course device's
+// temperature and humidity) follows `moth pub`, and a layout edited in the page is saved on the broker
+// (PUT /api/v1/dashboard) so that a second browser context loads it.
+//
+// Run: MOTHD=build/dev/apps/mothd/mothd MOTH=build/dev/apps/moth/moth node --test test/e2e/console/dashboard.test.js
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import {
+  launchFor,
+  mothPub,
+  newPage,
+  openConsole,
+  publishScreenshot,
+  screenshot,
+  startConsoleBroker,
+  waitFor,
+} from './harness.js';
+
+let broker;
+let browser;
+const pages = [];
+
+before(async () => {
+  broker = await startConsoleBroker({ prefix: 'moth-console-dashboard-' });
+  browser = await launchFor(broker);
+});
+
+after(async () => {
+  for (const p of pages) await p.context().close().catch(() => {});
+  await browser?.close();
+  try {
+    await broker?.stop();
+  } finally {
+    broker?.cleanup();
+  }
+});
+
+async function dashboardPage() {
+  const page = await newPage(browser);
+  pages.push(page);
+  await openConsole(page, broker, '/dashboard/');
+  await page.locator('body[data-loaded="true"]').waitFor();
+  await page.locator('#header-status[data-state="connected"]').waitFor();
+  return page;
+}
+
+const widget = (page, id) => page.locator(`[data-widget-id="${id}"]`);
+const points = (page, id) => widget(page, id).locator('.chart-box').getAttribute('data-points');
+
+test('the default dashboard shows the device: gauges and charts follow mytopic/temp and mytopic/humid', async () => {
+  const res = await fetch(`${broker.baseUrl}/api/v1/dashboard`);
+  assert.equal(res.status, 404, 'no layout stored yet');
+  const page = await dashboardPage();
+  assert.equal(await page.getByRole('tab', { name: 'Device' }).getAttribute('aria-selected'), 'true');
+  for (const id of ['temp-gauge', 'temp-chart', 'humid-gauge', 'humid-chart']) await widget(page, id).waitFor();
+  // The page subscribes once connected; the widgets wait for data until then.
+  await waitFor(async () => (await widget(page, 'temp-gauge').locator('.updated').textContent()) === 'waiting for data',
+    { what: 'the temperature gauge to be rendered' });
+
+  const temps = ['21.5', '22.25', '23'];
+  const humids = ['48', '51.5', '50'];
+  for (let i = 0; i < temps.length; i++) {
+    // The virtual device publishes plain numbers, as the course's ESP32 sketch does.
+    await mothPub(broker, 'mytopic/temp', temps[i]);
+    await mothPub(broker, 'mytopic/humid', humids[i]);
+    await waitFor(async () => Number(await points(page, 'temp-chart')) === i + 1 &&
+      Number(await points(page, 'humid-chart')) === i + 1, {
+      what: `chart point ${i + 1}`,
+      detail: async () => `temp ${await points(page, 'temp-chart')}`,
+    });
+  }
+  await waitFor(async () => (await widget(page, 'temp-gauge').getAttribute('data-value')) === '23', { what: 'gauge' });
+  assert.equal(await widget(page, 'temp-gauge').locator('.gauge-value').textContent(), '23');
+  assert.equal(await widget(page, 'humid-gauge').locator('.gauge-value').textContent(), '50');
+  assert.match(await widget(page, 'temp-gauge').locator('svg').getAttribute('aria-label'), /Temperature: 23 °C/);
+  assert.equal((await widget(page, 'humid-text').locator('.text-value').textContent()).trim(), '50%');
+
+  const file = await screenshot(page, 'dashboard');
+  publishScreenshot(file, 'dashboard');
+  assert.deepEqual(page.errors, []);
+});
+
+test('an edited layout is saved on the broker and survives a reload in a second browser context', async () => {
+  const page = await dashboardPage();
+  await page.getByRole('button', { name: 'Edit layout' }).click();
+  await page.getByRole('button', { name: 'Edit widget Temperature', exact: true }).click();
+  const dlg = page.getByRole('dialog', { name: 'Edit widget' });
+  await dlg.getByLabel('Title').fill('Kitchen temperature');
+  await dlg.getByLabel('Maximum').fill('40');
+  await dlg.getByRole('button', { name: 'Apply' }).click();
+
+  // A new widget: last value of a JSON field.
+  await page.getByRole('button', { name: '+ Add widget' }).first().click();
+  const add = page.getByRole('dialog', { name: 'Add widget' });
+  await add.getByLabel('Type').selectOption('text');
+  await add.getByLabel('Title').fill('Battery');
+  await add.getByLabel('Topic').fill('mytopic/status');
+  await add.getByLabel('Unit').fill('V');
+  await add.getByLabel(/JSON path/).fill('battery.volts');
+  await add.getByRole('button', { name: 'Add', exact: true }).click();
+  await page.getByRole('button', { name: 'Save layout' }).click();
+  await page.getByText('Dashboard saved on the broker.').waitFor();
+
+  const stored = await (await fetch(`${broker.baseUrl}/api/v1/dashboard`)).json();
+  const tempGauge = stored.tabs[0].groups[0].widgets.find((w) => w.id === 'temp-gauge');
+  assert.equal(tempGauge.title, 'Kitchen temperature');
+  assert.equal(tempGauge.max, 40);
+
+  // Another browser context (no shared storage) loads the saved layout.
+  const second = await dashboardPage();
+  await second.getByRole('heading', { name: 'Kitchen temperature' }).waitFor();
+  const battery = second.locator('section.widget', { has: second.getByRole('heading', { name: 'Battery' }) });
+  await battery.waitFor();
+  await mothPub(broker, 'mytopic/status', '{"battery":{"volts":3.7},"rssi":-60}');
+  await battery.locator('.text-value', { hasText: '3.7V' }).waitFor();
+  await screenshot(second, 'dashboard-edited');
+  assert.deepEqual(page.errors, []);
+  assert.deepEqual(second.errors, []);
+});
