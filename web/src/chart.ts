@@ -40,7 +40,7 @@ export class TimeChart {
         { stroke: "#5d6679", grid: { stroke: "#eef1f6" }, size: 56 },
       ],
       scales: { x: { time: true } },
-      legend: { show: legend },
+      legend: { show: legend, live: false },
       cursor: { drag: { x: false, y: false } },
     };
     this.plot = new uPlot(opts, this.data as uPlot.AlignedData, el);

@@ -162,7 +162,7 @@ function renderSessions(sessions: SessionInfo[]): void {
     .map(
       (s) => `<tr data-client-id="${escapeHtml(s.client_id)}"><td class="mono">${escapeHtml(s.client_id)}</td>
         <td>${s.connected ? '<span class="badge" style="background:#e6f4ea;color:#1e7b34">connected</span>' : '<span class="badge">offline</span>'}</td>
-        <td class="num">${s.expiry_interval_s === 4294967295 ? "never" : formatDuration(s.expiry_interval_s)}</td>
+        <td class="num">${s.expiry_interval_s === 4294967295 ? "never" : s.expiry_interval_s === 0 ? "at disconnect" : formatDuration(s.expiry_interval_s)}</td>
         <td class="num">${s.subscriptions}</td><td class="num">${s.inflight}</td><td class="num">${s.queued}</td></tr>`,
     )
     .join("");
@@ -241,7 +241,7 @@ function renderRetained(truncated = false): void {
   } catch {
     /* not JSON */
   }
-  detail.innerHTML = `<h3 class="mono">${escapeHtml(m.topic)}</h3>
+  detail.innerHTML = `<h3>${escapeHtml(m.topic)}</h3>
     <div class="muted">QoS ${m.qos} · ${formatBytes(m.size)}${m.content_type ? ` · ${escapeHtml(m.content_type)}` : ""}</div>`;
   const pre = document.createElement("pre");
   pre.textContent = text;
