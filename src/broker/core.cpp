@@ -50,10 +50,11 @@ Core::~Core() = default;
 // ---------------------------------------------------------------------------------------------------------
 // Connections
 
-void Core::on_open(ConnectionId id, std::string remote, TimePoint now) {
+void Core::on_open(ConnectionId id, std::string remote, TimePoint now, std::shared_ptr<const ListenerTag> tag) {
     auto c = std::make_unique<Connection>();
     c->id = id;
     c->remote = std::move(remote);
+    c->tag = std::move(tag);
     c->opened = now;
     c->last_rx = now;
     c->decoder.set_max_packet_size(cfg_.limits.max_packet_size);
@@ -576,6 +577,9 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         c.will = std::move(w);
     }
     c.state = Connection::State::Connected;
+    c.username = p.username ? std::string(*p.username) : std::string();
+    c.clean_start = p.clean_start;
+    c.connected_at = now;
     Stats::add(stats_.connections);
     shared_.connection_count.fetch_add(1, std::memory_order_relaxed);
 
@@ -1247,6 +1251,113 @@ void Core::publish_sys(TimePoint now) {
         publish(std::string("$SYS/broker/load/publish/received/") + names[i], fmt(load_received_[i]));
         publish(std::string("$SYS/broker/load/publish/sent/") + names[i], fmt(load_sent_[i]));
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Introspection and administration (the HTTP API)
+
+CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
+    CoreSnapshot out;
+    const auto wanted = [&](const std::string& client_id) { return !query.client_id || *query.client_id == client_id; };
+    if (query.clients) {
+        for (const auto& [id, cp] : connections_) {
+            const Connection& c = *cp;
+            if (c.state != Connection::State::Connected || c.session == nullptr || !wanted(c.session->client_id)) continue;
+            const Session& s = *c.session;
+            ClientInfo info;
+            info.client_id = s.client_id;
+            info.username = c.username;
+            info.address = c.remote;
+            if (c.tag) {
+                info.listener = c.tag->name;
+                info.transport = c.tag->transport;
+            }
+            info.protocol_version = static_cast<unsigned>(c.version);
+            info.connected_for = now - c.connected_at;
+            info.keepalive_s = c.keep_alive_s;
+            info.clean_start = c.clean_start;
+            info.subscriptions = s.subscriptions.size();
+            info.inflight = s.inflight.size();
+            info.queued = s.queue.size();
+            out.clients.push_back(std::move(info));
+        }
+    }
+    if (query.sessions) {
+        for (const auto& [client_id, sp] : sessions_) {
+            if (!wanted(client_id)) continue;
+            const Session& s = *sp;
+            out.sessions.push_back(SessionInfo{s.client_id, s.connection != 0, s.expiry_s, s.subscriptions.size(),
+                                               s.inflight.size(), s.queue.size()});
+        }
+    }
+    if (query.subscriptions) {
+        for (const auto& [client_id, sp] : sessions_) {
+            if (!wanted(client_id)) continue;
+            for (const auto& [filter, e] : sp->subscriptions) {
+                SubscriptionInfo info;
+                info.client_id = client_id;
+                if (const auto shared = codec::parse_shared_filter(filter)) {
+                    info.filter = std::string(shared->filter);
+                    info.shared_group = std::string(shared->group);
+                } else {
+                    info.filter = filter;
+                }
+                info.qos = static_cast<std::uint8_t>(e.options.qos);
+                info.no_local = e.options.no_local;
+                info.retain_as_published = e.options.retain_as_published;
+                info.retain_handling = e.options.retain_handling;
+                info.identifier = e.subscription_id;
+                out.subscriptions.push_back(std::move(info));
+            }
+        }
+    }
+    if (query.listeners) {
+        // Every connection this core serves, CONNECT or not; a relayed one is counted by the core that owns it.
+        for (const auto& [id, cp] : connections_) {
+            if (cp->state != Connection::State::Closed && cp->tag) ++out.connections_by_listener[cp->tag->name];
+        }
+    }
+    return out;
+}
+
+bool Core::disconnect_client(std::string_view client_id, TimePoint now) {
+    const auto it = sessions_.find(std::string(client_id));
+    if (it == sessions_.end() || it->second->connection == 0) return false;
+    Connection* c = find_connection(it->second->connection);
+    if (c == nullptr || c->state != Connection::State::Connected) return false;
+    if (shared_.log) shared_.log(1, "closing " + c->remote + " (" + it->second->client_id + "): administrative action");
+    now_ = now;
+    if (is_v5(c->version)) {
+        codec::Disconnect d;
+        d.reason = ReasonCode::AdministrativeAction;
+        send_packet(*c, d);
+    }
+    // A server-side close without the client's DISCONNECT: the will is published [MQTT-3.1.2-8].
+    drop_connection(*c, true, now);
+    return true;
+}
+
+std::size_t Core::publish(const BrokerPublish& p, TimePoint now) {
+    now_ = now;
+    auto m = std::make_shared<Message>();
+    m->topic = p.topic;
+    m->payload = p.payload;
+    m->qos = p.qos;
+    m->retain = p.retain;
+    m->content_type = p.content_type;
+    m->user_properties = p.user_properties;
+    MessagePtr msg = std::move(m);
+    if (p.retain) {
+        std::lock_guard lock(shared_.retained_mutex);
+        if (msg->payload.empty()) {
+            shared_.retained.erase(msg->topic);  // [MQTT-3.3.1-6/7], as for a client's retained PUBLISH
+        } else {
+            shared_.retained.set(msg->topic, msg);
+        }
+    }
+    Stats::add(stats_.messages_received);
+    Stats::add(stats_.publish_received);
+    return route(msg, now);
 }
 
 }  // namespace moth::broker

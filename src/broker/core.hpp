@@ -90,6 +90,77 @@ struct Shared {
     std::function<void(int level, const std::string& line)> log;
 };
 
+// Which listener a connection came in on, for the HTTP API: set by the I/O layer at on_open and carried along
+// when the connection moves to another worker. Immutable and shared by every connection of the listener.
+struct ListenerTag {
+    std::string name;       // the listener's name ("mqtt-0")
+    std::string transport;  // "mqtt", "mqtts", "ws", "wss", or "http" (MQTT over the http listener's WebSocket)
+};
+
+// ---- Introspection and administration (the HTTP API). Plain copies, safe to hand to another thread. ----
+
+struct ClientInfo {
+    std::string client_id;
+    std::string username;  // empty when the CONNECT had none
+    std::string address;   // "ip:port"
+    std::string listener;
+    std::string transport;
+    unsigned protocol_version = 4;  // the CONNECT's protocol level: 3, 4 or 5
+    std::chrono::nanoseconds connected_for{};  // since the CONNECT was accepted, as of the call's `now`
+    std::uint16_t keepalive_s = 0;
+    bool clean_start = false;
+    std::size_t subscriptions = 0;
+    std::size_t inflight = 0;
+    std::size_t queued = 0;
+};
+
+struct SessionInfo {
+    std::string client_id;
+    bool connected = false;
+    std::uint32_t expiry_interval_s = 0;  // 0xFFFFFFFF: never
+    std::size_t subscriptions = 0;
+    std::size_t inflight = 0;
+    std::size_t queued = 0;
+};
+
+struct SubscriptionInfo {
+    std::string client_id;
+    std::string filter;        // without "$share/<group>/"
+    std::string shared_group;  // empty when not shared
+    std::uint8_t qos = 0;      // granted
+    bool no_local = false;
+    bool retain_as_published = false;
+    std::uint8_t retain_handling = 0;
+    std::uint32_t identifier = 0;  // 0: none
+};
+
+// What one worker's core holds, for the API to merge across workers.
+struct CoreSnapshot {
+    std::vector<ClientInfo> clients;
+    std::vector<SessionInfo> sessions;
+    std::vector<SubscriptionInfo> subscriptions;
+    std::unordered_map<std::string, std::size_t> connections_by_listener;  // open connections (MQTT) per listener
+};
+
+// What the snapshot should include (subscriptions can be many; the others are one entry per client).
+struct SnapshotQuery {
+    bool clients = false;
+    bool sessions = false;
+    bool subscriptions = false;
+    bool listeners = false;
+    std::optional<std::string> client_id;  // only this client's entries
+};
+
+// A message the broker publishes itself (the HTTP API's publish): no session, no No Local origin.
+struct BrokerPublish {
+    std::string topic;  // a valid topic name, not starting with '$'; checked by the caller
+    std::vector<std::byte> payload;
+    codec::QoS qos = codec::QoS::AtMostOnce;
+    bool retain = false;
+    std::optional<std::string> content_type;
+    std::vector<std::pair<std::string, std::string>> user_properties;
+};
+
 struct SubscriptionEntry {
     codec::SubscribeOptions options;
     std::uint32_t subscription_id = 0;  // 0: none
@@ -107,8 +178,9 @@ public:
 
     [[nodiscard]] unsigned index() const { return index_; }
 
-    // A new network connection (or one handed over by another worker).
-    void on_open(ConnectionId id, std::string remote, TimePoint now);
+    // A new network connection (or one handed over by another worker). `tag` names its listener (may be null).
+    void on_open(ConnectionId id, std::string remote, TimePoint now,
+                 std::shared_ptr<const ListenerTag> tag = nullptr);
     // Input bytes; returns how many were consumed (the rest is kept by the caller until more arrive).
     std::size_t on_data(ConnectionId id, std::span<const std::byte> data, TimePoint now);
     // The connection's queued output has drained below the limit: resume sending queued messages.
@@ -138,6 +210,18 @@ public:
     void reconfigure(const config::Config& c) { cfg_ = c; }
 
     [[nodiscard]] std::size_t connection_count() const { return connections_.size(); }
+
+    // ---- Introspection and administration for the HTTP API (on this core's thread, like everything else) ----
+    // Copies of what this core holds (sessions live on their client id's worker, so no two cores report the
+    // same client). `now` gives ClientInfo::connected_for.
+    [[nodiscard]] CoreSnapshot snapshot(const SnapshotQuery& query, TimePoint now) const;
+    // Disconnects the connected client `client_id` as an administrative action: a 5.0 client first gets
+    // DISCONNECT 0x98 Administrative action; the will is published as for any server-side close; the session
+    // stays as its expiry says. Returns false when no such client is connected to this core.
+    bool disconnect_client(std::string_view client_id, TimePoint now);
+    // Publishes a message from the broker itself (retained when asked), routed like a client's PUBLISH.
+    // Returns the number of subscriptions matched.
+    std::size_t publish(const BrokerPublish& p, TimePoint now);
 
 private:
     struct Outgoing {
@@ -178,6 +262,10 @@ private:
         enum class State : std::uint8_t { AwaitConnect, Authenticating, Connected, Closed } state = State::AwaitConnect;
         codec::ProtocolVersion version = codec::ProtocolVersion::V3_1_1;
         Session* session = nullptr;
+        std::shared_ptr<const ListenerTag> tag;  // may be null (unit tests)
+        std::string username;                    // from the CONNECT, for the API
+        bool clean_start = false;
+        TimePoint connected_at{};  // when the CONNECT was accepted
         TimePoint opened{};
         TimePoint last_rx{};
         std::uint16_t keep_alive_s = 0;

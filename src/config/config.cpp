@@ -274,6 +274,14 @@ std::optional<std::string> listener_name(std::string_view s) {
     return std::nullopt;
 }
 
+// The user part of HTTP Basic credentials ("user:password"): a colon would end it early.
+std::optional<std::string> api_username(std::string_view s) {
+    if (s.find(':') != std::string_view::npos) {
+        return "must not contain ':', got " + quote(s);
+    }
+    return std::nullopt;
+}
+
 std::optional<std::string> ws_path(std::string_view s) {
     if (s.empty() || s.front() != '/') {
         return "must start with '/', got " + quote(s);
@@ -432,6 +440,10 @@ const std::vector<Field<Listener>>& listener_fields() {
         string_field("ca_file", &Listener::ca_file, any_string),
         bool_field("require_client_cert", &Listener::require_client_cert),
         string_field("ws_path", &Listener::ws_path, ws_path),
+        string_field("web_root", &Listener::web_root, any_string),
+        string_field("api_token", &Listener::api_token, any_string),
+        string_field("api_username", &Listener::api_username, api_username),
+        string_field("api_password", &Listener::api_password, any_string),
     };
     return fields;
 }
@@ -512,8 +524,27 @@ void check_listener(const Listener& l, std::size_t position, std::vector<Problem
                 {position, "require_client_cert", "requires ca_file (the CA that signs client certificates)"});
         }
     }
-    if (!is_websocket(l.kind) && l.ws_path != kDefaultWsPath) {
-        out.push_back({position, "ws_path", "only applies to ws and wss listeners"});
+    if (!has_ws_path(l.kind) && l.ws_path != kDefaultWsPath) {
+        out.push_back({position, "ws_path", "only applies to ws, wss and http listeners"});
+    }
+    if (l.kind != ListenerKind::Http) {
+        constexpr std::string_view kMessage = "only applies to http listeners";
+        for (const auto& [field, value] : {std::pair<std::string_view, const std::string*>{"web_root", &l.web_root},
+                                           {"api_token", &l.api_token},
+                                           {"api_username", &l.api_username},
+                                           {"api_password", &l.api_password}}) {
+            if (!value->empty()) {
+                out.push_back({position, field, std::string(kMessage)});
+            }
+        }
+    } else {
+        // Basic auth needs both halves; one alone would lock everyone out (or nobody).
+        if (!l.api_password.empty() && l.api_username.empty()) {
+            out.push_back({position, "api_username", "required when api_password is set"});
+        }
+        if (!l.api_username.empty() && l.api_password.empty()) {
+            out.push_back({position, "api_password", "required when api_username is set"});
+        }
     }
 }
 
@@ -857,6 +888,13 @@ Config default_config() {
         l.port = default_port(kind);
         config.listeners.push_back(std::move(l));
     }
+    // The console, the JSON API and /metrics: loopback only, since the API is open when no credentials are set.
+    Listener http;
+    http.kind = ListenerKind::Http;
+    http.name = default_listener_name(ListenerKind::Http, config.listeners.size());
+    http.bind = "127.0.0.1";
+    http.port = default_port(ListenerKind::Http);
+    config.listeners.push_back(std::move(http));
     return config;
 }
 

@@ -29,6 +29,10 @@ enum class ListenerKind { Mqtt, Mqtts, Ws, Wss, Http };
 [[nodiscard]] constexpr bool is_websocket(ListenerKind kind) noexcept {
     return kind == ListenerKind::Ws || kind == ListenerKind::Wss;
 }
+// Kinds that accept a WebSocket upgrade at ws_path: ws, wss, and http (next to its pages and API).
+[[nodiscard]] constexpr bool has_ws_path(ListenerKind kind) noexcept {
+    return is_websocket(kind) || kind == ListenerKind::Http;
+}
 
 struct Listener {
     ListenerKind kind = ListenerKind::Mqtt;
@@ -41,7 +45,14 @@ struct Listener {
     std::string key_file;
     std::string ca_file;  // CA bundle that client certificates must chain to
     bool require_client_cert = false;
-    std::string ws_path = "/mqtt";  // ws, wss only: HTTP path of the WebSocket upgrade
+    std::string ws_path = "/mqtt";  // ws, wss, http: HTTP path of the WebSocket upgrade
+    // http only. web_root: directory served at "/" (empty: the assets embedded in mothd). api_token: when set,
+    // /api/v1 and /metrics need "Authorization: Bearer <token>"; api_username + api_password: HTTP Basic auth
+    // (either is accepted when both are set; none set: open).
+    std::string web_root;
+    std::string api_token;
+    std::string api_username;
+    std::string api_password;
 
     bool operator==(const Listener&) const = default;
 };
@@ -95,7 +106,8 @@ struct Config {
     std::string server_reference;       // v5: when set, CONNACK 0x9C Use another server with this reference
     Limits limits;
     Features features;
-    std::vector<Listener> listeners;  // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884
+    // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884 on 0.0.0.0, http 8080 on 127.0.0.1
+    std::vector<Listener> listeners;
 
     // Compares every field, `source` included; use differences() to compare settings only.
     bool operator==(const Config&) const = default;
@@ -125,7 +137,8 @@ struct LoadResult {
 // Reads and parses a file. An unreadable file gives one error, "path: cannot read: <strerror>".
 [[nodiscard]] LoadResult load_config_file(const std::string& path);
 // The embedded defaults (source "<defaults>"): every field's default and four listeners on 0.0.0.0: "mqtt-0" on
-// 1883, "mqtts-1" on 8883, "ws-2" on 8000 and "wss-3" on 8884 (the TLS ones with the development certificate).
+// 1883, "mqtts-1" on 8883, "ws-2" on 8000 and "wss-3" on 8884 (the TLS ones with the development certificate),
+// plus "http-4" on 127.0.0.1:8080 (loopback only, because it carries the unauthenticated API by default).
 [[nodiscard]] Config default_config();
 
 // Command-line overrides "key=value", applied after the file. Keys are dotted as in the file: "workers=2",

@@ -11,6 +11,7 @@
 #include <boost/asio.hpp>
 
 #include "broker/core.hpp"
+#include "server/http_session.hpp"
 #include "server/stream_connection.hpp"
 #include "server/tls.hpp"
 #include "server/worker.hpp"
@@ -45,8 +46,8 @@ constexpr auto kShutdownGrace = std::chrono::seconds(2);
 // queues during a loop turn into a single write. At hand-off the socket moves to the owner as a descriptor.
 class TcpConnection final : public Connection, public std::enable_shared_from_this<TcpConnection> {
 public:
-    TcpConnection(Worker& w, tcp::socket s, std::string remote)
-        : w_(w), sock_(std::move(s)), remote_(std::move(remote)), in_(kInitialReadBuffer) {}
+    TcpConnection(Worker& w, tcp::socket s, std::string remote, std::shared_ptr<const broker::ListenerTag> tag)
+        : w_(w), sock_(std::move(s)), remote_(std::move(remote)), tag_(std::move(tag)), in_(kInitialReadBuffer) {}
 
     void start(ConnectionId id, std::vector<std::byte> initial);
     void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
@@ -68,6 +69,7 @@ private:
     tcp::socket sock_;
     ConnectionId id_ = 0;
     std::string remote_;
+    std::shared_ptr<const broker::ListenerTag> tag_;
     std::vector<std::byte> in_;
     std::size_t in_len_ = 0;
     std::vector<std::byte> out_;
@@ -96,11 +98,16 @@ struct Server::Impl {
         std::unique_ptr<tcp::acceptor> acceptor;
         BoundListener bound;
         std::shared_ptr<const detail::ListenerContext> stream;  // mqtts, ws, wss: TLS context, path, limits
+        std::shared_ptr<detail::HttpListenerContext> http;      // http: API settings, its ws upgrade
+        std::shared_ptr<const broker::ListenerTag> tag;         // mqtt: name and transport, for the HTTP API
     };
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<unsigned> next_worker{0};
     bool started = false;
     std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
+    // Blocking file work for the http listeners (web_root files, the dashboard), never done on a worker. Declared
+    // after `workers`, so it is joined (in stop(), and at destruction) before their io_contexts go.
+    std::unique_ptr<asio::thread_pool> blocking;
 
     void accept(Listener& l);
 };
@@ -132,18 +139,20 @@ void Worker::log(int level, const std::string& line) {
     if (impl_.log) impl_.log(level, line);
 }
 
-void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial) {
+void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial,
+                   std::shared_ptr<const broker::ListenerTag> tag) {
     if (stopping_) return;
-    auto conn = std::make_shared<TcpConnection>(*this, std::move(s), remote);
-    const ConnectionId id = open(conn, std::move(remote));
+    auto conn = std::make_shared<TcpConnection>(*this, std::move(s), remote, tag);
+    const ConnectionId id = open(conn, std::move(remote), std::move(tag));
     conn->start(id, std::move(initial));
     schedule_flush();
 }
 
-ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote) {
+ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote,
+                          std::shared_ptr<const broker::ListenerTag> tag) {
     const ConnectionId id = (static_cast<ConnectionId>(index_) << 48) | next_id_++;
     conns_.emplace(id, std::move(conn));
-    core_->on_open(id, std::move(remote), Clock::now());
+    core_->on_open(id, std::move(remote), Clock::now(), std::move(tag));
     return id;
 }
 
@@ -252,7 +261,7 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
     const int fd = sock_.release(ec);
     if (ec) return;
     Worker* target = &w_.peer(worker);
-    asio::post(target->ioc(), [target, fd, protocol, remote = remote_,
+    asio::post(target->ioc(), [target, fd, protocol, remote = remote_, tag = tag_,
                                bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
         tcp::socket s(target->ioc());
         boost::system::error_code aec;
@@ -261,7 +270,7 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
             ::close(fd);
             return;
         }
-        target->adopt(std::move(s), std::move(remote), std::move(bytes));
+        target->adopt(std::move(s), std::move(remote), std::move(bytes), std::move(tag));
     });
 }
 
@@ -387,13 +396,18 @@ void Server::Impl::accept(Listener& l) {
             if (shared.config.tcp_nodelay) s.set_option(tcp::no_delay(true), opt_ec);
             auto ep = s.remote_endpoint(opt_ec);
             std::string remote = opt_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-            if (l.stream) {
+            if (l.http) {
+                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote),
+                                      ctx = std::shared_ptr<const detail::HttpListenerContext>(l.http)]() mutable {
+                    detail::start_http_session(*w, std::move(s), std::move(remote), std::move(ctx));
+                });
+            } else if (l.stream) {
                 asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), ctx = l.stream]() mutable {
                     detail::start_stream_connection(*w, std::move(s), std::move(remote), std::move(ctx));
                 });
             } else {
-                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote)]() mutable {
-                    w->adopt(std::move(s), std::move(remote), {});
+                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), tag = l.tag]() mutable {
+                    w->adopt(std::move(s), std::move(remote), {}, std::move(tag));
                 });
             }
         } else if (log) {
@@ -427,18 +441,27 @@ void Server::start() {
     for (const auto& lc : impl.shared.config.listeners) {
         const std::string name = lc.name.empty() ? std::string(kind_name(lc.kind)) + "-" + std::to_string(index) : lc.name;
         ++index;
-        if (lc.kind == config::ListenerKind::Http) {
-            if (impl.log) impl.log(2, "listener " + name + ": kind " + std::string(kind_name(lc.kind)) + " is not available yet; skipped");
-            continue;
-        }
         auto l = std::make_unique<Impl::Listener>();
         l->cfg = lc;
-        if (lc.kind != config::ListenerKind::Mqtt) {
+        if (lc.kind == config::ListenerKind::Mqtt) {
+            l->tag = std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, "mqtt"});
+        } else {
             try {
                 l->stream = detail::make_listener_context(name, lc, impl.shared.config, impl.log);
             } catch (const std::exception& e) {
                 throw std::runtime_error("listener " + name + ": " + e.what());
             }
+        }
+        if (lc.kind == config::ListenerKind::Http) {
+            if (!impl.blocking) impl.blocking = std::make_unique<asio::thread_pool>(1);
+            auto h = std::make_shared<detail::HttpListenerContext>();
+            h->ws = l->stream;
+            l->stream.reset();
+            h->settings = http::Settings{lc.web_root, h->ws->ws_path, lc.api_token, lc.api_username, lc.api_password};
+            h->shared = &impl.shared;
+            h->blocking = impl.blocking.get();
+            h->data_dir = impl.shared.config.data_dir;
+            l->http = std::move(h);
         }
         try {
             tcp::resolver resolver(first.ioc());
@@ -458,6 +481,11 @@ void Server::start() {
                                      "): " + e.what());
         }
         impl.listeners.push_back(std::move(l));
+    }
+    for (auto& l : impl.listeners) {
+        if (l->http) {
+            for (const auto& other : impl.listeners) l->http->bound.push_back(other->bound);
+        }
     }
     for (auto& l : impl.listeners) impl.accept(*l);
     for (auto& w : impl.workers) w->run();
@@ -489,6 +517,8 @@ void Server::stop() {
     });
     for (auto& w : impl.workers) w->stop();
     for (auto& w : impl.workers) w->join();
+    // File work still running posts its answer to a worker that no longer runs: harmless, it is dropped.
+    if (impl.blocking) impl.blocking->join();
 }
 
 }  // namespace moth::server

@@ -197,6 +197,7 @@ public:
         });
     }
 
+    std::shared_ptr<const broker::ListenerTag> tag;  // set before start(); the relay registers with it too
     std::atomic<std::size_t> unwritten_{0};  // accepted for writing, not yet written; read by the owner's thread
     std::atomic<std::size_t> relayed_input_{0};  // posted to the owner, not yet taken by its core
 
@@ -339,7 +340,7 @@ void RelayConnection::start(std::vector<std::byte> unread) {
         return;
     }
     open_ = true;
-    id_ = w_.open(shared_from_this(), remote_);
+    id_ = w_.open(shared_from_this(), remote_, source_ ? source_->tag : nullptr);
     on_data(std::move(unread));
 }
 
@@ -479,7 +480,68 @@ asio::awaitable<void> handshake_then_serve(Worker& w, tcp::socket socket, std::s
         co_return;
     }
     auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote);
-    const ConnectionId id = w.open(conn, std::move(remote));
+    conn->tag = lc->tag;
+    const ConnectionId id = w.open(conn, std::move(remote), lc->tag);
+    conn->start(id);
+    w.schedule_flush();
+}
+
+// ---- the http listener's upgrade ----
+
+// Like ws_accept, for a request the HTTP session already read (at the right path).
+template <class Next>
+asio::awaitable<void> ws_accept_request(websocket::stream<Next>& ws, const ListenerContext& lc,
+                                        const http::request<http::empty_body>& req) {
+    const std::string subprotocol = choose_subprotocol(req);
+    if (subprotocol.empty())
+        co_await refuse(ws.next_layer(), http::status::bad_request, req.version(),
+                        "Sec-WebSocket-Protocol must offer one of mqtt, mqttv3.1, mqttv3.1.1, mqttv5");
+    ws.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+        res.set(http::field::sec_websocket_protocol, subprotocol);
+        res.set(http::field::server, "moth");
+    }));
+    ws.read_message_max(lc.max_frame_size);
+    co_await ws.async_accept(req, asio::use_awaitable);
+}
+
+asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::string remote,
+                                         std::shared_ptr<const ListenerContext> lc, http::request<http::empty_body> req) {
+    auto stream = std::make_shared<net::WsStream<net::TcpSocket>>(nullptr, std::move(socket));
+    // The same bound as handshake_then_serve: a peer that stops reading the 101 holds a timer, not the worker.
+    std::weak_ptr<net::Stream> weak = stream;
+    auto timed_out = std::make_shared<bool>(false);
+    asio::steady_timer timer(w.ioc(), kHandshakeTimeout);
+    timer.async_wait([weak, timed_out](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (auto s = weak.lock()) {
+            *timed_out = true;
+            s->cancel();
+        }
+    });
+    const auto canceller = w.add_canceller([weak] {
+        if (auto s = weak.lock()) s->cancel();
+    });
+    std::string error;
+    try {
+        co_await ws_accept_request(stream->websocket(), *lc, req);
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    timer.cancel();
+    w.remove_canceller(canceller);
+    if (*timed_out) error = "timed out after " + std::to_string(kHandshakeTimeout.count()) + " s";
+    if (!error.empty()) {
+        w.log(1, "listener " + lc->name + ": handshake with " + remote + " failed: " + error);
+        stream->cancel();
+        co_return;
+    }
+    if (w.stopping()) {
+        stream->cancel();
+        co_return;
+    }
+    auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote);
+    conn->tag = lc->tag;
+    const ConnectionId id = w.open(conn, std::move(remote), lc->tag);
     conn->start(id);
     w.schedule_flush();
 }
@@ -494,6 +556,7 @@ std::shared_ptr<const ListenerContext> make_listener_context(const std::string& 
     lc->kind = listener.kind;
     lc->ws_path = listener.ws_path.empty() ? "/mqtt" : listener.ws_path;
     lc->max_frame_size = config.limits.max_packet_size;
+    lc->tag = std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, std::string(kind_name(listener.kind))});
     if (config::is_tls(listener.kind)) {
         std::string cert = listener.cert_file;
         std::string key = listener.key_file;
@@ -517,6 +580,16 @@ void start_stream_connection(Worker& w, tcp::socket socket, std::string remote,
                              std::shared_ptr<const ListenerContext> listener) {
     if (w.stopping()) return;
     asio::co_spawn(w.ioc(), handshake_then_serve(w, std::move(socket), std::move(remote), std::move(listener)),
+                   asio::detached);
+}
+
+void start_upgraded_connection(Worker& w, tcp::socket socket, std::string remote,
+                               std::shared_ptr<const ListenerContext> listener, http::request<http::string_body> req) {
+    if (w.stopping()) return;
+    // The HTTP session's parser gave a request with a (normally empty) body; the handshake needs only the header.
+    http::request<http::empty_body> head(std::move(req.base()));
+    asio::co_spawn(w.ioc(),
+                   upgrade_then_serve(w, std::move(socket), std::move(remote), std::move(listener), std::move(head)),
                    asio::detached);
 }
 

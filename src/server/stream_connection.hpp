@@ -13,6 +13,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "config/config.hpp"
 #include "server/worker.hpp"
@@ -26,6 +28,7 @@ struct ListenerContext {
     std::string ws_path = "/mqtt";
     std::shared_ptr<boost::asio::ssl::context> tls;  // mqtts, wss
     std::uint64_t max_frame_size = 0;                // ws, wss: limits.max_packet_size
+    std::shared_ptr<const broker::ListenerTag> tag;  // the listener's name and transport, for the HTTP API
 };
 
 // Builds the TLS context (making the development certificate in config.data_dir when the listener names none,
@@ -38,5 +41,12 @@ struct ListenerContext {
 // costing no worker time while it waits), then serves the connection on `w`.
 void start_stream_connection(Worker& w, boost::asio::ip::tcp::socket socket, std::string remote,
                              std::shared_ptr<const ListenerContext> listener);
+
+// On worker `w`'s thread, for an http listener: `req` is a WebSocket upgrade at listener->ws_path that the HTTP
+// session has read. Completes it as a ws listener would (sub-protocol check, frame limit, 10 s at most) and
+// serves MQTT on the connection.
+void start_upgraded_connection(Worker& w, boost::asio::ip::tcp::socket socket, std::string remote,
+                               std::shared_ptr<const ListenerContext> listener,
+                               boost::beast::http::request<boost::beast::http::string_body> req);
 
 }  // namespace moth::server::detail

@@ -68,9 +68,12 @@ public:
     void log(int level, const std::string& line);
 
     // A plain socket accepted for this worker, or handed over by another one with bytes it already read.
-    void adopt(boost::asio::ip::tcp::socket s, std::string remote, std::vector<std::byte> initial);
+    // `tag` names its listener (kept across hand-offs).
+    void adopt(boost::asio::ip::tcp::socket s, std::string remote, std::vector<std::byte> initial,
+               std::shared_ptr<const broker::ListenerTag> tag = nullptr);
     // Registers a connection under a fresh id and tells the core it is open; returns the id.
-    ConnectionId open(std::shared_ptr<Connection> conn, std::string remote);
+    ConnectionId open(std::shared_ptr<Connection> conn, std::string remote,
+                      std::shared_ptr<const broker::ListenerTag> tag = nullptr);
     void forget(ConnectionId id);
     // Holds a connection the core no longer knows (its session lives on another worker, which relays through
     // it), so that shutdown still closes it.

@@ -45,7 +45,7 @@ const std::string kExampleConfig = std::string(MOTH_SOURCE_DIR) + "/conf/mothd.t
 TEST(ConfigDefaults, TheCoursePortsOnAllAddresses) {
     const Config c = default_config();
     EXPECT_EQ(c.source, "<defaults>");
-    ASSERT_EQ(c.listeners.size(), 4U);
+    ASSERT_EQ(c.listeners.size(), 5U);
     const std::vector<std::tuple<ListenerKind, std::string, std::uint16_t>> expected{
         {ListenerKind::Mqtt, "mqtt-0", 1883}, {ListenerKind::Mqtts, "mqtts-1", 8883},
         {ListenerKind::Ws, "ws-2", 8000}, {ListenerKind::Wss, "wss-3", 8884}};
@@ -62,6 +62,22 @@ TEST(ConfigDefaults, TheCoursePortsOnAllAddresses) {
     EXPECT_EQ(c.log_level, "info");
     EXPECT_EQ(c.limits, Limits{});
     EXPECT_EQ(c.features, Features{});
+}
+
+TEST(ConfigDefaults, TheHttpListenerIsLoopbackOnlyAndOpen) {
+    // It carries the JSON API, open when no credentials are configured: never on all addresses by default.
+    const Config c = default_config();
+    ASSERT_EQ(c.listeners.size(), 5U);
+    const Listener& http = c.listeners[4];
+    EXPECT_EQ(http.kind, ListenerKind::Http);
+    EXPECT_EQ(http.name, "http-4");
+    EXPECT_EQ(http.bind, "127.0.0.1");
+    EXPECT_EQ(http.port, 8080);
+    EXPECT_EQ(http.ws_path, "/mqtt");
+    EXPECT_EQ(http.web_root, "");  // the embedded console
+    EXPECT_EQ(http.api_token, "");
+    EXPECT_EQ(http.api_username, "");
+    EXPECT_EQ(http.api_password, "");
 }
 
 TEST(ConfigDefaults, EmptyTextGivesTheDefaults) {
@@ -123,7 +139,11 @@ TEST(ConfigDefaults, ExampleFileMentionsEveryKey) {
                                   "key_file",
                                   "ca_file",
                                   "require_client_cert",
-                                  "ws_path"}) {
+                                  "ws_path",
+                                  "web_root",
+                                  "api_token",
+                                  "api_username",
+                                  "api_password"}) {
         EXPECT_NE(text.find(key + " ="), std::string::npos) << key;
     }
 }
@@ -140,12 +160,14 @@ TEST(ConfigDefaults, ExampleListenersParseWhenUncommented) {
     }
     const LoadResult r = parse_config(uncommented, "uncommented.toml");
     ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
-    ASSERT_EQ(r.config.listeners.size(), 6U);
-    EXPECT_EQ(r.config.listeners[4].name, "mqtts-4");
-    EXPECT_EQ(r.config.listeners[4].cert_file, "/etc/moth/server.crt");
-    EXPECT_TRUE(r.config.listeners[4].require_client_cert);
-    EXPECT_EQ(r.config.listeners[5].kind, ListenerKind::Http);
-    EXPECT_EQ(r.config.listeners[5].bind, "127.0.0.1");
+    ASSERT_EQ(r.config.listeners.size(), 7U);
+    EXPECT_EQ(r.config.listeners[5].name, "mqtts-5");
+    EXPECT_EQ(r.config.listeners[5].cert_file, "/etc/moth/server.crt");
+    EXPECT_TRUE(r.config.listeners[5].require_client_cert);
+    EXPECT_EQ(r.config.listeners[6].kind, ListenerKind::Http);
+    EXPECT_EQ(r.config.listeners[6].name, "metrics");
+    EXPECT_EQ(r.config.listeners[6].port, 9100);
+    EXPECT_EQ(r.config.listeners[6].api_token, "change-me");
 }
 
 // ---- valid files ---------------------------------------------------------------------------------------------
@@ -197,7 +219,7 @@ max_connections = 5
                                         "features.shared_policy", "listener.0.kind", "listener.0.name",
                                         "listener.0.port", "listener.1.kind", "listener.1.name", "listener.1.bind",
                                         "listener.1.port", "listener.1.max_connections", "listener.2",
-                                        "listener.3"}));
+                                        "listener.3", "listener.4"}));
 }
 
 TEST(ConfigParse, PortZeroIsAccepted) {
@@ -367,6 +389,49 @@ port = 1883
                                         "listener.0"}));
 }
 
+TEST(ConfigHttp, KeysOfAnHttpListener) {
+    const LoadResult r = parse_config("[[listener]]\nkind = \"http\"\nport = 0\nweb_root = \"/srv/www\"\n"
+                                      "ws_path = \"/ws\"\napi_token = \"s3cret\"\napi_username = \"admin\"\n"
+                                      "api_password = \"pw\"\n",
+                                      "t.toml");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
+    ASSERT_EQ(r.config.listeners.size(), 1U);
+    const Listener& l = r.config.listeners[0];
+    EXPECT_EQ(l.name, "http-0");
+    EXPECT_EQ(l.bind, "0.0.0.0");  // a listener the user writes binds where the user says, like the others
+    EXPECT_EQ(l.web_root, "/srv/www");
+    EXPECT_EQ(l.ws_path, "/ws");
+    EXPECT_EQ(l.api_token, "s3cret");
+    EXPECT_EQ(l.api_username, "admin");
+    EXPECT_EQ(l.api_password, "pw");
+}
+
+TEST(ConfigHttp, BasicAuthNeedsBothHalves) {
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"http\"\napi_password = \"pw\"\n"),
+              std::vector<std::string>{"test.toml:1: listener.0.api_username: required when api_password is set"});
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"http\"\napi_username = \"admin\"\n"),
+              std::vector<std::string>{"test.toml:1: listener.0.api_password: required when api_username is set"});
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"http\"\napi_username = \"ad:min\"\napi_password = \"x\"\n"),
+              (std::vector<std::string>{R"(test.toml:3: listener.0.api_username: must not contain ':', got "ad:min")",
+                                        // the refused value leaves the username empty
+                                        "test.toml:3: listener.0.api_username: required when api_password is set"}));
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"http\"\napi_token = \"t\"\n"), std::vector<std::string>{});
+}
+
+TEST(ConfigHttp, OverridesCheckTheCredentialsTogether) {
+    Config c = default_config();
+    const std::vector<std::string> half{"listener.4.api_username=admin"};
+    const auto errors = apply_overrides(c, half);
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0].to_string(), "<override>: listener.4.api_password: required when api_username is set");
+    EXPECT_EQ(c, default_config());  // all or nothing
+    const std::vector<std::string> both{"listener.4.api_username=admin", "listener.4.api_password=pw"};
+    EXPECT_EQ(apply_overrides(c, both), std::vector<ConfigError>{});
+    EXPECT_EQ(c.listeners[4].api_password, "pw");
+    EXPECT_EQ(differences(default_config(), c), (std::vector<std::string>{"listener.4.api_username",
+                                                                          "listener.4.api_password"}));
+}
+
 TEST(ConfigErrors, DefaultedNameCollisionIsReportedAtTheTable) {
     EXPECT_EQ(
         parse_errors("[[listener]]\nname = \"mqtt-1\"\nport = 1\n\n[[listener]]\nport = 2\n"),
@@ -388,7 +453,15 @@ TEST(ConfigErrors, KeysThatDoNotApplyToTheKind) {
                   "test.toml:3: listener.0.cert_file: only applies to mqtts and wss listeners",
                   "test.toml:4: listener.0.key_file: only applies to mqtts and wss listeners",
                   "test.toml:5: listener.0.require_client_cert: only applies to mqtts and wss listeners",
-                  "test.toml:6: listener.0.ws_path: only applies to ws and wss listeners",
+                  "test.toml:6: listener.0.ws_path: only applies to ws, wss and http listeners",
+              }));
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"ws\"\nweb_root = \"/srv\"\napi_token = \"t\"\n"
+                           "api_username = \"u\"\napi_password = \"p\"\n"),
+              (std::vector<std::string>{
+                  "test.toml:3: listener.0.web_root: only applies to http listeners",
+                  "test.toml:4: listener.0.api_token: only applies to http listeners",
+                  "test.toml:5: listener.0.api_username: only applies to http listeners",
+                  "test.toml:6: listener.0.api_password: only applies to http listeners",
               }));
     EXPECT_EQ(parse_errors("[[listener]]\nkind = \"wss\"\ncert_file = \"c.pem\"\nrequire_client_cert = true\n"),
               (std::vector<std::string>{
@@ -515,10 +588,10 @@ TEST(ConfigReload, ListenersWorkersAndDataDirNeedARestart) {
     reloaded.listeners.push_back(Listener{});
     EXPECT_EQ(reload_differences(running, reloaded),
               (std::vector<std::string>{"workers", "tcp_nodelay", "data_dir", "ports_file", "listener.0.port",
-                                        "listener.4"}));
+                                        "listener.5"}));
     EXPECT_EQ(reload_differences(reloaded, running),
               (std::vector<std::string>{"workers", "tcp_nodelay", "data_dir", "ports_file", "listener.0.port",
-                                        "listener.4"}));
+                                        "listener.5"}));
 }
 
 TEST(ConfigReload, SameConfigHasNoDifferences) {

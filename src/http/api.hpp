@@ -1,0 +1,147 @@
+#pragma once
+// The http listener's application layer, without any I/O: static files (web_root or the embedded console), the
+// JSON API under /api/v1 and the Prometheus /metrics page (docs/http-api.md is the contract).
+//
+// The server (src/server/http_session.cpp) parses HTTP with Beast, hands each request here as a plain Request,
+// and writes the Response back. What the API needs from the broker comes through a Backend that the server
+// implements: state that lives in the workers' cores is gathered asynchronously, so handle() answers through a
+// callback and never blocks.
+//
+// Thread affinity: an Api is used from one worker thread (the one serving the HTTP connection). Backend callbacks
+// must run on that same thread.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "broker/core.hpp"
+
+namespace moth::http {
+
+inline constexpr std::size_t kMaxBodyBytes = 1024 * 1024;        // larger request bodies: 413
+inline constexpr std::size_t kMaxDashboardBytes = 256 * 1024;    // PUT /api/v1/dashboard
+inline constexpr std::size_t kDefaultRetainedLimit = 1000;
+
+struct Request {
+    std::string method;  // "GET", "HEAD", ...
+    std::string target;  // as received: path and query, percent-encoded
+    std::string authorization;
+    std::string body;
+};
+
+struct Response {
+    unsigned status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;  // extra headers (WWW-Authenticate, Allow, ...)
+    // HEAD: the body's length is announced but the body is not sent (the server does that).
+};
+
+struct StatsInfo {
+    std::string version;
+    std::uint64_t uptime_s = 0;
+    unsigned workers = 0;
+    std::uint64_t clients_connected = 0;
+    std::uint64_t sessions = 0;
+    std::uint64_t subscriptions = 0;
+    std::uint64_t retained = 0;
+    std::uint64_t messages_received = 0;
+    std::uint64_t messages_sent = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t messages_dropped = 0;
+};
+
+struct RetainedInfo {
+    std::string topic;
+    std::uint8_t qos = 0;
+    std::vector<std::byte> payload;
+    std::optional<std::string> content_type;
+};
+
+struct ListenerInfo {
+    std::string name;
+    std::string kind;
+    std::string address;
+    std::uint16_t port = 0;
+};
+
+// The broker as the API sees it. Implemented by the server; every callback runs on the Api's thread.
+class Backend {
+public:
+    virtual ~Backend() = default;
+    // Counters, read at once (atomics and the shared retained index).
+    [[nodiscard]] virtual StatsInfo stats() = 0;
+    // Every worker's CoreSnapshot, merged; `done` once all workers answered.
+    virtual void snapshot(broker::SnapshotQuery query, std::function<void(broker::CoreSnapshot)> done) = 0;
+    // Retained messages matching the plain (valid) filter, at most `limit`; `truncated` when there were more.
+    [[nodiscard]] virtual std::vector<RetainedInfo> retained(std::string_view filter, std::size_t limit,
+                                                             bool& truncated) = 0;
+    [[nodiscard]] virtual std::vector<ListenerInfo> listeners() = 0;
+    // Administrative disconnect on whichever worker has the client; `done(found)`.
+    virtual void disconnect(std::string client_id, std::function<void(bool)> done) = 0;
+    // Publishes from the broker itself (a checked topic and QoS).
+    virtual void publish(broker::BrokerPublish message) = 0;
+    // The stored dashboard document: `done(json)`, nullopt when none is stored; `error` non-empty on failure.
+    virtual void load_dashboard(std::function<void(std::optional<std::string> json, std::string error)> done) = 0;
+    // Stores the document atomically; `done(error)`, empty on success.
+    virtual void save_dashboard(std::string json, std::function<void(std::string error)> done) = 0;
+    // Reads the file for the decoded URL path `path` under `web_root` (resolve_static); nullopt: 404.
+    struct File {
+        std::string name;  // the file served (index.html for a directory): its extension gives the content type
+        std::string content;
+    };
+    virtual void read_static(std::string web_root, std::string path, std::function<void(std::optional<File>)> done) = 0;
+};
+
+struct Settings {
+    std::string web_root;  // empty: the embedded assets
+    std::string ws_path = "/mqtt";
+    std::string api_token;
+    std::string api_username;
+    std::string api_password;
+};
+
+class Api {
+public:
+    Api(Settings settings, Backend& backend);
+
+    // Answers one request (not a WebSocket upgrade: the server handles those). `done` runs exactly once, on this
+    // thread, maybe before handle() returns.
+    void handle(const Request& request, std::function<void(Response)> done);
+
+private:
+    void handle_api(const Request& request, std::string_view path, std::string_view query,
+                    std::function<void(Response)> done);
+    [[nodiscard]] bool authorized(const Request& request) const;
+
+    Settings settings_;
+    Backend& backend_;
+};
+
+// ---- helpers, exposed for the unit tests ----
+
+// "text/html; charset=utf-8" etc. by the file name's extension; "application/octet-stream" when unknown.
+[[nodiscard]] std::string_view content_type_for(std::string_view path) noexcept;
+// Percent-decoding of a path or query component; nullopt for a malformed escape or an encoded NUL.
+[[nodiscard]] std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space = false);
+// The value of `key` in a query string ("a=1&b=2"), decoded; nullopt when absent or malformed.
+[[nodiscard]] std::optional<std::string> query_param(std::string_view query, std::string_view key);
+[[nodiscard]] std::string base64_encode(std::string_view bytes);
+[[nodiscard]] std::optional<std::string> base64_decode(std::string_view text);
+// The regular file that the decoded URL path `path` names under `web_root` (index.html for a directory), or nullopt
+// when there is none or it lies outside web_root: ".." segments, and symbolic links leading out, are refused.
+// Touches the file system (blocking): call it off the worker threads.
+[[nodiscard]] std::optional<std::string> resolve_static(const std::string& web_root, std::string_view path);
+// RFC 3339 UTC with seconds: "2026-11-24T22:50:43Z".
+[[nodiscard]] std::string rfc3339(std::chrono::system_clock::time_point t);
+// The Prometheus text exposition format 0.0.4 of the stats and per-listener connection counts.
+[[nodiscard]] std::string metrics_text(const StatsInfo& stats,
+                                       const std::vector<std::pair<std::string, std::size_t>>& connections);
+
+}  // namespace moth::http
