@@ -210,7 +210,7 @@ function updateWidget(w: Widget): void {
   if (last) el.dataset.value = last.raw;
   switch (w.type) {
     case "gauge":
-      body.innerHTML = gaugeSvg(w, last ? numeric(last.raw) : null);
+      body.querySelector(".gauge")!.innerHTML = gaugeSvg(w, last ? numeric(last.raw) : null);
       break;
     case "text": {
       const v = body.querySelector(".text-value")!;
@@ -250,6 +250,9 @@ function widgetElement(w: Widget): HTMLElement {
     <div class="widget-topic">${escapeHtml(w.topic)}${w.jsonPath ? ` · ${escapeHtml(w.jsonPath)}` : ""}</div>`;
   const body = el.querySelector<HTMLElement>(".widget-body")!;
   switch (w.type) {
+    case "gauge":
+      body.innerHTML = `<div class="gauge"></div>`;
+      break;
     case "text":
       body.innerHTML = `<div class="text-value" aria-live="polite"></div><div class="updated"></div>`;
       break;

@@ -109,16 +109,18 @@ test('connects with the page defaults, subscribes, publishes and shows each mess
   await page.getByRole('button', { name: 'Cancel' }).click();
 
   await subscribe(page, `${base}/a/+`, { color: '#d9480f' });
+  const retained = message(page, `${base}/a/state`);
+  await retained.waitFor();
+  assert.equal(await retained.locator('.msg-retained').textContent(), 'retained');
+  assert.equal(await retained.locator('.msg-qos').textContent(), 'QoS 1');
+  // A second, overlapping subscription gets the retained message again [MQTT-3.8.4-4]: two copies now.
   await subscribe(page, `${base}/#`, { color: '#1864ab', qos: 1 });
   await page.locator(`#sub-list li[data-filter="${base}/#"]`).waitFor();
+  await waitFor(async () => (await retained.count()) === 2, { what: 'the retained message for the second filter' });
   await subscribe(page, `${base}/#`);
   await page.locator('#sub-error', { hasText: 'already subscribed' }).waitFor();
   await page.getByRole('button', { name: 'Cancel' }).click();
   assert.equal(await page.locator('#sub-list li').count(), 2);
-
-  const retained = message(page, `${base}/a/state`);
-  await retained.waitFor();
-  assert.equal(await retained.locator('.msg-retained').textContent(), 'retained');
 
   await publish(page, `${base}/a/json`, '{"t":21.5,"html":"<img src=x onerror=alert(1)>"}', { qos: 2 });
   await publish(page, `${base}/b/c/deep`, 'only the second filter', { qos: 1 });
@@ -130,7 +132,7 @@ test('connects with the page defaults, subscribes, publishes and shows each mess
   // Newest first; exact MQTT matching picks the colour: a/+ matches a/json (first subscription wins), only # matches
   // b/c/deep.
   const topics = await page.locator('#msg-list li.msg').evaluateAll((els) => els.map((e) => e.dataset.topic));
-  assert.deepEqual(topics, [`${base}/b/c/deep`, `${base}/a/json`, `${base}/a/state`]);
+  assert.deepEqual(topics, [`${base}/b/c/deep`, `${base}/a/json`, `${base}/a/state`, `${base}/a/state`]);
   const border = (l) => l.evaluate((e) => getComputedStyle(e).borderLeftColor);
   assert.equal(await border(json), 'rgb(217, 72, 15)');
   assert.equal(await border(deep), 'rgb(24, 100, 171)');
@@ -150,7 +152,7 @@ test('connects with the page defaults, subscribes, publishes and shows each mess
   await page.getByLabel('Payload view').selectOption('json');
   assert.match(await json.locator('.msg-payload').textContent(), /^\{\n {2}"t": 21\.5,/);
   await page.getByLabel('Payload view').selectOption('hex');
-  assert.match(await message(page, `${base}/a/state`).locator('.msg-payload').textContent(), /^6f 6e$/);
+  assert.match(await retained.first().locator('.msg-payload').textContent(), /^6f 6e$/);
   await page.getByLabel('Payload view').selectOption('text');
   await page.getByLabel('Filter messages').fill('deep');
   await waitFor(async () => (await page.locator('#msg-list li.msg').count()) === 1, { what: 'the filter to apply' });
@@ -165,6 +167,10 @@ test('connects with the page defaults, subscribes, publishes and shows each mess
   await dialog.getByRole('button', { name: 'Unsubscribe' }).click();
   await page.locator(`#sub-list li[data-filter="${base}/a/+"]`).waitFor({ state: 'detached' });
   assert.equal(await border(json), 'rgb(24, 100, 171)');
+  // The first retained copy came for a/+ alone and is gone; the second came while # existed too and stays.
+  assert.equal(await retained.count(), 1);
+  assert.deepEqual(await page.locator('#msg-list li.msg').evaluateAll((els) => els.map((e) => e.dataset.topic)),
+    [`${base}/b/c/deep`, `${base}/a/json`, `${base}/a/state`]);
   await page.getByRole('button', { name: `Unsubscribe from ${base}/#` }).click();
   await dialog.getByRole('button', { name: 'Unsubscribe' }).click();
   await page.locator('#msg-list li.msg').first().waitFor({ state: 'detached' });

@@ -74,7 +74,7 @@ test('the default dashboard shows the device: gauges and charts follow mytopic/t
   await waitFor(async () => (await widget(page, 'temp-gauge').getAttribute('data-value')) === '23', { what: 'gauge' });
   assert.equal(await widget(page, 'temp-gauge').locator('.gauge-value').textContent(), '23');
   assert.equal(await widget(page, 'humid-gauge').locator('.gauge-value').textContent(), '50');
-  assert.match(await widget(page, 'temp-gauge').locator('svg').getAttribute('aria-label'), /Temperature: 23 °C/);
+  assert.match(await widget(page, 'temp-gauge').locator('.gauge svg').getAttribute('aria-label'), /Temperature: 23 °C/);
   assert.equal((await widget(page, 'humid-text').locator('.text-value').textContent()).trim(), '50%');
 
   const file = await screenshot(page, 'dashboard');
