@@ -9,7 +9,7 @@
 # Any failure stops the script with a non-zero exit status.
 set -euo pipefail
 
-# CTest label regex this script runs; interop and e2e join this list as they land.
+# CTest label regex this script runs.
 TEST_LABELS="${MOTH_TEST_LABELS:-unit|integration|interop|e2e}"
 # Length of the fuzz smoke run; 0 skips it (handy locally, never in CI).
 FUZZ_SECONDS="${MOTH_FUZZ_SECONDS:-60}"

@@ -1,0 +1,144 @@
+// A real browser (Debian chromium through playwright-core) loads a test page SERVED BY mothd's http listener; the
+// page's MQTT.js connects back over WebSocket to the http listener's own /mqtt, to a ws listener (MQTT 3.1, the
+// sub-protocol mqttv3.1) and to a wss listener, and exchanges messages with mosquitto_pub/mosquitto_sub over TCP
+// in both directions. A screenshot of the page is saved as an artifact.
+//
+// wss: chromium trusts mothd's development CA through --ignore-certificate-errors-spki-list with the CA's SPKI hash
+// (no ignoreHTTPSErrors), so only certificates chaining to that key are accepted.
+//
+// Run: MOTHD=build/dev/apps/mothd/mothd node --test test/e2e/browser.test.js   (CTest: e2e_browser)
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { artifactDir, launchChromium, spkiHash } from './lib/browser.js';
+import { E2E_DIR, packageFile } from './lib/deps.js';
+import { MosquittoSub, mosquittoPub } from './lib/mosquitto.js';
+import { HOST, Mothd } from './lib/mothd.js';
+import { unique, DEFAULT_TIMEOUT_MS } from './lib/wait.js';
+
+const ENDPOINTS = ['own', 'ws', 'wss'];
+// What the page's MQTT.js offers and mothd must pick: MQTT 3.1 clients ask for mqttv3.1, the others for mqtt.
+const SUBPROTOCOL = { own: 'mqtt', ws: 'mqttv3.1', wss: 'mqtt' };
+
+let broker;
+let webRoot;
+let browser;
+let page;
+let tcpSub;
+const pageLog = [];
+
+before(async () => {
+  // web_root: the committed test pages plus MQTT.js's browser bundle from node_modules.
+  webRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'moth-webroot-'));
+  for (const f of fs.readdirSync(path.join(E2E_DIR, 'pages'))) {
+    fs.copyFileSync(path.join(E2E_DIR, 'pages', f), path.join(webRoot, f));
+  }
+  fs.copyFileSync(packageFile('mqtt', 'dist/mqtt.min.js'), path.join(webRoot, 'mqtt.min.js'));
+
+  try {
+    broker = await Mothd.start({
+      prefix: 'moth-browser-',
+      listeners: [
+        { name: 'tcp', kind: 'mqtt' },
+        { name: 'ws', kind: 'ws' },
+        { name: 'wss', kind: 'wss' },
+        { name: 'http', kind: 'http', web_root: webRoot },
+      ],
+    });
+  } catch (err) {
+    err.message = 'could not start mothd with an http listener (kind = "http", web_root, WebSocket upgrade at /mqtt; ' +
+      `see docs/configuration.md): ${err.message}`;
+    throw err;
+  }
+});
+
+after(async () => {
+  if (page) {
+    await page.screenshot({ path: path.join(artifactDir(), 'browser-mqtt-ws.png'), fullPage: true }).catch((err) => {
+      console.log(`# screenshot failed: ${err.message}`);
+    });
+  }
+  await browser?.close();
+  await tcpSub?.stop();
+  try {
+    await broker?.stop();
+  } finally {
+    broker?.cleanup();
+    if (webRoot) fs.rmSync(webRoot, { recursive: true, force: true });
+  }
+});
+
+test('mothd serves the test page and MQTT.js bundle from web_root', async () => {
+  const base = `http://${HOST}:${broker.port('http')}`;
+  const html = await fetch(`${base}/mqtt-ws.html`);
+  assert.equal(html.status, 200, `GET /mqtt-ws.html: ${html.status}`);
+  assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+  assert.equal(await html.text(), fs.readFileSync(path.join(E2E_DIR, 'pages', 'mqtt-ws.html'), 'utf8'));
+  const js = await fetch(`${base}/mqtt.min.js`);
+  assert.equal(js.status, 200, `GET /mqtt.min.js: ${js.status}`);
+  assert.match(js.headers.get('content-type') ?? '', /javascript/);
+  assert.equal((await js.arrayBuffer()).byteLength, fs.statSync(path.join(webRoot, 'mqtt.min.js')).size);
+});
+
+test('chromium page exchanges messages with a TCP client over ws, wss and the http listener\'s /mqtt', async (t) => {
+  const prefix = unique('browser/');
+  tcpSub = await MosquittoSub.start({ port: broker.port('tcp'), topics: `${prefix}/from-page/#`, qos: 1 });
+
+  browser = await launchChromium({ trustSpki: [spkiHash(broker.caFile)] });
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(DEFAULT_TIMEOUT_MS);
+  page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
+  t.after(() => {
+    if (pageLog.length) console.log(`# page log:\n# ${pageLog.join('\n# ')}`);
+  });
+
+  const query = new URLSearchParams({
+    prefix,
+    ws: `ws://${HOST}:${broker.port('ws')}/mqtt`,
+    wss: `wss://localhost:${broker.port('wss')}/mqtt`,
+  });
+  const response = await page.goto(`http://${HOST}:${broker.port('http')}/mqtt-ws.html?${query}`);
+  assert.equal(response.status(), 200);
+
+  // All three connected and subscribed (or a page error, reported as it is).
+  const state = await page.waitForFunction((names) => {
+    const s = window.mothTest;
+    if (!s) return false;
+    if (s.errors.length > 0) return { errors: s.errors };
+    return names.every((n) => s.state[n] === 'subscribed') && { subprotocol: s.subprotocol };
+  }, ENDPOINTS).then((h) => h.jsonValue());
+  assert.deepEqual(state, { subprotocol: SUBPROTOCOL }, 'page connections');
+
+  for (const name of ENDPOINTS) {
+    // TCP -> page.
+    const text = `to ${name} ${unique('')}`;
+    const r = await mosquittoPub({ port: broker.port('tcp'), topic: `${prefix}/to-page/${name}`, message: text,
+      args: ['-q', '1'] });
+    assert.equal(r.code, 0, `mosquitto_pub: ${r.stderr}`);
+    const got = await page.waitForFunction(([via, payload]) => {
+      const s = window.mothTest;
+      if (s.errors.length > 0) return { errors: s.errors };
+      return s.received.find((m) => m.via === via && m.payload === payload);
+    }, [name, text]).then((h) => h.jsonValue());
+    assert.deepEqual(got, { via: name, topic: `${prefix}/to-page/${name}`, payload: text });
+
+    // Page -> TCP.
+    const back = `from ${name} ${unique('')}`;
+    assert.equal(await page.evaluate(([n, p]) => window.mothPublish(n, p), [name, back]), true);
+    const m = await tcpSub.waitForMessage((x) => x.payload === back, `the page's message over ${name}`);
+    assert.equal(m.topic, `${prefix}/from-page/${name}`);
+  }
+
+  // Each page client got exactly its own message, nothing else; no page errors.
+  const final = await page.evaluate(() => window.mothTest);
+  assert.deepEqual(final.errors, []);
+  assert.deepEqual(final.received.map((m) => m.via).sort(), [...ENDPOINTS].sort());
+  assert.deepEqual(tcpSub.messages.map((m) => m.topic).sort(), ENDPOINTS.map((n) => `${prefix}/from-page/${n}`).sort());
+  await page.locator('#received li').nth(ENDPOINTS.length - 1).waitFor(); // the DOM shows them for the screenshot
+});
