@@ -26,7 +26,7 @@ if(MOTH_NPM AND EXISTS "${MOTH_WEB_DIR}/node_modules/.bin/vite")
   file(GLOB_RECURSE moth_web_sources CONFIGURE_DEPENDS LIST_DIRECTORIES false
     "${MOTH_WEB_DIR}/src/*" "${MOTH_WEB_DIR}/public/*")
   add_custom_command(OUTPUT "${moth_web_stamp}"
-    COMMAND "${MOTH_NPM}" run --silent build
+    COMMAND "${MOTH_NPM}" run --silent build -- --logLevel warn
     COMMAND "${CMAKE_COMMAND}" -E copy "${MOTH_WEB_DIR}/dist/index.html" "${moth_web_stamp}"
     COMMAND "${CMAKE_COMMAND}" -E touch "${moth_web_stamp}"
     WORKING_DIRECTORY "${MOTH_WEB_DIR}"
