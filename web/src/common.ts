@@ -211,6 +211,9 @@ export async function api<T>(method: string, path: string, body?: unknown, opts:
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      // No browser credentials: with them a 401 carrying WWW-Authenticate: Basic makes the browser show its own
+      // login prompt; this page asks itself and sends the Authorization header.
+      credentials: "omit",
     });
     if (res.status === 401) {
       sessionStorage.removeItem(AUTH_KEY);

@@ -73,8 +73,8 @@ test('the monitor lists a connected client, disconnects it, and shows retained m
   assert.equal(cells[6], '1', 'one subscription');
 
   // Rates: the charts gain points as the page polls /api/v1/stats.
-  await waitFor(async () => Number(await page.locator('#msg-rate-chart').getAttribute('data-points')) >= 2,
-    { what: 'two message-rate samples' });
+  await waitFor(async () => Number(await page.locator('#msg-rate-chart').getAttribute('data-points')) >= 3,
+    { what: 'three message-rate samples', timeoutMs: 30_000 });
   // Retained browser: the topic tree holds the retained message; selecting it shows the payload.
   await page.locator(`#retained-tree button[data-topic="${topic}/config"]`).click();
   await page.locator('#retained-detail pre', { hasText: '"interval": 5' }).waitFor();
@@ -99,4 +99,33 @@ test('the monitor lists a connected client, disconnects it, and shows retained m
   await waitFor(() => disconnectPacket, { what: 'the DISCONNECT packet at the client' });
   assert.equal(disconnectPacket.reasonCode, 0x98);
   assert.deepEqual(page.errors, []);
+});
+
+test('a protected API makes the monitor ask for the token, kept in session storage', async () => {
+  const token = unique('token-');
+  const secured = await startConsoleBroker({ prefix: 'moth-console-auth-', http: { api_token: token } });
+  try {
+    const anonymous = await fetch(`${secured.baseUrl}/api/v1/stats`);
+    assert.equal(anonymous.status, 401);
+    const page = await newPage(browser);
+    pages.push(page);
+    await openConsole(page, secured, '/monitor/');
+    const login = page.getByRole('dialog', { name: 'Sign in to the broker API' });
+    // A wrong token is refused and the question comes again.
+    await login.getByLabel('API token').fill('not-the-token');
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    await login.getByLabel('API token').waitFor();
+    await login.getByLabel('API token').fill(token);
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#clients-table tbody tr').first().waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('moth.api.auth')), `Bearer ${token}`);
+    await screenshot(page, 'monitor-auth');
+    assert.deepEqual(page.errors.filter((e) => !/status of 401/.test(e)), []);
+  } finally {
+    try {
+      await secured.stop();
+    } finally {
+      secured.cleanup();
+    }
+  }
 });
