@@ -249,9 +249,14 @@ function renderRetained(truncated = false): void {
 }
 
 async function loadRetained(): Promise<void> {
-  const r = await api<{ retained: Retained[]; truncated: boolean }>("GET", "/retained?limit=1000");
-  retained = r.retained;
-  renderRetained(r.truncated);
+  // "#" does not match $-topics [MQTT-4.7.2-1]: the broker's own $SYS messages are asked for separately.
+  type Answer = { retained: Retained[]; truncated: boolean };
+  const [user, sys] = await Promise.all([
+    api<Answer>("GET", "/retained?limit=1000"),
+    api<Answer>("GET", `/retained?filter=${encodeURIComponent("$SYS/#")}&limit=1000`),
+  ]);
+  retained = [...user.retained, ...sys.retained];
+  renderRetained(user.truncated || sys.truncated);
 }
 
 // --- polling ----------------------------------------------------------------------------------------------------
