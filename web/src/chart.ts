@@ -2,6 +2,10 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
+function clock(d: Date): string {
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+}
+
 export interface SeriesSpec {
   label: string;
   color: string;
@@ -36,7 +40,14 @@ export class TimeChart {
         })),
       ],
       axes: [
-        { stroke: "#5d6679", grid: { stroke: "#eef1f6" } },
+        {
+          stroke: "#5d6679",
+          grid: { stroke: "#eef1f6" },
+          space: 70,
+          // Whole seconds at least, always as local HH:mm:ss: samples are seconds apart, not milliseconds.
+          incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400],
+          values: (_u: uPlot, splits: number[]) => splits.map((v) => clock(new Date(v * 1000))),
+        },
         { stroke: "#5d6679", grid: { stroke: "#eef1f6" }, size: 56 },
       ],
       scales: { x: { time: true } },

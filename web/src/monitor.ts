@@ -180,6 +180,7 @@ interface TreeNode {
 
 let selectedTopic: string | null = null;
 let retained: Retained[] = [];
+let lastTruncated = false;
 
 function buildTree(items: Retained[]): TreeNode {
   const root: TreeNode = { children: new Map(), path: "" };
@@ -199,30 +200,52 @@ function buildTree(items: Retained[]): TreeNode {
   return root;
 }
 
+// Branches the user folded; the broker's own $SYS branch starts folded.
+const collapsed = new Set<string>(["$SYS"]);
+
 function treeList(node: TreeNode, depth: number): HTMLUListElement {
   const ul = document.createElement("ul");
   if (depth === 0) ul.className = "tree";
   for (const [name, child] of [...node.children.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const li = document.createElement("li");
+    if (child.children.size) {
+      const open = !collapsed.has(child.path);
+      const t = document.createElement("button");
+      t.type = "button";
+      t.className = "twisty";
+      t.textContent = open ? "▾" : "▸";
+      t.setAttribute("aria-expanded", String(open));
+      t.setAttribute("aria-label", `${open ? "Fold" : "Unfold"} ${child.path}`);
+      t.addEventListener("click", () => {
+        if (open) collapsed.add(child.path);
+        else collapsed.delete(child.path);
+        renderRetained();
+      });
+      li.append(t);
+    } else {
+      const spacer = document.createElement("span");
+      spacer.className = "twisty-space";
+      li.append(spacer);
+    }
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = name === "" ? "(empty level)" : name;
     b.dataset.topic = child.path;
     if (child.msg) b.classList.add("has-msg");
     b.setAttribute("aria-pressed", String(child.path === selectedTopic));
-    if (child.children.size) b.setAttribute("aria-expanded", "true");
     b.addEventListener("click", () => {
       selectedTopic = child.path;
       renderRetained();
     });
     li.append(b);
-    if (child.children.size) li.append(treeList(child, depth + 1));
+    if (child.children.size && !collapsed.has(child.path)) li.append(treeList(child, depth + 1));
     ul.append(li);
   }
   return ul;
 }
 
-function renderRetained(truncated = false): void {
+function renderRetained(truncated = lastTruncated): void {
+  lastTruncated = truncated;
   const tree = treeList(buildTree(retained), 0);
   tree.id = "retained-tree";
   tree.setAttribute("aria-label", "Retained topics");
