@@ -225,3 +225,77 @@ for (const transport of ['ws', 'wss']) {
     assert.deepEqual(page.errors, []);
   });
 }
+
+test('message tools: MQTT 5 properties, pause, export as JSON lines and the cap', async () => {
+  const page = await clientPage();
+  await connect(page);
+  const base = unique('e2e/tools/');
+  await subscribe(page, `${base}/#`);
+  await page.locator(`#sub-list li[data-filter="${base}/#"]`).waitFor();
+
+  // MQTT 5 publish properties travel to the subscriber and are listed under the message.
+  await page.getByText('MQTT 5 properties').click();
+  await page.getByLabel('Content type').fill('application/json');
+  await page.getByLabel('Response topic').fill(`${base}/reply`);
+  await page.getByLabel(/User properties/).fill('room=kitchen\nunit=C');
+  await publish(page, `${base}/props`, '{"t":20}', { qos: 1 });
+  const props = message(page, `${base}/props`).locator('.msg-props');
+  await props.waitFor();
+  const text = await props.textContent();
+  assert.match(text, /contentType: "application\/json"/);
+  assert.match(text, new RegExp(`responseTopic: "${base}/reply"`));
+  assert.match(text, /userProperties: \{"room":"kitchen","unit":"C"\}/);
+  await page.getByLabel('Content type').fill('');
+  await page.getByLabel('Response topic').fill('');
+  await page.getByLabel(/User properties/).fill('');
+
+  // Pause holds new messages back; Resume shows them.
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await publish(page, `${base}/held`, 'while paused');
+  await page.locator('#msg-paused', { hasText: '1 new message held back' }).waitFor();
+  assert.equal(await message(page, `${base}/held`).count(), 0);
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await message(page, `${base}/held`).waitFor();
+
+  // Export: one JSON object per line, oldest first.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^moth-messages-.*\.jsonl$/);
+  const lines = (await streamText(await download.createReadStream())).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => [l.topic, l.payload, l.qos, l.retain]),
+    [[`${base}/props`, '{"t":20}', 1, false], [`${base}/held`, 'while paused', 0, false]]);
+
+  // The cap keeps only the newest messages.
+  await page.getByLabel('Keep messages').fill('1');
+  await page.getByLabel('Keep messages').dispatchEvent('change');
+  await waitFor(async () => (await page.locator('#msg-list li.msg').count()) === 1, { what: 'the cap to apply' });
+  assert.equal(await page.locator('#msg-list li.msg').first().getAttribute('data-topic'), `${base}/held`);
+  assert.deepEqual(page.errors, []);
+});
+
+test('a client refused or disconnected by the broker sees why, by reason code name', async () => {
+  const page = await clientPage();
+  // Longer than limits.max_client_id_length (256): CONNACK 0x85.
+  await page.getByLabel('Client ID').fill(`clientId-${'x'.repeat(300)}`);
+  await page.getByRole('button', { name: 'Connect', exact: true }).click();
+  await page.locator('#conn-error', { hasText: 'Client Identifier not valid (0x85)' }).waitFor();
+  assert.equal(await page.locator('#conn-status').getAttribute('data-state'), 'disconnected');
+
+  const id = unique('clientId-');
+  await page.getByLabel('Client ID').fill(id);
+  await connect(page);
+  const res = await fetch(`${broker.baseUrl}/api/v1/clients/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  assert.equal(res.status, 200);
+  await page.locator('#conn-status .status-text', { hasText: /^disconnected$/ }).waitFor();
+  await page.locator('#conn-error', { hasText: 'Administrative action (0x98)' }).waitFor();
+  await page.getByRole('button', { name: 'Connect', exact: true }).waitFor();
+  assert.deepEqual(page.errors, []);
+});
+
+async function streamText(stream) {
+  let s = '';
+  for await (const chunk of stream) s += chunk;
+  return s;
+}
