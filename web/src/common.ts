@@ -132,6 +132,31 @@ export function confirmDialog(title: string, message: string, confirmLabel: stri
   });
 }
 
+/** Asks for one line of text in a <dialog>; resolves the trimmed text, or null when cancelled or empty. */
+export function promptDialog(title: string, label: string, value: string, okLabel = "OK"): Promise<string | null> {
+  return new Promise((resolve) => {
+    const dlg = document.createElement("dialog");
+    dlg.className = "modal";
+    dlg.setAttribute("aria-labelledby", "prompt-title");
+    dlg.innerHTML = `<form method="dialog" class="form">
+      <h2 id="prompt-title">${escapeHtml(title)}</h2>
+      <label>${escapeHtml(label)}<input name="value" required value="${escapeHtml(value)}"></label>
+      <div class="actions">
+        <button value="cancel" class="btn" formnovalidate>Cancel</button>
+        <button value="ok" class="btn btn-primary">${escapeHtml(okLabel)}</button>
+      </div></form>`;
+    document.body.append(dlg);
+    const field = dlg.querySelector("input")!;
+    dlg.addEventListener("close", () => {
+      const text = field.value.trim();
+      dlg.remove();
+      resolve(dlg.returnValue === "ok" && text ? text : null);
+    });
+    dlg.showModal();
+    field.select();
+  });
+}
+
 // --- HTTP API ----------------------------------------------------------------------------------------------------
 
 const AUTH_KEY = "moth.api.auth";

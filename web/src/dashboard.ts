@@ -2,7 +2,18 @@
 // groups on tabs, edited in the page and saved on the broker (PUT /api/v1/dashboard) so every browser sees the same.
 import type { MqttClient } from "mqtt";
 import { TimeChart } from "./chart";
-import { $, api, ApiError, connectPageClient, escapeHtml, formatTimestamp, mountHeader, randomId, toast } from "./common";
+import {
+  $,
+  api,
+  ApiError,
+  connectPageClient,
+  escapeHtml,
+  formatTimestamp,
+  mountHeader,
+  promptDialog,
+  randomId,
+  toast,
+} from "./common";
 import { filterError, topicError, topicMatches } from "./topic";
 
 type WidgetType = "gauge" | "chart" | "text" | "switch" | "button" | "slider";
@@ -353,9 +364,9 @@ function render(): void {
     rename.className = "btn btn-small";
     rename.type = "button";
     rename.textContent = "Rename tab";
-    rename.addEventListener("click", () => {
-      const name = prompt("Tab name", layout.tabs[activeTab].name);
-      if (name?.trim()) layout.tabs[activeTab].name = name.trim();
+    rename.addEventListener("click", async () => {
+      const name = await promptDialog("Rename tab", "Tab name", layout.tabs[activeTab].name, "Rename");
+      if (name) layout.tabs[activeTab].name = name;
       render();
     });
     const del = document.createElement("button");
@@ -396,9 +407,9 @@ function render(): void {
         add.addEventListener("click", () => void editWidget(null, g));
         box.append(add);
       }
-      card.querySelector('[data-act="rename"]')!.addEventListener("click", () => {
-        const name = prompt("Group name", g.name);
-        if (name?.trim()) g.name = name.trim();
+      card.querySelector('[data-act="rename"]')!.addEventListener("click", async () => {
+        const name = await promptDialog("Rename group", "Group name", g.name, "Rename");
+        if (name) g.name = name;
         render();
       });
       card.querySelector('[data-act="remove"]')!.addEventListener("click", () => {
@@ -522,18 +533,18 @@ $("#reset-btn").addEventListener("click", () => {
   layout = defaultLayout();
   render();
 });
-$("#add-tab-btn").addEventListener("click", () => {
-  const name = prompt("Name of the new tab", `Tab ${layout.tabs.length + 1}`);
-  if (!name?.trim()) return;
-  layout.tabs.push({ name: name.trim(), groups: [{ name: "Group", widgets: [] }] });
+$("#add-tab-btn").addEventListener("click", async () => {
+  const name = await promptDialog("Add tab", "Tab name", `Tab ${layout.tabs.length + 1}`, "Add");
+  if (!name) return;
+  layout.tabs.push({ name, groups: [{ name: "Group", widgets: [] }] });
   activeTab = layout.tabs.length - 1;
   render();
 });
-$("#add-group-btn").addEventListener("click", () => {
+$("#add-group-btn").addEventListener("click", async () => {
+  const name = await promptDialog("Add group", "Group name", "Group", "Add");
+  if (!name) return;
   if (!layout.tabs.length) layout.tabs.push({ name: "Tab 1", groups: [] });
-  const name = prompt("Name of the new group", "Group");
-  if (!name?.trim()) return;
-  layout.tabs[activeTab].groups.push({ name: name.trim(), widgets: [] });
+  layout.tabs[activeTab].groups.push({ name, widgets: [] });
   render();
 });
 $("#save-btn").addEventListener("click", async () => {

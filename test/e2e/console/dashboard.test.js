@@ -7,9 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
+import { unique } from '../lib/wait.js';
 import {
   launchFor,
   mothPub,
+  MothSub,
   newPage,
   openConsole,
   publishScreenshot,
@@ -118,4 +120,55 @@ test('an edited layout is saved on the broker and survives a reload in a second 
   await screenshot(second, 'dashboard-edited');
   assert.deepEqual(page.errors, []);
   assert.deepEqual(second.errors, []);
+});
+
+test('switch, button and slider widgets on a new tab publish, and the switch follows its topic', async () => {
+  const page = await dashboardPage();
+  const base = unique('e2e/controls/');
+  await page.getByRole('button', { name: 'Edit layout' }).click();
+  await page.getByRole('button', { name: 'Add tab' }).click();
+  const tabDialog = page.getByRole('dialog', { name: 'Add tab' });
+  await tabDialog.getByLabel('Tab name').fill('Controls');
+  await tabDialog.getByRole('button', { name: 'Add' }).click();
+  await page.getByRole('tab', { name: 'Controls' }).waitFor();
+  assert.equal(await page.getByRole('tab', { name: 'Controls' }).getAttribute('aria-selected'), 'true');
+
+  const addWidget = async (fields) => {
+    await page.getByRole('button', { name: '+ Add widget' }).click();
+    const dlg = page.getByRole('dialog', { name: 'Add widget' });
+    await dlg.getByLabel('Type').selectOption(fields.type);
+    await dlg.getByLabel('Title').fill(fields.title);
+    await dlg.getByLabel('Topic').fill(fields.topic);
+    for (const [label, value] of fields.more ?? []) await dlg.getByLabel(label, { exact: true }).fill(value);
+    await dlg.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByRole('heading', { name: fields.title }).waitFor();
+  };
+  await addWidget({ type: 'switch', title: 'Lamp', topic: `${base}/lamp` });
+  await addWidget({ type: 'button', title: 'Ping', topic: `${base}/ping`, more: [['Payload', 'ping!']] });
+  await addWidget({ type: 'slider', title: 'Fan', topic: `${base}/fan`, more: [['Minimum', '0'], ['Maximum', '10']] });
+  await page.getByRole('button', { name: 'Save layout' }).click();
+  await page.getByText('Dashboard saved on the broker.').waitFor();
+
+  const sub = await MothSub.start(broker, `${base}/#`);
+  try {
+    const seen = (line) => waitFor(() => sub.lines().includes(line), { what: line, detail: () => sub.stdout });
+    const lamp = page.getByRole('switch', { name: 'Lamp' });
+    await lamp.click();
+    await seen(`${base}/lamp on`);
+    await lamp.click();
+    await seen(`${base}/lamp off`);
+    await page.getByRole('button', { name: 'Ping', exact: true }).click();
+    await seen(`${base}/ping ping!`);
+    const fan = page.getByRole('slider', { name: 'Fan' });
+    await fan.focus();
+    await fan.press('End');
+    await seen(`${base}/fan 10`);
+    // The switch follows what others publish on its topic.
+    await mothPub(broker, `${base}/lamp`, 'on');
+    await waitFor(async () => (await lamp.getAttribute('aria-checked')) === 'true', { what: 'the switch to turn on' });
+  } finally {
+    sub.stop();
+  }
+  await screenshot(page, 'dashboard-controls');
+  assert.deepEqual(page.errors, []);
 });
