@@ -1,7 +1,8 @@
 // A real browser (Debian chromium through playwright-core) loads a test page SERVED BY mothd's http listener; the
 // page's MQTT.js connects back over WebSocket to the http listener's own /mqtt, to a ws listener (MQTT 3.1, the
 // sub-protocol mqttv3.1) and to a wss listener, and exchanges messages with mosquitto_pub/mosquitto_sub over TCP
-// in both directions. A screenshot of the page is saved as an artifact.
+// in both directions; mothd's /api/v1/clients must show each connection on its listener. A screenshot of the page is
+// saved as an artifact.
 //
 // wss: chromium trusts mothd's development CA through --ignore-certificate-errors-spki-list with the CA's SPKI hash
 // (no ignoreHTTPSErrors), so only certificates chaining to that key are accepted.
@@ -114,6 +115,17 @@ test('chromium page exchanges messages with a TCP client over ws, wss and the ht
     return names.every((n) => s.state[n] === 'subscribed') && { subprotocol: s.subprotocol };
   }, ENDPOINTS).then((h) => h.jsonValue());
   assert.deepEqual(state, { subprotocol: SUBPROTOCOL }, 'page connections');
+  // mothd's API sees each page connection on the listener it was meant for (the own-origin one on the http listener).
+  const api = await (await fetch(`http://${HOST}:${broker.port('http')}/api/v1/clients`)).json();
+  const seen = Object.fromEntries(ENDPOINTS.map((name) => {
+    const c = api.clients.find((x) => x.client_id.startsWith(`page-${name}-`));
+    return [name, c && { listener: c.listener, transport: c.transport, protocol_version: c.protocol_version }];
+  }));
+  assert.deepEqual(seen, {
+    own: { listener: 'http', transport: 'http', protocol_version: 5 },
+    ws: { listener: 'ws', transport: 'ws', protocol_version: 3 },
+    wss: { listener: 'wss', transport: 'wss', protocol_version: 4 },
+  }, `GET /api/v1/clients: ${JSON.stringify(api)}`);
 
   for (const name of ENDPOINTS) {
     // TCP -> page.
@@ -140,5 +152,7 @@ test('chromium page exchanges messages with a TCP client over ws, wss and the ht
   assert.deepEqual(final.errors, []);
   assert.deepEqual(final.received.map((m) => m.via).sort(), [...ENDPOINTS].sort());
   assert.deepEqual(tcpSub.messages.map((m) => m.topic).sort(), ENDPOINTS.map((n) => `${prefix}/from-page/${n}`).sort());
-  await page.locator('#received li').nth(ENDPOINTS.length - 1).waitFor(); // the DOM shows them for the screenshot
+  // The DOM lists them too, for the screenshot.
+  await page.locator('#received li').nth(ENDPOINTS.length - 1).waitFor();
+  await page.locator('#published li').nth(ENDPOINTS.length - 1).waitFor();
 });

@@ -104,8 +104,13 @@
   // Publishes at QoS 1; resolves once PUBACK arrived.
   window.mothPublish = function (name, payload) {
     return new Promise(function (resolve, reject) {
-      clients[name].publish(prefix + '/from-page/' + name, payload, { qos: 1 }, function (err) {
-        if (err) reject(String(err)); else resolve(true);
+      const topic = prefix + '/from-page/' + name;
+      clients[name].publish(topic, payload, { qos: 1 }, function (err) {
+        if (err) return reject(String(err));
+        const li = document.createElement('li');
+        li.textContent = '[' + name + '] ' + topic + ': ' + payload;
+        document.getElementById('published').appendChild(li);
+        resolve(true);
       });
     });
   };

@@ -1,0 +1,276 @@
+// moth::http without sockets: the helpers, path resolution under web_root, and the Api driven through a fake
+// Backend whose callbacks run at once.
+#include "http/api.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "http/assets.hpp"
+
+namespace moth::http {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+TEST(HttpHelpers, PercentDecoding) {
+    EXPECT_EQ(percent_decode("/a%20b/%2e%2E"), "/a b/..");
+    EXPECT_EQ(percent_decode("a+b"), "a+b");
+    EXPECT_EQ(percent_decode("a+b", true), "a b");
+    EXPECT_EQ(percent_decode("%"), std::nullopt);
+    EXPECT_EQ(percent_decode("%4"), std::nullopt);
+    EXPECT_EQ(percent_decode("%zz"), std::nullopt);
+    EXPECT_EQ(percent_decode("a%00b"), std::nullopt);  // an encoded NUL never reaches a file name
+    EXPECT_EQ(query_param("filter=a%2F%23&limit=5", "filter"), "a/#");
+    EXPECT_EQ(query_param("filter=a%2F%23&limit=5", "limit"), "5");
+    EXPECT_EQ(query_param("limit=5", "filter"), std::nullopt);
+    EXPECT_EQ(query_param("flag", "flag"), "");
+}
+
+TEST(HttpHelpers, Base64RoundTrips) {
+    EXPECT_EQ(base64_encode(""), "");
+    EXPECT_EQ(base64_encode("f"), "Zg==");
+    EXPECT_EQ(base64_encode("fo"), "Zm8=");
+    EXPECT_EQ(base64_encode("foo"), "Zm9v");
+    EXPECT_EQ(base64_decode("Zm9vYg=="), "foob");
+    EXPECT_EQ(base64_decode("Zm9vYg"), "foob");  // padding optional
+    EXPECT_EQ(base64_decode("!!"), std::nullopt);
+    EXPECT_EQ(base64_decode("Z"), std::nullopt);
+    std::mt19937 rng(7);
+    for (int n = 0; n < 64; ++n) {
+        std::string bytes(static_cast<std::size_t>(n), '\0');
+        for (auto& c : bytes) c = static_cast<char>(rng() & 0xFF);
+        EXPECT_EQ(base64_decode(base64_encode(bytes)), bytes) << n;
+    }
+}
+
+TEST(HttpHelpers, ContentTypesAndTime) {
+    EXPECT_EQ(content_type_for("/index.html"), "text/html; charset=utf-8");
+    EXPECT_EQ(content_type_for("/a/b.JS"), "text/javascript; charset=utf-8");
+    EXPECT_EQ(content_type_for("x.mjs"), "text/javascript; charset=utf-8");
+    EXPECT_EQ(content_type_for("x.woff2"), "font/woff2");
+    EXPECT_EQ(content_type_for("x.js.map"), "application/json");
+    EXPECT_EQ(content_type_for("/dir.d/README"), "application/octet-stream");
+    EXPECT_EQ(rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(1700000000))),
+              "2023-11-14T22:13:20Z");
+}
+
+TEST(HttpHelpers, MetricsTextHasHelpTypeAndEscapedLabels) {
+    StatsInfo s;
+    s.version = "1.2\"3";
+    s.clients_connected = 3;
+    s.bytes_sent = 99;
+    const std::string text = metrics_text(s, {{"mqtt-0", 2}, {"web", 0}});
+    EXPECT_NE(text.find("# HELP moth_clients_connected "), std::string::npos);
+    EXPECT_NE(text.find("# TYPE moth_clients_connected gauge\nmoth_clients_connected 3\n"), std::string::npos);
+    EXPECT_NE(text.find("# TYPE moth_bytes_sent_total counter\nmoth_bytes_sent_total 99\n"), std::string::npos);
+    EXPECT_NE(text.find("moth_connections{listener=\"mqtt-0\"} 2\nmoth_connections{listener=\"web\"} 0\n"),
+              std::string::npos);
+    EXPECT_NE(text.find("moth_build_info{version=\"1.2\\\"3\"} 1\n"), std::string::npos);
+}
+
+TEST(HttpAssets, ThePlaceholderOrTheConsoleHasAnIndex) {
+    const EmbeddedAsset* index = find_embedded("/");
+    ASSERT_NE(index, nullptr);
+    EXPECT_EQ(index->path, "/index.html");
+    EXPECT_EQ(index->content_type, "text/html; charset=utf-8");
+    EXPECT_NE(index->bytes.find("<html"), std::string_view::npos);
+    EXPECT_EQ(find_embedded("/index.html"), index);
+    EXPECT_EQ(find_embedded("/no-such-file"), nullptr);
+    if (embedded_is_placeholder()) {
+        EXPECT_NE(index->bytes.find("mothd"), std::string_view::npos);
+    }
+}
+
+class ResolveStatic : public ::testing::Test {
+protected:
+    void SetUp() override {
+        base_ = fs::temp_directory_path() / ("moth-http-test-" + std::to_string(std::random_device{}()));
+        root_ = base_ / "www";
+        fs::create_directories(root_ / "sub");
+        write(root_ / "index.html", "root");
+        write(root_ / "sub" / "index.html", "sub");
+        write(root_ / "a.txt", "a");
+        write(base_ / "secret.txt", "secret");
+        fs::create_symlink(base_ / "secret.txt", root_ / "leak.txt");
+        fs::create_symlink(root_ / "a.txt", root_ / "alias.txt");
+    }
+    void TearDown() override { fs::remove_all(base_); }
+    static void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+    [[nodiscard]] std::optional<std::string> resolve(std::string_view path) const {
+        return resolve_static(root_.string(), path);
+    }
+
+    fs::path base_, root_;
+};
+
+TEST_F(ResolveStatic, FilesAndDirectoryIndexes) {
+    const std::string real_root = fs::canonical(root_).string();
+    EXPECT_EQ(resolve("/"), real_root + "/index.html");
+    EXPECT_EQ(resolve("/sub"), real_root + "/sub/index.html");
+    EXPECT_EQ(resolve("/sub/"), real_root + "/sub/index.html");
+    EXPECT_EQ(resolve("/a.txt"), real_root + "/a.txt");
+    EXPECT_EQ(resolve("/alias.txt"), real_root + "/a.txt");  // a link that stays inside is fine
+    EXPECT_EQ(resolve("/missing"), std::nullopt);
+}
+
+TEST_F(ResolveStatic, NothingOutsideTheRoot) {
+    for (const char* path : {"/../secret.txt", "/sub/../../secret.txt", "/sub/../a.txt", "/./a.txt", "/leak.txt",
+                             "..", "", "a.txt", "/..\\secret.txt"}) {
+        EXPECT_EQ(resolve(path), std::nullopt) << path;
+    }
+}
+
+// ---- the Api with a fake backend ----
+
+class FakeBackend : public Backend {
+public:
+    StatsInfo stats() override {
+        StatsInfo s;
+        s.version = "test";
+        s.workers = 2;
+        s.retained = 1;
+        return s;
+    }
+    void snapshot(broker::SnapshotQuery query, std::function<void(broker::CoreSnapshot)> done) override {
+        queries.push_back(query);
+        done(snap);
+    }
+    std::vector<RetainedInfo> retained(std::string_view filter, std::size_t limit, bool& truncated) override {
+        last_filter = std::string(filter);
+        last_limit = limit;
+        truncated = false;
+        return {};
+    }
+    std::vector<ListenerInfo> listeners() override { return {{"mqtt-0", "mqtt", "127.0.0.1", 1883}}; }
+    void disconnect(std::string client_id, std::function<void(bool)> done) override { done(client_id == "known"); }
+    void publish(broker::BrokerPublish m) override { published.push_back(std::move(m)); }
+    void load_dashboard(std::function<void(std::optional<std::string>, std::string)> done) override {
+        done(dashboard, {});
+    }
+    void save_dashboard(std::string doc, std::function<void(std::string)> done) override {
+        dashboard = std::move(doc);
+        done({});
+    }
+    void read_static(std::string, std::string, std::function<void(std::optional<File>)> done) override {
+        done(std::nullopt);
+    }
+
+    broker::CoreSnapshot snap;
+    std::vector<broker::SnapshotQuery> queries;
+    std::vector<broker::BrokerPublish> published;
+    std::optional<std::string> dashboard;
+    std::string last_filter;
+    std::size_t last_limit = 0;
+};
+
+Response call(Api& api, std::string method, std::string target, std::string body = {}, std::string auth = {}) {
+    std::optional<Response> out;
+    api.handle(Request{std::move(method), std::move(target), std::move(auth), std::move(body)},
+               [&](Response r) { out = std::move(r); });
+    EXPECT_TRUE(out.has_value());  // the fake answers at once
+    return out.value_or(Response{});
+}
+
+TEST(HttpApi, OpenWhenNoCredentialsAreSet) {
+    FakeBackend b;
+    Api api(Settings{}, b);
+    const Response r = call(api, "GET", "/api/v1/stats");
+    EXPECT_EQ(r.status, 200U);
+    EXPECT_EQ(json::parse(r.body)["version"], "test");
+}
+
+TEST(HttpApi, TokenAndBasicAuth) {
+    FakeBackend b;
+    Settings s;
+    s.api_token = "tok";
+    s.api_username = "u";
+    s.api_password = "p";
+    Api api(s, b);
+    for (const char* auth : {"", "Bearer", "Bearer tok2", "Bearer to", "Basic dTpx" /* u:q */, "Basic %%%", "tok"}) {
+        const Response r = call(api, "GET", "/metrics", {}, auth);
+        EXPECT_EQ(r.status, 401U) << auth;
+        ASSERT_EQ(r.headers.size(), 1U);
+        EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>{"WWW-Authenticate", "Basic realm=\"mothd\""}));
+    }
+    EXPECT_EQ(call(api, "GET", "/metrics", {}, "Bearer tok").status, 200U);
+    EXPECT_EQ(call(api, "GET", "/api/v1/stats", {}, "Basic dTpw" /* u:p */).status, 200U);
+    EXPECT_EQ(call(api, "GET", "/api/v1/nothing", {}, "").status, 401U);  // no probing without credentials
+}
+
+TEST(HttpApi, ClientsByIdAreUrlDecodedAndDeleteSaysWhetherFound) {
+    FakeBackend b;
+    broker::ClientInfo c;
+    c.client_id = "a/b c";
+    c.transport = "ws";
+    c.protocol_version = 5;
+    b.snap.clients.push_back(c);
+    Api api(Settings{}, b);
+    const Response one = call(api, "GET", "/api/v1/clients/a%2Fb%20c");
+    EXPECT_EQ(one.status, 200U);
+    ASSERT_FALSE(b.queries.empty());
+    EXPECT_EQ(b.queries.back().client_id, "a/b c");
+    EXPECT_EQ(json::parse(one.body)["transport"], "ws");
+    EXPECT_EQ(call(api, "DELETE", "/api/v1/clients/known").body, "{\"disconnected\":\"known\"}\n");
+    EXPECT_EQ(call(api, "DELETE", "/api/v1/clients/unknown").status, 404U);
+    EXPECT_EQ(call(api, "PUT", "/api/v1/clients/known").status, 405U);
+}
+
+TEST(HttpApi, PublishChecksItsInput) {
+    FakeBackend b;
+    Api api(Settings{}, b);
+    EXPECT_EQ(call(api, "POST", "/api/v1/publish", R"({"topic":"a/b","payload":"x","qos":2,"retain":true})").status,
+              200U);
+    ASSERT_EQ(b.published.size(), 1U);
+    EXPECT_EQ(b.published[0].topic, "a/b");
+    EXPECT_EQ(b.published[0].qos, codec::QoS::ExactlyOnce);
+    EXPECT_TRUE(b.published[0].retain);
+    EXPECT_EQ(b.published[0].payload.size(), 1U);
+    for (const char* body : {"", "[]", R"({"topic":"a/#"})", R"({"topic":"a","qos":-1})", R"({"topic":"$x"})"}) {
+        EXPECT_EQ(call(api, "POST", "/api/v1/publish", body).status, 400U) << body;
+    }
+    EXPECT_EQ(b.published.size(), 1U);
+}
+
+TEST(HttpApi, RetainedQueryDefaultsAndChecks) {
+    FakeBackend b;
+    Api api(Settings{}, b);
+    EXPECT_EQ(call(api, "GET", "/api/v1/retained").status, 200U);
+    EXPECT_EQ(b.last_filter, "#");
+    EXPECT_EQ(b.last_limit, kDefaultRetainedLimit);
+    EXPECT_EQ(call(api, "GET", "/api/v1/retained?filter=a%2F%2B&limit=3").status, 200U);
+    EXPECT_EQ(b.last_filter, "a/+");
+    EXPECT_EQ(b.last_limit, 3U);
+    EXPECT_EQ(call(api, "GET", "/api/v1/retained?limit=x").status, 400U);
+    EXPECT_EQ(call(api, "GET", "/api/v1/retained?filter=%24share%2Fg%2Fa").status, 400U);
+}
+
+TEST(HttpApi, DashboardStoresValidJsonOnly) {
+    FakeBackend b;
+    Api api(Settings{}, b);
+    EXPECT_EQ(call(api, "GET", "/api/v1/dashboard").status, 404U);
+    EXPECT_EQ(call(api, "PUT", "/api/v1/dashboard", "{nope").status, 400U);
+    EXPECT_EQ(call(api, "PUT", "/api/v1/dashboard", std::string(kMaxDashboardBytes + 1, ' ')).status, 413U);
+    EXPECT_EQ(call(api, "PUT", "/api/v1/dashboard", R"({"a":1})").status, 200U);
+    EXPECT_EQ(call(api, "GET", "/api/v1/dashboard").body, R"({"a":1})");
+}
+
+TEST(HttpApi, StaticMethodsAndEmbeddedIndex) {
+    FakeBackend b;
+    Api api(Settings{}, b);
+    const Response index = call(api, "GET", "/");
+    EXPECT_EQ(index.status, 200U);
+    EXPECT_EQ(index.content_type, "text/html; charset=utf-8");
+    EXPECT_EQ(call(api, "POST", "/").status, 405U);
+    EXPECT_EQ(call(api, "GET", "/missing.js").status, 404U);
+    EXPECT_EQ(call(api, "GET", "/%zz").status, 400U);
+    EXPECT_EQ(call(api, "GET", "no-slash").status, 400U);
+}
+
+}  // namespace
+}  // namespace moth::http
