@@ -236,9 +236,10 @@ $("#pub-form").addEventListener("submit", (ev) => {
     if (Object.keys(up).length) props.userProperties = up;
     if (Object.keys(props).length) opts.properties = props;
   }
+  $("#pub-status").textContent = "";
   client.publish(topic, payload, opts, (e) => {
     if (e) pubError.textContent = `Publish failed: ${e.message}`;
-    else toast(`Published to ${topic}`);
+    else $("#pub-status").textContent = `Published to ${topic} at ${formatTimestamp(new Date()).slice(11)}`;
   });
 });
 

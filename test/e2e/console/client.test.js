@@ -50,7 +50,7 @@ async function clientPage() {
 
 async function connect(page, { port, tls = false } = {}) {
   if (port !== undefined) await page.getByLabel('Port').fill(String(port));
-  if (tls) await page.getByLabel('TLS (wss://)').check();
+  if (tls) await page.getByLabel('TLS', { exact: true }).check();
   await page.getByRole('button', { name: 'Connect', exact: true }).click();
   await page.locator('#conn-status .status-text', { hasText: /^connected$/ }).waitFor();
   await page.getByRole('button', { name: 'Disconnect' }).waitFor();
@@ -82,7 +82,7 @@ test('connects with the page defaults, subscribes, publishes and shows each mess
   assert.equal(await page.getByLabel('Host').inputValue(), HOST);
   assert.equal(await page.getByLabel('Port').inputValue(), String(broker.port('http')));
   assert.equal(await page.getByLabel('Path').inputValue(), '/mqtt');
-  assert.equal(await page.getByLabel('TLS (wss://)').isChecked(), false);
+  assert.equal(await page.getByLabel('TLS', { exact: true }).isChecked(), false);
   assert.match(await page.getByLabel('Client ID').inputValue(), /^clientId-[a-z0-9]{10}$/);
   assert.equal(await page.getByLabel('Keep alive (s)').inputValue(), '60');
   assert.equal(await page.locator('#conn-status').getAttribute('data-state'), 'disconnected');
