@@ -25,7 +25,8 @@ fi
 log "1/3 installing missing Debian packages (scripts/install-deps.sh)"
 scripts/install-deps.sh
 
-log "2/3 configuring and building the release preset${as_user:+ as $SUDO_USER}"
+log "2/3 building the web console (web/dist), then configuring and building the release preset${as_user:+ as $SUDO_USER}"
+(cd web && "${as_user[@]}" npm run build)
 "${as_user[@]}" cmake --preset release
 "${as_user[@]}" cmake --build --preset release
 
@@ -57,6 +58,7 @@ done
 cat <<EOF
 
 ==> demo: the broker listens on 1883 (MQTT), 8883 (TLS), 8000 (WebSocket) and 8884 (secure WebSocket).
+==> demo: web console: http://localhost:8080/ (client), /dashboard/, /monitor/
 ==> demo: the virtual ESP32 (client id TEST) publishes every 5 s to mytopic/temp and mytopic/humid; its serial
           monitor follows. In another terminal:  $MOTH sub -t 'mytopic/#' -v
 ==> demo: Ctrl-C stops the device (the broker publishes its will on TestClient/lastwill) and the broker.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the project's tests, exactly as CI does (.ci/run execs this script):
 #   1. installs missing Debian packages (scripts/install-deps.sh; a quick dpkg check when nothing is missing)
-#   2. configures and builds the ci preset (Debug, ASan + UBSan, -Werror)
+#   2. builds the web console (web/dist, which mothd embeds), then configures and builds the ci preset
+#      (Debug, ASan + UBSan, -Werror)
 #   3. runs the CTest tests labelled TEST_LABELS
 #   4. builds the fuzz preset's fuzz_decoder (clang, libFuzzer) and runs it for FUZZ_SECONDS on a copy of the
 #      committed corpus, so the corpus in git is never modified
@@ -23,6 +24,9 @@ step() { printf '\n==> [%4ds] %s\n' "$((SECONDS - START))" "$*"; }
 
 step "dependencies: scripts/install-deps.sh"
 scripts/install-deps.sh
+
+step "web console: npm run build in web/ (mothd embeds web/dist)"
+(cd web && npm run build)
 
 step "configure and build: ci preset (Debug, ASan + UBSan, warnings as errors)"
 cmake --preset ci
