@@ -451,8 +451,8 @@ private:
 void start_http_session(Worker& w, tcp::socket socket, std::string remote,
                         std::shared_ptr<const HttpListenerContext> listener, std::shared_ptr<ConnectionSlot> slot) {
     if (w.stopping()) return;
-    auto session = std::make_shared<HttpSession>(w, std::move(socket), std::move(remote), std::move(listener),
-                                                 std::move(slot));
+    auto session =
+        std::make_shared<HttpSession>(w, std::move(socket), std::move(remote), std::move(listener), std::move(slot));
     asio::co_spawn(w.ioc(), HttpSession::run(std::move(session)), asio::detached);
 }
 

@@ -582,6 +582,71 @@ class ListenerOptionsTestCase(BrokerTestCase):
         s2 = self.connect_raw(self.ports["ws-limited"])
         self.assertEqual(self.read_until_closed(s2), b"")
 
+    # -- 6b. the same options on an http listener's /mqtt upgrade ----------------------------------------------
+    def http_get(self, port, path, sock=None):
+        """GET over a fresh (or the given) socket with Connection: close; returns (status line, body)."""
+        s = sock or self.connect_raw(port)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode())
+        data = self.read_until_closed(s)
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head.split(b"\r\n")[0], body
+
+    def test_http_listener_upgrade_origin_forwarding_proxy_and_limit(self):
+        self.start(listener("web", "http", allowed_origins=["https://console.example.com"], trust_x_forwarded_for=True)
+                   + listener("web-proxied", "http", proxy_protocol=True)
+                   + listener("web-limited", "http", max_connections=2))
+        keeper = self.bystander()
+        web = self.ports["web"]
+        # Origin allow-list, as on a ws listener: 403 for another origin, logged once.
+        s, head = self.upgrade(web, ["Origin: https://evil.example"])
+        self.assertTrue(head.startswith(b"HTTP/1.1 403"), head)
+        self.read_until_closed(s)
+        self.wait_until(lambda: "origin https://evil.example is not allowed" in self.broker.log(), WAIT_S, "log")
+        self.assertEqual(self.log_count("origin https://evil.example is not allowed"), 1)
+        # An allowed origin with X-Forwarded-For: the forwarded address is the client's, and the connection carries
+        # the http listener's tag (GET /api/v1/clients).
+        cid = unique("web-")
+        s, head = self.upgrade(web, ["Origin: https://console.example.com", "X-Forwarded-For: 203.0.113.60"])
+        self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        s.sendall(ws_frame(connect_packet(cid)))
+        self.assertEqual(self.read_ws_payload(s, 4), b"\x20\x02\x00\x00")
+        status, body = self.http_get(web, f"/api/v1/clients/{cid}")
+        self.assertIn(b"200", status)
+        for part in (b'"address":"203.0.113.60"', b'"listener":"web"', b'"transport":"http"'):
+            self.assertIn(part, body)
+        s.sendall(ws_frame(connect_packet(cid)))  # a second CONNECT: closed [MQTT-3.1.0-2]
+        self.read_until_closed(s)
+        self.expect_closing_line("203.0.113.60", cid)
+        # proxy_protocol: the header comes before the first HTTP request, for API requests and upgrades alike.
+        proxied = self.ports["web-proxied"]
+        s = self.connect_raw(proxied)
+        s.sendall(proxy_v2("198.18.1.7", 62000, dport=8080))
+        status, body = self.http_get(proxied, "/api/v1/stats", sock=s)
+        self.assertIn(b"200", status)
+        cid = unique("webp-")
+        s = self.connect_raw(proxied)
+        s.sendall(b"PROXY TCP4 198.18.1.8 127.0.0.1 62001 8080\r\n")
+        s, head = self.upgrade(proxied, sock=s)
+        self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        s.sendall(ws_frame(connect_packet(cid)) + ws_frame(connect_packet(cid)))
+        self.read_until_closed(s)
+        self.expect_closing_line("198.18.1.8:62001", cid)
+        s = self.connect_raw(proxied)
+        s.sendall(f"GET /api/v1/stats HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        self.assertEqual(self.read_until_closed(s), b"")  # no PROXY header: closed without an answer
+        self.wait_until(lambda: "failed: no PROXY protocol header" in self.broker.log(), WAIT_S, "log line")
+        # max_connections counts HTTP connections and upgraded ones alike.
+        limited = self.ports["web-limited"]
+        s1, head = self.upgrade(limited)
+        self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        s2 = self.connect_raw(limited)
+        s2.sendall(f"GET /api/v1/stats HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        self.assertIn(b"200", self.read_exactly(s2, 12))
+        s3 = self.connect_raw(limited)
+        self.assertEqual(self.read_until_closed(s3), b"")
+        self.wait_until(lambda: "listener web-limited: max_connections 2 reached" in self.broker.log(), WAIT_S, "log")
+        self.check_bystander(keeper)
+
     # -- 7. WebSocket framing and bad input on the ws port ------------------------------------------------------
     def read_ws_payload(self, s, n):
         """Reads server frames (binary, unmasked) until `n` payload bytes have arrived."""
