@@ -567,6 +567,31 @@ TEST(ConfigErrors, NewKeysThatDoNotApplyToTheKind) {
               }));
 }
 
+// The two merged sets of listener keys, checked per kind together: the WebSocket options of tlsws apply to the http
+// listener's upgrade, the http keys to nothing else, the TLS keys not to http.
+TEST(ConfigHttp, WebSocketAndProxyOptionsOnAnHttpListener) {
+    const LoadResult r = parse_config("[[listener]]\nkind = \"http\"\nport = 0\nallowed_origins = [\"https://a.example\"]\n"
+                                      "trust_x_forwarded_for = true\nproxy_protocol = true\nmax_connections = 5\n"
+                                      "api_token = \"t\"\n",
+                                      "t.toml");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
+    const Listener& l = r.config.listeners[0];
+    EXPECT_EQ(l.allowed_origins, std::vector<std::string>{"https://a.example"});
+    EXPECT_TRUE(l.trust_x_forwarded_for);
+    EXPECT_TRUE(l.proxy_protocol);
+    EXPECT_EQ(l.max_connections, 5U);
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"http\"\nuse_cn_as_username = true\ntls_min_version = \"1.3\"\n"),
+              (std::vector<std::string>{
+                  "test.toml:3: listener.0.use_cn_as_username: only applies to mqtts and wss listeners",
+                  "test.toml:4: listener.0.tls_min_version: only applies to mqtts and wss listeners",
+              }));
+    EXPECT_EQ(parse_errors("[[listener]]\nkind = \"mqtt\"\nallowed_origins = [\"*\"]\napi_token = \"t\"\n"),
+              (std::vector<std::string>{
+                  "test.toml:3: listener.0.allowed_origins: only applies to ws, wss and http listeners",
+                  "test.toml:4: listener.0.api_token: only applies to http listeners",
+              }));
+}
+
 TEST(ConfigErrors, BadAllowedOrigins) {
     const std::string ws = "[[listener]]\nkind = \"ws\"\n";
     EXPECT_EQ(parse_errors(ws + "allowed_origins = \"*\"\n"),
