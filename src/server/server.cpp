@@ -74,7 +74,7 @@ private:
     Worker& w_;
     tcp::socket sock_;
     ConnectionId id_ = 0;
-    std::string remote_;  // the peer, or the client a PROXY header named
+    std::string remote_;                              // the peer, or the client a PROXY header named
     std::shared_ptr<const broker::ListenerTag> tag_;  // the listener's name and transport; moves with a hand-off
     std::shared_ptr<detail::ConnectionSlot> slot_;    // the listener's max_connections place; moves with a hand-off
     std::vector<std::byte> in_;

@@ -35,7 +35,7 @@ struct ListenerContext {
     bool use_cn_as_username = false;
     bool proxy_protocol = false;
     bool trust_x_forwarded_for = false;
-    std::uint32_t max_connections = 0;  // 0 = unlimited
+    std::uint32_t max_connections = 0;               // 0 = unlimited
     std::shared_ptr<const broker::ListenerTag> tag;  // the listener's name and transport, for the HTTP API
 
     struct Reloadable {
