@@ -280,6 +280,14 @@ std::uint32_t Options::num_subscribers() const noexcept {
     return 0;
 }
 
+std::uint32_t Options::effective_window() const noexcept {
+    if (window) return *window;
+    if (scenario == Scenario::FanIn || scenario == Scenario::Shared) {
+        return std::max<std::uint32_t>(1, 1000 * num_subscribers() / std::max<std::uint32_t>(1, num_publishers()) / 2);
+    }
+    return 1000;
+}
+
 std::string Options::topic_pattern() const {
     if (!topic.empty()) return topic;
     return scenario == Scenario::FanOut ? "bench/fanout" : "bench/%i";
@@ -326,7 +334,8 @@ std::string_view usage() noexcept {
            "  -r, --rate R           messages/s per publisher (default: full speed)\n"
            "  -R, --total-rate R     messages/s over all publishers\n"
            "  -w, --window W         closed loop: a publisher waits while more than W of its messages are\n"
-           "                         undelivered (default 1000; 0: open loop)\n"
+           "                         undelivered (default 1000; fanin, shared: 500 x subscribers / publishers;\n"
+           "                         0: open loop)\n"
            "  -n, --count N          pub: messages per publisher, then stop; sub: stop after N messages in total\n"
            "      --retain           publish retained messages\n"
            "      --connect-rate R   new connections per second (default: as fast as they complete)\n"
@@ -415,7 +424,11 @@ ParseResult parse_options(const std::vector<std::string>& args) {
         else if (a == "--group") ok = value(o.group);
         else if (a == "-r" || a == "--rate") ok = num(o.rate);
         else if (a == "-R" || a == "--total-rate") ok = num(o.total_rate);
-        else if (a == "-w" || a == "--window") ok = num(o.window);
+        else if (a == "-w" || a == "--window") {
+            std::uint32_t w = 0;
+            ok = num(w);
+            o.window = w;
+        }
         else if (a == "-n" || a == "--count") ok = num(o.count);
         else if (a == "--retain") o.retain = true;
         else if (a == "--connect-rate") ok = num(o.connect_rate);

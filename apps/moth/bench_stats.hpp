@@ -131,7 +131,10 @@ struct Options {
     std::string group = "bench";  // shared: the group name
     double rate = 0;        // messages/s per publisher; 0: see total_rate
     double total_rate = 0;  // messages/s over all publishers; both 0: full speed
-    std::uint32_t window = 1000;  // closed loop: a publisher waits while more of its messages are undelivered; 0: off
+    // Closed loop: a publisher waits while more than this many of its messages are undelivered (not yet received
+    // by every subscriber group that expects them); 0: open loop. Unset: 1000 divided over the publishers that
+    // share one subscriber (fan-in, shared), so that the broker's queues (1000 messages) are not what is measured.
+    std::optional<std::uint32_t> window;
     std::uint64_t count = 0;      // pub: messages per publisher, then stop; sub: stop after this many in total
     bool retain = false;
     double connect_rate = 0;     // new connections/s over all threads; 0: as fast as they complete
@@ -150,6 +153,7 @@ struct Options {
     // Effective values after the scenario's defaults.
     [[nodiscard]] std::uint32_t num_publishers() const noexcept;
     [[nodiscard]] std::uint32_t num_subscribers() const noexcept;
+    [[nodiscard]] std::uint32_t effective_window() const noexcept;
     [[nodiscard]] std::string topic_pattern() const;
     [[nodiscard]] std::string filter_pattern() const;
 };
