@@ -9,7 +9,7 @@
 set -euo pipefail
 
 # CTest label regex this script runs; interop and e2e join this list as they land.
-TEST_LABELS="${MOTH_TEST_LABELS:-unit|integration|interop}"
+TEST_LABELS="${MOTH_TEST_LABELS:-unit|integration|interop|bench-smoke}"
 # Length of the fuzz smoke run; 0 skips it (handy locally, never in CI).
 FUZZ_SECONDS="${MOTH_FUZZ_SECONDS:-60}"
 FUZZ_TARGET=fuzz_decoder
