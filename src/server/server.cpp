@@ -158,8 +158,11 @@ std::uint64_t Worker::add_canceller(std::function<void()> fn) {
     return id;
 }
 
-void Worker::mark_dirty(std::shared_ptr<Connection> c) {
-    dirty_.push_back(std::move(c));
+void Worker::mark_dirty(const std::shared_ptr<Connection>& c) {
+    // Once per connection and loop turn: a fan-out queues many packets for one connection between two flushes.
+    if (c->flush_listed) return;
+    c->flush_listed = true;
+    dirty_.push_back(c);
     schedule_flush();
 }
 
@@ -171,7 +174,10 @@ void Worker::schedule_flush() {
         core_->flush();
         auto dirty = std::move(dirty_);
         dirty_.clear();
-        for (auto& c : dirty) c->flush();
+        for (auto& c : dirty) {
+            c->flush_listed = false;
+            c->flush();
+        }
     });
 }
 
