@@ -193,6 +193,7 @@ struct Worker {
     Histogram connect_latency;
     std::vector<std::unique_ptr<Conn>> conns;
     std::vector<Conn*> stalled;  // publishers of this worker waiting for deliveries
+    std::uint64_t last_message_ns = 0;  // when this worker last received a PUBLISH
     std::uint32_t pending = 0;   // connections being set up
     std::thread thread;
 };
@@ -299,6 +300,7 @@ void process(Conn& c) {
         c.rbeg += r.consumed;
         if (auto* pub = std::get_if<codec::Publish>(&r.packet)) {
             const auto t = now_ns();
+            c.w.last_message_ns = t;
             const auto h = read_header(pub->payload);
             // A header from this run: a known publisher (any below 65536 when this process does not publish) and
             // a sequence number a run can reach; anything else is someone else's message.
@@ -786,7 +788,19 @@ int run_bench(const std::vector<std::string>& args) {
         auto last = m0;
         std::uint64_t ls = sent_total(), lr = received_total();
         const auto end = m0 + std::chrono::duration<double>(o.duration_s);
-        while (Clock::now() < end && !g_interrupted.load() && !publishers_done() && !count_done()) {
+        std::uint64_t idle_r = lr;
+        auto idle_since = Clock::now();
+        auto went_idle = [&] {
+            if (o.idle_stop_s <= 0) return false;
+            const std::uint64_t r = received_total();
+            if (r != idle_r) {
+                idle_r = r;
+                idle_since = Clock::now();
+                return false;
+            }
+            return r > 0 && Clock::now() - idle_since >= std::chrono::duration<double>(o.idle_stop_s);
+        };
+        while (Clock::now() < end && !g_interrupted.load() && !publishers_done() && !count_done() && !went_idle()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
             const auto now = Clock::now();
             if (now - last >= std::chrono::seconds(1)) {
@@ -889,6 +903,12 @@ int run_bench(const std::vector<std::string>& args) {
     j["duplicated"] = acc.duplicated;
     j["out_of_order"] = acc.out_of_order;
     j["window_resets"] = run->window_resets.load();
+    std::uint64_t last_message_ns = 0;
+    for (auto& w : workers) last_message_ns = std::max(last_message_ns, w->last_message_ns);
+    if (last_message_ns != 0 && run->first_subscribe_ns.load() != 0 && last_message_ns > run->first_subscribe_ns.load()) {
+        // From the first SUBSCRIBE to the last message received (a retained storm's delivery time).
+        j["last_message_s"] = static_cast<double>(last_message_ns - run->first_subscribe_ns.load()) / 1e9;
+    }
     if (count_done_ns != 0 && run->first_subscribe_ns.load() != 0) {
         j["seconds_to_count"] = static_cast<double>(count_done_ns - run->first_subscribe_ns.load()) / 1e9;
     }

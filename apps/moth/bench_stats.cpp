@@ -342,6 +342,7 @@ std::string_view usage() noexcept {
            "      --max-pending N    connections being set up at once (default 100)\n"
            "  -d, --duration S       seconds of measuring once all clients are connected (default 10)\n"
            "      --drain S          seconds to wait for the last messages after publishing stops (default 2)\n"
+           "      --idle-stop S      stop once messages have arrived and then none for S seconds (e.g. retained)\n"
            "  -T, --threads N        generator threads (default 1)\n"
            "  -k, --keepalive S      MQTT keep alive (default 0: no PINGREQ)\n"
            "      --prefix P         client id prefix (default bench)\n"
@@ -435,6 +436,7 @@ ParseResult parse_options(const std::vector<std::string>& args) {
         else if (a == "--max-pending") ok = num(o.max_pending) && o.max_pending > 0;
         else if (a == "-d" || a == "--duration") ok = num(o.duration_s);
         else if (a == "--drain") ok = num(o.drain_s);
+        else if (a == "--idle-stop") ok = num(o.idle_stop_s);
         else if (a == "-T" || a == "--threads") ok = num(o.threads) && o.threads > 0 && o.threads <= 256;
         else if (a == "-k" || a == "--keepalive") ok = num(o.keepalive);
         else if (a == "--prefix") ok = value(o.client_prefix);

@@ -141,6 +141,7 @@ struct Options {
     std::uint32_t max_pending = 100;  // connections being set up at once
     double duration_s = 10;     // measuring time once everything is connected (conn: holding time)
     double drain_s = 2;         // after publishing: how long to wait for the last messages
+    double idle_stop_s = 0;     // stop once messages have arrived and then none for this long; 0: never
     unsigned threads = 1;
     std::uint16_t keepalive = 0;  // 0: no PINGREQ, connections stay open as long as the run
     std::string client_prefix = "bench";
