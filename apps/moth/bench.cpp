@@ -46,7 +46,9 @@ using namespace bench;
 using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_bench_signal(int) { g_interrupted.store(true); }
+extern "C" void on_bench_signal(int) {
+    g_interrupted.store(true);
+}
 
 std::uint64_t now_ns() noexcept {
     return static_cast<std::uint64_t>(
@@ -119,7 +121,7 @@ struct Run {
     std::uint32_t nidle = 0;
     std::vector<PublisherState> pubs;
     std::vector<std::vector<std::uint32_t>> sub_expects;  // per subscriber: publisher ids its filter matches
-    std::vector<std::string> topics;                        // per publisher (expanded %i; %j stays)
+    std::vector<std::string> topics;                      // per publisher (expanded %i; %j stays)
 
     std::atomic<bool> go{false};
     std::atomic<bool> stop_publishing{false};
@@ -173,7 +175,7 @@ struct Conn {
     asio::steady_timer wake;
     Receipts receipts;
     std::vector<std::uint32_t> slot;  // subscriber: per publisher, this connection's group's delivered counter
-    std::uint64_t foreign = 0;  // messages without this run's payload header
+    std::uint64_t foreign = 0;        // messages without this run's payload header
     asio::steady_timer keepalive_timer;
     std::atomic<std::uint64_t> received{0};  // stored by this thread only, read by the controller
     std::uint32_t inflight = 0;
@@ -192,9 +194,9 @@ struct Worker {
     Histogram latency;
     Histogram connect_latency;
     std::vector<std::unique_ptr<Conn>> conns;
-    std::vector<Conn*> stalled;  // publishers of this worker waiting for deliveries
+    std::vector<Conn*> stalled;         // publishers of this worker waiting for deliveries
     std::uint64_t last_message_ns = 0;  // when this worker last received a PUBLISH
-    std::uint32_t pending = 0;   // connections being set up
+    std::uint32_t pending = 0;          // connections being set up
     std::thread thread;
 };
 
@@ -250,8 +252,8 @@ asio::awaitable<void> read_one(Conn& c, F&& f) {
         }
         if (r.status == codec::DecodeStatus::Error) throw std::runtime_error("bad packet: " + std::string(r.message));
         if (c.rend == c.rbuf.size()) {
-            std::copy(c.rbuf.begin() + static_cast<std::ptrdiff_t>(c.rbeg), c.rbuf.begin() + static_cast<std::ptrdiff_t>(c.rend),
-                      c.rbuf.begin());
+            std::copy(c.rbuf.begin() + static_cast<std::ptrdiff_t>(c.rbeg),
+                      c.rbuf.begin() + static_cast<std::ptrdiff_t>(c.rend), c.rbuf.begin());
             c.rend -= c.rbeg;
             c.rbeg = 0;
             if (c.rend == c.rbuf.size()) c.rbuf.resize(c.rbuf.size() * 2);
@@ -522,8 +524,7 @@ asio::awaitable<void> conn_main(Conn& c) {
         counted = true;
         if (c.role == Role::Subscriber) {
             const std::string filter = expand(o.filter_pattern(), c.id);
-            const codec::Subscription sub{.filter = filter,
-                                          .options = {.qos = static_cast<codec::QoS>(o.qos)}};
+            const codec::Subscription sub{.filter = filter, .options = {.qos = static_cast<codec::QoS>(o.qos)}};
             codec::Subscribe subscribe;
             subscribe.packet_id = 1;
             subscribe.subscriptions = std::span(&sub, 1);
@@ -536,8 +537,8 @@ asio::awaitable<void> conn_main(Conn& c) {
                 if (ack == nullptr || ack->reason_codes.empty()) {
                     refusal = "expected SUBACK";
                 } else if (static_cast<std::uint8_t>(ack->reason_codes[0]) >= 0x80) {
-                    refusal = "subscription to " + filter + " refused: " +
-                              std::string(codec::reason_code_name(ack->reason_codes[0]));
+                    refusal = "subscription to " + filter +
+                              " refused: " + std::string(codec::reason_code_name(ack->reason_codes[0]));
                 }
             });
             if (!refusal.empty()) throw std::runtime_error(refusal);
@@ -574,7 +575,8 @@ asio::awaitable<void> launcher(Worker& w, const Run& run) {
     std::uint64_t n = 0;
     for (auto& c : w.conns) {
         if (rate > 0) {
-            t.expires_at(start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(n) * 1e9 / rate)));
+            t.expires_at(start +
+                         std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(n) * 1e9 / rate)));
             co_await t.async_wait(asio::use_awaitable);
         }
         while (w.pending >= max_pending) {
@@ -640,22 +642,23 @@ int run_bench(const std::vector<std::string>& args) {
     run->nidle = o.scenario == Scenario::Conn ? o.clients : 0;
     run->pubs = std::vector<PublisherState>(run->npub);
     const std::string tp = o.topic_pattern();
-    for (std::uint32_t p = 0; p < run->npub; ++p) run->topics.push_back([&] {
-        // %i expanded now, %j (and %%) left for each message
-        std::string t;
-        for (std::size_t i = 0; i < tp.size(); ++i) {
-            if (tp[i] == '%' && i + 1 < tp.size() && tp[i + 1] == 'i') {
-                t += std::to_string(p);
-                ++i;
-            } else if (tp[i] == '%' && i + 1 < tp.size()) {
-                t += tp.substr(i, 2);
-                ++i;
-            } else {
-                t += tp[i];
+    for (std::uint32_t p = 0; p < run->npub; ++p)
+        run->topics.push_back([&] {
+            // %i expanded now, %j (and %%) left for each message
+            std::string t;
+            for (std::size_t i = 0; i < tp.size(); ++i) {
+                if (tp[i] == '%' && i + 1 < tp.size() && tp[i + 1] == 'i') {
+                    t += std::to_string(p);
+                    ++i;
+                } else if (tp[i] == '%' && i + 1 < tp.size()) {
+                    t += tp.substr(i, 2);
+                    ++i;
+                } else {
+                    t += tp[i];
+                }
             }
-        }
-        return t;
-    }());
+            return t;
+        }());
     // Which subscriber expects which publisher (by matching), and the groups that share deliveries.
     const bool known_topics = !has_seq(tp);
     std::vector<std::vector<std::size_t>> groups;
@@ -905,7 +908,8 @@ int run_bench(const std::vector<std::string>& args) {
     j["window_resets"] = run->window_resets.load();
     std::uint64_t last_message_ns = 0;
     for (auto& w : workers) last_message_ns = std::max(last_message_ns, w->last_message_ns);
-    if (last_message_ns != 0 && run->first_subscribe_ns.load() != 0 && last_message_ns > run->first_subscribe_ns.load()) {
+    if (last_message_ns != 0 && run->first_subscribe_ns.load() != 0 &&
+        last_message_ns > run->first_subscribe_ns.load()) {
         // From the first SUBSCRIBE to the last message received (a retained storm's delivery time).
         j["last_message_s"] = static_cast<double>(last_message_ns - run->first_subscribe_ns.load()) / 1e9;
     }
@@ -920,19 +924,18 @@ int run_bench(const std::vector<std::string>& args) {
     j["generator_cpu_percent"] = window_s > 0 ? 100.0 * (g1 - g0) / window_s : 0;
     if (o.broker_pid > 0 && b0.ok && b1.ok) {
         const double cpu_us = (b1.cpu_s - b0.cpu_s) * 1e6;
-        j["broker"] = {
-            {"pid", o.broker_pid},
-            {"cpu_percent", window_s > 0 ? cpu_us / 1e4 / window_s : 0},
-            {"cpu_us_per_delivered", delivered > 0 ? cpu_us / static_cast<double>(delivered) : 0},
-            {"rss_kb", b2.ok ? b2.rss_kb : b1.rss_kb},
-            {"hwm_kb", b2.ok ? b2.hwm_kb : b1.hwm_kb},
-            {"rss_kb_before_connect", broker_before_connect.rss_kb},
-            {"rss_kb_connected", broker_connected.rss_kb},
-            {"rss_bytes_per_connection",
-             total_conns > 0 && broker_connected.ok && broker_before_connect.ok
-                 ? (static_cast<double>(broker_connected.rss_kb) - static_cast<double>(broker_before_connect.rss_kb)) *
-                       1024.0 / static_cast<double>(total_conns)
-                 : 0}};
+        j["broker"] = {{"pid", o.broker_pid},
+                       {"cpu_percent", window_s > 0 ? cpu_us / 1e4 / window_s : 0},
+                       {"cpu_us_per_delivered", delivered > 0 ? cpu_us / static_cast<double>(delivered) : 0},
+                       {"rss_kb", b2.ok ? b2.rss_kb : b1.rss_kb},
+                       {"hwm_kb", b2.ok ? b2.hwm_kb : b1.hwm_kb},
+                       {"rss_kb_before_connect", broker_before_connect.rss_kb},
+                       {"rss_kb_connected", broker_connected.rss_kb},
+                       {"rss_bytes_per_connection", total_conns > 0 && broker_connected.ok && broker_before_connect.ok
+                                                        ? (static_cast<double>(broker_connected.rss_kb) -
+                                                           static_cast<double>(broker_before_connect.rss_kb)) *
+                                                              1024.0 / static_cast<double>(total_conns)
+                                                        : 0}};
     }
     if (!run->first_error.empty()) j["first_error"] = run->first_error;
 

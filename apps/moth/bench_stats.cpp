@@ -189,8 +189,10 @@ std::string expand(std::string_view pattern, std::uint64_t index, std::uint64_t 
             const char c = pattern[i + 1];
             if (c == 'i' || c == 'j' || c == '%') {
                 ++i;
-                if (c == '%') out += '%';
-                else out += std::to_string(c == 'i' ? index : seq);
+                if (c == '%')
+                    out += '%';
+                else
+                    out += std::to_string(c == 'i' ? index : seq);
                 continue;
             }
         }
@@ -230,7 +232,7 @@ struct ScenarioName {
     std::string_view name;
 };
 constexpr ScenarioName kScenarios[] = {
-    {Scenario::Conn, "conn"},     {Scenario::Pub, "pub"},     {Scenario::Sub, "sub"},      {Scenario::Pairs, "pairs"},
+    {Scenario::Conn, "conn"},     {Scenario::Pub, "pub"},     {Scenario::Sub, "sub"},       {Scenario::Pairs, "pairs"},
     {Scenario::FanOut, "fanout"}, {Scenario::FanIn, "fanin"}, {Scenario::Shared, "shared"},
 };
 }  // namespace
@@ -256,12 +258,17 @@ std::uint32_t Options::num_publishers() const noexcept {
     if (publishers != 0) return publishers;
     switch (scenario) {
         case Scenario::Conn:
-        case Scenario::Sub: return 0;
-        case Scenario::Pub: return clients != 0 ? clients : 10;
-        case Scenario::Pairs: return clients != 0 ? clients : 50;
-        case Scenario::FanOut: return 1;
+        case Scenario::Sub:
+            return 0;
+        case Scenario::Pub:
+            return clients != 0 ? clients : 10;
+        case Scenario::Pairs:
+            return clients != 0 ? clients : 50;
+        case Scenario::FanOut:
+            return 1;
         case Scenario::FanIn:
-        case Scenario::Shared: return clients != 0 ? clients : 200;
+        case Scenario::Shared:
+            return clients != 0 ? clients : 200;
     }
     return 0;
 }
@@ -270,12 +277,18 @@ std::uint32_t Options::num_subscribers() const noexcept {
     if (subscribers != 0) return subscribers;
     switch (scenario) {
         case Scenario::Conn:
-        case Scenario::Pub: return 0;
-        case Scenario::Sub: return clients != 0 ? clients : 10;
-        case Scenario::Pairs: return clients != 0 ? clients : 50;
-        case Scenario::FanOut: return clients != 0 ? clients : 200;
-        case Scenario::FanIn: return 1;
-        case Scenario::Shared: return 10;
+        case Scenario::Pub:
+            return 0;
+        case Scenario::Sub:
+            return clients != 0 ? clients : 10;
+        case Scenario::Pairs:
+            return clients != 0 ? clients : 50;
+        case Scenario::FanOut:
+            return clients != 0 ? clients : 200;
+        case Scenario::FanIn:
+            return 1;
+        case Scenario::Shared:
+            return 10;
     }
     return 0;
 }
@@ -296,11 +309,16 @@ std::string Options::topic_pattern() const {
 std::string Options::filter_pattern() const {
     if (!filter.empty()) return filter;
     switch (scenario) {
-        case Scenario::Pairs: return "bench/%i";
-        case Scenario::FanOut: return "bench/fanout";
-        case Scenario::Shared: return "$share/" + group + "/bench/+";
-        case Scenario::FanIn: return "bench/+";
-        default: return "bench/#";
+        case Scenario::Pairs:
+            return "bench/%i";
+        case Scenario::FanOut:
+            return "bench/fanout";
+        case Scenario::Shared:
+            return "$share/" + group + "/bench/+";
+        case Scenario::FanIn:
+            return "bench/+";
+        default:
+            return "bench/#";
     }
 }
 
@@ -405,47 +423,75 @@ ParseResult parse_options(const std::vector<std::string>& args) {
         if (a == "-h" || a == "--help") {
             r.text = usage();
             return r;
-        } else if (a == "-L" || a == "--url") ok = value(o.url);
+        } else if (a == "-L" || a == "--url")
+            ok = value(o.url);
         else if (a == "-V" || a == "--mqtt-version") {
             ok = value(v);
-            if (v == "311" || v == "mqttv311" || v == "4") o.version = 4;
-            else if (v == "5" || v == "mqttv5") o.version = 5;
-            else ok = false;
-        } else if (a == "-c" || a == "--clients") ok = num(o.clients);
-        else if (a == "-P" || a == "--publishers") ok = num(o.publishers);
-        else if (a == "-S" || a == "--subscribers") ok = num(o.subscribers);
+            if (v == "311" || v == "mqttv311" || v == "4")
+                o.version = 4;
+            else if (v == "5" || v == "mqttv5")
+                o.version = 5;
+            else
+                ok = false;
+        } else if (a == "-c" || a == "--clients")
+            ok = num(o.clients);
+        else if (a == "-P" || a == "--publishers")
+            ok = num(o.publishers);
+        else if (a == "-S" || a == "--subscribers")
+            ok = num(o.subscribers);
         else if (a == "-q" || a == "--qos") {
             unsigned q = 0;
             ok = num(q);
             if (ok && q > 1) return fail("QoS must be 0 or 1 (moth bench does not drive QoS 2)");
             o.qos = static_cast<std::uint8_t>(q);
-        } else if (a == "-s" || a == "--size") ok = num(o.size);
-        else if (a == "-t" || a == "--topic") ok = value(o.topic);
-        else if (a == "-f" || a == "--filter") ok = value(o.filter);
-        else if (a == "--group") ok = value(o.group);
-        else if (a == "-r" || a == "--rate") ok = num(o.rate);
-        else if (a == "-R" || a == "--total-rate") ok = num(o.total_rate);
+        } else if (a == "-s" || a == "--size")
+            ok = num(o.size);
+        else if (a == "-t" || a == "--topic")
+            ok = value(o.topic);
+        else if (a == "-f" || a == "--filter")
+            ok = value(o.filter);
+        else if (a == "--group")
+            ok = value(o.group);
+        else if (a == "-r" || a == "--rate")
+            ok = num(o.rate);
+        else if (a == "-R" || a == "--total-rate")
+            ok = num(o.total_rate);
         else if (a == "-w" || a == "--window") {
             std::uint32_t w = 0;
             ok = num(w);
             o.window = w;
-        }
-        else if (a == "-n" || a == "--count") ok = num(o.count);
-        else if (a == "--retain") o.retain = true;
-        else if (a == "--connect-rate") ok = num(o.connect_rate);
-        else if (a == "--max-pending") ok = num(o.max_pending) && o.max_pending > 0;
-        else if (a == "-d" || a == "--duration") ok = num(o.duration_s);
-        else if (a == "--drain") ok = num(o.drain_s);
-        else if (a == "--idle-stop") ok = num(o.idle_stop_s);
-        else if (a == "-T" || a == "--threads") ok = num(o.threads) && o.threads > 0 && o.threads <= 256;
-        else if (a == "-k" || a == "--keepalive") ok = num(o.keepalive);
-        else if (a == "--prefix") ok = value(o.client_prefix);
-        else if (a == "--cafile") ok = value(o.cafile);
-        else if (a == "--insecure") o.insecure = true;
-        else if (a == "--broker-pid") ok = num(o.broker_pid) && o.broker_pid > 0;
-        else if (a == "--json") o.json = true;
-        else if (a == "--quiet") o.quiet = true;
-        else return fail("unknown option '" + a + "'");
+        } else if (a == "-n" || a == "--count")
+            ok = num(o.count);
+        else if (a == "--retain")
+            o.retain = true;
+        else if (a == "--connect-rate")
+            ok = num(o.connect_rate);
+        else if (a == "--max-pending")
+            ok = num(o.max_pending) && o.max_pending > 0;
+        else if (a == "-d" || a == "--duration")
+            ok = num(o.duration_s);
+        else if (a == "--drain")
+            ok = num(o.drain_s);
+        else if (a == "--idle-stop")
+            ok = num(o.idle_stop_s);
+        else if (a == "-T" || a == "--threads")
+            ok = num(o.threads) && o.threads > 0 && o.threads <= 256;
+        else if (a == "-k" || a == "--keepalive")
+            ok = num(o.keepalive);
+        else if (a == "--prefix")
+            ok = value(o.client_prefix);
+        else if (a == "--cafile")
+            ok = value(o.cafile);
+        else if (a == "--insecure")
+            o.insecure = true;
+        else if (a == "--broker-pid")
+            ok = num(o.broker_pid) && o.broker_pid > 0;
+        else if (a == "--json")
+            o.json = true;
+        else if (a == "--quiet")
+            o.quiet = true;
+        else
+            return fail("unknown option '" + a + "'");
         if (!ok) return fail("bad or missing value for " + a);
     }
     if (o.size < kHeaderSize) return fail("--size must be at least 16 (the payload header)");

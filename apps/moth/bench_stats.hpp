@@ -120,28 +120,28 @@ enum class Scenario : std::uint8_t { Conn, Pub, Sub, Pairs, FanOut, FanIn, Share
 struct Options {
     Scenario scenario = Scenario::Pairs;
     std::string url = "mqtt://127.0.0.1:1883";
-    std::uint8_t version = 4;  // 4 = MQTT 3.1.1, 5 = 5.0
+    std::uint8_t version = 4;       // 4 = MQTT 3.1.1, 5 = 5.0
     std::uint32_t clients = 0;      // conn/pub/sub; pairs: pairs (0: the scenario's default)
     std::uint32_t publishers = 0;   // 0: the scenario's default
     std::uint32_t subscribers = 0;  // 0: the scenario's default
     std::uint8_t qos = 0;
-    std::size_t size = 64;  // payload bytes, >= kHeaderSize
-    std::string topic;      // publishers' topic pattern; empty: the scenario's default
-    std::string filter;     // subscribers' filter pattern; empty: the scenario's default
+    std::size_t size = 64;        // payload bytes, >= kHeaderSize
+    std::string topic;            // publishers' topic pattern; empty: the scenario's default
+    std::string filter;           // subscribers' filter pattern; empty: the scenario's default
     std::string group = "bench";  // shared: the group name
-    double rate = 0;        // messages/s per publisher; 0: see total_rate
-    double total_rate = 0;  // messages/s over all publishers; both 0: full speed
+    double rate = 0;              // messages/s per publisher; 0: see total_rate
+    double total_rate = 0;        // messages/s over all publishers; both 0: full speed
     // Closed loop: a publisher waits while more than this many of its messages are undelivered (not yet received
     // by every subscriber group that expects them); 0: open loop. Unset: 1000 divided over the publishers that
     // share one subscriber (fan-in, shared), so that the broker's queues (1000 messages) are not what is measured.
     std::optional<std::uint32_t> window;
-    std::uint64_t count = 0;      // pub: messages per publisher, then stop; sub: stop after this many in total
+    std::uint64_t count = 0;  // pub: messages per publisher, then stop; sub: stop after this many in total
     bool retain = false;
-    double connect_rate = 0;     // new connections/s over all threads; 0: as fast as they complete
+    double connect_rate = 0;          // new connections/s over all threads; 0: as fast as they complete
     std::uint32_t max_pending = 100;  // connections being set up at once
-    double duration_s = 10;     // measuring time once everything is connected (conn: holding time)
-    double drain_s = 2;         // after publishing: how long to wait for the last messages
-    double idle_stop_s = 0;     // stop once messages have arrived and then none for this long; 0: never
+    double duration_s = 10;           // measuring time once everything is connected (conn: holding time)
+    double drain_s = 2;               // after publishing: how long to wait for the last messages
+    double idle_stop_s = 0;           // stop once messages have arrived and then none for this long; 0: never
     unsigned threads = 1;
     std::uint16_t keepalive = 0;  // 0: no PINGREQ, connections stay open as long as the run
     std::string client_prefix = "bench";

@@ -16,7 +16,7 @@ TEST(BenchHeader, RoundTripsAtTheFrontOfThePayloadInLittleEndian) {
     payload.fill(std::byte{0xee});
     const PayloadHeader h{0x0102030405060708ULL, 0x0a0b0c0dU, 0xfffffffeU};
     write_header(payload, h);
-    EXPECT_EQ(payload[0], std::byte{0x08});   // send_ns, least significant byte first
+    EXPECT_EQ(payload[0], std::byte{0x08});  // send_ns, least significant byte first
     EXPECT_EQ(payload[7], std::byte{0x01});
     EXPECT_EQ(payload[8], std::byte{0x0d});   // publisher
     EXPECT_EQ(payload[12], std::byte{0xfe});  // sequence
@@ -227,8 +227,27 @@ TEST(BenchOptions, ScenarioDefaults) {
 }
 
 TEST(BenchOptions, ParsesValues) {
-    const auto r = parse_options({"pubsub", "-L", "wss://h:1/mqtt", "-V", "5", "-q", "1", "-s", "16", "-r", "2.5",
-                                  "-w", "0", "-d", "3", "-T", "2", "--json", "--broker-pid", "123", "--insecure"});
+    const auto r = parse_options({"pubsub",
+                                  "-L",
+                                  "wss://h:1/mqtt",
+                                  "-V",
+                                  "5",
+                                  "-q",
+                                  "1",
+                                  "-s",
+                                  "16",
+                                  "-r",
+                                  "2.5",
+                                  "-w",
+                                  "0",
+                                  "-d",
+                                  "3",
+                                  "-T",
+                                  "2",
+                                  "--json",
+                                  "--broker-pid",
+                                  "123",
+                                  "--insecure"});
     ASSERT_TRUE(r.options) << r.text;
     const Options& o = *r.options;
     EXPECT_EQ(o.scenario, Scenario::Pairs);
@@ -246,10 +265,17 @@ TEST(BenchOptions, ParsesValues) {
 }
 
 TEST(BenchOptions, RefusesBadInputWithAMessage) {
-    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-             {}, {"nope"}, {"pairs", "-s", "15"}, {"pairs", "-q", "2"}, {"pairs", "-V", "3"}, {"pairs", "-c"},
-             {"pairs", "-c", "x"}, {"pairs", "--bogus"}, {"pairs", "-T", "0"}, {"pairs", "-r", "-1"},
-             {"shared", "--group", "a/b"}}) {
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{{},
+                                                                                      {"nope"},
+                                                                                      {"pairs", "-s", "15"},
+                                                                                      {"pairs", "-q", "2"},
+                                                                                      {"pairs", "-V", "3"},
+                                                                                      {"pairs", "-c"},
+                                                                                      {"pairs", "-c", "x"},
+                                                                                      {"pairs", "--bogus"},
+                                                                                      {"pairs", "-T", "0"},
+                                                                                      {"pairs", "-r", "-1"},
+                                                                                      {"shared", "--group", "a/b"}}) {
         const auto r = parse_options(args);
         EXPECT_FALSE(r.options.has_value());
         EXPECT_EQ(r.exit_code, 1);
