@@ -19,10 +19,12 @@ LIB_PKGS=(libboost1.81-dev libssl-dev librocksdb-dev libtomlplusplus-dev libspdl
           nlohmann-json3-dev libnats-dev nats-server)
 # Other MQTT implementations the interop tests run against.
 INTEROP_PKGS=(mosquitto mosquitto-clients python3 python3-paho-mqtt libpaho-mqtt-dev)
+# bench/peers.sh: the peer broker, certificates for the TLS connect rate, taskset to pin broker and generator.
+BENCH_PKGS=(mosquitto openssl util-linux)
 # Web console: front-end build (npm) and the browser the e2e tests click through.
 WEB_PKGS=(nodejs npm chromium)
 
-PKG_GROUPS=(BUILD_PKGS LIB_PKGS INTEROP_PKGS WEB_PKGS)
+PKG_GROUPS=(BUILD_PKGS LIB_PKGS INTEROP_PKGS BENCH_PKGS WEB_PKGS)
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log() { printf 'install-deps: %s\n' "$*" >&2; }

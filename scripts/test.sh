@@ -10,7 +10,7 @@
 set -euo pipefail
 
 # CTest label regex this script runs.
-TEST_LABELS="${MOTH_TEST_LABELS:-unit|integration|interop|e2e}"
+TEST_LABELS="${MOTH_TEST_LABELS:-unit|integration|interop|e2e|bench-smoke}"
 # Length of the fuzz smoke run; 0 skips it (handy locally, never in CI).
 FUZZ_SECONDS="${MOTH_FUZZ_SECONDS:-60}"
 FUZZ_TARGET=fuzz_decoder

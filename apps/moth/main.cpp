@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench.hpp"
 #include "commands.hpp"
 #include "device.hpp"
 
@@ -19,6 +20,7 @@ constexpr std::string_view kUsage =
     "  pub   publish messages (mosquitto_pub's options)\n"
     "  sub   subscribe and print messages (mosquitto_sub's options, plus --json)\n"
     "  rr    publish a request and print the response (mosquitto_rr's options)\n"
+    "  bench load generator: connections, publishers, subscribers; throughput, latency, loss\n"
     "  device  build an Arduino sketch and run it as a virtual ESP32 (or a fleet of them)\n"
     "\n"
     "'moth <command> --help' lists a command's options.\n";
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
     if (command == "pub") return moth::cli::run(moth::cli::Tool::Pub, rest);
     if (command == "sub") return moth::cli::run(moth::cli::Tool::Sub, rest);
     if (command == "rr") return moth::cli::run(moth::cli::Tool::Rr, rest);
+    if (command == "bench") return moth::cli::run_bench(rest);
     if (command == "device") return moth::cli::run_device(rest);
     if (command == "--help" || command == "-h" || command == "help") {
         std::fputs(kUsage.data(), stdout);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "broker/auth.hpp"
+#include "broker/lazy_deque.hpp"
 #include "broker/message.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
@@ -251,8 +252,8 @@ private:
         std::uint32_t expiry_s = 0;   // 0: ends with the connection; 0xFFFFFFFF: never
         TimePoint offline_since{};
         std::map<std::string, SubscriptionEntry, std::less<>> subscriptions;
-        std::deque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
-        std::deque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection
+        LazyDeque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
+        LazyDeque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection
         std::uint64_t queued_bytes = 0;
         std::unordered_set<std::uint16_t> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;

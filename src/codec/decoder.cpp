@@ -565,14 +565,20 @@ bool DecodeContext::auth(Auth& a) {
 }
 
 DecodeResult Decoder::decode(Bytes in) {
+    // One named result filled in place: returned by NRVO, never moved (a Packet is a large variant, and decode()
+    // runs twice per packet on a busy connection, once more for the NeedMore at the end of each read).
     DecodeResult r;
+    decode_into(in, r);
+    return r;
+}
+
+void Decoder::decode_into(Bytes in, DecodeResult& r) {
     auto error = [&r](ReasonCode reason, std::string_view message) {
         r.status = DecodeStatus::Error;
         r.reason = reason;
         r.message = message;
-        return std::move(r);
     };
-    if (in.empty()) return r;
+    if (in.empty()) return;
 
     // Fixed header, first byte: checked before anything else arrives.
     const auto b0 = std::to_integer<std::uint8_t>(in[0]);
@@ -618,7 +624,7 @@ DecodeResult Decoder::decode(Bytes in) {
     if (rl.status == common::VarIntStatus::Malformed) {
         return error(ReasonCode::MalformedPacket, "remaining length is longer than 4 bytes");
     }
-    if (rl.status == common::VarIntStatus::NeedMore) return r;
+    if (rl.status == common::VarIntStatus::NeedMore) return;
     const std::size_t header = 1 + rl.size;
     const std::size_t total = header + rl.value;
     if (total > options_.max_packet_size) {
@@ -627,7 +633,7 @@ DecodeResult Decoder::decode(Bytes in) {
     }
     if (in.size() < total) {
         r.needed = total;
-        return r;
+        return;
     }
 
     DecodeContext ctx(*this, in.subspan(header, rl.value), version);
@@ -664,7 +670,6 @@ DecodeResult Decoder::decode(Bytes in) {
     if (type == PacketType::Connect && !version_) version_ = std::get<Connect>(r.packet).version;
     r.status = DecodeStatus::Ok;
     r.consumed = total;
-    return r;
 }
 
 }  // namespace moth::codec

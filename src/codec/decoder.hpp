@@ -57,6 +57,8 @@ public:
     [[nodiscard]] DecodeResult decode(Bytes in);
 
 private:
+    void decode_into(Bytes in, DecodeResult& r);
+
     DecoderOptions options_;
     std::optional<ProtocolVersion> version_;
     // Scratch storage for the list-valued fields of the last decoded packet.

@@ -38,7 +38,12 @@ std::string_view kind_name(config::ListenerKind k) {
 
 namespace {
 
-constexpr std::size_t kInitialReadBuffer = 4096;
+// The read buffer follows the traffic: small while a connection is idle (most of an idle connection's memory
+// otherwise), doubled whenever a read fills it (up to kBusyReadBuffer, so that a busy publisher is read in few
+// system calls), and halved after kShrinkAfter reads in a row that used less than an eighth of it.
+constexpr std::size_t kInitialReadBuffer = 256;
+constexpr std::size_t kBusyReadBuffer = 64 * 1024;
+constexpr unsigned kShrinkAfter = 64;
 constexpr auto kTickInterval = std::chrono::milliseconds(250);
 constexpr auto kShutdownGrace = std::chrono::seconds(2);
 
@@ -79,6 +84,9 @@ private:
     std::shared_ptr<detail::ConnectionSlot> slot_;    // the listener's max_connections place; moves with a hand-off
     std::vector<std::byte> in_;
     std::size_t in_len_ = 0;
+    std::size_t last_read_space_ = 0;  // what the last read offered
+    bool grow_ = false;                // the last read filled its space: read more at once next time
+    unsigned small_reads_ = 0;         // reads in a row that used under an eighth of the buffer
     std::vector<std::byte> out_;
     std::vector<std::byte> writing_;
     bool writing_active_ = false;
@@ -174,8 +182,11 @@ std::uint64_t Worker::add_canceller(std::function<void()> fn) {
     return id;
 }
 
-void Worker::mark_dirty(std::shared_ptr<Connection> c) {
-    dirty_.push_back(std::move(c));
+void Worker::mark_dirty(const std::shared_ptr<Connection>& c) {
+    // Once per connection and loop turn: a fan-out queues many packets for one connection between two flushes.
+    if (c->flush_listed) return;
+    c->flush_listed = true;
+    dirty_.push_back(c);
     schedule_flush();
 }
 
@@ -187,7 +198,10 @@ void Worker::schedule_flush() {
         core_->flush();
         auto dirty = std::move(dirty_);
         dirty_.clear();
-        for (auto& c : dirty) c->flush();
+        for (auto& c : dirty) {
+            c->flush_listed = false;
+            c->flush();
+        }
     });
 }
 
@@ -301,6 +315,7 @@ void TcpConnection::read() {
         // maximum packet size, so growing is bounded by that limit.
         in_.resize(in_.size() * 2);
     }
+    last_read_space_ = in_.size() - in_len_;
     sock_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
                           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                               self->on_read(ec, n);
@@ -314,6 +329,8 @@ void TcpConnection::on_read(const boost::system::error_code& ec, std::size_t n) 
         return;
     }
     in_len_ += n;
+    grow_ = n == last_read_space_ && in_.size() < kBusyReadBuffer;
+    small_reads_ = n < in_.size() / 8 ? small_reads_ + 1 : 0;
     consume();
     if (handed_off_ || closed_) return;
     if (closing_) return;  // the core closed it: no more input is read
@@ -325,8 +342,12 @@ void TcpConnection::consume() {
     if (handed_off_) return;
     if (consumed > 0 && consumed < in_len_) std::memmove(in_.data(), in_.data() + consumed, in_len_ - consumed);
     in_len_ -= std::min(consumed, in_len_);
-    if (in_len_ == 0 && in_.size() > kInitialReadBuffer) {
-        in_.resize(kInitialReadBuffer);  // give back what a large packet needed
+    if (grow_) {
+        grow_ = false;
+        in_.resize(std::min(in_.size() * 2, kBusyReadBuffer));
+    } else if (small_reads_ >= kShrinkAfter && in_len_ <= in_.size() / 4 && in_.size() > kInitialReadBuffer) {
+        small_reads_ = 0;
+        in_.resize(std::max(in_.size() / 2, std::max(kInitialReadBuffer, in_len_)));  // give back what is unused
         in_.shrink_to_fit();
     }
     w_.schedule_flush();

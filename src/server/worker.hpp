@@ -45,6 +45,10 @@ public:
     // Host::hand_off: the core of worker `target` takes the connection over with `unread` as its first input.
     // The worker has already removed the id from its map; the connection re-registers itself if it stays.
     virtual void hand_off(unsigned target, std::span<const std::byte> unread) = 0;
+
+    // Set while the connection is in the worker's list of connections to flush this loop turn, so that it is
+    // listed (and flushed) once however many packets are queued for it. The worker's thread only.
+    bool flush_listed = false;
 };
 
 struct ListenerContext;  // stream_connection.hpp
@@ -85,7 +89,7 @@ public:
     // Handshakes in progress are not connections yet; stop() runs these to cancel them.
     std::uint64_t add_canceller(std::function<void()> fn);
     void remove_canceller(std::uint64_t id) { cancellers_.erase(id); }
-    void mark_dirty(std::shared_ptr<Connection> c);
+    void mark_dirty(const std::shared_ptr<Connection>& c);
     // Once per loop turn: cross-worker batches go out, and each connection written to gets one write.
     void schedule_flush();
 
