@@ -14,7 +14,8 @@ STOP_TIMEOUT_S = 30.0
 
 
 class Mothd:
-    def __init__(self, mothd, directory, storage_toml='durability = "sync"', workers=2, extra_args=()):
+    def __init__(self, mothd, directory, storage_toml='durability = "sync"', workers=2, extra_args=(), limits_toml=""):
+        self.limits_toml = limits_toml
         self.mothd = mothd
         self.dir = directory
         self.storage_toml = storage_toml
@@ -33,6 +34,7 @@ class Mothd:
                     f"workers = {self.workers}\n"
                     "sys_interval_s = 1\n"
                     'log_level = "info"\n'
+                    f"[limits]\n{self.limits_toml}\n"
                     f"[storage]\n{self.storage_toml}\n"
                     '[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = 0\n')
 
