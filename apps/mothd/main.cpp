@@ -159,11 +159,15 @@ int main(int argc, char** argv) {
                     restored = moth::broker::load_state(*backend, moth::broker::Clock::now());
                     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::steady_clock::now() - t0).count();
-                    std::size_t queued = 0;
-                    for (const auto& rs : restored->sessions) queued += rs.deliveries.size();
-                    log->info("store {}: {} sessions, {} queued messages, {} retained restored in {} ms ({})",
-                              dir.string(), restored->sessions.size(), queued, restored->retained.size(), ms,
-                              moth::config::to_string(config.storage.durability));
+                    std::size_t queued = 0, incoming = 0;
+                    for (const auto& rs : restored->sessions) {
+                        queued += rs.deliveries.size();
+                        incoming += rs.incoming_qos2.size();
+                    }
+                    log->info("store {}: {} sessions, {} queued messages, {} QoS 2 receive states, {} retained "
+                              "restored in {} ms ({})",
+                              dir.string(), restored->sessions.size(), queued, incoming, restored->retained.size(),
+                              ms, moth::config::to_string(config.storage.durability));
                     if (restored->orphans != 0) {
                         log->info("store: removed {} records of sessions that had ended", restored->orphans);
                     }
