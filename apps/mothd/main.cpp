@@ -239,7 +239,11 @@ int main(int argc, char** argv) {
 
         io.run();
         server.stop();
-        if (store) store->close();  // the last writes of the shutdown, before the workers are destroyed
+        if (store) {
+            store->close();  // the last writes of the shutdown, before the workers are destroyed
+            const auto n = store->counters();
+            log->info("store: {} writes covered {} batches ({} failed)", n.writes, n.batches, n.failures);
+        }
         log->info("stopped");
         return 0;
     } catch (const std::exception& e) {
