@@ -20,8 +20,8 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/auth.hpp"
-#include "config/config.hpp"
 #include "broker/store.hpp"
+#include "config/config.hpp"
 #include "server/server.hpp"
 #include "store/rocksdb/rocksdb_store.hpp"
 
@@ -157,17 +157,19 @@ int main(int argc, char** argv) {
                     const auto t0 = std::chrono::steady_clock::now();
                     backend = std::make_unique<moth::store::RocksDbBackend>(dir);
                     restored = moth::broker::load_state(*backend, moth::broker::Clock::now());
-                    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::steady_clock::now() - t0).count();
+                    const auto ms =
+                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+                            .count();
                     std::size_t queued = 0, incoming = 0;
                     for (const auto& rs : restored->sessions) {
                         queued += rs.deliveries.size();
                         incoming += rs.incoming_qos2.size();
                     }
-                    log->info("store {}: {} sessions, {} queued messages, {} QoS 2 receive states, {} retained "
-                              "restored in {} ms ({})",
-                              dir.string(), restored->sessions.size(), queued, incoming, restored->retained.size(),
-                              ms, moth::config::to_string(config.storage.durability));
+                    log->info(
+                        "store {}: {} sessions, {} queued messages, {} QoS 2 receive states, {} retained "
+                        "restored in {} ms ({})",
+                        dir.string(), restored->sessions.size(), queued, incoming, restored->retained.size(), ms,
+                        moth::config::to_string(config.storage.durability));
                     if (restored->orphans != 0) {
                         log->info("store: removed {} records of sessions that had ended", restored->orphans);
                     }
@@ -176,9 +178,10 @@ int main(int argc, char** argv) {
                     backend.reset();
                     if (!recover || attempt > 0) {
                         log->critical("{}", e.what());
-                        log->critical("the store was left as it is; to start anyway with an empty store and the "
-                                      "damaged one moved aside, run mothd --store-recover "
-                                      "(or set storage.on_corruption = \"move-aside\")");
+                        log->critical(
+                            "the store was left as it is; to start anyway with an empty store and the "
+                            "damaged one moved aside, run mothd --store-recover "
+                            "(or set storage.on_corruption = \"move-aside\")");
                         return kExitUsage;
                     }
                     log->error("{}", e.what());
@@ -190,7 +193,7 @@ int main(int argc, char** argv) {
             store = std::make_unique<moth::broker::GroupCommitStore>(
                 *backend,
                 config.storage.durability == moth::config::Durability::Sync ? moth::broker::Durability::Sync
-                                                                             : moth::broker::Durability::Batched,
+                                                                            : moth::broker::Durability::Batched,
                 std::chrono::milliseconds(config.storage.flush_interval_ms), sink);
         } else {
             log->info("storage.durability = \"memory\": nothing is persisted");

@@ -203,8 +203,8 @@ void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
             s->will_due = now + std::chrono::seconds(delay);
             if (durable(*s)) {
                 StoreBatch b;
-                b.put_will(s->client_id, {c.will->message, c.will->delay_s, c.will->expiry_s,
-                                          to_unix_ms(s->will_due, now)});
+                b.put_will(s->client_id,
+                           {c.will->message, c.will->delay_s, c.will->expiry_s, to_unix_ms(s->will_due, now)});
                 commit(b);
             }
         }
@@ -1630,7 +1630,8 @@ void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
                 deliver(*t, p.message, d.qos, d.retain, std::move(d.subscription_ids), now, d.share, d.seq);
             }
         } else {
-            outbox_[w].push_back({p.message, d.session, d.qos, d.retain, std::move(d.subscription_ids), d.share, d.seq});
+            outbox_[w].push_back(
+                {p.message, d.session, d.qos, d.retain, std::move(d.subscription_ids), d.share, d.seq});
         }
     }
     if (p.connection == 0) return;

@@ -49,7 +49,8 @@ public:
     virtual void close(ConnectionId id) = 0;
     // Moves the connection to `worker`, which continues with `unread` as its first input. The core forgets it.
     virtual void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) = 0;
-    // Runs `fn` on `worker`'s thread with that worker's Core.
+    // Runs `fn` on `worker`'s thread with that worker's Core. The one call that may also come from another
+    // thread: the store's committer posts its completions (Shared::store) back with it.
     virtual void post(unsigned worker, std::function<void(Core&)> fn) = 0;
 };
 

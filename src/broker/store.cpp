@@ -15,7 +15,9 @@ GroupCommitStore::GroupCommitStore(StoreBackend& backend, Durability mode, std::
     thread_ = std::thread([this] { run(); });
 }
 
-GroupCommitStore::~GroupCommitStore() { close(); }
+GroupCommitStore::~GroupCommitStore() {
+    close();
+}
 
 void GroupCommitStore::commit(std::vector<StoreOp> batch, Done done) {
     {
@@ -166,9 +168,9 @@ void write_message(Writer& w, const Message& m, TimePoint now) {
     w.bytes(m.payload);
     w.u8(static_cast<std::uint8_t>(m.qos));
     w.u8(m.retain ? 1 : 0);
-    const std::uint8_t flags = static_cast<std::uint8_t>((m.payload_format_indicator ? 1 : 0) |
-                                                         (m.content_type ? 2 : 0) | (m.response_topic ? 4 : 0) |
-                                                         (m.correlation_data ? 8 : 0) | (m.expires_at ? 16 : 0));
+    const std::uint8_t flags =
+        static_cast<std::uint8_t>((m.payload_format_indicator ? 1 : 0) | (m.content_type ? 2 : 0) |
+                                  (m.response_topic ? 4 : 0) | (m.correlation_data ? 8 : 0) | (m.expires_at ? 16 : 0));
     w.u8(flags);
     if (m.payload_format_indicator) w.u8(*m.payload_format_indicator);
     if (m.content_type) w.str(*m.content_type);
@@ -212,7 +214,8 @@ void put(std::vector<StoreOp>& ops, std::string key, std::string value) {
 }  // namespace
 
 std::int64_t to_unix_ms(TimePoint t, TimePoint now) {
-    const auto sys = std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - now);
+    const auto sys =
+        std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - now);
     return std::chrono::duration_cast<std::chrono::milliseconds>(sys.time_since_epoch()).count();
 }
 
@@ -425,7 +428,8 @@ RestoredState load_state(StoreBackend& backend, TimePoint now) {
                     r.finish();
                     break;
                 }
-                default: throw StoreCorrupt("unknown record type");
+                default:
+                    throw StoreCorrupt("unknown record type");
             }
         } catch (const StoreCorrupt& e) {
             std::string printable;

@@ -866,9 +866,13 @@ std::string_view to_string(SharedPolicy policy) noexcept {
     return enum_name(kSharedPolicies, policy);
 }
 
-std::string_view to_string(Durability d) noexcept { return enum_name(kDurabilities, d); }
+std::string_view to_string(Durability d) noexcept {
+    return enum_name(kDurabilities, d);
+}
 
-std::string_view to_string(OnCorruption o) noexcept { return enum_name(kOnCorruption, o); }
+std::string_view to_string(OnCorruption o) noexcept {
+    return enum_name(kOnCorruption, o);
+}
 
 std::uint16_t default_port(ListenerKind kind) noexcept {
     switch (kind) {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>

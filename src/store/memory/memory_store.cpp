@@ -7,8 +7,12 @@ bool MemoryBackend::write(const std::vector<const std::vector<broker::StoreOp>*>
     for (const auto* b : batches) {
         for (const auto& op : *b) {
             switch (op.kind) {
-                case broker::StoreOp::Kind::Put: data_[op.key] = op.value; break;
-                case broker::StoreOp::Kind::Erase: data_.erase(op.key); break;
+                case broker::StoreOp::Kind::Put:
+                    data_[op.key] = op.value;
+                    break;
+                case broker::StoreOp::Kind::Erase:
+                    data_.erase(op.key);
+                    break;
                 case broker::StoreOp::Kind::ErasePrefix: {
                     auto it = data_.lower_bound(op.key);
                     while (it != data_.end() && it->first.compare(0, op.key.size(), op.key) == 0) it = data_.erase(it);

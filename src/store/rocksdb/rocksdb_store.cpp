@@ -57,8 +57,12 @@ bool RocksDbBackend::write(const std::vector<const std::vector<broker::StoreOp>*
         for (const auto& op : *b) {
             rocksdb::Status s;
             switch (op.kind) {
-                case broker::StoreOp::Kind::Put: s = wb.Put(op.key, op.value); break;
-                case broker::StoreOp::Kind::Erase: s = wb.Delete(op.key); break;
+                case broker::StoreOp::Kind::Put:
+                    s = wb.Put(op.key, op.value);
+                    break;
+                case broker::StoreOp::Kind::Erase:
+                    s = wb.Delete(op.key);
+                    break;
                 case broker::StoreOp::Kind::ErasePrefix:
                     s = wb.DeleteRange(impl_->db->DefaultColumnFamily(), op.key, prefix_end(op.key));
                     break;
@@ -98,7 +102,9 @@ void RocksDbBackend::scan(const std::function<void(std::string_view, std::string
     }
 }
 
-std::string RocksDbBackend::last_error() const { return impl_->last_error; }
+std::string RocksDbBackend::last_error() const {
+    return impl_->last_error;
+}
 
 std::filesystem::path move_aside(const std::filesystem::path& dir) {
     const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());

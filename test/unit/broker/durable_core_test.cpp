@@ -24,7 +24,9 @@ using codec::ReasonCode;
 class FakeStore final : public Store {
 public:
     explicit FakeStore(bool wait) : wait_(wait) {}
-    void commit(std::vector<StoreOp> batch, Done done) override { pending.push_back({std::move(batch), std::move(done)}); }
+    void commit(std::vector<StoreOp> batch, Done done) override {
+        pending.push_back({std::move(batch), std::move(done)});
+    }
     [[nodiscard]] bool acks_wait() const override { return wait_; }
     // Completes every pending batch (the committer's thread in real life).
     void complete(bool ok) {
@@ -107,7 +109,8 @@ protected:
         std::vector<codec::Packet> out;
         codec::Bytes in = raw_.back();
         while (!in.empty()) {
-            auto& d = *decoders_.emplace_back(std::make_unique<codec::Decoder>(codec::DecoderOptions{codec::Role::Client}));
+            auto& d =
+                *decoders_.emplace_back(std::make_unique<codec::Decoder>(codec::DecoderOptions{codec::Role::Client}));
             d.set_version(p.version);
             auto r = d.decode(in);
             EXPECT_EQ(r.status, codec::DecodeStatus::Ok) << r.message;

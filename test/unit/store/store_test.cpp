@@ -26,7 +26,8 @@ using namespace std::chrono_literals;
 struct TempDir {
     TempDir() {
         std::random_device rd;
-        path = std::filesystem::temp_directory_path() / ("moth-store-test-" + std::to_string(rd()) + std::to_string(rd()));
+        path =
+            std::filesystem::temp_directory_path() / ("moth-store-test-" + std::to_string(rd()) + std::to_string(rd()));
         std::filesystem::create_directories(path);
     }
     ~TempDir() {
@@ -45,7 +46,9 @@ broker::MessagePtr message(std::string topic, std::string payload, codec::QoS qo
     return m;
 }
 
-std::string text(const broker::Message& m) { return {reinterpret_cast<const char*>(m.payload.data()), m.payload.size()}; }
+std::string text(const broker::Message& m) {
+    return {reinterpret_cast<const char*>(m.payload.data()), m.payload.size()};
+}
 
 // Waits (with a deadline) for `n` completions of a GroupCommitStore.
 struct Completions {
@@ -104,7 +107,8 @@ void check_loaded(broker::StoreBackend& backend, TimePoint now) {
     EXPECT_EQ(rs.session.client_id, "c1");
     EXPECT_EQ(rs.session.expiry_s, 3600U);
     ASSERT_EQ(rs.session.subscriptions.size(), 2U);
-    const auto& a = rs.session.subscriptions[1].filter == "a/+" ? rs.session.subscriptions[1] : rs.session.subscriptions[0];
+    const auto& a =
+        rs.session.subscriptions[1].filter == "a/+" ? rs.session.subscriptions[1] : rs.session.subscriptions[0];
     EXPECT_EQ(a.qos, 2);
     EXPECT_TRUE(a.no_local);
     EXPECT_TRUE(a.retain_as_published);
