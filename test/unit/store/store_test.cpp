@@ -62,6 +62,10 @@ struct Completions {
             cv.notify_all();
         };
     }
+    std::size_t count() {
+        std::lock_guard lock(mu);
+        return results.size();
+    }
     bool wait(std::size_t n) {
         std::unique_lock lock(mu);
         return cv.wait_for(lock, 30s, [&] { return results.size() >= n; });
@@ -249,7 +253,7 @@ TEST(GroupCommit, OneWriteCoversTheBatchesOfManyThreads) {
         });
     }
     for (auto& th : threads) th.join();
-    EXPECT_EQ(c.results.size(), 0U);  // nothing is reported stored before its write returns
+    EXPECT_EQ(c.count(), 0U);  // nothing is reported stored before its write returns
     backend.open();
     ASSERT_TRUE(c.wait(101));
     for (const auto& [k, ok] : c.results) EXPECT_TRUE(ok) << k;
