@@ -2,7 +2,7 @@
 //
 // Exit codes: 0 clean shutdown (SIGTERM/SIGINT) or --check-config success; 1 fatal start-up error (a port that
 // cannot be bound, ...); 2 bad command line or bad configuration, every problem printed as
-// "file:line: key: message".
+// "file:line: key: message", or a store (<data_dir>/store) that cannot be opened or read (see --store-recover).
 
 #include <csignal>
 #include <cstdio>
@@ -20,8 +20,10 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/auth.hpp"
+#include "broker/store.hpp"
 #include "config/config.hpp"
 #include "server/server.hpp"
+#include "store/rocksdb/rocksdb_store.hpp"
 
 #ifndef MOTH_VERSION
 #error "MOTH_VERSION must be defined by the build (project(moth VERSION ...))"
@@ -38,6 +40,7 @@ struct Options {
     std::string ports_file;
     int port = -1;
     bool check_config = false;
+    bool store_recover = false;
 };
 
 std::shared_ptr<spdlog::logger> make_logger() {
@@ -100,6 +103,8 @@ int main(int argc, char** argv) {
     app.add_option("-p,--port", options.port, "Port of the first listener (0: any free port)")
         ->check(CLI::Range(0, 65535));
     app.add_option("--ports-file", options.ports_file, "Write the bound listener ports to this file");
+    app.add_flag("--store-recover", options.store_recover,
+                 "If the store cannot be read, move it aside (renamed with a timestamp) and start empty");
     app.add_option("--log-level", options.log_level, "Log level (trace, debug, info, warn, error, critical, off)");
     try {
         app.parse(argc, argv);
@@ -139,7 +144,69 @@ int main(int argc, char** argv) {
                                                                     spdlog::level::warn, spdlog::level::err};
             log->log(kLevels[level < 0 ? 0 : (level > 3 ? 3 : level)], "{}", line);
         };
+        // Durable state: <data_dir>/store, opened (created on first start) and loaded before any listener opens.
+        std::unique_ptr<moth::store::RocksDbBackend> backend;
+        std::unique_ptr<moth::broker::GroupCommitStore> store;
+        std::optional<moth::broker::RestoredState> restored;
+        if (config.storage.durability != moth::config::Durability::Memory) {
+            const std::filesystem::path dir = std::filesystem::path(config.data_dir) / "store";
+            const bool recover =
+                options.store_recover || config.storage.on_corruption == moth::config::OnCorruption::MoveAside;
+            for (int attempt = 0;; ++attempt) {
+                try {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    backend = std::make_unique<moth::store::RocksDbBackend>(dir);
+                    restored = moth::broker::load_state(*backend, moth::broker::Clock::now());
+                    const auto ms =
+                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+                            .count();
+                    std::size_t queued = 0, incoming = 0;
+                    for (const auto& rs : restored->sessions) {
+                        queued += rs.deliveries.size();
+                        incoming += rs.incoming_qos2.size();
+                    }
+                    log->info(
+                        "store {}: {} sessions, {} queued messages, {} QoS 2 receive states, {} retained "
+                        "restored in {} ms ({})",
+                        dir.string(), restored->sessions.size(), queued, incoming, restored->retained.size(), ms,
+                        moth::config::to_string(config.storage.durability));
+                    if (restored->orphans != 0) {
+                        log->info("store: removed {} records of sessions that had ended", restored->orphans);
+                    }
+                    break;
+                } catch (const moth::broker::StoreCorrupt& e) {
+                    backend.reset();
+                    if (!recover || attempt > 0) {
+                        log->critical("{}", e.what());
+                        log->critical(
+                            "the store was left as it is; to start anyway with an empty store and the "
+                            "damaged one moved aside, run mothd --store-recover "
+                            "(or set storage.on_corruption = \"move-aside\")");
+                        return kExitUsage;
+                    }
+                    log->error("{}", e.what());
+                    const auto aside = moth::store::move_aside(dir);
+                    log->warn("store: moved the damaged store {} aside to {}; starting with an empty store",
+                              dir.string(), aside.string());
+                }
+            }
+            store = std::make_unique<moth::broker::GroupCommitStore>(
+                *backend,
+                config.storage.durability == moth::config::Durability::Sync ? moth::broker::Durability::Sync
+                                                                            : moth::broker::Durability::Batched,
+                std::chrono::milliseconds(config.storage.flush_interval_ms), sink);
+        } else {
+            log->info("storage.durability = \"memory\": nothing is persisted");
+        }
         moth::server::Server server(config, allow_all, sink, MOTH_VERSION);
+        if (store) server.attach_store(*store, std::move(*restored));
+        // Declared after the server, so destroyed before it: the store's last completions still find the workers.
+        struct CloseStore {
+            moth::broker::GroupCommitStore* s;
+            ~CloseStore() {
+                if (s != nullptr) s->close();
+            }
+        } close_store{store.get()};
         server.start();
         for (const auto& b : server.bound()) {
             log->info("listening: {} {} {}:{}", b.name, moth::server::kind_name(b.kind), b.address, b.port);
@@ -175,6 +242,11 @@ int main(int argc, char** argv) {
 
         io.run();
         server.stop();
+        if (store) {
+            store->close();  // the last writes of the shutdown, before the workers are destroyed
+            const auto n = store->counters();
+            log->info("store: {} writes covered {} batches ({} failed)", n.writes, n.batches, n.failures);
+        }
         log->info("stopped");
         return 0;
     } catch (const std::exception& e) {

@@ -40,6 +40,7 @@ Core::Core(unsigned index, Shared& shared, Host& host)
     : index_(index),
       shared_(shared),
       host_(host),
+      store_(shared.store),
       stats_(*shared.stats.at(index)),
       cfg_(shared.config),
       tree_(static_cast<topic::SharedPolicy>(shared.config.features.shared_policy)),
@@ -202,6 +203,12 @@ void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
             // whichever comes first, unless the client reconnects in time.
             s->pending_will = c.will;
             s->will_due = now + std::chrono::seconds(delay);
+            if (durable(*s)) {
+                StoreBatch b;
+                b.put_will(s->client_id,
+                           {c.will->message, c.will->delay_s, c.will->expiry_s, to_unix_ms(s->will_due, now)});
+                commit(b);
+            }
         }
     }
     c.will.reset();
@@ -210,6 +217,11 @@ void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
 
 void Core::end_session(Session& s) {
     if (s.pending_will) publish_will(*s.pending_will, now_);  // [MQTT-3.1.3-9]: at the latest when the session ends
+    if (store_ != nullptr && s.tag->durable.exchange(false)) {
+        StoreBatch b;
+        b.erase_session(s.client_id);
+        commit(b);
+    }
     for (const auto& [filter, entry] : s.subscriptions) {
         tree_.erase(filter, s.id);
         broadcast_unsubscribe(filter, s.id);
@@ -258,14 +270,11 @@ void Core::publish_will(const StoredWill& w, TimePoint now) {
         m = std::move(copy);
     }
     if (m->retain) {
-        std::lock_guard lock(shared_.retained_mutex);
-        if (m->payload.empty()) {
-            shared_.retained.erase(m->topic);
-        } else {
-            shared_.retained.set(m->topic, m);
-        }
+        StoreBatch b;
+        set_retained(m, &b);
+        commit(b);
     }
-    route(m, now);
+    route_persisted(m, now);
 }
 
 unsigned Core::owner_of(std::string_view client_id) const {
@@ -316,7 +325,10 @@ void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
                 auto it = std::find_if(s.inflight.begin(), s.inflight.end(), [&](const Outgoing& o) {
                     return o.packet_id == pk.packet_id && o.qos == QoS::AtLeastOnce;
                 });
-                if (it != s.inflight.end()) s.inflight.erase(it);
+                if (it != s.inflight.end()) {
+                    forget(s, *it);
+                    s.inflight.erase(it);
+                }
                 pump(s, now);
             } else if constexpr (std::is_same_v<T, codec::Pubrec>) {
                 auto it = std::find_if(s.inflight.begin(), s.inflight.end(), [&](const Outgoing& o) {
@@ -328,24 +340,62 @@ void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
                     if (is_v5(c.version)) rel.reason = ReasonCode::PacketIdentifierNotFound;
                     send_packet(c, rel);
                 } else if (codec::is_error(pk.reason)) {
+                    forget(s, *it);
                     s.inflight.erase(it);  // 5.0 section 4.3.3: an error PUBREC ends the flow
                     pump(s, now);
                 } else {
                     it->pubrec = true;  // [MQTT-4.3.3-?] answer PUBREC with PUBREL
+                    if (it->seq != 0 && store_ != nullptr) {
+                        // The PUBREL goes out once the store knows the message reached PUBREC: after a crash the
+                        // PUBREL is resent, never the PUBLISH (which the client would deliver again).
+                        StoreBatch b;
+                        b.mark_delivery(s.client_id, it->seq, it->packet_id, true);
+                        if (store_->acks_wait()) {
+                            commit_then(b, [sid = s.id, cid = c.id, pid = pk.packet_id](Core& core, bool ok) {
+                                Session* ss = core.find_session(sid);
+                                Connection* cc = core.find_connection(cid);
+                                if (!ok || ss == nullptr || cc == nullptr || cc->session != ss) return;
+                                codec::Pubrel r;
+                                r.packet_id = pid;
+                                core.send_packet(*cc, r);
+                            });
+                            return;
+                        }
+                        commit(b);
+                    }
                     send_packet(c, rel);
                 }
             } else if constexpr (std::is_same_v<T, codec::Pubcomp>) {
                 auto it = std::find_if(s.inflight.begin(), s.inflight.end(), [&](const Outgoing& o) {
                     return o.packet_id == pk.packet_id && o.qos == QoS::ExactlyOnce && o.pubrec;
                 });
-                if (it != s.inflight.end()) s.inflight.erase(it);
+                if (it != s.inflight.end()) {
+                    forget(s, *it);
+                    s.inflight.erase(it);
+                }
                 pump(s, now);
             } else if constexpr (std::is_same_v<T, codec::Pubrel>) {
                 codec::Pubcomp comp;
                 comp.packet_id = pk.packet_id;
                 // [MQTT-4.3.3-?] the packet identifier is released once PUBCOMP is sent.
-                if (s.incoming_qos2.erase(pk.packet_id) == 0 && is_v5(c.version)) {
-                    comp.reason = ReasonCode::PacketIdentifierNotFound;
+                const bool known = s.incoming_qos2.erase(pk.packet_id) != 0;
+                if (!known && is_v5(c.version)) comp.reason = ReasonCode::PacketIdentifierNotFound;
+                if (known && durable(s)) {
+                    // The PUBCOMP waits until the receive state is gone from the store: a stale one would make
+                    // a later message reusing the packet identifier look like a duplicate.
+                    StoreBatch b;
+                    b.erase_incoming(s.client_id, pk.packet_id);
+                    if (store_->acks_wait()) {
+                        commit_then(b, [cid = c.id, pid = pk.packet_id](Core& core, bool) {
+                            if (Connection* cc = core.find_connection(cid)) {
+                                codec::Pubcomp cp;
+                                cp.packet_id = pid;
+                                core.send_packet(*cc, cp);
+                            }
+                        });
+                        return;
+                    }
+                    commit(b);
                 }
                 send_packet(c, comp);
             } else if constexpr (std::is_same_v<T, codec::Subscribe>) {
@@ -537,6 +587,11 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
             } else {
                 s = again->second.get();
                 present = true;  // [MQTT-3.2.2-2]
+                if (s->pending_will && durable(*s)) {
+                    StoreBatch b;
+                    b.erase_will(s->client_id);
+                    commit(b);
+                }
                 s->pending_will.reset();  // reconnected within the Will Delay Interval
             }
         }
@@ -545,6 +600,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         auto ns = std::make_unique<Session>();
         ns->id = (static_cast<SessionId>(index_) << 48) | next_session_++;
         ns->client_id = client_id;
+        ns->tag = std::make_shared<SessionTag>(client_id);
         s = ns.get();
         sessions_by_id_.emplace(s->id, s);
         sessions_.emplace(client_id, std::move(ns));
@@ -559,6 +615,17 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         s->expiry_s = std::min(props.session_expiry_interval.value_or(0), limits.max_session_expiry_interval);
     } else {
         s->expiry_s = p.clean_start ? 0 : std::min(kNeverExpires, limits.max_session_expiry_interval);
+    }
+    if (store_ != nullptr) {
+        // The session record (expiry, subscriptions) is rewritten on every CONNECT of a durable session; a
+        // session that stops being durable leaves the store.
+        StoreBatch b;
+        if (durable(*s)) {
+            persist_session(*s, b);
+        } else if (s->tag->durable.exchange(false)) {
+            b.erase_session(s->client_id);
+        }
+        commit(b);
     }
     c.keep_alive_s = p.keep_alive_s;
     std::optional<std::uint16_t> server_keep_alive;
@@ -728,13 +795,38 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
     auto m = make_message(p, topic, now);
     m->origin_session = s.id;
     MessagePtr msg = std::move(m);
-    if (p.retain) {
-        std::lock_guard lock(shared_.retained_mutex);
-        if (p.payload.empty()) {
-            shared_.retained.erase(msg->topic);  // [MQTT-3.3.1-6/7]
-        } else {
-            shared_.retained.set(msg->topic, msg);  // [MQTT-3.3.1-5]
+    if (store_ != nullptr && p.qos != QoS::AtMostOnce) {
+        // Acknowledged means stored: the message, its place in every durable session's queue, the retained
+        // update and the QoS 2 receive state go into one batch; in sync mode the message is delivered and
+        // acknowledged only once that batch is fsynced.
+        auto pending = std::make_shared<PendingPublish>();
+        pending->connection = c.id;
+        pending->session = s.id;
+        pending->message = msg;
+        pending->packet_id = p.packet_id;
+        pending->retain_update = p.retain;
+        StoreBatch b;
+        capture(*pending, b, now);
+        if (p.retain) {
+            if (p.payload.empty()) {
+                b.erase_retained(msg->topic);
+            } else {
+                b.put_retained(*msg);
+            }
         }
+        if (p.qos == QoS::ExactlyOnce && durable(s)) b.put_incoming(s.client_id, p.packet_id);
+        if (b.empty() || !store_->acks_wait()) {
+            commit(b);
+            finish_publish(*pending, true, now);
+        } else {
+            commit_then(b, [pending](Core& core, bool ok) { core.finish_publish(*pending, ok, Clock::now()); });
+        }
+        return;
+    }
+    if (p.retain) {
+        StoreBatch b;
+        set_retained(msg, &b);  // [MQTT-3.3.1-5..7]
+        commit(b);
     }
     const auto matched = route(msg, now);
     ack(matched == 0 ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success);
@@ -780,6 +872,7 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
             e.options.qos = granted;
             e.subscription_id = sub_id;
             if (shared) e.share = std::make_shared<const std::string>(f);
+            e.owner = s.tag;
             std::string filter(f);
             auto [it, is_new] = s.subscriptions.insert_or_assign(filter, e);
             if (is_new) Stats::add(stats_.subscriptions);
@@ -793,10 +886,34 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
         }
         codes.push_back(code);
     }
+    (void)v;
+    if (durable(s)) {
+        // SUBACK once the subscription is stored (sync); retained messages follow it.
+        StoreBatch b;
+        persist_session(s, b);
+        if (store_->acks_wait()) {
+            commit_then(b, [cid = c.id, sid = s.id, pid = p.packet_id, codes = std::move(codes),
+                            retained = std::move(retained), sub_id](Core& core, bool ok) mutable {
+                Connection* cc = core.find_connection(cid);
+                Session* ss = core.find_session(sid);
+                if (cc == nullptr || ss == nullptr || cc->session != ss) return;
+                if (!ok) {
+                    for (auto& code : codes) code = ReasonCode::UnspecifiedError;
+                }
+                codec::Suback a;
+                a.packet_id = pid;
+                a.reason_codes = codes;
+                core.send_packet(*cc, a);
+                if (!ok) return;
+                for (const auto& r : retained) core.send_retained(*cc, *ss, r.filter, r.granted, sub_id, Clock::now());
+            });
+            return;
+        }
+        commit(b);
+    }
     codec::Suback ack;
     ack.packet_id = p.packet_id;
     ack.reason_codes = codes;
-    (void)v;
     send_packet(c, ack);
     for (const auto& r : retained) send_retained(c, s, r.filter, r.granted, sub_id, now);
 }
@@ -832,6 +949,11 @@ void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p) {
         Stats::add(stats_.subscriptions, static_cast<std::uint64_t>(-1));
         codes.push_back(ReasonCode::Success);
     }
+    if (durable(s)) {
+        StoreBatch b;
+        persist_session(s, b);
+        commit(b);
+    }
     codec::Unsuback ack;  // [MQTT-3.10.4-4] even when nothing was removed
     ack.packet_id = p.packet_id;
     ack.reason_codes = codes;
@@ -847,6 +969,11 @@ void Core::handle_disconnect(Connection& c, const codec::Disconnect& p, TimePoin
             return;
         }
         s.expiry_s = std::min(*p.properties.session_expiry_interval, cfg_.limits.max_session_expiry_interval);
+        if (durable(s)) {
+            StoreBatch b;
+            persist_session(s, b);
+            commit(b);
+        }
     }
     // [MQTT-3.14.4-3]: a normal DISCONNECT discards the Will; 5.0 0x04 asks for it to be published.
     const bool with_will = is_v5(c.version) && p.reason == ReasonCode::DisconnectWithWillMessage;
@@ -865,8 +992,12 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
                      [](const Match& a, const Match& b) { return a.session < b.session; });
     std::size_t delivered = 0;
     auto dispatch = [&](SessionId sid, QoS qos, bool retain, std::vector<std::uint32_t> ids,
-                        const std::shared_ptr<const std::string>& share) {
+                        const std::shared_ptr<const std::string>& share, const std::shared_ptr<SessionTag>& owner) {
         ++delivered;
+        if (capture_ != nullptr) {
+            capture_->push_back({sid, qos, retain, std::move(ids), share, owner});
+            return;
+        }
         const unsigned w = worker_of(sid);
         if (w == index_) {
             if (Session* s = find_session(sid)) deliver(*s, m, qos, retain, std::move(ids), now, share);
@@ -879,6 +1010,7 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
         // [MQTT-3.3.4-2..5]: overlapping subscriptions of one session give one message with the highest QoS
         // and every matching Subscription Identifier; shared subscriptions are delivered on their own.
         bool any = false;
+        const std::shared_ptr<SessionTag>& owner = matches_[i].entry->owner;
         QoS qos = QoS::AtMostOnce;
         bool retain = false;
         std::vector<std::uint32_t> ids;
@@ -890,7 +1022,7 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
             if (e.share) {
                 std::vector<std::uint32_t> one;
                 if (e.subscription_id != 0) one.push_back(e.subscription_id);
-                dispatch(sid, q, r, std::move(one), e.share);
+                dispatch(sid, q, r, std::move(one), e.share, e.owner);
                 continue;
             }
             if (e.options.no_local && sid == m->origin_session) continue;  // [MQTT-3.8.3-3]
@@ -899,7 +1031,7 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
             retain = retain || r;
             if (e.subscription_id != 0) ids.push_back(e.subscription_id);
         }
-        if (any) dispatch(sid, qos, retain, std::move(ids), nullptr);
+        if (any) dispatch(sid, qos, retain, std::move(ids), nullptr, owner);
     }
     return delivered;
 }
@@ -908,15 +1040,19 @@ void Core::deliver_batch(std::vector<RemoteDelivery>& batch, TimePoint now) {
     now_ = now;
     for (auto& d : batch) {
         if (Session* s = find_session(d.session)) {
-            deliver(*s, d.message, d.qos, d.retain, std::move(d.subscription_ids), now, std::move(d.share));
+            deliver(*s, d.message, d.qos, d.retain, std::move(d.subscription_ids), now, std::move(d.share), d.seq);
         }
     }
 }
 
 void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::vector<std::uint32_t> sub_ids,
-                   TimePoint now, std::shared_ptr<const std::string> share) {
-    if (m->expired(now)) return;
+                   TimePoint now, std::shared_ptr<const std::string> share, std::uint64_t seq) {
     Outgoing o{m, qos, retain, std::move(sub_ids), std::move(share)};
+    o.seq = seq;
+    if (m->expired(now)) {
+        forget(s, o);
+        return;
+    }
     Connection* c = s.connection != 0 ? find_connection(s.connection) : nullptr;
     const bool congested = c != nullptr && host_.pending_bytes(c->id) > cfg_.limits.max_outgoing_buffer_bytes;
     if (qos == QoS::AtMostOnce) {
@@ -933,6 +1069,8 @@ void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::v
         if (send_publish(*c, o, false, now)) {
             o.sent = true;
             s.inflight.push_back(std::move(o));
+        } else {
+            forget(s, o);
         }
         return;
     }
@@ -948,9 +1086,11 @@ void Core::enqueue(Session& s, Outgoing o) {
     if (full()) {
         if (limits.queue_full_policy == config::QueueFullPolicy::DropNew || s.queue.empty()) {
             Stats::add(stats_.messages_dropped);
+            forget(s, o);
             return;
         }
         while (!s.queue.empty() && full()) {
+            forget(s, s.queue.front());
             s.queued_bytes -= message_size(*s.queue.front().message);
             s.queue.pop_front();
             Stats::add(stats_.messages_dropped);
@@ -968,11 +1108,17 @@ void Core::pump(Session& s, TimePoint now) {
         Outgoing o = std::move(s.queue.front());
         s.queue.pop_front();
         s.queued_bytes -= message_size(*o.message);
-        if (o.message->expired(now)) continue;  // 5.0 section 3.3.2.3.3: expired messages are not sent
+        if (o.message->expired(now)) {  // 5.0 section 3.3.2.3.3: expired messages are not sent
+            forget(s, o);
+            continue;
+        }
         o.packet_id = next_packet_id(s);
-        if (send_publish(*c, o, false, now)) {
+        // A message restored from the store may have been sent before the restart: DUP [MQTT-3.3.1-1].
+        if (send_publish(*c, o, o.restored, now)) {
             o.sent = true;
             s.inflight.push_back(std::move(o));
+        } else {
+            forget(s, o);
         }
     }
 }
@@ -1154,6 +1300,11 @@ void Core::on_tick(TimePoint now) {
         if (s.pending_will && now >= s.will_due) {
             auto w = std::move(*s.pending_will);
             s.pending_will.reset();
+            if (durable(s)) {
+                StoreBatch b;
+                b.erase_will(s.client_id);
+                commit(b);
+            }
             publish_will(w, now);
         }
         if (s.expiry_s != kNeverExpires && now - s.offline_since >= std::chrono::seconds(s.expiry_s)) {
@@ -1198,6 +1349,22 @@ void Core::publish_sys(TimePoint now) {
         bytes_received += get(st->bytes_received);
         bytes_sent += get(st->bytes_sent);
         subscriptions += get(st->subscriptions);
+    }
+    // Totals count from the broker's first start: what the store kept, plus this run's counters.
+    {
+        const auto& base = shared_.totals_base;
+        received += base.messages_received;
+        sent += base.messages_sent;
+        dropped += base.messages_dropped;
+        pub_received += base.publish_received;
+        pub_sent += base.publish_sent;
+        bytes_received += base.bytes_received;
+        bytes_sent += base.bytes_sent;
+        if (store_ != nullptr) {
+            StoreBatch b;
+            b.put_totals({received, sent, pub_received, pub_sent, dropped, bytes_received, bytes_sent});
+            commit(b);
+        }
     }
     std::size_t retained_count = 0;
     {
@@ -1359,16 +1526,208 @@ std::size_t Core::publish(const BrokerPublish& p, TimePoint now) {
     m->user_properties = p.user_properties;
     MessagePtr msg = std::move(m);
     if (p.retain) {
-        std::lock_guard lock(shared_.retained_mutex);
-        if (msg->payload.empty()) {
-            shared_.retained.erase(msg->topic);  // [MQTT-3.3.1-6/7], as for a client's retained PUBLISH
-        } else {
-            shared_.retained.set(msg->topic, msg);
-        }
+        StoreBatch b;
+        set_retained(msg, &b);  // [MQTT-3.3.1-6/7], as for a client's retained PUBLISH
+        commit(b);
     }
     Stats::add(stats_.messages_received);
     Stats::add(stats_.publish_received);
-    return route(msg, now);
+    return route_persisted(msg, now);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Persistence
+
+void Core::commit(StoreBatch& b) {
+    if (store_ == nullptr || b.empty()) return;
+    store_->commit(b.take(), {});
+}
+
+void Core::commit_then(StoreBatch& b, std::function<void(Core&, bool)> then) {
+    // The completion runs on the store's thread; the rest happens back on this core's own thread.
+    store_->commit(b.take(), [host = &host_, w = index_, then = std::move(then)](bool ok) mutable {
+        host->post(w, [then = std::move(then), ok](Core& core) { then(core, ok); });
+    });
+}
+
+void Core::persist_session(Session& s, StoreBatch& b) {
+    StoredSession st;
+    st.client_id = s.client_id;
+    st.version = static_cast<std::uint8_t>(s.version);
+    st.expiry_s = s.expiry_s;
+    for (const auto& [filter, e] : s.subscriptions) {
+        st.subscriptions.push_back({filter, static_cast<std::uint8_t>(e.options.qos), e.options.no_local,
+                                    e.options.retain_as_published, e.options.retain_handling, e.subscription_id});
+    }
+    b.put_session(st);
+    s.tag->durable = true;
+}
+
+void Core::forget(Session& s, const Outgoing& o) {
+    if (o.seq == 0 || store_ == nullptr) return;
+    StoreBatch b;
+    b.erase_delivery(s.client_id, o.seq);
+    commit(b);
+}
+
+void Core::set_retained(const MessagePtr& m, StoreBatch* b) {
+    {
+        std::lock_guard lock(shared_.retained_mutex);
+        if (m->payload.empty()) {
+            shared_.retained.erase(m->topic);
+        } else {
+            shared_.retained.set(m->topic, m);
+        }
+    }
+    if (b == nullptr || store_ == nullptr || m->topic.starts_with("$SYS")) return;
+    if (m->payload.empty()) {
+        b->erase_retained(m->topic);
+    } else {
+        b->put_retained(*m);
+    }
+}
+
+void Core::capture(PendingPublish& p, StoreBatch& b, TimePoint now) {
+    capture_ = &p.deliveries;
+    p.matched = route(p.message, now);
+    capture_ = nullptr;
+    for (auto& d : p.deliveries) {
+        if (d.qos == QoS::AtMostOnce || !d.owner || !d.owner->durable.load(std::memory_order_relaxed)) continue;
+        d.seq = shared_.next_seq.fetch_add(1, std::memory_order_relaxed);
+        StoredDelivery sd;
+        sd.seq = d.seq;
+        sd.message = p.message;
+        sd.qos = static_cast<std::uint8_t>(d.qos);
+        sd.retain = d.retain;
+        sd.subscription_ids = d.subscription_ids;
+        if (d.share) sd.share = *d.share;
+        b.put_delivery(d.owner->client_id, sd);
+    }
+}
+
+void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
+    now_ = now;
+    Session* s = p.session != 0 ? find_session(p.session) : nullptr;
+    Connection* c = p.connection != 0 ? find_connection(p.connection) : nullptr;
+    if (c != nullptr && (c->state != Connection::State::Connected || c->session != s)) c = nullptr;
+    const QoS qos = p.message->qos;
+    if (!ok) {
+        // Nothing of it is stored, so it is neither delivered nor acknowledged: the client may send it again.
+        if (shared_.log) shared_.log(3, "store write failed: message on " + p.message->topic + " not accepted");
+        if (c == nullptr) return;
+        if (!is_v5(c->version)) {
+            protocol_close(*c, ReasonCode::UnspecifiedError, "store write failed");
+            return;
+        }
+        if (qos == QoS::AtLeastOnce) {
+            codec::Puback a;
+            a.packet_id = p.packet_id;
+            a.reason = ReasonCode::UnspecifiedError;
+            send_packet(*c, a);
+        } else {
+            codec::Pubrec a;
+            a.packet_id = p.packet_id;
+            a.reason = ReasonCode::UnspecifiedError;
+            send_packet(*c, a);
+        }
+        return;
+    }
+    if (p.retain_update) set_retained(p.message, nullptr);  // already in the batch
+    for (auto& d : p.deliveries) {
+        const unsigned w = worker_of(d.session);
+        if (w == index_) {
+            if (Session* t = find_session(d.session)) {
+                deliver(*t, p.message, d.qos, d.retain, std::move(d.subscription_ids), now, d.share, d.seq);
+            }
+        } else {
+            outbox_[w].push_back(
+                {p.message, d.session, d.qos, d.retain, std::move(d.subscription_ids), d.share, d.seq});
+        }
+    }
+    if (p.connection == 0) return;
+    if (qos == QoS::ExactlyOnce && s != nullptr) s->incoming_qos2.insert(p.packet_id);
+    if (c == nullptr) return;
+    const auto reason = p.matched == 0 ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success;
+    if (qos == QoS::AtLeastOnce) {
+        codec::Puback a;
+        a.packet_id = p.packet_id;
+        if (is_v5(c->version)) a.reason = reason;
+        send_packet(*c, a);
+    } else if (qos == QoS::ExactlyOnce) {
+        codec::Pubrec a;
+        a.packet_id = p.packet_id;
+        if (is_v5(c->version)) a.reason = reason;
+        send_packet(*c, a);
+    }
+}
+
+std::size_t Core::route_persisted(const MessagePtr& m, TimePoint now) {
+    if (store_ == nullptr || m->qos == QoS::AtMostOnce) return route(m, now);
+    PendingPublish p;
+    p.message = m;
+    StoreBatch b;
+    capture(p, b, now);
+    commit(b);
+    finish_publish(p, true, now);
+    return p.matched;
+}
+
+SessionId Core::session_id(std::string_view client_id) const {
+    auto it = sessions_.find(std::string(client_id));
+    return it == sessions_.end() ? 0 : it->second->id;
+}
+
+std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSession& rs, TimePoint now) {
+    now_ = now;
+    std::vector<std::pair<std::string, SubscriptionEntry>> subs;
+    auto ns = std::make_unique<Session>();
+    Session& s = *ns;
+    s.id = (static_cast<SessionId>(index_) << 48) | next_session_++;
+    s.client_id = rs.session.client_id;
+    s.tag = std::make_shared<SessionTag>(s.client_id);
+    s.tag->durable = true;
+    s.version = static_cast<ProtocolVersion>(rs.session.version);
+    s.expiry_s = rs.session.expiry_s;
+    s.offline_since = now;  // the expiry interval counts again from the restart
+    for (const auto& sub : rs.session.subscriptions) {
+        SubscriptionEntry e;
+        e.options.qos = static_cast<QoS>(sub.qos);
+        e.options.no_local = sub.no_local;
+        e.options.retain_as_published = sub.retain_as_published;
+        e.options.retain_handling = sub.retain_handling;
+        e.subscription_id = sub.identifier;
+        e.owner = s.tag;
+        if (codec::parse_shared_filter(sub.filter)) e.share = std::make_shared<const std::string>(sub.filter);
+        s.subscriptions.insert_or_assign(sub.filter, e);
+        tree_.insert(sub.filter, s.id, e);
+        subs.emplace_back(sub.filter, e);
+        Stats::add(stats_.subscriptions);
+    }
+    for (auto& d : rs.deliveries) {
+        Outgoing o{d.message, static_cast<QoS>(d.qos), d.retain, std::move(d.subscription_ids),
+                   d.share.empty() ? nullptr : std::make_shared<const std::string>(d.share)};
+        o.seq = d.seq;
+        o.restored = true;
+        if (d.pubrec) {
+            // [MQTT-4.4.0-1]: past PUBREC only the PUBREL is resent, with the packet identifier the client knows.
+            o.packet_id = d.packet_id;
+            o.sent = true;
+            o.pubrec = true;
+            s.inflight.push_back(std::move(o));
+        } else {
+            s.queued_bytes += message_size(*o.message);
+            s.queue.push_back(std::move(o));
+        }
+    }
+    for (auto id : rs.incoming_qos2) s.incoming_qos2.insert(id);
+    if (rs.will) {
+        s.pending_will = StoredWill{rs.will->message, rs.will->delay_s, rs.will->expiry_s};
+        s.will_due = from_unix_ms(rs.will->due_unix_ms, now);
+    }
+    Stats::add(stats_.sessions);
+    sessions_by_id_.emplace(s.id, &s);
+    sessions_.emplace(s.client_id, std::move(ns));
+    return subs;
 }
 
 }  // namespace moth::broker

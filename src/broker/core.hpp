@@ -24,6 +24,7 @@
 #include "broker/auth.hpp"
 #include "broker/lazy_deque.hpp"
 #include "broker/message.hpp"
+#include "broker/store.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
 #include "config/config.hpp"
@@ -49,7 +50,8 @@ public:
     virtual void close(ConnectionId id) = 0;
     // Moves the connection to `worker`, which continues with `unread` as its first input. The core forgets it.
     virtual void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) = 0;
-    // Runs `fn` on `worker`'s thread with that worker's Core.
+    // Runs `fn` on `worker`'s thread with that worker's Core. The one call that may also come from another
+    // thread: the store's committer posts its completions (Shared::store) back with it.
     virtual void post(unsigned worker, std::function<void(Core&)> fn) = 0;
 };
 
@@ -87,6 +89,10 @@ struct Shared {
     topic::RetainedIndex<MessagePtr> retained;  // guarded by retained_mutex
 
     Authenticator* authenticator = nullptr;  // must be set; AllowAll by default in mothd
+    // Durable state (null: durability "memory", nothing persisted). Set before the workers start.
+    Store* store = nullptr;
+    std::atomic<std::uint64_t> next_seq{1};  // keys of persisted deliveries, increasing across all workers
+    StoredTotals totals_base;                // $SYS totals restored from the store
     // Log sink: level 0 debug, 1 info, 2 warning, 3 error. Called from worker threads.
     std::function<void(int level, const std::string& line)> log;
 };
@@ -162,8 +168,17 @@ struct BrokerPublish {
     std::vector<std::pair<std::string, std::string>> user_properties;
 };
 
+// Identifies a session to the workers that route to it: its client id (the store's key) and whether its
+// messages must be persisted (session expiry above zero). Shared by the session's entries in every tree.
+struct SessionTag {
+    explicit SessionTag(std::string id) : client_id(std::move(id)) {}
+    const std::string client_id;
+    std::atomic<bool> durable{false};  // written by the owning worker, read by any publisher's worker
+};
+
 struct SubscriptionEntry {
     codec::SubscribeOptions options;
+    std::shared_ptr<SessionTag> owner;  // null only in unit tests of the tree
     std::uint32_t subscription_id = 0;  // 0: none
     // For a shared membership, its "$share/<group>/<filter>": messages left unacknowledged when the member's
     // session ends go to another member of the group.
@@ -207,12 +222,17 @@ public:
         bool retain;
         std::vector<std::uint32_t> subscription_ids;
         std::shared_ptr<const std::string> share;
+        std::uint64_t seq = 0;  // its record in the store, 0: not persisted
     };
     void deliver_batch(std::vector<RemoteDelivery>& batch, TimePoint now);
     void apply_subscribe(const std::string& filter, SessionId session, SubscriptionEntry entry);
     void apply_unsubscribe(const std::string& filter, SessionId session);
     // SIGHUP: new limits and features apply to new connections and new packets from now on.
     void reconfigure(const config::Config& c) { cfg_ = c; }
+    // Start-up, before the workers run: recreates a session from the store (offline, its queue and inflight
+    // messages, QoS 2 receive state, pending will) and returns its subscriptions for the other workers' trees.
+    std::vector<std::pair<std::string, SubscriptionEntry>> restore(RestoredSession& rs, TimePoint now);
+    [[nodiscard]] SessionId session_id(std::string_view client_id) const;
 
     [[nodiscard]] std::size_t connection_count() const { return connections_.size(); }
 
@@ -238,6 +258,8 @@ private:
         std::uint16_t packet_id = 0;
         bool sent = false;         // sent at least once on some connection: redeliver with DUP
         bool pubrec = false;       // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
+        std::uint64_t seq = 0;     // its record in the store, 0: not persisted
+        bool restored = false;     // loaded from the store: it may have been sent before the restart (DUP)
     };
     struct StoredWill {
         MessagePtr message;
@@ -259,6 +281,7 @@ private:
         std::uint16_t next_packet_id = 1;
         std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
         TimePoint will_due{};
+        std::shared_ptr<SessionTag> tag;  // tag->durable: the session is in the store
     };
     struct Connection {
         ConnectionId id = 0;
@@ -301,7 +324,39 @@ private:
     // Routing and delivery.
     std::size_t route(const MessagePtr& m, TimePoint now);
     void deliver(Session& s, const MessagePtr& m, codec::QoS qos, bool retain, std::vector<std::uint32_t> sub_ids,
-                 TimePoint now, std::shared_ptr<const std::string> share = {});
+                 TimePoint now, std::shared_ptr<const std::string> share = {}, std::uint64_t seq = 0);
+
+    // Persistence (only with a store).
+    struct Captured {  // one delivery of a message routed in capture mode, dispatched after the store write
+        SessionId session;
+        codec::QoS qos;
+        bool retain;
+        std::vector<std::uint32_t> subscription_ids;
+        std::shared_ptr<const std::string> share;
+        std::shared_ptr<SessionTag> owner;
+        std::uint64_t seq = 0;
+    };
+    struct PendingPublish {
+        ConnectionId connection = 0;  // 0: not from a client (will, API)
+        SessionId session = 0;
+        MessagePtr message;
+        std::uint16_t packet_id = 0;
+        bool retain_update = false;
+        std::size_t matched = 0;
+        std::vector<Captured> deliveries;
+    };
+    [[nodiscard]] bool durable(const Session& s) const { return store_ != nullptr && s.expiry_s != 0; }
+    // Routes `p.message` in capture mode and adds a record per delivery to a durable session to `b`.
+    void capture(PendingPublish& p, StoreBatch& b, TimePoint now);
+    void finish_publish(PendingPublish& p, bool ok, TimePoint now);
+    // A message that nobody acknowledges (will, API): persisted for durable sessions, delivered at once.
+    std::size_t route_persisted(const MessagePtr& m, TimePoint now);
+    // Commits `b`; `then` runs on this core once it is durable (sync) or at once (batched).
+    void commit_then(StoreBatch& b, std::function<void(Core&, bool)> then);
+    void commit(StoreBatch& b);  // no one waits
+    void persist_session(Session& s, StoreBatch& b);
+    void forget(Session& s, const Outgoing& o);  // its store record is no longer needed
+    void set_retained(const MessagePtr& m, StoreBatch* b);
     void redistribute_shared(Session& s, TimePoint now);
     void enqueue(Session& s, Outgoing o);
     void pump(Session& s, TimePoint now);  // moves queued messages into the inflight window
@@ -329,6 +384,8 @@ private:
     unsigned index_;
     Shared& shared_;
     Host& host_;
+    Store* store_;
+    std::vector<Captured>* capture_ = nullptr;  // route() collects instead of dispatching
     Stats& stats_;
     config::Config cfg_;  // this worker's copy: SIGHUP replaces it between events
     std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;

@@ -58,6 +58,15 @@ constexpr std::array<EnumName<SharedPolicy>, 3> kSharedPolicies{{
     {"random", SharedPolicy::Random},
     {"sticky", SharedPolicy::Sticky},
 }};
+constexpr std::array<EnumName<Durability>, 3> kDurabilities{{
+    {"sync", Durability::Sync},
+    {"batched", Durability::Batched},
+    {"memory", Durability::Memory},
+}};
+constexpr std::array<EnumName<OnCorruption>, 2> kOnCorruption{{
+    {"fail", OnCorruption::Fail},
+    {"move-aside", OnCorruption::MoveAside},
+}};
 // spdlog's level names; "critical" too, as mothd's --log-level accepts it.
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
 
@@ -518,6 +527,15 @@ const std::vector<Field<Features>>& features_fields() {
     return fields;
 }
 
+const std::vector<Field<Storage>>& storage_fields() {
+    static const std::vector<Field<Storage>> fields{
+        enum_field("durability", &Storage::durability, kDurabilities),
+        integer_field("flush_interval_ms", &Storage::flush_interval_ms, 1, 60000),
+        enum_field("on_corruption", &Storage::on_corruption, kOnCorruption),
+    };
+    return fields;
+}
+
 const std::vector<Field<Listener>>& listener_fields() {
     static const std::vector<Field<Listener>> fields{
         enum_field("kind", &Listener::kind, kListenerKinds),
@@ -565,7 +583,7 @@ std::vector<std::string_view> field_keys(const std::vector<Field<T>>& fields) {
     return keys;
 }
 
-constexpr std::array<std::string_view, 3> kTables{"limits", "features", "listener"};
+constexpr std::array<std::string_view, 4> kTables{"limits", "features", "storage", "listener"};
 
 std::vector<std::string_view> top_level_keys() {
     auto keys = field_keys(config_fields());
@@ -939,6 +957,8 @@ void apply_one_override(Config& config, std::string_view assignment, Collector& 
         override_field(limits_fields(), config.limits, parts[1], text, key, errors);
     } else if (head == "features" && parts.size() == 2) {
         override_field(features_fields(), config.features, parts[1], text, key, errors);
+    } else if (head == "storage" && parts.size() == 2) {
+        override_field(storage_fields(), config.storage, parts[1], text, key, errors);
     } else if (head == "listener" && parts.size() == 3) {
         override_listener(config, parts[1], parts[2], text, key, errors);
     } else if (std::find(kTables.begin(), kTables.end(), head) != kTables.end()) {
@@ -977,6 +997,14 @@ std::string_view to_string(QueueFullPolicy policy) noexcept {
 
 std::string_view to_string(SharedPolicy policy) noexcept {
     return enum_name(kSharedPolicies, policy);
+}
+
+std::string_view to_string(Durability d) noexcept {
+    return enum_name(kDurabilities, d);
+}
+
+std::string_view to_string(OnCorruption o) noexcept {
+    return enum_name(kOnCorruption, o);
 }
 
 std::uint16_t default_port(ListenerKind kind) noexcept {
@@ -1053,6 +1081,8 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
             read_sub_table(name, limits_fields(), config.limits, v, line, errors);
         } else if (name == "features") {
             read_sub_table(name, features_fields(), config.features, v, line, errors);
+        } else if (name == "storage") {
+            read_sub_table(name, storage_fields(), config.storage, v, line, errors);
         } else if (name == "listener") {
             read_listeners(v, line, config, errors);
         } else if (const Field<Config>* field = find_field(config_fields(), name)) {
@@ -1135,6 +1165,7 @@ std::vector<std::string> differences(const Config& a, const Config& b) {
     diff_fields(config_fields(), a, b, "", out);
     diff_fields(limits_fields(), a.limits, b.limits, "limits.", out);
     diff_fields(features_fields(), a.features, b.features, "features.", out);
+    diff_fields(storage_fields(), a.storage, b.storage, "storage.", out);
     const std::size_t common = std::min(a.listeners.size(), b.listeners.size());
     for (std::size_t i = 0; i < common; ++i) {
         diff_fields(listener_fields(), a.listeners[i], b.listeners[i], listener_key(i) + ".", out);
@@ -1160,7 +1191,8 @@ bool needs_restart(std::string_view key) noexcept {
         return field != "allowed_origins" &&
                std::find(kReloadable.begin(), kReloadable.end(), field) == kReloadable.end();
     }
-    return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener";
+    return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
+           key.starts_with("storage.");
 }
 
 std::vector<std::string> reload_differences(const Config& running, const Config& reloaded) {

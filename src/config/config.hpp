@@ -103,6 +103,23 @@ struct Features {
     bool operator==(const Features&) const = default;
 };
 
+// [storage]: how durable the broker's state is (docs/configuration.md, docs/durability.md).
+enum class Durability { Sync, Batched, Memory };
+enum class OnCorruption { Fail, MoveAside };
+[[nodiscard]] std::string_view to_string(Durability d) noexcept;    // "sync", "batched", "memory"
+[[nodiscard]] std::string_view to_string(OnCorruption o) noexcept;  // "fail", "move-aside"
+
+struct Storage {
+    // sync: PUBACK/PUBREC after the fsync of the write that holds the message; batched: written in the
+    // background, fsynced every flush_interval_ms (the loss window); memory: nothing on disk.
+    Durability durability = Durability::Sync;
+    std::uint32_t flush_interval_ms = 100;  // batched only
+    // A store that cannot be read: fail (exit 2) or rename it "<dir>.damaged-<time>" and start empty.
+    OnCorruption on_corruption = OnCorruption::Fail;
+
+    bool operator==(const Storage&) const = default;
+};
+
 struct Config {
     std::string source;         // file path, "<defaults>", or the name given to parse_config; not a setting
     std::uint32_t workers = 0;  // 0 = one per core
@@ -116,6 +133,7 @@ struct Config {
     std::string server_reference;       // v5: when set, CONNACK 0x9C Use another server with this reference
     Limits limits;
     Features features;
+    Storage storage;
     // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884 on 0.0.0.0, http 8080 on 127.0.0.1
     std::vector<Listener> listeners;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -117,6 +118,7 @@ struct Server::Impl {
     };
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<unsigned> next_worker{0};
+    std::optional<broker::RestoredState> restored;
     bool started = false;
     std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
     // Blocking file work for the http listeners (web_root files, the dashboard), never done on a worker. Declared
@@ -491,6 +493,27 @@ void Server::start() {
     for (unsigned i = 0; i < n; ++i) impl.shared.stats.push_back(std::make_unique<broker::Stats>());
     for (unsigned i = 0; i < n; ++i) impl.workers.push_back(std::make_unique<Worker>(i, impl));
     for (auto& w : impl.workers) w->init();
+    if (impl.restored) {
+        // Before any worker runs: retained messages into the shared index, each session onto the worker its
+        // client id hashes to (as Core::owner_of), its subscriptions into every worker's tree.
+        auto& st = *impl.restored;
+        for (auto& m : st.retained) impl.shared.retained.set(m->topic, m);
+        impl.shared.next_seq = st.next_seq;
+        impl.shared.totals_base = st.totals;
+        const auto now = Clock::now();
+        for (auto& rs : st.sessions) {
+            const std::string client_id = rs.session.client_id;
+            const unsigned owner = static_cast<unsigned>(std::hash<std::string_view>{}(client_id) % n);
+            auto& core = impl.workers[owner]->core();
+            auto subs = core.restore(rs, now);
+            const auto sid = core.session_id(client_id);
+            for (unsigned i = 0; i < n; ++i) {
+                if (i == owner) continue;
+                for (const auto& [filter, e] : subs) impl.workers[i]->core().apply_subscribe(filter, sid, e);
+            }
+        }
+        impl.restored.reset();
+    }
 
     Worker& first = *impl.workers.front();
     std::size_t index = 0;
@@ -541,6 +564,11 @@ void Server::start() {
     for (auto& l : impl.listeners) impl.accept(*l);
     for (auto& w : impl.workers) w->run();
     impl.started = true;
+}
+
+void Server::attach_store(broker::Store& store, broker::RestoredState restored) {
+    impl_->shared.store = &store;
+    impl_->restored = std::move(restored);
 }
 
 std::vector<BoundListener> Server::bound() const {

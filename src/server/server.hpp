@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "broker/auth.hpp"
+#include "broker/store.hpp"
 #include "config/config.hpp"
 
 namespace moth::server {
@@ -30,6 +31,9 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
+    // Durable state (call before start(); without it nothing is persisted): the store the cores write to, and
+    // what was loaded from it, restored into the workers by start() before they run.
+    void attach_store(broker::Store& store, broker::RestoredState restored);
     // Binds every listener (throws std::runtime_error naming the listener when one cannot be bound) and
     // starts the workers. Called once, from the main thread.
     void start();

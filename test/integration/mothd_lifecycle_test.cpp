@@ -41,7 +41,16 @@ public:
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
     }
-    void write(const std::string& text) const { std::ofstream(path()) << text; }
+    // A config that starts a broker (it has a listener) and names no data_dir gets one inside the temporary
+    // directory, as its first line: the store (<data_dir>/store) allows one mothd at a time, so tests running side
+    // by side must not share the default ./moth-data. Configs without a listener keep their line numbers.
+    void write(const std::string& text) const {
+        std::ofstream out(path());
+        if (text.find("[[listener]]") != std::string::npos && text.find("data_dir") == std::string::npos) {
+            out << "data_dir = \"" << (dir_ / "data").string() << "\"\n";
+        }
+        out << text;
+    }
     [[nodiscard]] std::string path() const { return (dir_ / "mothd.toml").string(); }
 
 private:
@@ -184,7 +193,9 @@ TEST(MothdLifecycleTest, PortInUseIsAFatalStartupError) {
     std::string name, kind, address, port;
     std::ifstream(ports) >> name >> kind >> address >> port;
     ASSERT_FALSE(port.empty());
-    MothdProcess second(MOTH_MOTHD_PATH, {"--config", cfg.path(), "-p", port});
+    // Its own data directory: the same one would be refused first, for the store's lock.
+    const std::string data2 = (std::filesystem::path(cfg.path()).parent_path() / "data2").string();
+    MothdProcess second(MOTH_MOTHD_PATH, {"--config", cfg.path(), "-p", port, "--set", "data_dir=" + data2});
     const auto status = second.wait_for_exit(kExitTimeout);
     ASSERT_TRUE(status.has_value());
     EXPECT_EQ(status->code, 1);
@@ -192,6 +203,22 @@ TEST(MothdLifecycleTest, PortInUseIsAFatalStartupError) {
         << second.stderr_text();
     first.send_signal(SIGTERM);
     ASSERT_TRUE(first.wait_for_exit(kExitTimeout).has_value());
+}
+
+// Two mothd on one data directory: the second is refused with the store's path, before it touches anything.
+TEST(MothdLifecycleTest, SecondMothdOnTheSameDataDirIsRefused) {
+    TempConfig cfg("[[listener]]\nkind = \"mqtt\"\nbind = \"127.0.0.1\"\nport = 0\n");
+    MothdProcess first(MOTH_MOTHD_PATH, {"--config", cfg.path()});
+    ASSERT_TRUE(first.wait_for_log("listening: ", kStartTimeout)) << first.stderr_text();
+    MothdProcess second(MOTH_MOTHD_PATH, {"--config", cfg.path()});
+    const auto status = second.wait_for_exit(kExitTimeout);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->code, 1);
+    EXPECT_NE(second.stderr_text().find("is in use"), std::string::npos) << second.stderr_text();
+    first.send_signal(SIGTERM);
+    const auto first_status = first.wait_for_exit(kExitTimeout);
+    ASSERT_TRUE(first_status.has_value());
+    EXPECT_EQ(first_status->code, 0);
 }
 
 }  // namespace

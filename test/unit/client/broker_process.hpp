@@ -137,15 +137,15 @@ private:
 class Mothd final : public BrokerProcess {
 public:
     [[nodiscard]] std::string name() const override { return "mothd"; }
-    // No durable store yet: a restart loses every session.
-    [[nodiscard]] bool keeps_sessions_across_restart() const override { return false; }
+    // The store in <data_dir>/store (durability "sync" by default) keeps persistent sessions across a restart.
+    [[nodiscard]] bool keeps_sessions_across_restart() const override { return true; }
     void start() override {
         const auto ports = dir_ / "ports";
         std::filesystem::remove(ports);
         {
             std::ofstream conf(dir_ / "mothd.toml");
-            conf << "ports_file = \"" << ports.string() << "\"\n[[listener]]\nkind = \"mqtt\"\nbind = \"127.0.0.1\"\nport = "
-                 << port_ << "\n";
+            conf << "ports_file = \"" << ports.string() << "\"\ndata_dir = \"" << (dir_ / "data").string()
+                 << "\"\n[[listener]]\nkind = \"mqtt\"\nbind = \"127.0.0.1\"\nport = " << port_ << "\n";
         }
         process_ = std::make_unique<MothdProcess>(MOTH_MOTHD_PATH,
                                                   std::vector<std::string>{"--config", (dir_ / "mothd.toml").string()});

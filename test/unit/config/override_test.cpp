@@ -249,3 +249,34 @@ TEST(ConfigOverride, EveryKeyCanBeOverriddenAndIsCompared) {
 
 }  // namespace
 }  // namespace moth::config
+
+namespace moth::config {
+namespace {
+
+// [storage]: the durability mode and its knobs, from a file and from overrides; all need a restart.
+TEST(ConfigStorage, KeysParseOverrideAndNeedARestart) {
+    const Config d = default_config();
+    EXPECT_EQ(d.storage.durability, Durability::Sync);  // acknowledged means stored, by default
+    EXPECT_EQ(d.storage.flush_interval_ms, 100U);
+    EXPECT_EQ(d.storage.on_corruption, OnCorruption::Fail);
+    auto r = parse_config("[storage]\ndurability = \"batched\"\nflush_interval_ms = 250\non_corruption = \"move-aside\"\n",
+                          "s.toml");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.config.storage.durability, Durability::Batched);
+    EXPECT_EQ(r.config.storage.flush_interval_ms, 250U);
+    EXPECT_EQ(r.config.storage.on_corruption, OnCorruption::MoveAside);
+    auto bad = parse_config("[storage]\ndurability = \"fast\"\nflush_interval_ms = 0\n", "s.toml");
+    ASSERT_EQ(bad.errors.size(), 2U);
+    EXPECT_EQ(bad.errors[0].to_string(),
+              "s.toml:2: storage.durability: must be one of \"sync\", \"batched\", \"memory\", got \"fast\"");
+    EXPECT_EQ(bad.errors[1].key, "storage.flush_interval_ms");
+    Config c = default_config();
+    EXPECT_EQ(set(c, "storage.durability=memory"), Strings{});
+    EXPECT_EQ(c.storage.durability, Durability::Memory);
+    EXPECT_EQ(reload_differences(d, c), Strings{"storage.durability"});
+    EXPECT_EQ(to_string(Durability::Batched), "batched");
+    EXPECT_EQ(to_string(OnCorruption::MoveAside), "move-aside");
+}
+
+}  // namespace
+}  // namespace moth::config

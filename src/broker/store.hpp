@@ -1,0 +1,202 @@
+#pragma once
+// Durable broker state: what the core persists, how it is laid out as keys and values, and the asynchronous
+// committer that turns many workers' batches into one fsynced write (group commit).
+//
+// Layers:
+//   StoreBackend   a synchronous key/value store, called on the committer thread only (memory map, RocksDB).
+//   Store          what the core sees: commit(batch, done) never blocks; `done` runs on the committer thread
+//                  once the batch is durable (or failed), and the core posts itself back with Host::post.
+//   GroupCommitStore  the Store: one thread, one queue shared by every worker; in `sync` mode every pass takes
+//                  all the batches queued meanwhile and writes them as one fsynced write; in `batched` mode the
+//                  pass runs every flush interval and the core does not wait for it.
+//
+// The key layout (docs/architecture.md, "Durable state") is built by the StoreBatch helpers and read back by
+// load_state(); no RocksDB header is needed here or in the core.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "broker/message.hpp"
+
+namespace moth::broker {
+
+enum class Durability { Memory, Batched, Sync };
+
+struct StoreOp {
+    enum class Kind : std::uint8_t { Put, Erase, ErasePrefix };
+    Kind kind = Kind::Put;
+    std::string key;
+    std::string value;  // Put only
+};
+
+// A synchronous key/value backend. write() applies all batches atomically (all or nothing) and, with `sync`,
+// returns only once they are on stable storage. Called from one thread at a time.
+class StoreBackend {
+public:
+    virtual ~StoreBackend() = default;
+    [[nodiscard]] virtual bool write(const std::vector<const std::vector<StoreOp>*>& batches, bool sync) = 0;
+    // Every key/value in key order (start-up only). Throws StoreCorrupt when the data cannot be read.
+    virtual void scan(const std::function<void(std::string_view key, std::string_view value)>& fn) = 0;
+    // Why the last write failed (for the log).
+    [[nodiscard]] virtual std::string last_error() const { return {}; }
+};
+
+class StoreCorrupt : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The asynchronous store the core uses. Thread-safe.
+class Store {
+public:
+    using Done = std::function<void(bool ok)>;
+    virtual ~Store() = default;
+    // Queues the batch. `done` (may be empty) runs on the store's thread once the batch is durable (ok) or its
+    // write failed (not ok: nothing of it is stored). Batches are applied in the order they were queued.
+    virtual void commit(std::vector<StoreOp> batch, Done done) = 0;
+    // True when acknowledgements must wait for `done` (sync); false when writes trail behind (batched).
+    [[nodiscard]] virtual bool acks_wait() const = 0;
+};
+
+class GroupCommitStore final : public Store {
+public:
+    // `interval`: batched mode's flush period. `log(level, line)` as Shared::log.
+    GroupCommitStore(StoreBackend& backend, Durability mode, std::chrono::milliseconds interval,
+                     std::function<void(int, const std::string&)> log = {});
+    ~GroupCommitStore() override;
+    GroupCommitStore(const GroupCommitStore&) = delete;
+    GroupCommitStore& operator=(const GroupCommitStore&) = delete;
+
+    void commit(std::vector<StoreOp> batch, Done done) override;
+    [[nodiscard]] bool acks_wait() const override { return mode_ == Durability::Sync; }
+    // Writes what is queued, then stops the thread. Later commits fail at once.
+    void close();
+
+    struct Counters {
+        std::uint64_t writes = 0;   // backend writes (one fsync each)
+        std::uint64_t batches = 0;  // batches they covered
+        std::uint64_t failures = 0;
+    };
+    [[nodiscard]] Counters counters() const;
+
+private:
+    void run();
+
+    StoreBackend& backend_;
+    Durability mode_;
+    std::chrono::milliseconds interval_;
+    std::function<void(int, const std::string&)> log_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    struct Item {
+        std::vector<StoreOp> ops;
+        Done done;
+    };
+    std::deque<Item> queue_;
+    bool stop_ = false;
+    Counters counters_;
+    std::thread thread_;
+};
+
+// ---- Records -------------------------------------------------------------------------------------------------
+
+struct StoredSubscription {
+    std::string filter;  // as subscribed, "$share/<group>/..." included
+    std::uint8_t qos = 0;
+    bool no_local = false;
+    bool retain_as_published = false;
+    std::uint8_t retain_handling = 0;
+    std::uint32_t identifier = 0;
+};
+
+struct StoredSession {
+    std::string client_id;
+    std::uint8_t version = 5;  // protocol level
+    std::uint32_t expiry_s = 0;
+    std::vector<StoredSubscription> subscriptions;
+};
+
+// One message queued (or in flight) for a session.
+struct StoredDelivery {
+    std::uint64_t seq = 0;
+    MessagePtr message;
+    std::uint8_t qos = 1;
+    bool retain = false;
+    std::vector<std::uint32_t> subscription_ids;
+    std::string share;  // "$share/<group>/<filter>" or empty
+    // From the "p" mark: QoS 2 after PUBREC (the PUBREL is resent with this packet id).
+    std::uint16_t packet_id = 0;
+    bool pubrec = false;
+};
+
+struct StoredWillRecord {
+    MessagePtr message;
+    std::uint32_t delay_s = 0;
+    std::optional<std::uint32_t> expiry_s;
+    std::int64_t due_unix_ms = 0;
+};
+
+struct RestoredSession {
+    StoredSession session;
+    std::vector<StoredDelivery> deliveries;  // in seq order
+    std::vector<std::uint16_t> incoming_qos2;
+    std::optional<StoredWillRecord> will;
+};
+
+// Counters that $SYS reports as totals since the broker was first started.
+struct StoredTotals {
+    std::uint64_t messages_received = 0, messages_sent = 0, publish_received = 0, publish_sent = 0,
+                  messages_dropped = 0, bytes_received = 0, bytes_sent = 0;
+};
+
+struct RestoredState {
+    std::vector<RestoredSession> sessions;
+    std::vector<MessagePtr> retained;
+    StoredTotals totals;
+    std::uint64_t next_seq = 1;
+    std::size_t orphans = 0;  // records of sessions that no longer exist (removed while loading)
+};
+
+// Reads the whole store. Throws StoreCorrupt naming the key when a value cannot be decoded. Records of a
+// session that no longer exists are erased from the backend (one write) and counted.
+[[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now);
+
+// Builds batches in the key layout.
+class StoreBatch {
+public:
+    void put_session(const StoredSession& s);
+    void erase_session(std::string_view client_id);  // and everything else kept for it
+    void put_delivery(std::string_view client_id, const StoredDelivery& d);
+    void mark_delivery(std::string_view client_id, std::uint64_t seq, std::uint16_t packet_id, bool pubrec);
+    void erase_delivery(std::string_view client_id, std::uint64_t seq);
+    void put_incoming(std::string_view client_id, std::uint16_t packet_id);
+    void erase_incoming(std::string_view client_id, std::uint16_t packet_id);
+    void put_will(std::string_view client_id, const StoredWillRecord& w);
+    void erase_will(std::string_view client_id);
+    void put_retained(const Message& m);
+    void erase_retained(std::string_view topic);
+    void put_totals(const StoredTotals& t);
+
+    [[nodiscard]] bool empty() const { return ops_.empty(); }
+    [[nodiscard]] std::vector<StoreOp> take() { return std::exchange(ops_, {}); }
+
+private:
+    std::vector<StoreOp> ops_;
+};
+
+// Steady-clock time points are kept on disk as Unix milliseconds.
+[[nodiscard]] std::int64_t to_unix_ms(TimePoint t, TimePoint now);
+[[nodiscard]] TimePoint from_unix_ms(std::int64_t ms, TimePoint now);
+
+}  // namespace moth::broker

@@ -1,0 +1,342 @@
+// The core with a store: acknowledgements wait for the store's completion in sync mode, what needs no disk
+// does not touch it, a failed write acknowledges nothing, and restored sessions resend as the spec requires.
+// The store is a fake that keeps each batch and its completion until the test completes it.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/core.hpp"
+#include "codec/decoder.hpp"
+#include "codec/encoder.hpp"
+
+namespace moth::broker {
+namespace {
+
+using namespace std::chrono_literals;
+using codec::ProtocolVersion;
+using codec::QoS;
+using codec::ReasonCode;
+
+class FakeStore final : public Store {
+public:
+    explicit FakeStore(bool wait) : wait_(wait) {}
+    void commit(std::vector<StoreOp> batch, Done done) override {
+        pending.push_back({std::move(batch), std::move(done)});
+    }
+    [[nodiscard]] bool acks_wait() const override { return wait_; }
+    // Completes every pending batch (the committer's thread in real life).
+    void complete(bool ok) {
+        auto items = std::exchange(pending, {});
+        for (auto& it : items) {
+            for (const auto& op : it.ops) keys.push_back(op.key);
+            if (it.done) it.done(ok);
+        }
+    }
+    bool pending_key_starts_with(char tag) const {
+        for (const auto& it : pending) {
+            for (const auto& op : it.ops) {
+                if (!op.key.empty() && op.key[0] == tag && op.kind == StoreOp::Kind::Put) return true;
+            }
+        }
+        return false;
+    }
+    struct Item {
+        std::vector<StoreOp> ops;
+        Done done;
+    };
+    std::deque<Item> pending;
+    std::vector<std::string> keys;
+
+private:
+    bool wait_;
+};
+
+class FakeHost final : public Host {
+public:
+    void send(ConnectionId id, std::span<const std::byte> bytes) override {
+        auto& out = out_[id];
+        out.insert(out.end(), bytes.begin(), bytes.end());
+    }
+    std::size_t pending_bytes(ConnectionId) const override { return 0; }
+    void close(ConnectionId id) override { closed_.push_back(id); }
+    void hand_off(ConnectionId, unsigned, std::span<const std::byte>) override { FAIL() << "one worker"; }
+    void post(unsigned worker, std::function<void(Core&)> fn) override {
+        EXPECT_EQ(worker, 0U);
+        posted.push_back(std::move(fn));
+    }
+    std::vector<std::byte> take(ConnectionId id) { return std::exchange(out_[id], {}); }
+    std::vector<std::function<void(Core&)>> posted;
+
+private:
+    std::map<ConnectionId, std::vector<std::byte>> out_;
+    std::vector<ConnectionId> closed_;
+};
+
+struct Peer {
+    ConnectionId id;
+    ProtocolVersion version;
+};
+
+class DurableCoreTest : public ::testing::Test {
+protected:
+    explicit DurableCoreTest(bool wait = true) : store_(wait), shared_(config::default_config(), 1) {
+        shared_.authenticator = &allow_;
+        shared_.store = &store_;
+        core_ = std::make_unique<Core>(0, shared_, host_);
+    }
+
+    // The store finishes its pending writes; their completions run on the core as Host::post would.
+    void complete(bool ok = true) {
+        store_.complete(ok);
+        auto fns = std::exchange(host_.posted, {});
+        for (auto& fn : fns) fn(*core_);
+        core_->flush();
+    }
+
+    void send(const Peer& p, const codec::Packet& packet) {
+        std::vector<std::byte> bytes;
+        ASSERT_TRUE(codec::encode_append(packet, p.version, bytes));
+        ASSERT_EQ(core_->on_data(p.id, bytes, now_), bytes.size());
+        core_->flush();
+    }
+
+    std::vector<codec::Packet> received(const Peer& p) {
+        raw_.push_back(host_.take(p.id));
+        std::vector<codec::Packet> out;
+        codec::Bytes in = raw_.back();
+        while (!in.empty()) {
+            auto& d =
+                *decoders_.emplace_back(std::make_unique<codec::Decoder>(codec::DecoderOptions{codec::Role::Client}));
+            d.set_version(p.version);
+            auto r = d.decode(in);
+            EXPECT_EQ(r.status, codec::DecodeStatus::Ok) << r.message;
+            if (r.status != codec::DecodeStatus::Ok) break;
+            out.push_back(r.packet);
+            in = in.subspan(r.consumed);
+        }
+        return out;
+    }
+
+    Peer connect(std::string client_id, bool clean, std::uint32_t expiry, ProtocolVersion v = ProtocolVersion::V5) {
+        Peer p{next_id_++, v};
+        core_->on_open(p.id, "test", now_);
+        ids_.push_back(std::move(client_id));
+        codec::Connect c;
+        c.version = v;
+        c.client_id = ids_.back();
+        c.clean_start = clean;
+        if (expiry != 0) c.properties.session_expiry_interval = expiry;
+        send(p, c);
+        return p;
+    }
+
+    void subscribe(const Peer& p, std::string filter, QoS qos) {
+        filters_.push_back(std::move(filter));
+        subs_.push_back({codec::Subscription{filters_.back(), {qos}}});
+        codec::Subscribe s;
+        s.packet_id = 1;
+        s.subscriptions = subs_.back();
+        send(p, s);
+    }
+
+    void publish(const Peer& p, std::string topic, QoS qos, std::uint16_t id, bool retain = false) {
+        topics_.push_back(std::move(topic));
+        codec::Publish m;
+        m.topic = topics_.back();
+        m.qos = qos;
+        m.packet_id = id;
+        m.retain = retain;
+        static const std::byte payload[] = {std::byte{'x'}};
+        m.payload = payload;
+        send(p, m);
+    }
+
+    template <class T>
+    static std::vector<T> only(const std::vector<codec::Packet>& got) {
+        std::vector<T> out;
+        for (const auto& p : got) {
+            if (const auto* t = std::get_if<T>(&p)) out.push_back(*t);
+        }
+        return out;
+    }
+
+    FakeStore store_;
+    FakeHost host_;
+    AllowAll allow_;
+    Shared shared_;
+    std::unique_ptr<Core> core_;
+    TimePoint now_{};
+    ConnectionId next_id_ = 1;
+    std::deque<std::string> ids_, filters_, topics_;
+    std::deque<std::vector<codec::Subscription>> subs_;
+    std::deque<std::vector<std::byte>> raw_;
+    std::vector<std::unique_ptr<codec::Decoder>> decoders_;
+};
+
+// Sync: the SUBACK of a persistent session and the PUBACK of a message queued for it are sent only after the
+// store has completed the write that holds them; the subscriber gets the message only then too.
+TEST_F(DurableCoreTest, PubackWaitsForTheStoreCommit) {
+    Peer sub = connect("sub", false, 3600);
+    received(sub);  // CONNACK
+    complete();
+    subscribe(sub, "t/#", QoS::AtLeastOnce);
+    EXPECT_TRUE(received(sub).empty()) << "SUBACK before the subscription is stored";
+    complete();
+    ASSERT_EQ(only<codec::Suback>(received(sub)).size(), 1U);
+
+    Peer pub = connect("pub", true, 0);
+    received(pub);
+    publish(pub, "t/a", QoS::AtLeastOnce, 7);
+    EXPECT_TRUE(received(pub).empty()) << "PUBACK before the message is stored";
+    EXPECT_TRUE(received(sub).empty()) << "delivered before it is stored";
+    EXPECT_TRUE(store_.pending_key_starts_with('q'));  // queued for the persistent session
+    complete();
+    auto acks = only<codec::Puback>(received(pub));
+    ASSERT_EQ(acks.size(), 1U);
+    EXPECT_EQ(acks[0].packet_id, 7);
+    EXPECT_EQ(acks[0].reason, ReasonCode::Success);
+    auto msgs = only<codec::Publish>(received(sub));
+    ASSERT_EQ(msgs.size(), 1U);
+    EXPECT_EQ(msgs[0].topic, "t/a");
+
+    // The subscriber's PUBACK removes the record (no one waits for that write).
+    codec::Puback back;
+    back.packet_id = msgs[0].packet_id;
+    send(sub, back);
+    ASSERT_FALSE(store_.pending.empty());
+    EXPECT_EQ(store_.pending.back().ops.front().kind, StoreOp::Kind::Erase);
+}
+
+// Messages to clean sessions only, and QoS 0, need no disk: acknowledged at once, nothing written.
+TEST_F(DurableCoreTest, CleanSessionsAndQos0DoNotTouchTheStore) {
+    Peer sub = connect("clean-sub", true, 0);
+    subscribe(sub, "t/#", QoS::AtLeastOnce);
+    ASSERT_EQ(only<codec::Suback>(received(sub)).size(), 1U);
+    Peer pub = connect("pub", true, 0);
+    received(pub);
+    publish(pub, "t/a", QoS::AtLeastOnce, 1);
+    publish(pub, "t/b", QoS::AtMostOnce, 0);
+    EXPECT_EQ(only<codec::Puback>(received(pub)).size(), 1U);
+    EXPECT_EQ(only<codec::Publish>(received(sub)).size(), 2U);
+    EXPECT_TRUE(store_.pending.empty());
+    EXPECT_TRUE(store_.keys.empty());
+}
+
+// A failed write: nothing delivered, and a 5.0 publisher hears 0x80 instead of success.
+TEST_F(DurableCoreTest, FailedWriteAcknowledgesNothing) {
+    Peer pub = connect("pub", true, 0);
+    received(pub);
+    publish(pub, "r/x", QoS::AtLeastOnce, 3, true);  // retained: must be stored
+    complete(false);
+    auto acks = only<codec::Puback>(received(pub));
+    ASSERT_EQ(acks.size(), 1U);
+    EXPECT_EQ(acks[0].reason, ReasonCode::UnspecifiedError);
+    Peer late = connect("late", true, 0);
+    subscribe(late, "r/#", QoS::AtLeastOnce);
+    EXPECT_TRUE(only<codec::Publish>(received(late)).empty()) << "retained although its write failed";
+    // The same message stored: retained.
+    publish(pub, "r/x", QoS::AtLeastOnce, 4, true);
+    complete();
+    Peer later = connect("later", true, 0);
+    subscribe(later, "r/#", QoS::AtLeastOnce);
+    EXPECT_EQ(only<codec::Publish>(received(later)).size(), 1U);
+}
+
+// QoS 2 from a persistent session: PUBREC after the receive state is stored, PUBCOMP after it is removed, so a
+// crash at any point neither delivers twice nor takes a new message for a duplicate.
+TEST_F(DurableCoreTest, Qos2ReceiveStateIsStoredBeforePubrecAndRemovedBeforePubcomp) {
+    Peer pub = connect("pub2", false, 3600);
+    received(pub);
+    complete();
+    publish(pub, "t/q2", QoS::ExactlyOnce, 9);
+    EXPECT_TRUE(received(pub).empty());
+    EXPECT_TRUE(store_.pending_key_starts_with('i'));
+    complete();
+    ASSERT_EQ(only<codec::Pubrec>(received(pub)).size(), 1U);
+    codec::Pubrel rel;
+    rel.packet_id = 9;
+    send(pub, rel);
+    EXPECT_TRUE(received(pub).empty()) << "PUBCOMP before the receive state is gone from the store";
+    complete();
+    auto comps = only<codec::Pubcomp>(received(pub));
+    ASSERT_EQ(comps.size(), 1U);
+    EXPECT_EQ(comps[0].reason, ReasonCode::Success);
+}
+
+// A restored session [MQTT-4.4.0-1]: a QoS 2 message past PUBREC gets its PUBREL again (same packet id), a
+// queued message is sent with DUP set because it may have been sent before the restart [MQTT-3.3.1-1].
+TEST_F(DurableCoreTest, RestoredSessionResendsPubrelAndDupPublish) {
+    RestoredSession rs;
+    rs.session.client_id = "back";
+    rs.session.version = 5;
+    rs.session.expiry_s = 3600;
+    rs.session.subscriptions.push_back({"x/#", 2, false, false, 0, 0});
+    auto m = std::make_shared<Message>();
+    m->topic = "x/1";
+    m->qos = QoS::ExactlyOnce;
+    StoredDelivery done;
+    done.seq = 1;
+    done.message = m;
+    done.qos = 2;
+    done.packet_id = 77;
+    done.pubrec = true;
+    StoredDelivery queued;
+    queued.seq = 2;
+    queued.message = m;
+    queued.qos = 1;
+    rs.deliveries = {done, queued};
+    rs.incoming_qos2 = {5};
+    auto subs = core_->restore(rs, now_);
+    ASSERT_EQ(subs.size(), 1U);
+    EXPECT_EQ(subs[0].second.owner->client_id, "back");
+
+    Peer p = connect("back", false, 3600);
+    auto got = received(p);
+    ASSERT_FALSE(got.empty());
+    EXPECT_TRUE(std::get<codec::Connack>(got[0]).session_present);
+    auto rels = only<codec::Pubrel>(got);
+    ASSERT_EQ(rels.size(), 1U);
+    EXPECT_EQ(rels[0].packet_id, 77);
+    auto pubs = only<codec::Publish>(got);
+    ASSERT_EQ(pubs.size(), 1U);
+    EXPECT_TRUE(pubs[0].dup);
+    EXPECT_EQ(pubs[0].qos, QoS::AtLeastOnce);
+    // The restored receive state: a resent QoS 2 PUBLISH with packet id 5 is a duplicate, not routed again.
+    Peer watcher = connect("watcher", true, 0);
+    subscribe(watcher, "x/#", QoS::AtLeastOnce);
+    received(watcher);
+    publish(p, "x/dup", QoS::ExactlyOnce, 5);
+    complete();
+    EXPECT_EQ(only<codec::Pubrec>(received(p)).size(), 1U);
+    EXPECT_TRUE(only<codec::Publish>(received(watcher)).empty());
+    // And the restored subscription routes new messages to the session.
+    Peer pub = connect("pub", true, 0);
+    publish(pub, "x/new", QoS::AtLeastOnce, 1);
+    complete();
+    EXPECT_EQ(only<codec::Publish>(received(p)).size(), 1U);
+}
+
+class BatchedCoreTest : public DurableCoreTest {
+protected:
+    BatchedCoreTest() : DurableCoreTest(false) {}
+};
+
+// Batched: written in the background, acknowledged at once.
+TEST_F(BatchedCoreTest, AcknowledgesWithoutWaitingButStillWrites) {
+    Peer sub = connect("sub", false, 3600);
+    subscribe(sub, "t/#", QoS::AtLeastOnce);
+    EXPECT_EQ(only<codec::Suback>(received(sub)).size(), 1U);
+    Peer pub = connect("pub", true, 0);
+    received(pub);
+    publish(pub, "t/a", QoS::AtLeastOnce, 7);
+    EXPECT_EQ(only<codec::Puback>(received(pub)).size(), 1U);
+    EXPECT_EQ(only<codec::Publish>(received(sub)).size(), 1U);
+    EXPECT_TRUE(store_.pending_key_starts_with('q'));
+}
+
+}  // namespace
+}  // namespace moth::broker
