@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.hpp"
 
 namespace moth::cli {
 namespace {
@@ -600,31 +601,6 @@ void render(const OutputOptions& o, const Message& m, const Timestamp& when, std
     }
 }
 
-std::string base64(std::string_view bytes) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < bytes.size(); i += 3) {
-        const auto n = (static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16) |
-                       (static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8) |
-                       static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 2]));
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-        out += kAlphabet[(n >> 6) & 63];
-        out += kAlphabet[n & 63];
-    }
-    if (const auto rest = bytes.size() - i; rest > 0) {
-        auto n = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16;
-        if (rest == 2) n |= static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-        out += rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
 std::string to_json(const Message& m, bool pretty) {
     nlohmann::ordered_json j;
     j["topic"] = m.topic;
@@ -632,7 +608,7 @@ std::string to_json(const Message& m, bool pretty) {
     if (valid_utf8(payload)) {
         j["payload"] = std::string(payload);
     } else {
-        j["payload"] = base64(payload);
+        j["payload"] = common::base64_encode(payload);
         j["encoding"] = "base64";
     }
     j["qos"] = static_cast<int>(m.qos);
@@ -648,7 +624,7 @@ std::string to_json(const Message& m, bool pretty) {
         if (valid_utf8(data)) {
             props["correlation-data"] = std::string(data);
         } else {
-            props["correlation-data"] = base64(data);
+            props["correlation-data"] = common::base64_encode(data);
             props["correlation-data-encoding"] = "base64";
         }
     }

@@ -40,7 +40,4 @@ void render(const OutputOptions& options, const Message& message, const Timestam
 // "encoding":"base64", qos, retain, and the MQTT 5.0 properties when there are any.
 [[nodiscard]] std::string to_json(const Message& message, bool pretty);
 
-// Standard base64 with padding.
-[[nodiscard]] std::string base64(std::string_view bytes);
-
 }  // namespace moth::cli

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "codec/topic.hpp"
+#include "common/base64.hpp"
 #include "common/utf8.hpp"
 #include "http/assets.hpp"
 
@@ -127,7 +128,7 @@ std::variant<broker::BrokerPublish, std::string> parse_publish(const std::string
         std::transform(s.begin(), s.end(), p.payload.begin(), [](char c) { return static_cast<std::byte>(c); });
     } else if (payload64 != j.end()) {
         if (!payload64->is_string()) return std::string("\"payload_base64\" must be a string");
-        const auto bytes = base64_decode(payload64->get_ref<const std::string&>());
+        const auto bytes = common::base64_decode(payload64->get_ref<const std::string&>());
         if (!bytes) return std::string("\"payload_base64\" is not valid base64");
         p.payload.resize(bytes->size());
         std::transform(bytes->begin(), bytes->end(), p.payload.begin(),
@@ -169,7 +170,7 @@ bool Api::authorized(const Request& request) const {
         return same_secret(trim(auth.substr(7)), settings_.api_token);
     }
     if (basic && starts_with_ci(auth, "basic ")) {
-        const auto decoded = base64_decode(trim(auth.substr(6)));
+        const auto decoded = common::base64_decode(trim(auth.substr(6)));
         if (!decoded) return false;
         const auto colon = decoded->find(':');
         if (colon == std::string::npos) return false;
@@ -430,7 +431,7 @@ void Api::handle_api(const Request& request, std::string_view path, std::string_
             const std::string_view bytes(reinterpret_cast<const char*>(r.payload.data()), r.payload.size());
             json j{{"topic", r.topic}, {"qos", r.qos}, {"size", r.payload.size()}};
             if (common::is_valid_mqtt_utf8(bytes)) j["payload"] = std::string(bytes);
-            j["payload_base64"] = base64_encode(bytes);
+            j["payload_base64"] = common::base64_encode(bytes);
             if (r.content_type) j["content_type"] = *r.content_type;
             out.push_back(std::move(j));
         }
@@ -573,59 +574,6 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
         return percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
     }
     return std::nullopt;
-}
-
-std::string base64_encode(std::string_view bytes) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < bytes.size(); i += 3) {
-        const auto n = (static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16) |
-                       (static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8) |
-                       static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 2]));
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-        out += kAlphabet[(n >> 6) & 63];
-        out += kAlphabet[n & 63];
-    }
-    if (i < bytes.size()) {
-        auto n = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16;
-        if (i + 1 < bytes.size()) n |= static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-        out += kAlphabet[(n >> 18) & 63];
-        out += kAlphabet[(n >> 12) & 63];
-        out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-    const auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+' || c == '-') return 62;
-        if (c == '/' || c == '_') return 63;
-        return -1;
-    };
-    while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-    if (text.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    out.reserve(text.size() * 3 / 4);
-    unsigned acc = 0;
-    int bits = 0;
-    for (const char c : text) {
-        const int v = value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<unsigned>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xFF);
-        }
-    }
-    return out;
 }
 
 std::optional<std::string> resolve_static(const std::string& web_root, std::string_view path) {

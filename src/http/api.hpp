@@ -132,8 +132,6 @@ private:
 [[nodiscard]] std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space = false);
 // The value of `key` in a query string ("a=1&b=2"), decoded; nullopt when absent or malformed.
 [[nodiscard]] std::optional<std::string> query_param(std::string_view query, std::string_view key);
-[[nodiscard]] std::string base64_encode(std::string_view bytes);
-[[nodiscard]] std::optional<std::string> base64_decode(std::string_view text);
 // The regular file that the decoded URL path `path` names under `web_root` (index.html for a directory), or nullopt
 // when there is none or it lies outside web_root: ".." segments, and symbolic links leading out, are refused.
 // Touches the file system (blocking): call it off the worker threads.

@@ -233,14 +233,6 @@ TEST(MothJson, Properties) {
     EXPECT_NE(to_json(m, true).find("\n  \"topic\": \"a\""), std::string::npos);
 }
 
-TEST(MothJson, Base64) {
-    EXPECT_EQ(base64(""), "");
-    EXPECT_EQ(base64("f"), "Zg==");
-    EXPECT_EQ(base64("fo"), "Zm8=");
-    EXPECT_EQ(base64("foo"), "Zm9v");
-    EXPECT_EQ(base64("foob"), "Zm9vYg==");
-}
-
 TEST(MothJson, Utf8PayloadStaysText) {
     EXPECT_EQ(to_json(text("t", "Grüße €"), false), R"({"topic":"t","payload":"Grüße €","qos":0,"retain":false})");
     // Overlong encoding and a lone surrogate are not UTF-8.

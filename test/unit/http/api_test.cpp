@@ -32,23 +32,6 @@ TEST(HttpHelpers, PercentDecoding) {
     EXPECT_EQ(query_param("flag", "flag"), "");
 }
 
-TEST(HttpHelpers, Base64RoundTrips) {
-    EXPECT_EQ(base64_encode(""), "");
-    EXPECT_EQ(base64_encode("f"), "Zg==");
-    EXPECT_EQ(base64_encode("fo"), "Zm8=");
-    EXPECT_EQ(base64_encode("foo"), "Zm9v");
-    EXPECT_EQ(base64_decode("Zm9vYg=="), "foob");
-    EXPECT_EQ(base64_decode("Zm9vYg"), "foob");  // padding optional
-    EXPECT_EQ(base64_decode("!!"), std::nullopt);
-    EXPECT_EQ(base64_decode("Z"), std::nullopt);
-    std::mt19937 rng(7);
-    for (int n = 0; n < 64; ++n) {
-        std::string bytes(static_cast<std::size_t>(n), '\0');
-        for (auto& c : bytes) c = static_cast<char>(rng() & 0xFF);
-        EXPECT_EQ(base64_decode(base64_encode(bytes)), bytes) << n;
-    }
-}
-
 TEST(HttpHelpers, ContentTypesAndTime) {
     EXPECT_EQ(content_type_for("/index.html"), "text/html; charset=utf-8");
     EXPECT_EQ(content_type_for("/a/b.JS"), "text/javascript; charset=utf-8");
