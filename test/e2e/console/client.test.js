@@ -5,48 +5,23 @@
 // Run: MOTHD=build/dev/apps/mothd/mothd MOTH=build/dev/apps/moth/moth node --test test/e2e/console/client.test.js
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { unique } from '../lib/wait.js';
 import {
   closedPort,
-  launchFor,
+  consoleSuite,
   mothPub,
   MothSub,
-  newPage,
-  openConsole,
   publishScreenshot,
   screenshot,
-  startConsoleBroker,
   waitFor,
   HOST,
-} from './harness.js';
+} from '../lib/console.js';
 
-let broker;
-let browser;
-const pages = [];
+const suite = consoleSuite({ prefix: 'moth-console-client-' });
 
-before(async () => {
-  broker = await startConsoleBroker({ prefix: 'moth-console-client-' });
-  browser = await launchFor(broker);
-});
-
-after(async () => {
-  for (const p of pages) await p.context().close().catch(() => {});
-  await browser?.close();
-  try {
-    await broker?.stop();
-  } finally {
-    broker?.cleanup();
-  }
-});
-
-async function clientPage() {
-  const page = await newPage(browser);
-  pages.push(page);
-  await openConsole(page, broker, '/');
-  return page;
-}
+const clientPage = () => suite.page('/');
 
 async function connect(page, { port, tls = false } = {}) {
   if (port !== undefined) await page.getByLabel('Port').fill(String(port));
@@ -80,7 +55,7 @@ test('connects with the page defaults, subscribes, publishes and shows each mess
   const page = await clientPage();
   // Defaults follow the page's own location: host, port, /mqtt, no TLS over http.
   assert.equal(await page.getByLabel('Host').inputValue(), HOST);
-  assert.equal(await page.getByLabel('Port').inputValue(), String(broker.port('http')));
+  assert.equal(await page.getByLabel('Port').inputValue(), String(suite.broker.port('http')));
   assert.equal(await page.getByLabel('Path').inputValue(), '/mqtt');
   assert.equal(await page.getByLabel('TLS', { exact: true }).isChecked(), false);
   assert.match(await page.getByLabel('Client ID').inputValue(), /^clientId-[a-z0-9]{10}$/);
@@ -197,21 +172,21 @@ test('a wrong port gives a clear error and the page stays disconnected', async (
 for (const transport of ['ws', 'wss']) {
   test(`messages cross between the page (${transport}) and moth pub / moth sub over TCP`, async () => {
     const page = await clientPage();
-    if (transport === 'wss') await connect(page, { port: broker.port('wss'), tls: true });
+    if (transport === 'wss') await connect(page, { port: suite.broker.port('wss'), tls: true });
     else await connect(page);
     const base = unique(`e2e/cross-${transport}/`);
 
     // moth pub over TCP -> the page.
     await subscribe(page, `${base}/from-tcp`);
     await page.locator(`#sub-list li[data-filter="${base}/from-tcp"]`).waitFor();
-    await mothPub(broker, `${base}/from-tcp`, `hello page over ${transport}`, ['-q', '1']);
+    await mothPub(suite.broker, `${base}/from-tcp`, `hello page over ${transport}`, ['-q', '1']);
     const got = message(page, `${base}/from-tcp`);
     await got.waitFor();
     assert.equal(await got.locator('.msg-payload').textContent(), `hello page over ${transport}`);
     assert.equal(await got.locator('.msg-qos').textContent(), 'QoS 1');
 
     // The page -> moth sub over TCP.
-    const sub = await MothSub.start(broker, `${base}/from-page`, ['-q', '1']);
+    const sub = await MothSub.start(suite.broker, `${base}/from-page`, ['-q', '1']);
     try {
       await publish(page, `${base}/from-page`, `hello tcp from ${transport}`, { qos: 1 });
       await waitFor(() => sub.lines().includes(`${base}/from-page hello tcp from ${transport}`), {
@@ -286,7 +261,7 @@ test('a client refused or disconnected by the broker sees why, by reason code na
   const id = unique('clientId-');
   await page.getByLabel('Client ID').fill(id);
   await connect(page);
-  const res = await fetch(`${broker.baseUrl}/api/v1/clients/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  const res = await fetch(`${suite.broker.baseUrl}/api/v1/clients/${encodeURIComponent(id)}`, { method: 'DELETE' });
   assert.equal(res.status, 200);
   await page.locator('#conn-status .status-text', { hasText: /^disconnected$/ }).waitFor();
   await page.locator('#conn-error', { hasText: 'Administrative action (0x98)' }).waitFor();

@@ -5,44 +5,22 @@
 // Run: MOTHD=build/dev/apps/mothd/mothd MOTH=build/dev/apps/moth/moth node --test test/e2e/console/dashboard.test.js
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { unique } from '../lib/wait.js';
 import {
-  launchFor,
+  consoleSuite,
   mothPub,
   MothSub,
-  newPage,
-  openConsole,
   publishScreenshot,
   screenshot,
-  startConsoleBroker,
   waitFor,
-} from './harness.js';
+} from '../lib/console.js';
 
-let broker;
-let browser;
-const pages = [];
-
-before(async () => {
-  broker = await startConsoleBroker({ prefix: 'moth-console-dashboard-' });
-  browser = await launchFor(broker);
-});
-
-after(async () => {
-  for (const p of pages) await p.context().close().catch(() => {});
-  await browser?.close();
-  try {
-    await broker?.stop();
-  } finally {
-    broker?.cleanup();
-  }
-});
+const suite = consoleSuite({ prefix: 'moth-console-dashboard-' });
 
 async function dashboardPage() {
-  const page = await newPage(browser);
-  pages.push(page);
-  await openConsole(page, broker, '/dashboard/');
+  const page = await suite.page('/dashboard/');
   await page.locator('body[data-loaded="true"]').waitFor();
   await page.locator('#header-status[data-state="connected"]').waitFor();
   return page;
@@ -52,7 +30,7 @@ const widget = (page, id) => page.locator(`[data-widget-id="${id}"]`);
 const points = (page, id) => widget(page, id).locator('.chart-box').getAttribute('data-points');
 
 test('the default dashboard shows the device: gauges and charts follow mytopic/temp and mytopic/humid', async () => {
-  const res = await fetch(`${broker.baseUrl}/api/v1/dashboard`);
+  const res = await fetch(`${suite.broker.baseUrl}/api/v1/dashboard`);
   assert.equal(res.status, 404, 'no layout stored yet');
   const page = await dashboardPage();
   assert.equal(await page.getByRole('tab', { name: 'Device' }).getAttribute('aria-selected'), 'true');
@@ -65,8 +43,8 @@ test('the default dashboard shows the device: gauges and charts follow mytopic/t
   const humids = ['48', '51.5', '50'];
   for (let i = 0; i < temps.length; i++) {
     // The virtual device publishes plain numbers, as the course's ESP32 sketch does.
-    await mothPub(broker, 'mytopic/temp', temps[i]);
-    await mothPub(broker, 'mytopic/humid', humids[i]);
+    await mothPub(suite.broker, 'mytopic/temp', temps[i]);
+    await mothPub(suite.broker, 'mytopic/humid', humids[i]);
     await waitFor(async () => Number(await points(page, 'temp-chart')) === i + 1 &&
       Number(await points(page, 'humid-chart')) === i + 1, {
       what: `chart point ${i + 1}`,
@@ -105,7 +83,7 @@ test('an edited layout is saved on the broker and survives a reload in a second 
   await page.getByRole('button', { name: 'Save layout' }).click();
   await page.getByText('Dashboard saved on the broker.').waitFor();
 
-  const stored = await (await fetch(`${broker.baseUrl}/api/v1/dashboard`)).json();
+  const stored = await (await fetch(`${suite.broker.baseUrl}/api/v1/dashboard`)).json();
   const tempGauge = stored.tabs[0].groups[0].widgets.find((w) => w.id === 'temp-gauge');
   assert.equal(tempGauge.title, 'Kitchen temperature');
   assert.equal(tempGauge.max, 40);
@@ -115,7 +93,7 @@ test('an edited layout is saved on the broker and survives a reload in a second 
   await second.getByRole('heading', { name: 'Kitchen temperature' }).waitFor();
   const battery = second.locator('section.widget', { has: second.getByRole('heading', { name: 'Battery' }) });
   await battery.waitFor();
-  await mothPub(broker, 'mytopic/status', '{"battery":{"volts":3.7},"rssi":-60}');
+  await mothPub(suite.broker, 'mytopic/status', '{"battery":{"volts":3.7},"rssi":-60}');
   await battery.locator('.text-value', { hasText: '3.7V' }).waitFor();
   await screenshot(second, 'dashboard-edited');
   assert.deepEqual(page.errors, []);
@@ -149,7 +127,7 @@ test('switch, button and slider widgets on a new tab publish, and the switch fol
   await page.getByRole('button', { name: 'Save layout' }).click();
   await page.getByText('Dashboard saved on the broker.').waitFor();
 
-  const sub = await MothSub.start(broker, `${base}/#`);
+  const sub = await MothSub.start(suite.broker, `${base}/#`);
   try {
     const seen = (line) => waitFor(() => sub.lines().includes(line), { what: line, detail: () => sub.stdout });
     const lamp = page.getByRole('switch', { name: 'Lamp' });
@@ -164,7 +142,7 @@ test('switch, button and slider widgets on a new tab publish, and the switch fol
     await fan.press('End');
     await seen(`${base}/fan 10`);
     // The switch follows what others publish on its topic.
-    await mothPub(broker, `${base}/lamp`, 'on');
+    await mothPub(suite.broker, `${base}/lamp`, 'on');
     await waitFor(async () => (await lamp.getAttribute('aria-checked')) === 'true', { what: 'the switch to turn on' });
   } finally {
     sub.stop();

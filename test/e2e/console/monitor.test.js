@@ -5,49 +5,30 @@
 // Run: MOTHD=build/dev/apps/mothd/mothd MOTH=build/dev/apps/moth/moth node --test test/e2e/console/monitor.test.js
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { importPackage } from '../lib/deps.js';
 import { unique } from '../lib/wait.js';
 import {
-  launchFor,
+  consoleSuite,
   mothPub,
-  newPage,
-  openConsole,
   publishScreenshot,
   screenshot,
   startConsoleBroker,
+  stopConsoleBroker,
   waitFor,
   HOST,
-} from './harness.js';
+} from '../lib/console.js';
 
-let broker;
-let browser;
-const pages = [];
 let device;
-
-before(async () => {
-  broker = await startConsoleBroker({ prefix: 'moth-console-monitor-' });
-  browser = await launchFor(broker);
-});
-
-after(async () => {
-  device?.end(true);
-  for (const p of pages) await p.context().close().catch(() => {});
-  await browser?.close();
-  try {
-    await broker?.stop();
-  } finally {
-    broker?.cleanup();
-  }
-});
+const suite = consoleSuite({ prefix: 'moth-console-monitor-', onClose: () => device?.end(true) });
 
 test('the monitor lists a connected client, disconnects it, and shows retained messages and $SYS', async () => {
   const id = unique('sensor-');
   const topic = unique('e2e/monitor/');
-  await mothPub(broker, `${topic}/config`, '{"interval":5}', ['-r', '-q', '1']);
+  await mothPub(suite.broker, `${topic}/config`, '{"interval":5}', ['-r', '-q', '1']);
   const mqtt = await importPackage('mqtt');
-  device = await mqtt.connectAsync(`mqtt://${HOST}:${broker.port('tcp')}`, {
+  device = await mqtt.connectAsync(`mqtt://${HOST}:${suite.broker.port('tcp')}`, {
     clientId: id,
     protocolVersion: 5,
     clean: true,
@@ -58,9 +39,7 @@ test('the monitor lists a connected client, disconnects it, and shows retained m
   device.on('disconnect', (packet) => (disconnectPacket = packet));
   await device.subscribeAsync(`${topic}/#`, { qos: 1 });
 
-  const page = await newPage(browser);
-  pages.push(page);
-  await openConsole(page, broker, '/monitor/');
+  const page = await suite.page('/monitor/');
   const row = page.locator(`#clients-table tbody tr[data-client-id="${id}"]`);
   await row.waitFor();
   const cells = await row.locator('td').allTextContents();
@@ -91,7 +70,7 @@ test('the monitor lists a connected client, disconnects it, and shows retained m
   await page.getByRole('dialog', { name: 'Disconnect client?' }).getByRole('button', { name: 'Disconnect' }).click();
   await page.getByText(`Disconnected ${id}`).waitFor();
   await row.waitFor({ state: 'detached' });
-  const res = await fetch(`${broker.baseUrl}/api/v1/clients/${encodeURIComponent(id)}`);
+  const res = await fetch(`${suite.broker.baseUrl}/api/v1/clients/${encodeURIComponent(id)}`);
   assert.equal(res.status, 404, 'the client is no longer connected');
   // Its session stays (expiry 300 s) and shows as offline.
   await page.locator(`#sessions-table tbody tr[data-client-id="${id}"]`, { hasText: 'offline' }).waitFor();
@@ -107,9 +86,7 @@ test('a protected API makes the monitor ask for the token, kept in session stora
   try {
     const anonymous = await fetch(`${secured.baseUrl}/api/v1/stats`);
     assert.equal(anonymous.status, 401);
-    const page = await newPage(browser);
-    pages.push(page);
-    await openConsole(page, secured, '/monitor/');
+    const page = await suite.page('/monitor/', { broker: secured });
     const login = page.getByRole('dialog', { name: 'Sign in to the broker API' });
     // A wrong token is refused and the question comes again.
     await login.getByLabel('API token').fill('not-the-token');
@@ -122,10 +99,6 @@ test('a protected API makes the monitor ask for the token, kept in session stora
     await screenshot(page, 'monitor-auth');
     assert.deepEqual(page.errors.filter((e) => !/status of 401/.test(e)), []);
   } finally {
-    try {
-      await secured.stop();
-    } finally {
-      secured.cleanup();
-    }
+    await stopConsoleBroker(secured);
   }
 });

@@ -1,5 +1,6 @@
-// Shared by the console specs: a real mothd serving the console (embedded in mothd, or MOTH_CONSOLE_WEB_ROOT
-// while developing), chromium pages with their errors collected, screenshots, and `moth pub` / `moth sub` over TCP.
+// Shared by the console specs (test/e2e/console): a real mothd serving the console (embedded in mothd, or
+// MOTH_CONSOLE_WEB_ROOT while developing), chromium pages with their errors collected, screenshots, and
+// `moth pub` / `moth sub` over TCP. consoleSuite() sets all of it up for a spec and tears it down after.
 //
 // Listeners (all 127.0.0.1, port 0): tcp (mqtt), wss (development certificate), http (console, API, /mqtt).
 
@@ -8,10 +9,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { after, before } from 'node:test';
 
-import { artifactDir, launchChromium, spkiHash } from '../lib/browser.js';
-import { HOST, Mothd } from '../lib/mothd.js';
-import { waitFor, withDeadline, DEFAULT_TIMEOUT_MS } from '../lib/wait.js';
+import { artifactDir, launchChromium, spkiHash } from './browser.js';
+import { HOST, Mothd } from './mothd.js';
+import { waitFor, withDeadline, DEFAULT_TIMEOUT_MS } from './wait.js';
 
 export { HOST, waitFor, DEFAULT_TIMEOUT_MS };
 
@@ -62,6 +64,43 @@ export async function openConsole(page, broker, pathname) {
     throw new Error(`${pathname} is not the web console (mothd serves its placeholder? build web/dist before ` +
       'configuring mothd, or set MOTH_CONSOLE_WEB_ROOT=web/dist)');
   });
+}
+
+// Stops a broker from startConsoleBroker and removes its files, even when stopping fails.
+export async function stopConsoleBroker(broker) {
+  try {
+    await broker?.stop();
+  } finally {
+    broker?.cleanup();
+  }
+}
+
+// Registers a spec's before/after hooks: one mothd with the console (startConsoleBroker options) and one chromium
+// trusting its CA. `suite.page(pathname)` opens a console page in a new context (of `broker` when given); after the spec, `onClose` runs,
+// then the pages, chromium and mothd are closed. suite.broker and suite.browser are set once `before` has run.
+export function consoleSuite({ onClose, ...brokerOptions } = {}) {
+  const pages = [];
+  const suite = {
+    broker: null,
+    browser: null,
+    async page(pathname, { broker = suite.broker, ...options } = {}) {
+      const page = await newPage(suite.browser, options);
+      pages.push(page);
+      await openConsole(page, broker, pathname);
+      return page;
+    },
+  };
+  before(async () => {
+    suite.broker = await startConsoleBroker(brokerOptions);
+    suite.browser = await launchFor(suite.broker);
+  });
+  after(async () => {
+    await onClose?.();
+    for (const p of pages) await p.context().close().catch(() => {});
+    await suite.browser?.close();
+    await stopConsoleBroker(suite.broker);
+  });
+  return suite;
 }
 
 export async function screenshot(page, name) {
