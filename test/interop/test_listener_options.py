@@ -14,38 +14,24 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import unittest
-import uuid
 
-import paho.mqtt.client as mqtt
 
 from broker import HOST, Broker, BrokerTestCase, mothd_path, take_mothd_from_argv
+from listenertest import WAIT_S, ListenerTestMixin, listener_ports, make_ca, make_cert, unique
 
-WAIT_S = 20
 CERTS = None  # set by setUpModule
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
 def make_certs(d):
     """A CA; two server certificates for localhost/127.0.0.1 (A and B: different serials); two client ones."""
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-            "-subj", "/CN=moth test CA", "-keyout", "ca.key", "-out", "ca.pem",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign", cwd=d)
+    make_ca(d)
     server_ext = "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
     for name, subject, ext in (("server-a", "/O=cert A/CN=localhost", server_ext),
                                ("server-b", "/O=cert B/CN=localhost", server_ext),
                                ("client", "/O=moth tests/CN=moth-test-client", "extendedKeyUsage=clientAuth\n"),
                                ("client2", "/CN=second-device", "extendedKeyUsage=clientAuth\n")):
-        with open(os.path.join(d, name + ".ext"), "w", encoding="utf-8") as f:
-            f.write("basicConstraints=CA:FALSE\n" + ext)
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", subject,
-                "-keyout", name + ".key", "-out", name + ".csr", cwd=d)
-        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "2", "-extfile", name + ".ext", "-out", name + ".pem", cwd=d)
+        make_cert(d, name, subject, ext)
     return {name: os.path.join(d, name) for name in os.listdir(d)}
 
 
@@ -54,10 +40,6 @@ def setUpModule():
     d = tempfile.mkdtemp(prefix="moth-certs-")
     unittest.addModuleCleanup(shutil.rmtree, d, ignore_errors=True)
     CERTS = make_certs(d)
-
-
-def unique(prefix="t"):
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 def listener(name, kind, **keys):
@@ -124,14 +106,13 @@ class OptionsBroker(Broker):
         super().__init__(extra_toml=listeners_toml)
 
     def ports(self):
-        with open(os.path.join(self.dir, "ports"), encoding="utf-8") as f:
-            return {fields[0]: int(fields[3]) for fields in (line.split() for line in f) if len(fields) == 4}
+        return listener_ports(self.dir)
 
     def config_path(self):
         return os.path.join(self.dir, "mothd.toml")
 
 
-class ListenerOptionsTestCase(BrokerTestCase):
+class ListenerOptionsTestCase(ListenerTestMixin, BrokerTestCase):
     listeners = ""  # set by each test through start()
 
     def setUp(self):
@@ -147,48 +128,6 @@ class ListenerOptionsTestCase(BrokerTestCase):
         self.port = next(port for name, port in self.ports.items() if name.startswith("mqtt-"))
 
     # -- helpers ----------------------------------------------------------------------------------------------
-    def paho(self, port, transport="tcp", tls=None, client_id=None, version=mqtt.MQTTv311, expect_rc=0):
-        cid = client_id or unique("p")
-        c = mqtt.Client(client_id=cid, protocol=version, transport=transport)
-        if transport == "websockets":
-            c.ws_set_options(path="/mqtt")
-        if tls is not None:
-            c.tls_set(**tls)
-        state = {"connected": threading.Event(), "rc": None, "messages": [], "cond": threading.Condition(),
-                 "subscribed": threading.Event()}
-
-        def on_connect(client, userdata, flags, rc, properties=None):
-            state["rc"] = rc
-            state["connected"].set()
-
-        def on_message(client, userdata, msg):
-            with state["cond"]:
-                state["messages"].append((msg.topic, msg.payload))
-                state["cond"].notify_all()
-
-        def on_subscribe(client, userdata, mid, granted, properties=None):
-            state["subscribed"].set()
-
-        c.on_connect, c.on_message, c.on_subscribe = on_connect, on_message, on_subscribe
-        c.connect(HOST, port, keepalive=30)
-        c.loop_start()
-        self.addCleanup(c.loop_stop)
-        self.addCleanup(c.disconnect)
-        self.assertTrue(state["connected"].wait(WAIT_S), "no CONNACK")
-        self.assertEqual(state["rc"], expect_rc)
-        c.state = state
-        return c
-
-    def subscribe(self, c, topic, qos=1):
-        c.state["subscribed"].clear()
-        c.subscribe(topic, qos)
-        self.assertTrue(c.state["subscribed"].wait(WAIT_S), "no SUBACK")
-
-    def wait_message(self, c, payload):
-        with c.state["cond"]:
-            ok = c.state["cond"].wait_for(lambda: any(p == payload for _, p in c.state["messages"]), WAIT_S)
-        self.assertTrue(ok, f"{payload!r} not received; got {c.state['messages']!r}")
-
     def bystander(self):
         """A subscribed TCP client; check_bystander() asserts that a message still reaches it."""
         c = self.paho(self.port)
@@ -203,23 +142,6 @@ class ListenerOptionsTestCase(BrokerTestCase):
         pub.publish(c.topic, payload, qos=1)
         self.wait_message(c, payload)
 
-    def connect_raw(self, port):
-        s = socket.create_connection((HOST, port), timeout=WAIT_S)
-        self.addCleanup(s.close)
-        return s
-
-    @staticmethod
-    def read_until_closed(s):
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, ssl.SSLError):
-                return data
-            if not chunk:
-                return data
-            data += chunk
-
     @staticmethod
     def read_exactly(s, n):
         data = b""
@@ -229,24 +151,6 @@ class ListenerOptionsTestCase(BrokerTestCase):
                 break
             data += chunk
         return data
-
-    def upgrade(self, port, headers=(), protocols="mqtt", path="/mqtt", sock=None, key=True):
-        s = sock or self.connect_raw(port)
-        req = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        if key:
-            req += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        req += "Sec-WebSocket-Version: 13\r\n"
-        if protocols:
-            req += f"Sec-WebSocket-Protocol: {protocols}\r\n"
-        for h in headers:
-            req += h + "\r\n"
-        s.sendall((req + "\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = s.recv(4096)
-            self.assertTrue(chunk, f"closed before the response; got {head!r}")
-            head += chunk
-        return s, head
 
     def log_count(self, text):
         return self.broker.log().count(text)

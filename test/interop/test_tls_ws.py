@@ -7,39 +7,23 @@ a CA, a server certificate for localhost and 127.0.0.1, and a client certificate
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import unittest
-import uuid
 
 import paho.mqtt.client as mqtt
 
 from broker import HOST, Broker, BrokerTestCase, take_mothd_from_argv
+from listenertest import WAIT_S, ListenerTestMixin, listener_ports, make_ca, make_cert, unique
 
-WAIT_S = 20
 CERTS = None  # set by setUpModule
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 def make_certs(d):
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-            "-subj", "/CN=moth test CA", "-keyout", "ca.key", "-out", "ca.pem",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign", cwd=d)
-    for name, subject, ext in (
-            ("server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
-            ("client", "/CN=moth-test-client", "extendedKeyUsage=clientAuth\n")):
-        with open(os.path.join(d, name + ".ext"), "w", encoding="utf-8") as f:
-            f.write("basicConstraints=CA:FALSE\n" + ext)
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", subject,
-                "-keyout", name + ".key", "-out", name + ".csr", cwd=d)
-        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "2", "-extfile", name + ".ext", "-out", name + ".pem", cwd=d)
+    make_ca(d)
+    make_cert(d, "server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    make_cert(d, "client", "/CN=moth-test-client", "extendedKeyUsage=clientAuth\n")
     return {k: os.path.join(d, v) for k, v in (("ca", "ca.pem"), ("cert", "server.pem"), ("key", "server.key"),
                                                  ("client_cert", "client.pem"), ("client_key", "client.key"))}
 
@@ -49,10 +33,6 @@ def setUpModule():
     d = tempfile.mkdtemp(prefix="moth-certs-")
     unittest.addModuleCleanup(shutil.rmtree, d, ignore_errors=True)
     CERTS = make_certs(d)
-
-
-def unique(prefix="t"):
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 class MultiBroker(Broker):
@@ -79,11 +59,10 @@ class MultiBroker(Broker):
         return super().start()
 
     def ports(self):
-        with open(os.path.join(self.dir, "ports"), encoding="utf-8") as f:
-            return {fields[0]: int(fields[3]) for fields in (line.split() for line in f) if len(fields) == 4}
+        return listener_ports(self.dir)
 
 
-class TlsWsTestCase(BrokerTestCase):
+class TlsWsTestCase(ListenerTestMixin, BrokerTestCase):
     def setUp(self):
         unittest.TestCase.setUp(self)
         self.broker = MultiBroker()
@@ -93,48 +72,9 @@ class TlsWsTestCase(BrokerTestCase):
         self.ports = self.broker.ports()
         self.port = self.broker.port
 
-    # -- paho helpers ---------------------------------------------------------------------------------------
-    def paho(self, transport="tcp", port=None, tls=False, version=mqtt.MQTTv311, subprotocol_check=True):
-        cid = unique("p")
-        c = mqtt.Client(client_id=cid, protocol=version, transport=transport)
-        if transport == "websockets":
-            c.ws_set_options(path="/mqtt")
-        if tls:
-            c.tls_set(ca_certs=CERTS["ca"])
-        state = {"connected": threading.Event(), "rc": None, "messages": [], "cond": threading.Condition(),
-                 "subscribed": threading.Event()}
-
-        def on_connect(client, userdata, flags, rc, properties=None):
-            state["rc"] = rc
-            state["connected"].set()
-
-        def on_message(client, userdata, msg):
-            with state["cond"]:
-                state["messages"].append((msg.topic, msg.payload))
-                state["cond"].notify_all()
-
-        def on_subscribe(client, userdata, mid, granted, properties=None):
-            state["subscribed"].set()
-
-        c.on_connect, c.on_message, c.on_subscribe = on_connect, on_message, on_subscribe
-        c.connect(HOST, port, keepalive=30)
-        c.loop_start()
-        self.addCleanup(c.loop_stop)
-        self.addCleanup(c.disconnect)
-        self.assertTrue(state["connected"].wait(WAIT_S), "no CONNACK")
-        self.assertEqual(state["rc"], 0)
-        c.state = state
-        return c
-
-    def subscribe(self, c, topic, qos=1):
-        c.state["subscribed"].clear()
-        c.subscribe(topic, qos)
-        self.assertTrue(c.state["subscribed"].wait(WAIT_S), "no SUBACK")
-
-    def wait_message(self, c, payload):
-        with c.state["cond"]:
-            ok = c.state["cond"].wait_for(lambda: any(p == payload for _, p in c.state["messages"]), WAIT_S)
-        self.assertTrue(ok, f"{payload!r} not received; got {c.state['messages']!r}")
+    def paho(self, transport="tcp", port=None, tls=False, version=mqtt.MQTTv311):
+        return ListenerTestMixin.paho(self, port, transport, tls={"ca_certs": CERTS["ca"]} if tls else None,
+                                      version=version)
 
     # -- mosquitto over TLS ------------------------------------------------------------------------------------
     def mosquitto(self, tool, port, *args):
@@ -204,22 +144,6 @@ class TlsWsTestCase(BrokerTestCase):
             self.wait_message(tcp, f"command {i}".encode())
 
     # -- bad input ---------------------------------------------------------------------------------------------
-    def connect_raw(self, port):
-        s = socket.create_connection((HOST, port), timeout=WAIT_S)
-        self.addCleanup(s.close)
-        return s
-
-    def read_until_closed(self, s):
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                return data
-            if not chunk:
-                return data
-            data += chunk
-
     def test_plain_http_and_garbage_on_the_tls_port_are_closed(self):
         bystander = self.paho("tcp", self.port)
         self.subscribe(bystander, "still/here")
@@ -251,33 +175,19 @@ class TlsWsTestCase(BrokerTestCase):
         self.wait_until(lambda: local in self.broker.log(), WAIT_S, "the refusal logged")
         self.assertEqual(self.broker.log().count(local), 1)
 
-    def upgrade(self, port, protocols, path="/mqtt"):
-        s = self.connect_raw(port)
-        req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
-        if protocols:
-            req += f"Sec-WebSocket-Protocol: {protocols}\r\n"
-        s.sendall((req + "\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = s.recv(4096)
-            self.assertTrue(chunk, f"closed before the response; got {head!r}")
-            head += chunk
-        return s, head
-
     def test_websocket_upgrade_needs_an_mqtt_subprotocol(self):  # [MQTT-6.0.0-4]
-        s, head = self.upgrade(self.ports["ws"], "chat, superchat")
+        s, head = self.upgrade(self.ports["ws"], protocols="chat, superchat")
         self.assertTrue(head.startswith(b"HTTP/1.1 400"), head)
-        s, head = self.upgrade(self.ports["ws"], None)
+        s, head = self.upgrade(self.ports["ws"], protocols=None)
         self.assertTrue(head.startswith(b"HTTP/1.1 400"), head)
-        s, head = self.upgrade(self.ports["ws"], "mqtt", path="/other")
+        s, head = self.upgrade(self.ports["ws"], protocols="mqtt", path="/other")
         self.assertTrue(head.startswith(b"HTTP/1.1 404"), head)
-        s, head = self.upgrade(self.ports["ws"], "chat, mqttv3.1, mqtt")
+        s, head = self.upgrade(self.ports["ws"], protocols="chat, mqttv3.1, mqtt")
         self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
         self.assertIn(b"Sec-WebSocket-Protocol: mqttv3.1\r\n", head)
 
     def test_text_frame_is_closed_with_1003(self):  # [MQTT-6.0.0-1]
-        s, head = self.upgrade(self.ports["ws"], "mqtt")
+        s, head = self.upgrade(self.ports["ws"], protocols="mqtt")
         self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
         payload = b"hello"
         mask = b"\x01\x02\x03\x04"
@@ -289,7 +199,7 @@ class TlsWsTestCase(BrokerTestCase):
         self.assertEqual(int.from_bytes(data[2:4], "big"), 1003, data)
 
     def test_oversized_frame_is_closed_with_1009(self):
-        s, head = self.upgrade(self.ports["ws"], "mqtt")
+        s, head = self.upgrade(self.ports["ws"], protocols="mqtt")
         self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
         # A binary frame announcing 2 MiB, above limits.max_packet_size (1 MiB): refused from its header alone.
         s.sendall(bytes([0x82, 0x80 | 127]) + (2 * 1024 * 1024).to_bytes(8, "big") + b"\x01\x02\x03\x04")
