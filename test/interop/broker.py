@@ -40,18 +40,51 @@ def take_mothd_from_argv():
         os.environ["MOTHD"] = os.path.abspath(sys.argv.pop(1))
 
 
-class Broker:
-    """One mothd process. `overrides` are `--set key=value` strings, e.g. "limits.max_inflight=10"."""
+class LoggedProcess:
+    """A process run in a temporary directory `dir` whose output goes to the file `log_path` in it. cleanup() removes
+    the directory and keeps the log's text, so log() and log_tail() still answer afterwards. Also used by
+    test/nodered."""
 
-    def __init__(self, overrides=(), extra_toml=""):
-        self.overrides = list(overrides)
-        self.extra_toml = extra_toml
+    log_name = "process"  # in log_tail()'s frame
+
+    def __init__(self):
         self.dir = None
         self.proc = None
         self.port = None
         self.log_path = None
         self.exit_code = None
         self._log_text = None
+
+    def cleanup(self):
+        if self.dir is not None:
+            self._log_text = self.log()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def log(self):
+        if self._log_text is not None:
+            return self._log_text
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def log_tail(self, lines=60):
+        tail = self.log().splitlines()[-lines:]
+        text = "\n".join(tail)
+        return f"---- {self.log_name} log (last {len(tail)} lines) ----\n{text}\n---- end of {self.log_name} log ----"
+
+
+class Broker(LoggedProcess):
+    """One mothd process. `overrides` are `--set key=value` strings, e.g. "limits.max_inflight=10"."""
+
+    log_name = "mothd"
+
+    def __init__(self, overrides=(), extra_toml=""):
+        super().__init__()
+        self.overrides = list(overrides)
+        self.extra_toml = extra_toml
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self):
@@ -126,26 +159,6 @@ class Broker:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.exit_code = self.proc.wait()
-
-    def cleanup(self):
-        if self.dir is not None:
-            self._log_text = self.log()
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    # -- log ------------------------------------------------------------------------------------------------------
-    def log(self):
-        if self._log_text is not None:
-            return self._log_text
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except (OSError, TypeError):
-            return ""
-
-    def log_tail(self, lines=60):
-        tail = self.log().splitlines()[-lines:]
-        return "---- mothd log (last %d lines) ----\n%s\n---- end of mothd log ----" % (len(tail), "\n".join(tail))
 
 
 class BrokerTestCase(unittest.TestCase):

