@@ -23,12 +23,35 @@ void GroupCommitStore::commit(std::vector<StoreOp> batch, Done done) {
     {
         std::lock_guard lock(mu_);
         if (!stop_) {
-            queue_.push_back({std::move(batch), std::move(done)});
+            queue_.push_back({std::move(batch), std::move(done), {}});
             cv_.notify_one();
             return;
         }
     }
     if (done) done(false);
+}
+
+void GroupCommitStore::read_deliveries(std::string client_id, std::uint64_t from_seq, std::size_t max, Loaded done) {
+    auto read = [this, client_id = std::move(client_id), from_seq, max, done]() {
+        std::vector<StoredDelivery> out;
+        try {
+            out = broker::read_deliveries(backend_, client_id, from_seq, max, Clock::now());
+        } catch (const std::exception& e) {
+            if (log_) log_(3, std::string("store: read failed: ") + e.what());
+            done(false, {});
+            return;
+        }
+        done(true, std::move(out));
+    };
+    {
+        std::lock_guard lock(mu_);
+        if (!stop_) {
+            queue_.push_back({{}, {}, std::move(read)});
+            cv_.notify_one();
+            return;
+        }
+    }
+    done(false, {});
 }
 
 void GroupCommitStore::close() {
@@ -61,16 +84,25 @@ void GroupCommitStore::run() {
         lock.unlock();
         std::vector<const std::vector<StoreOp>*> batches;
         batches.reserve(items.size());
-        for (const auto& it : items) batches.push_back(&it.ops);
-        const bool ok = backend_.write(batches, true);
+        for (const auto& it : items) {
+            if (!it.read) batches.push_back(&it.ops);
+        }
+        // Reads come after the write: they see every batch queued before them (and perhaps some after).
+        const bool ok = batches.empty() || backend_.write(batches, true);
         if (!ok && log_) log_(3, "store: write failed: " + backend_.last_error());
         for (auto& it : items) {
-            if (it.done) it.done(ok);
+            if (it.read) {
+                it.read();
+            } else if (it.done) {
+                it.done(ok);
+            }
         }
         lock.lock();
-        ++counters_.writes;
-        counters_.batches += items.size();
-        if (!ok) ++counters_.failures;
+        if (!batches.empty()) {
+            ++counters_.writes;
+            counters_.batches += batches.size();
+            if (!ok) ++counters_.failures;
+        }
     }
 }
 
@@ -324,6 +356,68 @@ void StoreBatch::put_totals(const StoredTotals& t) {
 // ---------------------------------------------------------------------------------------------------------
 // Loading
 
+namespace {
+
+// The value of a 'q' record (the seq is in the key).
+StoredDelivery read_delivery(std::uint64_t seq, std::string_view value, TimePoint now) {
+    Reader r(value);
+    StoredDelivery d;
+    d.seq = seq;
+    d.qos = r.u8();
+    d.retain = r.u8() != 0;
+    const auto n = r.u32();
+    for (std::uint32_t i = 0; i < n; ++i) d.subscription_ids.push_back(r.u32());
+    d.share = r.str();
+    d.message = read_message(r, now);
+    r.finish();
+    return d;
+}
+
+std::uint64_t key_seq(std::string_view seqb) {
+    Reader sr(seqb);
+    const auto seq = sr.u64();
+    sr.finish();
+    return seq;
+}
+
+}  // namespace
+
+std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_view client_id, std::uint64_t from_seq,
+                                            std::size_t max, TimePoint now) {
+    std::vector<StoredDelivery> out;
+    if (max == 0) return out;
+    const std::string prefix = client_prefix(kDelivery, client_id);
+    backend.scan_from(seq_key(kDelivery, client_id, from_seq), [&](std::string_view key, std::string_view value) {
+        if (!key.starts_with(prefix)) return false;
+        try {
+            out.push_back(read_delivery(key_seq(key.substr(prefix.size())), value, now));
+        } catch (const StoreCorrupt& e) {
+            throw StoreCorrupt("delivery " + std::to_string(out.size()) + " of \"" + std::string(client_id) +
+                               "\": " + e.what());
+        }
+        return out.size() < max;
+    });
+    if (out.empty()) return out;
+    // QoS 2 marks ('p' records) of the range read.
+    const std::string mprefix = client_prefix(kMark, client_id);
+    const auto last = out.back().seq;
+    std::size_t i = 0;
+    backend.scan_from(seq_key(kMark, client_id, out.front().seq), [&](std::string_view key, std::string_view value) {
+        if (!key.starts_with(mprefix)) return false;
+        const auto seq = key_seq(key.substr(mprefix.size()));
+        if (seq > last) return false;
+        while (i < out.size() && out[i].seq < seq) ++i;
+        if (i < out.size() && out[i].seq == seq) {
+            Reader r(value);
+            out[i].packet_id = r.u16();
+            out[i].pubrec = r.u8() != 0;
+            r.finish();
+        }
+        return true;
+    });
+    return out;
+}
+
 RestoredState load_state(StoreBackend& backend, TimePoint now) {
     RestoredState out;
     std::map<std::string, RestoredSession, std::less<>> sessions;
@@ -369,17 +463,7 @@ RestoredState load_state(StoreBackend& backend, TimePoint now) {
                 }
                 case kDelivery: {
                     auto [client, seqb] = split(rest, key);
-                    StoredDelivery d;
-                    Reader sr(seqb);
-                    d.seq = sr.u64();
-                    sr.finish();
-                    d.qos = r.u8();
-                    d.retain = r.u8() != 0;
-                    const auto n = r.u32();
-                    for (std::uint32_t i = 0; i < n; ++i) d.subscription_ids.push_back(r.u32());
-                    d.share = r.str();
-                    d.message = read_message(r, now);
-                    r.finish();
+                    StoredDelivery d = read_delivery(key_seq(seqb), value, now);
                     out.next_seq = std::max(out.next_seq, d.seq + 1);
                     deliveries[std::string(client)].push_back(std::move(d));
                     break;
