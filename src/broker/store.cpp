@@ -418,7 +418,7 @@ std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_v
     return out;
 }
 
-RestoredState load_state(StoreBackend& backend, TimePoint now) {
+RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache) {
     RestoredState out;
     std::map<std::string, RestoredSession, std::less<>> sessions;
     struct Mark {
@@ -427,6 +427,11 @@ RestoredState load_state(StoreBackend& backend, TimePoint now) {
     };
     std::map<std::pair<std::string, std::uint64_t>, Mark> marks;
     std::map<std::string, std::vector<StoredDelivery>, std::less<>> deliveries;
+    struct Spill {
+        std::uint64_t kept = 0;  // not past PUBREC, kept in memory
+        std::uint64_t count = 0, bytes = 0, from = 0;
+    };
+    std::map<std::string, Spill, std::less<>> spills;
     std::map<std::string, std::vector<std::uint16_t>, std::less<>> incoming;
     std::map<std::string, StoredWillRecord, std::less<>> wills;
     auto split = [](std::string_view rest, std::string_view key) {
@@ -464,8 +469,20 @@ RestoredState load_state(StoreBackend& backend, TimePoint now) {
                 case kDelivery: {
                     auto [client, seqb] = split(rest, key);
                     StoredDelivery d = read_delivery(key_seq(seqb), value, now);
+                    // 'p' sorts before 'q': the marks of this client are known. Past the cache, a message not past
+                    // PUBREC is only counted (decoded one at a time: memory stays bounded).
+                    auto& list = deliveries[std::string(client)];
+                    const bool marked = marks.contains({std::string(client), d.seq});
+                    auto& sp = spills[std::string(client)];
                     out.next_seq = std::max(out.next_seq, d.seq + 1);
-                    deliveries[std::string(client)].push_back(std::move(d));
+                    if (!marked && (sp.count != 0 || sp.kept >= cache)) {
+                        if (sp.count == 0) sp.from = d.seq;
+                        ++sp.count;
+                        sp.bytes += d.message->topic.size() + d.message->payload.size();  // as the core counts
+                        break;
+                    }
+                    if (!marked) ++sp.kept;
+                    list.push_back(std::move(d));
                     break;
                 }
                 case kMark: {
@@ -529,7 +546,16 @@ RestoredState load_state(StoreBackend& backend, TimePoint now) {
         if (it == sessions.end()) {
             for (const auto& d : list) orphans.erase_delivery(client, d.seq);
             out.orphans += list.size();
+            if (auto sp = spills.find(client); sp != spills.end() && sp->second.count != 0) {
+                orphans.erase_session(client);  // the spilled ones too
+                out.orphans += sp->second.count;
+            }
             continue;
+        }
+        if (auto sp = spills.find(client); sp != spills.end()) {
+            it->second.spilled = sp->second.count;
+            it->second.spilled_bytes = sp->second.bytes;
+            it->second.spill_from = sp->second.from;
         }
         for (auto& d : list) {
             if (auto m = marks.find({client, d.seq}); m != marks.end()) {

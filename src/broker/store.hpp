@@ -168,7 +168,11 @@ struct StoredWillRecord {
 
 struct RestoredSession {
     StoredSession session;
-    std::vector<StoredDelivery> deliveries;  // in seq order
+    std::vector<StoredDelivery> deliveries;  // in seq order: those past PUBREC, and the queue's first `cache`
+    // The rest of the queue, left in the store (load_state's `cache`): how many, their size, the first seq.
+    std::uint64_t spilled = 0;
+    std::uint64_t spilled_bytes = 0;
+    std::uint64_t spill_from = 0;
     std::vector<std::uint16_t> incoming_qos2;
     std::optional<StoredWillRecord> will;
 };
@@ -194,7 +198,10 @@ struct RestoredState {
 
 // Reads the whole store. Throws StoreCorrupt naming the key when a value cannot be decoded. Records of a
 // session that no longer exists are erased from the backend (one write) and counted.
-[[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now);
+// Of each session's queue only the first `cache` messages (and all those past PUBREC) are kept in memory; the
+// others are counted (RestoredSession::spilled) and read back later.
+[[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now,
+                                       std::size_t cache = static_cast<std::size_t>(-1));
 
 // Builds batches in the key layout.
 class StoreBatch {
