@@ -387,7 +387,9 @@ std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_v
     std::vector<StoredDelivery> out;
     if (max == 0) return out;
     const std::string prefix = client_prefix(kDelivery, client_id);
-    backend.scan_from(seq_key(kDelivery, client_id, from_seq), [&](std::string_view key, std::string_view value) {
+    std::string end = prefix;
+    end.back() = '\x01';  // just past the client's prefix (which ends in '\0')
+    backend.scan_from(seq_key(kDelivery, client_id, from_seq), end, [&](std::string_view key, std::string_view value) {
         if (!key.starts_with(prefix)) return false;
         try {
             out.push_back(read_delivery(key_seq(key.substr(prefix.size())), value, now));
@@ -402,19 +404,20 @@ std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_v
     const std::string mprefix = client_prefix(kMark, client_id);
     const auto last = out.back().seq;
     std::size_t i = 0;
-    backend.scan_from(seq_key(kMark, client_id, out.front().seq), [&](std::string_view key, std::string_view value) {
-        if (!key.starts_with(mprefix)) return false;
-        const auto seq = key_seq(key.substr(mprefix.size()));
-        if (seq > last) return false;
-        while (i < out.size() && out[i].seq < seq) ++i;
-        if (i < out.size() && out[i].seq == seq) {
-            Reader r(value);
-            out[i].packet_id = r.u16();
-            out[i].pubrec = r.u8() != 0;
-            r.finish();
-        }
-        return true;
-    });
+    backend.scan_from(seq_key(kMark, client_id, out.front().seq), seq_key(kMark, client_id, last + 1),
+                      [&](std::string_view key, std::string_view value) {
+                          if (!key.starts_with(mprefix)) return false;
+                          const auto seq = key_seq(key.substr(mprefix.size()));
+                          if (seq > last) return false;
+                          while (i < out.size() && out[i].seq < seq) ++i;
+                          if (i < out.size() && out[i].seq == seq) {
+                              Reader r(value);
+                              out[i].packet_id = r.u16();
+                              out[i].pubrec = r.u8() != 0;
+                              r.finish();
+                          }
+                          return true;
+                      });
     return out;
 }
 

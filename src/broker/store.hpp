@@ -48,12 +48,13 @@ public:
     [[nodiscard]] virtual bool write(const std::vector<const std::vector<StoreOp>*>& batches, bool sync) = 0;
     // Every key/value in key order (start-up only). Throws StoreCorrupt when the data cannot be read.
     virtual void scan(const std::function<void(std::string_view key, std::string_view value)>& fn) = 0;
-    // The keys from `start` on, in key order, until `fn` returns false. The default walks scan() from the start.
-    virtual void scan_from(std::string_view start,
+    // The keys in [start, end), in key order, until `fn` returns false. The bound matters: RocksDB then stops
+    // at it instead of stepping over the deletion markers past it. The default walks scan() from the start.
+    virtual void scan_from(std::string_view start, std::string_view end,
                            const std::function<bool(std::string_view key, std::string_view value)>& fn) {
         bool more = true;
         scan([&](std::string_view k, std::string_view v) {
-            if (more && k >= start) more = fn(k, v);
+            if (more && k >= start && k < end) more = fn(k, v);
         });
     }
     // Why the last write failed (for the log).
