@@ -125,8 +125,7 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
 
 void Core::on_drained(ConnectionId id, TimePoint now) {
     Connection* c = find_connection(id);
-    if (c != nullptr && c->session != nullptr && (!c->session->queue.empty() || c->session->spilled != 0))
-        pump(*c->session, now);
+    if (c != nullptr && c->session != nullptr && !c->session->queue.empty()) pump(*c->session, now);
 }
 
 void Core::on_closed(ConnectionId id, TimePoint now) {
@@ -621,8 +620,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         // The session record (expiry, subscriptions) is rewritten on every CONNECT of a durable session; a
         // session that stops being durable leaves the store.
         StoreBatch b;
-        if (durable(*s) || s->spilled != 0) {
-            // A session with messages in the store only stays there until they are delivered or it ends.
+        if (durable(*s)) {
             persist_session(*s, b);
         } else if (s->tag->durable.exchange(false)) {
             b.erase_session(s->client_id);
@@ -1066,7 +1064,7 @@ void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::v
         send_publish(*c, o, false, now);
         return;
     }
-    if (c != nullptr && !congested && s.queue.empty() && s.spilled == 0 && s.inflight.size() < c->send_window) {
+    if (c != nullptr && !congested && s.queue.empty() && s.inflight.size() < c->send_window) {
         o.packet_id = next_packet_id(s);
         if (send_publish(*c, o, false, now)) {
             o.sent = true;
@@ -1083,12 +1081,9 @@ void Core::enqueue(Session& s, Outgoing o) {
     const auto size = message_size(*o.message);
     const auto& limits = cfg_.limits;
     auto full = [&] {
-        return s.queue.size() + s.spilled >= limits.max_queued_messages ||
-               s.queued_bytes + s.spilled_bytes + size > limits.max_queued_bytes;
+        return s.queue.size() >= limits.max_queued_messages || s.queued_bytes + size > limits.max_queued_bytes;
     };
     if (full()) {
-        // drop-oldest drops from the part in memory; a queue whose memory part is empty (all of it in the store,
-        // being read back) refuses the new message instead.
         if (limits.queue_full_policy == config::QueueFullPolicy::DropNew || s.queue.empty()) {
             Stats::add(stats_.messages_dropped);
             forget(s, o);
@@ -1100,14 +1095,6 @@ void Core::enqueue(Session& s, Outgoing o) {
             s.queue.pop_front();
             Stats::add(stats_.messages_dropped);
         }
-    }
-    if (o.seq != 0 && store_ != nullptr && (s.spilled != 0 || s.queue.size() >= cfg_.storage.queue_cache_messages)) {
-        // Already in the store (the write was queued before this delivery): only counted here, read back in
-        // seq order when the queue drains.
-        if (s.spilled == 0) s.spill_from = o.seq;
-        ++s.spilled;
-        s.spilled_bytes += size;
-        return;
     }
     s.queued_bytes += size;
     s.queue.push_back(std::move(o));
@@ -1134,59 +1121,6 @@ void Core::pump(Session& s, TimePoint now) {
             forget(s, o);
         }
     }
-    if (s.spilled != 0 && !s.reading && s.queue.size() <= cfg_.storage.queue_cache_messages / 2) read_spilled(s);
-}
-
-void Core::read_spilled(Session& s) {
-    if (store_ == nullptr) return;
-    s.reading = true;
-    const std::size_t want =
-        cfg_.storage.queue_cache_messages - std::min<std::size_t>(s.queue.size(), cfg_.storage.queue_cache_messages);
-    // Runs on the store's thread (never a worker's); the result comes back to this core with Host::post.
-    store_->read_deliveries(s.client_id, s.spill_from, std::max<std::size_t>(want, 1),
-                            [host = &host_, w = index_, id = s.id](bool ok, std::vector<StoredDelivery> ds) mutable {
-                                host->post(w, [id, ok, ds = std::move(ds)](Core& core) mutable {
-                                    core.on_spilled_read(id, ok, std::move(ds), Clock::now());
-                                });
-                            });
-}
-
-void Core::on_spilled_read(SessionId id, bool ok, std::vector<StoredDelivery> ds, TimePoint now) {
-    now_ = now;
-    Session* sp = find_session(id);
-    if (sp == nullptr) return;  // ended meanwhile (its records went with it)
-    Session& s = *sp;
-    s.reading = false;
-    if (!ok) {
-        if (shared_.log)
-            shared_.log(3, "store: cannot read the queue of " + s.client_id + " back; retried on reconnect");
-        return;
-    }
-    // Messages already in memory (delivered out of seq order by other workers' writes, or in flight) are
-    // skipped; every other message read is one of the spilled ones.
-    std::unordered_set<std::uint64_t> in_memory;
-    for (const auto& o : s.queue) in_memory.insert(o.seq);
-    for (const auto& o : s.inflight) in_memory.insert(o.seq);
-    for (auto& d : ds) {
-        s.spill_from = d.seq + 1;
-        if (in_memory.contains(d.seq) || s.spilled == 0) continue;
-        Outgoing o{d.message, static_cast<QoS>(d.qos), d.retain, std::move(d.subscription_ids),
-                   d.share.empty() ? nullptr : std::make_shared<const std::string>(d.share)};
-        o.seq = d.seq;
-        o.restored = d.seq < shared_.first_seq;  // queued before a restart: perhaps sent then (DUP)
-        const auto size = message_size(*o.message);
-        --s.spilled;
-        s.spilled_bytes -= std::min<std::uint64_t>(size, s.spilled_bytes);
-        s.queued_bytes += size;
-        s.queue.push_back(std::move(o));
-    }
-    if (ds.empty() && s.spilled != 0) {
-        // Nothing left in the store past spill_from: the count was off (records erased meanwhile).
-        s.spilled = 0;
-        s.spilled_bytes = 0;
-    }
-    if (s.spilled == 0) s.spilled_bytes = 0;
-    pump(s, now);
 }
 
 std::uint16_t Core::next_packet_id(Session& s) {
@@ -1522,7 +1456,7 @@ CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
             info.clean_start = c.clean_start;
             info.subscriptions = s.subscriptions.size();
             info.inflight = s.inflight.size();
-            info.queued = s.queue.size() + s.spilled;
+            info.queued = s.queue.size();
             out.clients.push_back(std::move(info));
         }
     }
@@ -1531,7 +1465,7 @@ CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
             if (!wanted(client_id)) continue;
             const Session& s = *sp;
             out.sessions.push_back(SessionInfo{s.client_id, s.connection != 0, s.expiry_s, s.subscriptions.size(),
-                                               s.inflight.size(), s.queue.size() + s.spilled, s.queue.size()});
+                                               s.inflight.size(), s.queue.size()});
         }
     }
     if (query.subscriptions) {
@@ -1785,9 +1719,6 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
             s.queue.push_back(std::move(o));
         }
     }
-    s.spilled = rs.spilled;
-    s.spilled_bytes = rs.spilled_bytes;
-    s.spill_from = rs.spill_from;
     for (auto id : rs.incoming_qos2) s.incoming_qos2.insert(id);
     if (rs.will) {
         s.pending_will = StoredWill{rs.will->message, rs.will->delay_s, rs.will->expiry_s};

@@ -92,7 +92,6 @@ struct Shared {
     // Durable state (null: durability "memory", nothing persisted). Set before the workers start.
     Store* store = nullptr;
     std::atomic<std::uint64_t> next_seq{1};  // keys of persisted deliveries, increasing across all workers
-    std::uint64_t first_seq = 1;             // next_seq at start-up: smaller seqs may have been sent before (DUP)
     StoredTotals totals_base;                // $SYS totals restored from the store
     // Log sink: level 0 debug, 1 info, 2 warning, 3 error. Called from worker threads.
     std::function<void(int level, const std::string& line)> log;
@@ -129,7 +128,6 @@ struct SessionInfo {
     std::size_t subscriptions = 0;
     std::size_t inflight = 0;
     std::size_t queued = 0;
-    std::size_t queued_in_memory = 0;  // of `queued`: the rest is in the store only (storage.queue_cache_messages)
 };
 
 struct SubscriptionInfo {
@@ -279,13 +277,6 @@ private:
         LazyDeque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
         LazyDeque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection
         std::uint64_t queued_bytes = 0;
-        // Bounded queues (sync/batched): the queue's tail beyond storage.queue_cache_messages is in the store only,
-        // `spilled` messages of `spilled_bytes` with seqs from `spill_from` on, all after those in `queue`. They
-        // are read back in seq order (Store::read_deliveries, `reading` while one is under way).
-        std::uint64_t spilled = 0;
-        std::uint64_t spilled_bytes = 0;
-        std::uint64_t spill_from = 0;
-        bool reading = false;
         std::unordered_set<std::uint16_t> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
         std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
@@ -369,8 +360,6 @@ private:
     void redistribute_shared(Session& s, TimePoint now);
     void enqueue(Session& s, Outgoing o);
     void pump(Session& s, TimePoint now);  // moves queued messages into the inflight window
-    void read_spilled(Session& s);         // asks the store for the next part of a spilled queue
-    void on_spilled_read(SessionId id, bool ok, std::vector<StoredDelivery> ds, TimePoint now);
     bool send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now);
     void resend_inflight(Connection& c, Session& s, TimePoint now);
     std::uint16_t next_packet_id(Session& s);

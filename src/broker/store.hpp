@@ -48,15 +48,6 @@ public:
     [[nodiscard]] virtual bool write(const std::vector<const std::vector<StoreOp>*>& batches, bool sync) = 0;
     // Every key/value in key order (start-up only). Throws StoreCorrupt when the data cannot be read.
     virtual void scan(const std::function<void(std::string_view key, std::string_view value)>& fn) = 0;
-    // The keys in [start, end), in key order, until `fn` returns false. The bound matters: RocksDB then stops
-    // at it instead of stepping over the deletion markers past it. The default walks scan() from the start.
-    virtual void scan_from(std::string_view start, std::string_view end,
-                           const std::function<bool(std::string_view key, std::string_view value)>& fn) {
-        bool more = true;
-        scan([&](std::string_view k, std::string_view v) {
-            if (more && k >= start && k < end) more = fn(k, v);
-        });
-    }
     // Why the last write failed (for the log).
     [[nodiscard]] virtual std::string last_error() const { return {}; }
 };
@@ -66,24 +57,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-struct StoredDelivery;
-
 // The asynchronous store the core uses. Thread-safe.
 class Store {
 public:
     using Done = std::function<void(bool ok)>;
-    // ok and up to `max` deliveries in seq order (QoS 2 marks applied); not ok when the store cannot be read.
-    using Loaded = std::function<void(bool ok, std::vector<StoredDelivery> deliveries)>;
     virtual ~Store() = default;
     // Queues the batch. `done` (may be empty) runs on the store's thread once the batch is durable (ok) or its
     // write failed (not ok: nothing of it is stored). Batches are applied in the order they were queued.
     virtual void commit(std::vector<StoreOp> batch, Done done) = 0;
     // True when acknowledgements must wait for `done` (sync); false when writes trail behind (batched).
     [[nodiscard]] virtual bool acks_wait() const = 0;
-    // Reads the deliveries of `client_id` with seq >= from_seq, at most `max`, after every batch queued before
-    // this call is written (so what a worker has queued is there). `done` runs on the store's thread, never on
-    // the caller's; not ok when the read fails or the store is closed.
-    virtual void read_deliveries(std::string client_id, std::uint64_t from_seq, std::size_t max, Loaded done) = 0;
 };
 
 class GroupCommitStore final : public Store {
@@ -97,7 +80,6 @@ public:
 
     void commit(std::vector<StoreOp> batch, Done done) override;
     [[nodiscard]] bool acks_wait() const override { return mode_ == Durability::Sync; }
-    void read_deliveries(std::string client_id, std::uint64_t from_seq, std::size_t max, Loaded done) override;
     // Writes what is queued, then stops the thread. Later commits fail at once.
     void close();
 
@@ -120,8 +102,6 @@ private:
     struct Item {
         std::vector<StoreOp> ops;
         Done done;
-        // A read (ops empty): runs after the writes queued before it.
-        std::function<void()> read;
     };
     std::deque<Item> queue_;
     bool stop_ = false;
@@ -169,11 +149,7 @@ struct StoredWillRecord {
 
 struct RestoredSession {
     StoredSession session;
-    std::vector<StoredDelivery> deliveries;  // in seq order: those past PUBREC, and the queue's first `cache`
-    // The rest of the queue, left in the store (load_state's `cache`): how many, their size, the first seq.
-    std::uint64_t spilled = 0;
-    std::uint64_t spilled_bytes = 0;
-    std::uint64_t spill_from = 0;
+    std::vector<StoredDelivery> deliveries;  // in seq order
     std::vector<std::uint16_t> incoming_qos2;
     std::optional<StoredWillRecord> will;
 };
@@ -192,17 +168,9 @@ struct RestoredState {
     std::size_t orphans = 0;  // records of sessions that no longer exist (removed while loading)
 };
 
-// Reads the deliveries of one client from seq `from_seq` on (at most `max`), with their QoS 2 marks. Throws
-// StoreCorrupt as load_state.
-[[nodiscard]] std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_view client_id,
-                                                          std::uint64_t from_seq, std::size_t max, TimePoint now);
-
 // Reads the whole store. Throws StoreCorrupt naming the key when a value cannot be decoded. Records of a
 // session that no longer exists are erased from the backend (one write) and counted.
-// Of each session's queue only the first `cache` messages (and all those past PUBREC) are kept in memory; the
-// others are counted (RestoredSession::spilled) and read back later.
-[[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now,
-                                       std::size_t cache = static_cast<std::size_t>(-1));
+[[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now);
 
 // Builds batches in the key layout.
 class StoreBatch {

@@ -499,7 +499,6 @@ void Server::start() {
         auto& st = *impl.restored;
         for (auto& m : st.retained) impl.shared.retained.set(m->topic, m);
         impl.shared.next_seq = st.next_seq;
-        impl.shared.first_seq = st.next_seq;
         impl.shared.totals_base = st.totals;
         const auto now = Clock::now();
         for (auto& rs : st.sessions) {

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "broker/core.hpp"
-#include "store/memory/memory_store.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
 
@@ -26,31 +25,17 @@ class FakeStore final : public Store {
 public:
     explicit FakeStore(bool wait) : wait_(wait) {}
     void commit(std::vector<StoreOp> batch, Done done) override {
-        pending.push_back({std::move(batch), std::move(done), {}});
+        pending.push_back({std::move(batch), std::move(done)});
     }
     [[nodiscard]] bool acks_wait() const override { return wait_; }
-    void read_deliveries(std::string client_id, std::uint64_t from_seq, std::size_t max, Loaded done) override {
-        ++reads;
-        pending.push_back({{}, {}, [this, client_id, from_seq, max, done] {
-                               done(true, broker::read_deliveries(backend, client_id, from_seq, max, Clock::now()));
-                           }});
-    }
-    // Completes every pending batch and read in order (the committer's thread in real life); the writes of
-    // successful batches go to `backend`.
+    // Completes every pending batch (the committer's thread in real life).
     void complete(bool ok) {
         auto items = std::exchange(pending, {});
         for (auto& it : items) {
-            if (it.read) {
-                it.read();
-                continue;
-            }
             for (const auto& op : it.ops) keys.push_back(op.key);
-            if (ok) (void)backend.write({&it.ops}, true);
             if (it.done) it.done(ok);
         }
     }
-    store::MemoryBackend backend;
-    std::size_t reads = 0;
     bool pending_key_starts_with(char tag) const {
         for (const auto& it : pending) {
             for (const auto& op : it.ops) {
@@ -62,7 +47,6 @@ public:
     struct Item {
         std::vector<StoreOp> ops;
         Done done;
-        std::function<void()> read;
     };
     std::deque<Item> pending;
     std::vector<std::string> keys;
@@ -334,85 +318,6 @@ TEST_F(DurableCoreTest, RestoredSessionResendsPubrelAndDupPublish) {
     publish(pub, "x/new", QoS::AtLeastOnce, 1);
     complete();
     EXPECT_EQ(only<codec::Publish>(received(p)).size(), 1U);
-}
-
-// Bounded offline queues: with storage.queue_cache_messages = 10, 500 messages queued for an offline session keep
-// at most 10 of them in memory (the rest only in the store); on reconnect all 500 arrive, in order, without DUP
-// (none was sent before), read back through the store as the inflight window drains.
-class BoundedQueueTest : public DurableCoreTest {
-protected:
-    explicit BoundedQueueTest(bool wait = true) : DurableCoreTest(wait) {
-        auto cfg = config::default_config();
-        cfg.storage.queue_cache_messages = kCache;
-        cfg.limits.max_inflight = 7;
-        core_->reconfigure(cfg);
-    }
-    static constexpr std::size_t kCache = 10;
-    static constexpr std::size_t kMessages = 500;
-
-    SessionInfo info(const std::string& client_id) {
-        SnapshotQuery q;
-        q.sessions = true;
-        q.client_id = client_id;
-        auto snap = core_->snapshot(q, now_);
-        EXPECT_EQ(snap.sessions.size(), 1U);
-        return snap.sessions.empty() ? SessionInfo{} : snap.sessions[0];
-    }
-
-    void run() {
-        Peer sub = connect("sub", false, 3600);
-        subscribe(sub, "q/#", QoS::AtLeastOnce);
-        complete();
-        received(sub);
-        core_->on_closed(sub.id, now_);
-        Peer pub = connect("pub", true, 0);
-        for (std::size_t i = 0; i < kMessages; ++i) {
-            publish(pub, "q/" + std::to_string(i), QoS::AtLeastOnce, static_cast<std::uint16_t>(i % 60000 + 1));
-            if (i % 7 == 0) complete();  // several messages per write too
-            const auto in = info("sub");
-            ASSERT_LE(in.queued_in_memory, kCache);
-        }
-        complete();
-        auto before = info("sub");
-        EXPECT_EQ(before.queued, kMessages);
-        EXPECT_EQ(before.queued_in_memory, kCache);
-        EXPECT_EQ(store_.reads, 0U);  // nothing read back while offline
-
-        Peer again = connect("sub", false, 3600);
-        std::vector<std::string> topics;
-        for (int round = 0; round < 10000 && topics.size() < kMessages; ++round) {
-            auto pubs = only<codec::Publish>(received(again));
-            for (const auto& p : pubs) {
-                EXPECT_FALSE(p.dup) << p.topic;  // never sent before: no DUP [MQTT-3.3.1-1]
-                topics.emplace_back(p.topic);
-                codec::Puback ack;
-                ack.packet_id = p.packet_id;
-                send(again, ack);
-            }
-            const auto in = info("sub");
-            EXPECT_LE(in.queued_in_memory, kCache);
-            complete();  // the store's thread: writes, then reads; their results come back to the core
-        }
-        ASSERT_EQ(topics.size(), kMessages);
-        for (std::size_t i = 0; i < kMessages; ++i) ASSERT_EQ(topics[i], "q/" + std::to_string(i));
-        EXPECT_GT(store_.reads, kMessages / kCache - 1);
-        const auto after = info("sub");
-        EXPECT_EQ(after.queued, 0U);
-        EXPECT_EQ(after.inflight, 0U);
-    }
-};
-
-TEST_F(BoundedQueueTest, OfflineQueueKeepsOnlyTheCacheInMemoryAndDeliversAllInOrder) {
-    run();
-}
-
-class BoundedQueueBatchedTest : public BoundedQueueTest {
-protected:
-    BoundedQueueBatchedTest() : BoundedQueueTest(false) {}
-};
-
-TEST_F(BoundedQueueBatchedTest, OfflineQueueKeepsOnlyTheCacheInMemoryAndDeliversAllInOrder) {
-    run();
 }
 
 class BatchedCoreTest : public DurableCoreTest {
