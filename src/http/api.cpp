@@ -625,7 +625,9 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
         out += type;
         out += '\n';
     };
-    const auto sample = [&](std::string_view name, std::uint64_t value) {
+    // A metric with one unlabelled sample.
+    const auto single = [&](std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
+        metric(name, type, help);
         out += name;
         out += ' ';
         out += std::to_string(value);
@@ -646,30 +648,21 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
         }
         return e;
     };
-    metric("moth_clients_connected", "gauge", "MQTT clients connected now.");
-    sample("moth_clients_connected", s.clients_connected);
-    metric("moth_sessions", "gauge", "Sessions held, connected or not.");
-    sample("moth_sessions", s.sessions);
-    metric("moth_subscriptions", "gauge", "Subscriptions held by all sessions.");
-    sample("moth_subscriptions", s.subscriptions);
-    metric("moth_retained_messages", "gauge", "Retained messages stored.");
-    sample("moth_retained_messages", s.retained);
-    metric("moth_messages_received_total", "counter", "MQTT packets received since start.");
-    sample("moth_messages_received_total", s.messages_received);
-    metric("moth_messages_sent_total", "counter", "MQTT packets sent since start.");
-    sample("moth_messages_sent_total", s.messages_sent);
-    metric("moth_bytes_received_total", "counter", "MQTT bytes received since start.");
-    sample("moth_bytes_received_total", s.bytes_received);
-    metric("moth_bytes_sent_total", "counter", "MQTT bytes sent since start.");
-    sample("moth_bytes_sent_total", s.bytes_sent);
-    metric("moth_messages_dropped_total", "counter", "Messages dropped (queue limits, slow consumers) since start.");
-    sample("moth_messages_dropped_total", s.messages_dropped);
+    single("moth_clients_connected", "gauge", "MQTT clients connected now.", s.clients_connected);
+    single("moth_sessions", "gauge", "Sessions held, connected or not.", s.sessions);
+    single("moth_subscriptions", "gauge", "Subscriptions held by all sessions.", s.subscriptions);
+    single("moth_retained_messages", "gauge", "Retained messages stored.", s.retained);
+    single("moth_messages_received_total", "counter", "MQTT packets received since start.", s.messages_received);
+    single("moth_messages_sent_total", "counter", "MQTT packets sent since start.", s.messages_sent);
+    single("moth_bytes_received_total", "counter", "MQTT bytes received since start.", s.bytes_received);
+    single("moth_bytes_sent_total", "counter", "MQTT bytes sent since start.", s.bytes_sent);
+    single("moth_messages_dropped_total", "counter", "Messages dropped (queue limits, slow consumers) since start.",
+           s.messages_dropped);
     metric("moth_connections", "gauge", "Open MQTT connections per listener.");
     for (const auto& [name, n] : connections) {
         out += "moth_connections{listener=\"" + label(name) + "\"} " + std::to_string(n) + "\n";
     }
-    metric("moth_uptime_seconds", "gauge", "Seconds since mothd started.");
-    sample("moth_uptime_seconds", s.uptime_s);
+    single("moth_uptime_seconds", "gauge", "Seconds since mothd started.", s.uptime_s);
     metric("moth_build_info", "gauge", "Build information; always 1.");
     out += "moth_build_info{version=\"" + label(s.version) + "\"} 1\n";
     return out;
