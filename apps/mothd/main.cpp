@@ -156,20 +156,22 @@ int main(int argc, char** argv) {
                 try {
                     const auto t0 = std::chrono::steady_clock::now();
                     backend = std::make_unique<moth::store::RocksDbBackend>(dir);
-                    restored = moth::broker::load_state(*backend, moth::broker::Clock::now());
+                    restored = moth::broker::load_state(*backend, moth::broker::Clock::now(),
+                                                        config.storage.queue_cache_messages);
                     const auto ms =
                         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
                             .count();
-                    std::size_t queued = 0, incoming = 0;
+                    std::size_t queued = 0, in_memory = 0, incoming = 0;
                     for (const auto& rs : restored->sessions) {
-                        queued += rs.deliveries.size();
+                        queued += rs.deliveries.size() + rs.spilled;
+                        in_memory += rs.deliveries.size();
                         incoming += rs.incoming_qos2.size();
                     }
                     log->info(
-                        "store {}: {} sessions, {} queued messages, {} QoS 2 receive states, {} retained "
-                        "restored in {} ms ({})",
-                        dir.string(), restored->sessions.size(), queued, incoming, restored->retained.size(), ms,
-                        moth::config::to_string(config.storage.durability));
+                        "store {}: {} sessions, {} queued messages ({} in memory), {} QoS 2 receive states, {} "
+                        "retained restored in {} ms ({})",
+                        dir.string(), restored->sessions.size(), queued, in_memory, incoming, restored->retained.size(),
+                        ms, moth::config::to_string(config.storage.durability));
                     if (restored->orphans != 0) {
                         log->info("store: removed {} records of sessions that had ended", restored->orphans);
                     }

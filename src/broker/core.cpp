@@ -125,7 +125,8 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
 
 void Core::on_drained(ConnectionId id, TimePoint now) {
     Connection* c = find_connection(id);
-    if (c != nullptr && c->session != nullptr && !c->session->queue.empty()) pump(*c->session, now);
+    if (c != nullptr && c->session != nullptr && (!c->session->queue.empty() || c->session->spilled != 0))
+        pump(*c->session, now);
 }
 
 void Core::on_closed(ConnectionId id, TimePoint now) {
@@ -620,7 +621,8 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         // The session record (expiry, subscriptions) is rewritten on every CONNECT of a durable session; a
         // session that stops being durable leaves the store.
         StoreBatch b;
-        if (durable(*s)) {
+        if (durable(*s) || s->spilled != 0) {
+            // A session with messages in the store only stays there until they are delivered or it ends.
             persist_session(*s, b);
         } else if (s->tag->durable.exchange(false)) {
             b.erase_session(s->client_id);
@@ -1064,7 +1066,7 @@ void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::v
         send_publish(*c, o, false, now);
         return;
     }
-    if (c != nullptr && !congested && s.queue.empty() && s.inflight.size() < c->send_window) {
+    if (c != nullptr && !congested && s.queue.empty() && s.spilled == 0 && s.inflight.size() < c->send_window) {
         o.packet_id = next_packet_id(s);
         if (send_publish(*c, o, false, now)) {
             o.sent = true;
@@ -1081,9 +1083,12 @@ void Core::enqueue(Session& s, Outgoing o) {
     const auto size = message_size(*o.message);
     const auto& limits = cfg_.limits;
     auto full = [&] {
-        return s.queue.size() >= limits.max_queued_messages || s.queued_bytes + size > limits.max_queued_bytes;
+        return s.queue.size() + s.spilled >= limits.max_queued_messages ||
+               s.queued_bytes + s.spilled_bytes + size > limits.max_queued_bytes;
     };
     if (full()) {
+        // drop-oldest drops from the part in memory; a queue whose memory part is empty (all of it in the store,
+        // being read back) refuses the new message instead.
         if (limits.queue_full_policy == config::QueueFullPolicy::DropNew || s.queue.empty()) {
             Stats::add(stats_.messages_dropped);
             forget(s, o);
@@ -1095,6 +1100,22 @@ void Core::enqueue(Session& s, Outgoing o) {
             s.queue.pop_front();
             Stats::add(stats_.messages_dropped);
         }
+    }
+    if (o.seq != 0 && store_ != nullptr && (s.spilled != 0 || s.queue.size() >= cfg_.storage.queue_cache_messages)) {
+        // Already in the store (the write was queued before this delivery): only counted here, into the run of
+        // the worker that wrote it (its deliveries arrive in seq order), and read back when the queue drains.
+        const auto w = seq_worker(o.seq);
+        auto run = std::find_if(s.spill.rbegin(), s.spill.rend(), [w](const SpillRun& r) { return r.worker == w; });
+        if (run == s.spill.rend() || run->to >= o.seq) {
+            s.spill.push_back(SpillRun{o.seq, o.seq, w, 0, 0});
+            run = s.spill.rbegin();
+        }
+        run->to = o.seq;
+        ++run->count;
+        run->bytes += size;
+        ++s.spilled;
+        s.spilled_bytes += size;
+        return;
     }
     s.queued_bytes += size;
     s.queue.push_back(std::move(o));
@@ -1121,6 +1142,77 @@ void Core::pump(Session& s, TimePoint now) {
             forget(s, o);
         }
     }
+    if (s.spilled != 0 && !s.reading && s.queue.size() <= cfg_.storage.queue_cache_messages / 2) read_spilled(s);
+}
+
+void Core::read_spilled(Session& s) {
+    if (store_ == nullptr || s.spill.empty()) return;
+    // Runs are independent (one worker's messages each, or those restored at start-up, which are older than
+    // any other): the one with the oldest messages goes first, and within it seq order is publication order.
+    const auto run = std::min_element(s.spill.begin(), s.spill.end(),
+                                      [](const SpillRun& a, const SpillRun& b) { return a.from < b.from; });
+    const std::size_t want =
+        cfg_.storage.queue_cache_messages - std::min<std::size_t>(s.queue.size(), cfg_.storage.queue_cache_messages);
+    // Only up to the last seq counted: a later record of the same worker may be stored but not arrived yet.
+    const DeliveryRange range{run->from, run->to, run->worker, std::max<std::size_t>(want, 1)};
+    s.reading = true;
+    // Runs on the store's thread (never a worker's); the result comes back to this core with Host::post.
+    store_->read_deliveries(
+        s.client_id, range,
+        [host = &host_, w = index_, id = s.id, range](bool ok, std::vector<StoredDelivery> ds) mutable {
+            host->post(w, [id, ok, range, ds = std::move(ds)](Core& core) mutable {
+                core.on_spilled_read(id, ok, range, std::move(ds), Clock::now());
+            });
+        });
+}
+
+void Core::on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, std::vector<StoredDelivery> ds,
+                           TimePoint now) {
+    now_ = now;
+    Session* sp = find_session(id);
+    if (sp == nullptr) return;  // ended meanwhile (its records went with it)
+    Session& s = *sp;
+    s.reading = false;
+    if (!ok) {
+        if (shared_.log)
+            shared_.log(3, "store: cannot read the queue of " + s.client_id + " back; retried on reconnect");
+        return;
+    }
+    auto run = std::find_if(s.spill.begin(), s.spill.end(),
+                            [&](const SpillRun& r) { return r.worker == range.worker && r.from == range.from; });
+    if (run == s.spill.end()) return;  // the session's queue was discarded meanwhile
+    // Records past PUBREC restored at start-up are in flight already; every other record read is a spilled one.
+    std::unordered_set<std::uint64_t> in_memory;
+    if (run->worker == kAnySeqWorker) {
+        for (const auto& o : s.inflight) in_memory.insert(o.seq);
+    }
+    for (auto& d : ds) {
+        if (in_memory.contains(d.seq)) continue;
+        Outgoing o{d.message, static_cast<QoS>(d.qos), d.retain, std::move(d.subscription_ids),
+                   d.share.empty() ? nullptr : std::make_shared<const std::string>(d.share)};
+        o.seq = d.seq;
+        o.restored = d.seq < shared_.first_seq;  // queued before a restart: perhaps sent then (DUP)
+        const auto size = message_size(*o.message);
+        run->count -= std::min<std::uint64_t>(1, run->count);
+        run->bytes -= std::min<std::uint64_t>(size, run->bytes);
+        s.spilled -= std::min<std::uint64_t>(1, s.spilled);
+        s.spilled_bytes -= std::min<std::uint64_t>(size, s.spilled_bytes);
+        s.queued_bytes += size;
+        s.queue.push_back(std::move(o));
+    }
+    // Fewer than asked for: nothing else of the run is stored up to range.to.
+    run->from = ds.size() < range.max ? range.to + 1 : ds.back().seq + 1;
+    if (run->from > run->to) {
+        // Read to its end. What is still counted was erased meanwhile (an expired or dropped record).
+        s.spilled -= std::min(run->count, s.spilled);
+        s.spilled_bytes -= std::min(run->bytes, s.spilled_bytes);
+        s.spill.erase(run);
+    }
+    if (s.spill.empty()) {
+        s.spilled = 0;
+        s.spilled_bytes = 0;
+    }
+    pump(s, now);
 }
 
 std::uint16_t Core::next_packet_id(Session& s) {
@@ -1456,7 +1548,7 @@ CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
             info.clean_start = c.clean_start;
             info.subscriptions = s.subscriptions.size();
             info.inflight = s.inflight.size();
-            info.queued = s.queue.size();
+            info.queued = s.queue.size() + s.spilled;
             out.clients.push_back(std::move(info));
         }
     }
@@ -1465,7 +1557,7 @@ CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
             if (!wanted(client_id)) continue;
             const Session& s = *sp;
             out.sessions.push_back(SessionInfo{s.client_id, s.connection != 0, s.expiry_s, s.subscriptions.size(),
-                                               s.inflight.size(), s.queue.size()});
+                                               s.inflight.size(), s.queue.size() + s.spilled, s.queue.size()});
         }
     }
     if (query.subscriptions) {
@@ -1593,7 +1685,7 @@ void Core::capture(PendingPublish& p, StoreBatch& b, TimePoint now) {
     capture_ = nullptr;
     for (auto& d : p.deliveries) {
         if (d.qos == QoS::AtMostOnce || !d.owner || !d.owner->durable.load(std::memory_order_relaxed)) continue;
-        d.seq = shared_.next_seq.fetch_add(1, std::memory_order_relaxed);
+        d.seq = make_seq(shared_.next_seq.fetch_add(1, std::memory_order_relaxed), index_);
         StoredDelivery sd;
         sd.seq = d.seq;
         sd.message = p.message;
@@ -1718,6 +1810,11 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
             s.queued_bytes += message_size(*o.message);
             s.queue.push_back(std::move(o));
         }
+    }
+    if (rs.spilled != 0) {
+        s.spill.push_back(SpillRun{rs.spill_from, rs.spill_to, kAnySeqWorker, rs.spilled, rs.spilled_bytes});
+        s.spilled = rs.spilled;
+        s.spilled_bytes = rs.spilled_bytes;
     }
     for (auto id : rs.incoming_qos2) s.incoming_qos2.insert(id);
     if (rs.will) {

@@ -91,7 +91,10 @@ struct Shared {
     Authenticator* authenticator = nullptr;  // must be set; AllowAll by default in mothd
     // Durable state (null: durability "memory", nothing persisted). Set before the workers start.
     Store* store = nullptr;
-    std::atomic<std::uint64_t> next_seq{1};  // keys of persisted deliveries, increasing across all workers
+    // Keys of persisted deliveries: make_seq(next_seq++, worker), increasing across all workers, with the
+    // worker that wrote the record in the low bits (a session reads its spilled messages back per worker).
+    std::atomic<std::uint64_t> next_seq{1};
+    std::uint64_t first_seq = 1;  // make_seq(next_seq at start-up, 0): smaller seqs may have been sent before (DUP)
     StoredTotals totals_base;                // $SYS totals restored from the store
     // Log sink: level 0 debug, 1 info, 2 warning, 3 error. Called from worker threads.
     std::function<void(int level, const std::string& line)> log;
@@ -128,6 +131,7 @@ struct SessionInfo {
     std::size_t subscriptions = 0;
     std::size_t inflight = 0;
     std::size_t queued = 0;
+    std::size_t queued_in_memory = 0;  // of `queued`: the rest is in the store only (storage.queue_cache_messages)
 };
 
 struct SubscriptionInfo {
@@ -266,6 +270,17 @@ private:
         std::uint32_t delay_s = 0;
         std::optional<std::uint32_t> expiry_s;  // Message Expiry Interval, counted from publication
     };
+    // A run of spilled messages: the session's records in the store with seqs in [from, to] written by one
+    // worker (seq_worker(seq) == worker), or by any worker for the run restored at start-up. A worker's
+    // deliveries reach the session in seq order and every one counted into a run is in the store, so the
+    // records in a run's range are exactly the messages counted into it: none can still be on its way.
+    struct SpillRun {
+        std::uint64_t from = 0;  // first seq not read back yet
+        std::uint64_t to = 0;    // last seq counted into the run
+        std::uint32_t worker = kAnySeqWorker;
+        std::uint64_t count = 0;
+        std::uint64_t bytes = 0;
+    };
     struct Session {
         SessionId id = 0;
         std::string client_id;
@@ -277,6 +292,13 @@ private:
         LazyDeque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
         LazyDeque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection
         std::uint64_t queued_bytes = 0;
+        // Bounded queues (sync/batched): past storage.queue_cache_messages a queued message stays in the store only;
+        // the session keeps `spilled` messages of `spilled_bytes` as runs of seqs (SpillRun), all of them after
+        // those in `queue`, read back run by run (Store::read_deliveries, `reading` while one is under way).
+        std::vector<SpillRun> spill;
+        std::uint64_t spilled = 0;
+        std::uint64_t spilled_bytes = 0;
+        bool reading = false;
         std::unordered_set<std::uint16_t> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
         std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
@@ -360,6 +382,9 @@ private:
     void redistribute_shared(Session& s, TimePoint now);
     void enqueue(Session& s, Outgoing o);
     void pump(Session& s, TimePoint now);  // moves queued messages into the inflight window
+    void read_spilled(Session& s);         // asks the store for the next part of a spilled queue
+    void on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, std::vector<StoredDelivery> ds,
+                         TimePoint now);
     bool send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now);
     void resend_inflight(Connection& c, Session& s, TimePoint now);
     std::uint16_t next_packet_id(Session& s);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <unordered_map>
 
 namespace moth::broker {
@@ -23,12 +24,35 @@ void GroupCommitStore::commit(std::vector<StoreOp> batch, Done done) {
     {
         std::lock_guard lock(mu_);
         if (!stop_) {
-            queue_.push_back({std::move(batch), std::move(done)});
+            queue_.push_back({std::move(batch), std::move(done), {}});
             cv_.notify_one();
             return;
         }
     }
     if (done) done(false);
+}
+
+void GroupCommitStore::read_deliveries(std::string client_id, DeliveryRange range, Loaded done) {
+    auto read = [this, client_id = std::move(client_id), range, done]() {
+        std::vector<StoredDelivery> out;
+        try {
+            out = broker::read_deliveries(backend_, client_id, range, Clock::now());
+        } catch (const std::exception& e) {
+            if (log_) log_(3, std::string("store: read failed: ") + e.what());
+            done(false, {});
+            return;
+        }
+        done(true, std::move(out));
+    };
+    {
+        std::lock_guard lock(mu_);
+        if (!stop_) {
+            queue_.push_back({{}, {}, std::move(read)});
+            cv_.notify_one();
+            return;
+        }
+    }
+    done(false, {});
 }
 
 void GroupCommitStore::close() {
@@ -61,16 +85,25 @@ void GroupCommitStore::run() {
         lock.unlock();
         std::vector<const std::vector<StoreOp>*> batches;
         batches.reserve(items.size());
-        for (const auto& it : items) batches.push_back(&it.ops);
-        const bool ok = backend_.write(batches, true);
+        for (const auto& it : items) {
+            if (!it.read) batches.push_back(&it.ops);
+        }
+        // Reads come after the write: they see every batch queued before them (and perhaps some after).
+        const bool ok = batches.empty() || backend_.write(batches, true);
         if (!ok && log_) log_(3, "store: write failed: " + backend_.last_error());
         for (auto& it : items) {
-            if (it.done) it.done(ok);
+            if (it.read) {
+                it.read();
+            } else if (it.done) {
+                it.done(ok);
+            }
         }
         lock.lock();
-        ++counters_.writes;
-        counters_.batches += items.size();
-        if (!ok) ++counters_.failures;
+        if (!batches.empty()) {
+            ++counters_.writes;
+            counters_.batches += batches.size();
+            if (!ok) ++counters_.failures;
+        }
     }
 }
 
@@ -324,7 +357,76 @@ void StoreBatch::put_totals(const StoredTotals& t) {
 // ---------------------------------------------------------------------------------------------------------
 // Loading
 
-RestoredState load_state(StoreBackend& backend, TimePoint now) {
+namespace {
+
+// The value of a 'q' record (the seq is in the key).
+StoredDelivery read_delivery(std::uint64_t seq, std::string_view value, TimePoint now) {
+    Reader r(value);
+    StoredDelivery d;
+    d.seq = seq;
+    d.qos = r.u8();
+    d.retain = r.u8() != 0;
+    const auto n = r.u32();
+    for (std::uint32_t i = 0; i < n; ++i) d.subscription_ids.push_back(r.u32());
+    d.share = r.str();
+    d.message = read_message(r, now);
+    r.finish();
+    return d;
+}
+
+std::uint64_t key_seq(std::string_view seqb) {
+    Reader sr(seqb);
+    const auto seq = sr.u64();
+    sr.finish();
+    return seq;
+}
+
+}  // namespace
+
+std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_view client_id,
+                                            const DeliveryRange& range, TimePoint now) {
+    std::vector<StoredDelivery> out;
+    if (range.max == 0 || range.to < range.from) return out;
+    const std::string prefix = client_prefix(kDelivery, client_id);
+    const std::string end = range.to == std::numeric_limits<std::uint64_t>::max()
+                                ? prefix.substr(0, prefix.size() - 1) + '\x01'  // just past the client's prefix
+                                : seq_key(kDelivery, client_id, range.to + 1);
+    backend.scan_from(seq_key(kDelivery, client_id, range.from), end, [&](std::string_view key, std::string_view value) {
+        if (!key.starts_with(prefix)) return false;
+        const auto seq = key_seq(key.substr(prefix.size()));
+        if (seq > range.to) return false;
+        if (range.worker != kAnySeqWorker && seq_worker(seq) != range.worker) return true;
+        try {
+            out.push_back(read_delivery(seq, value, now));
+        } catch (const StoreCorrupt& e) {
+            throw StoreCorrupt("delivery " + std::to_string(out.size()) + " of \"" + std::string(client_id) +
+                               "\": " + e.what());
+        }
+        return out.size() < range.max;
+    });
+    if (out.empty()) return out;
+    // QoS 2 marks ('p' records) of the range read.
+    const std::string mprefix = client_prefix(kMark, client_id);
+    const auto last = out.back().seq;
+    std::size_t i = 0;
+    backend.scan_from(seq_key(kMark, client_id, out.front().seq), seq_key(kMark, client_id, last + 1),
+                      [&](std::string_view key, std::string_view value) {
+                          if (!key.starts_with(mprefix)) return false;
+                          const auto seq = key_seq(key.substr(mprefix.size()));
+                          if (seq > last) return false;
+                          while (i < out.size() && out[i].seq < seq) ++i;
+                          if (i < out.size() && out[i].seq == seq) {
+                              Reader r(value);
+                              out[i].packet_id = r.u16();
+                              out[i].pubrec = r.u8() != 0;
+                              r.finish();
+                          }
+                          return true;
+                      });
+    return out;
+}
+
+RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache) {
     RestoredState out;
     std::map<std::string, RestoredSession, std::less<>> sessions;
     struct Mark {
@@ -333,6 +435,11 @@ RestoredState load_state(StoreBackend& backend, TimePoint now) {
     };
     std::map<std::pair<std::string, std::uint64_t>, Mark> marks;
     std::map<std::string, std::vector<StoredDelivery>, std::less<>> deliveries;
+    struct Spill {
+        std::uint64_t kept = 0;  // not past PUBREC, kept in memory
+        std::uint64_t count = 0, bytes = 0, from = 0, to = 0;
+    };
+    std::map<std::string, Spill, std::less<>> spills;
     std::map<std::string, std::vector<std::uint16_t>, std::less<>> incoming;
     std::map<std::string, StoredWillRecord, std::less<>> wills;
     auto split = [](std::string_view rest, std::string_view key) {
@@ -369,19 +476,22 @@ RestoredState load_state(StoreBackend& backend, TimePoint now) {
                 }
                 case kDelivery: {
                     auto [client, seqb] = split(rest, key);
-                    StoredDelivery d;
-                    Reader sr(seqb);
-                    d.seq = sr.u64();
-                    sr.finish();
-                    d.qos = r.u8();
-                    d.retain = r.u8() != 0;
-                    const auto n = r.u32();
-                    for (std::uint32_t i = 0; i < n; ++i) d.subscription_ids.push_back(r.u32());
-                    d.share = r.str();
-                    d.message = read_message(r, now);
-                    r.finish();
+                    StoredDelivery d = read_delivery(key_seq(seqb), value, now);
+                    // 'p' sorts before 'q': the marks of this client are known. Past the cache, a message not past
+                    // PUBREC is only counted (decoded one at a time: memory stays bounded).
+                    auto& list = deliveries[std::string(client)];
+                    const bool marked = marks.contains({std::string(client), d.seq});
+                    auto& sp = spills[std::string(client)];
                     out.next_seq = std::max(out.next_seq, d.seq + 1);
-                    deliveries[std::string(client)].push_back(std::move(d));
+                    if (!marked && (sp.count != 0 || sp.kept >= cache)) {
+                        if (sp.count == 0) sp.from = d.seq;
+                        sp.to = d.seq;
+                        ++sp.count;
+                        sp.bytes += d.message->topic.size() + d.message->payload.size();  // as the core counts
+                        break;
+                    }
+                    if (!marked) ++sp.kept;
+                    list.push_back(std::move(d));
                     break;
                 }
                 case kMark: {
@@ -445,7 +555,17 @@ RestoredState load_state(StoreBackend& backend, TimePoint now) {
         if (it == sessions.end()) {
             for (const auto& d : list) orphans.erase_delivery(client, d.seq);
             out.orphans += list.size();
+            if (auto sp = spills.find(client); sp != spills.end() && sp->second.count != 0) {
+                orphans.erase_session(client);  // the spilled ones too
+                out.orphans += sp->second.count;
+            }
             continue;
+        }
+        if (auto sp = spills.find(client); sp != spills.end()) {
+            it->second.spilled = sp->second.count;
+            it->second.spilled_bytes = sp->second.bytes;
+            it->second.spill_from = sp->second.from;
+            it->second.spill_to = sp->second.to;
         }
         for (auto& d : list) {
             if (auto m = marks.find({client, d.seq}); m != marks.end()) {

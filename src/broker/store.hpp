@@ -48,6 +48,15 @@ public:
     [[nodiscard]] virtual bool write(const std::vector<const std::vector<StoreOp>*>& batches, bool sync) = 0;
     // Every key/value in key order (start-up only). Throws StoreCorrupt when the data cannot be read.
     virtual void scan(const std::function<void(std::string_view key, std::string_view value)>& fn) = 0;
+    // The keys in [start, end), in key order, until `fn` returns false. The bound matters: RocksDB then stops
+    // at it instead of stepping over the deletion markers past it. The default walks scan() from the start.
+    virtual void scan_from(std::string_view start, std::string_view end,
+                           const std::function<bool(std::string_view key, std::string_view value)>& fn) {
+        bool more = true;
+        scan([&](std::string_view k, std::string_view v) {
+            if (more && k >= start && k < end) more = fn(k, v);
+        });
+    }
     // Why the last write failed (for the log).
     [[nodiscard]] virtual std::string last_error() const { return {}; }
 };
@@ -57,16 +66,48 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A persisted delivery's key: a counter shared by all workers in the high bits, the worker that wrote it in
+// the low kSeqWorkerBits (workers are at most 1024).
+inline constexpr unsigned kSeqWorkerBits = 16;
+[[nodiscard]] constexpr std::uint64_t make_seq(std::uint64_t counter, unsigned worker) {
+    return (counter << kSeqWorkerBits) | worker;
+}
+[[nodiscard]] constexpr std::uint32_t seq_worker(std::uint64_t seq) {
+    return static_cast<std::uint32_t>(seq & ((std::uint64_t{1} << kSeqWorkerBits) - 1));
+}
+inline constexpr std::uint32_t kAnySeqWorker = 0xFFFFFFFF;  // a read_deliveries filter that takes every worker
+// The counter to start from when the largest seq in the store is `max_seq` (0: none).
+[[nodiscard]] constexpr std::uint64_t next_seq_counter(std::uint64_t max_seq) {
+    return (max_seq >> kSeqWorkerBits) + 1;
+}
+
+// Which deliveries of a client read_deliveries returns: seqs in [from, to] written by `worker` (seq_worker),
+// or by any worker (kAnySeqWorker); at most `max` of them, in seq order.
+struct DeliveryRange {
+    std::uint64_t from = 0;
+    std::uint64_t to = 0;
+    std::uint32_t worker = kAnySeqWorker;
+    std::size_t max = 0;
+};
+
+struct StoredDelivery;
+
 // The asynchronous store the core uses. Thread-safe.
 class Store {
 public:
     using Done = std::function<void(bool ok)>;
+    // ok and up to `max` deliveries in seq order (QoS 2 marks applied); not ok when the store cannot be read.
+    using Loaded = std::function<void(bool ok, std::vector<StoredDelivery> deliveries)>;
     virtual ~Store() = default;
     // Queues the batch. `done` (may be empty) runs on the store's thread once the batch is durable (ok) or its
     // write failed (not ok: nothing of it is stored). Batches are applied in the order they were queued.
     virtual void commit(std::vector<StoreOp> batch, Done done) = 0;
     // True when acknowledgements must wait for `done` (sync); false when writes trail behind (batched).
     [[nodiscard]] virtual bool acks_wait() const = 0;
+    // Reads the deliveries of `client_id` in `range`, after every batch queued before this call is written (so
+    // what a worker has queued is there). `done` runs on the store's thread, never on the caller's; not ok when
+    // the read fails or the store is closed.
+    virtual void read_deliveries(std::string client_id, DeliveryRange range, Loaded done) = 0;
 };
 
 class GroupCommitStore final : public Store {
@@ -80,6 +121,7 @@ public:
 
     void commit(std::vector<StoreOp> batch, Done done) override;
     [[nodiscard]] bool acks_wait() const override { return mode_ == Durability::Sync; }
+    void read_deliveries(std::string client_id, DeliveryRange range, Loaded done) override;
     // Writes what is queued, then stops the thread. Later commits fail at once.
     void close();
 
@@ -102,6 +144,8 @@ private:
     struct Item {
         std::vector<StoreOp> ops;
         Done done;
+        // A read (ops empty): runs after the writes queued before it.
+        std::function<void()> read;
     };
     std::deque<Item> queue_;
     bool stop_ = false;
@@ -149,7 +193,13 @@ struct StoredWillRecord {
 
 struct RestoredSession {
     StoredSession session;
-    std::vector<StoredDelivery> deliveries;  // in seq order
+    std::vector<StoredDelivery> deliveries;  // in seq order: those past PUBREC, and the queue's first `cache`
+    // The rest of the queue, left in the store (load_state's `cache`): how many, their size, the first and
+    // the last seq (records past PUBREC in that range are in `deliveries` too).
+    std::uint64_t spilled = 0;
+    std::uint64_t spilled_bytes = 0;
+    std::uint64_t spill_from = 0;
+    std::uint64_t spill_to = 0;
     std::vector<std::uint16_t> incoming_qos2;
     std::optional<StoredWillRecord> will;
 };
@@ -168,9 +218,16 @@ struct RestoredState {
     std::size_t orphans = 0;  // records of sessions that no longer exist (removed while loading)
 };
 
+// Reads the deliveries of one client in `range`, with their QoS 2 marks. Throws StoreCorrupt as load_state.
+[[nodiscard]] std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_view client_id,
+                                                          const DeliveryRange& range, TimePoint now);
+
 // Reads the whole store. Throws StoreCorrupt naming the key when a value cannot be decoded. Records of a
 // session that no longer exists are erased from the backend (one write) and counted.
-[[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now);
+// Of each session's queue only the first `cache` messages (and all those past PUBREC) are kept in memory; the
+// others are counted (RestoredSession::spilled) and read back later.
+[[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now,
+                                       std::size_t cache = static_cast<std::size_t>(-1));
 
 // Builds batches in the key layout.
 class StoreBatch {

@@ -532,6 +532,7 @@ const std::vector<Field<Storage>>& storage_fields() {
         enum_field("durability", &Storage::durability, kDurabilities),
         integer_field("flush_interval_ms", &Storage::flush_interval_ms, 1, 60000),
         enum_field("on_corruption", &Storage::on_corruption, kOnCorruption),
+        integer_field("queue_cache_messages", &Storage::queue_cache_messages, 1, 1000000),
     };
     return fields;
 }

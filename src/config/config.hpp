@@ -116,6 +116,9 @@ struct Storage {
     std::uint32_t flush_interval_ms = 100;  // batched only
     // A store that cannot be read: fail (exit 2) or rename it "<dir>.damaged-<time>" and start empty.
     OnCorruption on_corruption = OnCorruption::Fail;
+    // sync/batched: the messages of a session's queue kept in memory; the rest stays in the store only and is
+    // read back as the queue drains. (memory mode keeps the whole queue, bounded by limits.max_queued_messages.)
+    std::uint32_t queue_cache_messages = 100;
 
     bool operator==(const Storage&) const = default;
 };

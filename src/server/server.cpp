@@ -498,7 +498,8 @@ void Server::start() {
         // client id hashes to (as Core::owner_of), its subscriptions into every worker's tree.
         auto& st = *impl.restored;
         for (auto& m : st.retained) impl.shared.retained.set(m->topic, m);
-        impl.shared.next_seq = st.next_seq;
+        impl.shared.next_seq = broker::next_seq_counter(st.next_seq - 1);
+        impl.shared.first_seq = broker::make_seq(impl.shared.next_seq, 0);
         impl.shared.totals_base = st.totals;
         const auto now = Clock::now();
         for (auto& rs : st.sessions) {

@@ -163,6 +163,31 @@ class DurabilityTest(unittest.TestCase):
         self.broker.start()
         self.check_restored()
 
+    def test_large_offline_queue_is_not_all_in_memory(self):
+        """20,000 messages queued for an offline session: after a restart only storage.queue_cache_messages of them
+        are in memory (the start-up line counts them); all 20,000 still arrive, in order, when the session returns."""
+        n = 20000
+        self.broker.limits_toml = "max_queued_messages = 30000"
+        self.broker.storage_toml = 'durability = "sync"\nqueue_cache_messages = 50'
+        self.broker.start()
+        sub = self.client("big", clean=False, subscribe="big/#", qos=1)
+        sub.close()
+        pub = self.client("bigpub", clean=True)
+        pub.c.max_inflight_messages_set(500)  # many in flight: one fsync covers many (group commit)
+        infos = [pub.c.publish("big/t", f"m{i}", qos=1) for i in range(n)]
+        for info in infos:
+            info.wait_for_publish(TIMEOUT_S)
+        pub.close()
+        self.broker.stop()
+        self.broker.start()
+        self.assertIn(f"1 sessions, {n} queued messages (50 in memory)", self.broker.tail(200))
+        back = self.client("big", clean=False)
+        self.assertEqual(back.connack, (1, 0))
+        wait_for(lambda: len(back.payloads("big/")) >= n, f"{n} queued messages", timeout=90)
+        got = back.payloads("big/")
+        self.assertEqual(len(got), n)
+        self.assertEqual(got, [f"m{i}" for i in range(n)])  # in order, none twice
+
     def test_memory_mode_keeps_nothing(self):
         self.broker.storage_toml = 'durability = "memory"'
         self.broker.start()

@@ -29,6 +29,14 @@ void MemoryBackend::scan(const std::function<void(std::string_view, std::string_
     for (const auto& [k, v] : data_) fn(k, v);
 }
 
+void MemoryBackend::scan_from(std::string_view start, std::string_view end,
+                              const std::function<bool(std::string_view, std::string_view)>& fn) {
+    std::lock_guard lock(mu_);
+    for (auto it = data_.lower_bound(start); it != data_.end() && it->first < end; ++it) {
+        if (!fn(it->first, it->second)) return;
+    }
+}
+
 std::size_t MemoryBackend::size() const {
     std::lock_guard lock(mu_);
     return data_.size();

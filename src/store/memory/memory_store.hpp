@@ -13,6 +13,8 @@ class MemoryBackend final : public broker::StoreBackend {
 public:
     [[nodiscard]] bool write(const std::vector<const std::vector<broker::StoreOp>*>& batches, bool sync) override;
     void scan(const std::function<void(std::string_view, std::string_view)>& fn) override;
+    void scan_from(std::string_view start, std::string_view end,
+                   const std::function<bool(std::string_view, std::string_view)>& fn) override;
     [[nodiscard]] std::size_t size() const;
 
 private:
@@ -30,6 +32,10 @@ public:
         return inner_.write(batches, sync);
     }
     void scan(const std::function<void(std::string_view, std::string_view)>& fn) override { inner_.scan(fn); }
+    void scan_from(std::string_view start, std::string_view end,
+                   const std::function<bool(std::string_view, std::string_view)>& fn) override {
+        inner_.scan_from(start, end, fn);
+    }
     [[nodiscard]] std::string last_error() const override { return "injected failure"; }
 
 private:

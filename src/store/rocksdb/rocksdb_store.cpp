@@ -102,6 +102,23 @@ void RocksDbBackend::scan(const std::function<void(std::string_view, std::string
     }
 }
 
+void RocksDbBackend::scan_from(std::string_view start, std::string_view end,
+                               const std::function<bool(std::string_view, std::string_view)>& fn) {
+    rocksdb::ReadOptions ro;
+    ro.verify_checksums = true;
+    const rocksdb::Slice upper(end.data(), end.size());
+    ro.iterate_upper_bound = &upper;  // stops at `end`: no walk over the deletion markers of acknowledged records
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
+    for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
+        const auto k = it->key();
+        const auto v = it->value();
+        if (!fn({k.data(), k.size()}, {v.data(), v.size()})) return;
+    }
+    if (!it->status().ok()) {
+        throw broker::StoreCorrupt("store " + dir_.string() + " cannot be read: " + it->status().ToString());
+    }
+}
+
 std::string RocksDbBackend::last_error() const {
     return impl_->last_error;
 }

@@ -20,6 +20,8 @@ public:
 
     [[nodiscard]] bool write(const std::vector<const std::vector<broker::StoreOp>*>& batches, bool sync) override;
     void scan(const std::function<void(std::string_view, std::string_view)>& fn) override;
+    void scan_from(std::string_view start, std::string_view end,
+                   const std::function<bool(std::string_view, std::string_view)>& fn) override;
     [[nodiscard]] std::string last_error() const override;
     [[nodiscard]] const std::filesystem::path& path() const { return dir_; }
 

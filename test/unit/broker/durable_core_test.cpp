@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "broker/core.hpp"
+#include "store/memory/memory_store.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
 
@@ -25,17 +26,31 @@ class FakeStore final : public Store {
 public:
     explicit FakeStore(bool wait) : wait_(wait) {}
     void commit(std::vector<StoreOp> batch, Done done) override {
-        pending.push_back({std::move(batch), std::move(done)});
+        pending.push_back({std::move(batch), std::move(done), {}});
     }
     [[nodiscard]] bool acks_wait() const override { return wait_; }
-    // Completes every pending batch (the committer's thread in real life).
+    void read_deliveries(std::string client_id, DeliveryRange range, Loaded done) override {
+        ++reads;
+        pending.push_back({{}, {}, [this, client_id, range, done] {
+                               done(true, broker::read_deliveries(backend, client_id, range, Clock::now()));
+                           }});
+    }
+    // Completes every pending batch and read in order (the committer's thread in real life); the writes of
+    // successful batches go to `backend`.
     void complete(bool ok) {
         auto items = std::exchange(pending, {});
         for (auto& it : items) {
+            if (it.read) {
+                it.read();
+                continue;
+            }
             for (const auto& op : it.ops) keys.push_back(op.key);
+            if (ok) (void)backend.write({&it.ops}, true);
             if (it.done) it.done(ok);
         }
     }
+    store::MemoryBackend backend;
+    std::size_t reads = 0;
     bool pending_key_starts_with(char tag) const {
         for (const auto& it : pending) {
             for (const auto& op : it.ops) {
@@ -47,6 +62,7 @@ public:
     struct Item {
         std::vector<StoreOp> ops;
         Done done;
+        std::function<void()> read;
     };
     std::deque<Item> pending;
     std::vector<std::string> keys;
@@ -318,6 +334,149 @@ TEST_F(DurableCoreTest, RestoredSessionResendsPubrelAndDupPublish) {
     publish(pub, "x/new", QoS::AtLeastOnce, 1);
     complete();
     EXPECT_EQ(only<codec::Publish>(received(p)).size(), 1U);
+}
+
+// Bounded offline queues: with storage.queue_cache_messages = 10, 500 messages queued for an offline session keep
+// at most 10 of them in memory (the rest only in the store); on reconnect all 500 arrive, in order, without DUP
+// (none was sent before), read back through the store as the inflight window drains.
+class BoundedQueueTest : public DurableCoreTest {
+protected:
+    explicit BoundedQueueTest(bool wait = true) : DurableCoreTest(wait) {
+        auto cfg = config::default_config();
+        cfg.storage.queue_cache_messages = kCache;
+        cfg.limits.max_inflight = 7;
+        core_->reconfigure(cfg);
+    }
+    static constexpr std::size_t kCache = 10;
+    static constexpr std::size_t kMessages = 500;
+
+    SessionInfo info(const std::string& client_id) {
+        SnapshotQuery q;
+        q.sessions = true;
+        q.client_id = client_id;
+        auto snap = core_->snapshot(q, now_);
+        EXPECT_EQ(snap.sessions.size(), 1U);
+        return snap.sessions.empty() ? SessionInfo{} : snap.sessions[0];
+    }
+
+    void run() {
+        Peer sub = connect("sub", false, 3600);
+        subscribe(sub, "q/#", QoS::AtLeastOnce);
+        complete();
+        received(sub);
+        core_->on_closed(sub.id, now_);
+        Peer pub = connect("pub", true, 0);
+        for (std::size_t i = 0; i < kMessages; ++i) {
+            publish(pub, "q/" + std::to_string(i), QoS::AtLeastOnce, static_cast<std::uint16_t>(i % 60000 + 1));
+            if (i % 7 == 0) complete();  // several messages per write too
+            const auto in = info("sub");
+            ASSERT_LE(in.queued_in_memory, kCache);
+        }
+        complete();
+        auto before = info("sub");
+        EXPECT_EQ(before.queued, kMessages);
+        EXPECT_EQ(before.queued_in_memory, kCache);
+        EXPECT_EQ(store_.reads, 0U);  // nothing read back while offline
+
+        Peer again = connect("sub", false, 3600);
+        std::vector<std::string> topics;
+        for (int round = 0; round < 10000 && topics.size() < kMessages; ++round) {
+            auto pubs = only<codec::Publish>(received(again));
+            for (const auto& p : pubs) {
+                EXPECT_FALSE(p.dup) << p.topic;  // never sent before: no DUP [MQTT-3.3.1-1]
+                topics.emplace_back(p.topic);
+                codec::Puback ack;
+                ack.packet_id = p.packet_id;
+                send(again, ack);
+            }
+            const auto in = info("sub");
+            EXPECT_LE(in.queued_in_memory, kCache);
+            complete();  // the store's thread: writes, then reads; their results come back to the core
+        }
+        ASSERT_EQ(topics.size(), kMessages);
+        for (std::size_t i = 0; i < kMessages; ++i) ASSERT_EQ(topics[i], "q/" + std::to_string(i));
+        EXPECT_GT(store_.reads, kMessages / kCache - 1);
+        const auto after = info("sub");
+        EXPECT_EQ(after.queued, 0U);
+        EXPECT_EQ(after.inflight, 0U);
+    }
+};
+
+TEST_F(BoundedQueueTest, OfflineQueueKeepsOnlyTheCacheInMemoryAndDeliversAllInOrder) {
+    run();
+}
+
+// Another worker's messages for a spilled session are in the store before they reach the session's core (the
+// writer queues the record, then posts the delivery). A read-back must not take them early: when they arrive
+// they would be queued twice, or overtake messages of their own publisher still on the way. Here "worker 1"
+// writes 40 records interleaved in seq order with worker 0's own 40, and delivers them only while the
+// subscriber is draining its queue; every message must arrive once, each publisher's in order.
+TEST_F(BoundedQueueTest, RecordsOfAnotherWorkerAreReadBackOnlyAfterTheyArrive) {
+    Peer sub = connect("sub", false, 3600);
+    subscribe(sub, "q/#", QoS::AtLeastOnce);
+    complete();
+    received(sub);
+    core_->on_closed(sub.id, now_);
+    const SessionId sid = core_->session_id("sub");
+    Peer pub = connect("pub", true, 0);
+    std::vector<Core::RemoteDelivery> remote;
+    constexpr int kEach = 40;
+    for (int i = 0; i < kEach; ++i) {
+        publish(pub, "q/a/" + std::to_string(i), QoS::AtLeastOnce, static_cast<std::uint16_t>(i + 1));
+        // Worker 1's message i: stored now (after worker 0's message i), delivered later.
+        auto m = std::make_shared<Message>();
+        m->topic = "q/b/" + std::to_string(i);
+        m->qos = QoS::AtLeastOnce;
+        StoredDelivery d;
+        d.seq = make_seq(shared_.next_seq.fetch_add(1), 1);
+        d.message = m;
+        d.qos = 1;
+        StoreBatch b;
+        b.put_delivery("sub", d);
+        store_.commit(b.take(), {});
+        remote.push_back({m, sid, QoS::AtLeastOnce, false, {}, nullptr, d.seq});
+    }
+    complete();
+    EXPECT_EQ(info("sub").queued, static_cast<std::size_t>(kEach));  // worker 1's have not arrived
+
+    Peer again = connect("sub", false, 3600);
+    std::vector<std::string> topics;
+    std::size_t arrived = 0;
+    for (int round = 0; round < 10000 && topics.size() < 2 * kEach; ++round) {
+        // Worker 1's deliveries trickle in, five per round, while the queue is read back.
+        std::vector<Core::RemoteDelivery> batch;
+        for (int k = 0; k < 5 && arrived < remote.size(); ++k) batch.push_back(remote[arrived++]);
+        if (!batch.empty()) core_->deliver_batch(batch, now_);
+        for (const auto& p : only<codec::Publish>(received(again))) {
+            topics.emplace_back(p.topic);
+            codec::Puback ack;
+            ack.packet_id = p.packet_id;
+            send(again, ack);
+        }
+        EXPECT_LE(info("sub").queued_in_memory, kCache);
+        complete();
+    }
+    ASSERT_EQ(topics.size(), 2U * kEach);
+    int next_a = 0, next_b = 0;
+    for (const auto& topic : topics) {
+        if (topic.starts_with("q/a/")) {
+            EXPECT_EQ(topic, "q/a/" + std::to_string(next_a++));
+        } else {
+            EXPECT_EQ(topic, "q/b/" + std::to_string(next_b++));
+        }
+    }
+    EXPECT_EQ(next_a, kEach);
+    EXPECT_EQ(next_b, kEach);
+    EXPECT_EQ(info("sub").queued, 0U);
+}
+
+class BoundedQueueBatchedTest : public BoundedQueueTest {
+protected:
+    BoundedQueueBatchedTest() : BoundedQueueTest(false) {}
+};
+
+TEST_F(BoundedQueueBatchedTest, OfflineQueueKeepsOnlyTheCacheInMemoryAndDeliversAllInOrder) {
+    run();
 }
 
 class BatchedCoreTest : public DurableCoreTest {

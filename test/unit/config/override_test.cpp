@@ -259,6 +259,7 @@ TEST(ConfigStorage, KeysParseOverrideAndNeedARestart) {
     EXPECT_EQ(d.storage.durability, Durability::Sync);  // acknowledged means stored, by default
     EXPECT_EQ(d.storage.flush_interval_ms, 100U);
     EXPECT_EQ(d.storage.on_corruption, OnCorruption::Fail);
+    EXPECT_EQ(d.storage.queue_cache_messages, 100U);
     auto r = parse_config("[storage]\ndurability = \"batched\"\nflush_interval_ms = 250\non_corruption = \"move-aside\"\n",
                           "s.toml");
     ASSERT_TRUE(r.ok());
@@ -270,6 +271,13 @@ TEST(ConfigStorage, KeysParseOverrideAndNeedARestart) {
     EXPECT_EQ(bad.errors[0].to_string(),
               "s.toml:2: storage.durability: must be one of \"sync\", \"batched\", \"memory\", got \"fast\"");
     EXPECT_EQ(bad.errors[1].key, "storage.flush_interval_ms");
+    auto zero = parse_config("[storage]\nqueue_cache_messages = 0\n", "s.toml");
+    ASSERT_EQ(zero.errors.size(), 1U);
+    EXPECT_EQ(zero.errors[0].key, "storage.queue_cache_messages");
+    Config q = default_config();
+    EXPECT_EQ(set(q, "storage.queue_cache_messages=5"), Strings{});
+    EXPECT_EQ(q.storage.queue_cache_messages, 5U);
+    EXPECT_EQ(reload_differences(d, q), Strings{"storage.queue_cache_messages"});
     Config c = default_config();
     EXPECT_EQ(set(c, "storage.durability=memory"), Strings{});
     EXPECT_EQ(c.storage.durability, Durability::Memory);

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <set>
@@ -19,6 +20,7 @@ namespace moth::store {
 namespace {
 
 using broker::GroupCommitStore;
+using broker::kAnySeqWorker;
 using broker::StoreBatch;
 using broker::TimePoint;
 using namespace std::chrono_literals;
@@ -364,6 +366,91 @@ TEST(StoreBatched, WritesTrailAndAreFlushedOnClose) {
     }
     EXPECT_EQ(c.results.size(), 10U);
     EXPECT_EQ(mem.size(), 10U);
+}
+
+constexpr std::uint64_t kLast = std::numeric_limits<std::uint64_t>::max();
+
+// Reading part of one session's queue back (bounded offline queues): the range from a seq, at most `max`, in seq
+// order, with the QoS 2 marks, only that client's ("a" is a prefix of "ab"), and after the writes queued before.
+void read_range(broker::StoreBackend& backend, broker::Durability mode) {
+    GroupCommitStore store(backend, mode, 1ms);
+    for (const std::string client : {"a", "ab"}) {
+        StoreBatch b;
+        for (std::uint64_t seq = 1; seq <= 50; ++seq) {
+            broker::StoredDelivery d;
+            d.seq = seq * 2;  // even seqs only: a read may start between two
+            d.qos = 2;
+            d.message = message("t/" + client, client + std::to_string(d.seq), codec::QoS::ExactlyOnce);
+            b.put_delivery(client, d);
+        }
+        b.mark_delivery(client, 40, 7, true);
+        store.commit(b.take(), {});  // not waited for: the read must come after it anyway
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::pair<bool, std::vector<broker::StoredDelivery>>> got;
+    auto done = [&](bool ok, std::vector<broker::StoredDelivery> ds) {
+        std::lock_guard lock(mu);
+        got.emplace_back(ok, std::move(ds));
+        cv.notify_all();
+    };
+    const auto caller = std::this_thread::get_id();
+    store.read_deliveries("a", {35, kLast, kAnySeqWorker, 5}, [&](bool ok, std::vector<broker::StoredDelivery> ds) {
+        EXPECT_NE(std::this_thread::get_id(), caller);  // on the store's thread
+        done(ok, std::move(ds));
+    });
+    store.read_deliveries("a", {95, kLast, kAnySeqWorker, 100}, done);   // the tail: fewer than max
+    store.read_deliveries("a", {101, kLast, kAnySeqWorker, 100}, done);  // past the end
+    store.read_deliveries("zz", {1, kLast, kAnySeqWorker, 100}, done);   // no such client
+    // Only the seqs of one writer: seq_worker(seq) is the seq's low kSeqWorkerBits, the seq itself here, so of
+    // [11, 24] worker 20 has 20 alone. Then bounded above (inclusive).
+    store.read_deliveries("a", {11, 24, 20, 100}, done);
+    store.read_deliveries("a", {11, 29, kAnySeqWorker, 100}, done);  // 12, 14, ..., 28
+    store.read_deliveries("a", {30, 29, kAnySeqWorker, 100}, done);  // an empty range
+    {
+        std::unique_lock lock(mu);
+        ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return got.size() == 7; }));
+    }
+    for (const auto& g : got) EXPECT_TRUE(g.first);
+    ASSERT_EQ(got[0].second.size(), 5U);
+    for (std::size_t i = 0; i < 5; ++i) {
+        const auto& d = got[0].second[i];
+        EXPECT_EQ(d.seq, 36 + 2 * i);
+        EXPECT_EQ(text(*d.message), "a" + std::to_string(d.seq));
+        EXPECT_EQ(d.message->topic, "t/a");
+        EXPECT_EQ(d.pubrec, d.seq == 40);
+        EXPECT_EQ(d.packet_id, d.seq == 40 ? 7 : 0);
+    }
+    ASSERT_EQ(got[1].second.size(), 3U);
+    EXPECT_EQ(got[1].second[0].seq, 96U);
+    EXPECT_EQ(got[1].second[2].seq, 100U);
+    EXPECT_TRUE(got[2].second.empty());
+    EXPECT_TRUE(got[3].second.empty());
+    ASSERT_EQ(got[4].second.size(), 1U);
+    EXPECT_EQ(got[4].second[0].seq, 20U);
+    ASSERT_EQ(got[5].second.size(), 9U);
+    EXPECT_EQ(got[5].second.front().seq, 12U);
+    EXPECT_EQ(got[5].second.back().seq, 28U);
+    EXPECT_TRUE(got[6].second.empty());
+    store.close();
+    bool called = false, result = true;
+    store.read_deliveries("a", {1, kLast, kAnySeqWorker, 10}, [&](bool ok, std::vector<broker::StoredDelivery>) {
+        called = true;
+        result = ok;
+    });
+    EXPECT_TRUE(called);  // a closed store answers at once, not ok
+    EXPECT_FALSE(result);
+}
+
+TEST(StoreRead, RangeOfOneClientsDeliveriesInMemory) {
+    MemoryBackend mem;
+    read_range(mem, broker::Durability::Sync);
+}
+
+TEST(StoreRead, RangeOfOneClientsDeliveriesInRocksDbBatched) {
+    TempDir dir;
+    RocksDbBackend db(dir.path / "store");
+    read_range(db, broker::Durability::Batched);
 }
 
 TEST(StoreDamage, UnreadableDatabaseNamesItsPath) {
