@@ -1070,6 +1070,7 @@ void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::v
         o.packet_id = next_packet_id(s);
         if (send_publish(*c, o, false, now)) {
             o.sent = true;
+            note_sent(s, o);
             s.inflight.push_back(std::move(o));
         } else {
             forget(s, o);
@@ -1137,6 +1138,7 @@ void Core::pump(Session& s, TimePoint now) {
         // A message restored from the store may have been sent before the restart: DUP [MQTT-3.3.1-1].
         if (send_publish(*c, o, o.restored, now)) {
             o.sent = true;
+            note_sent(s, o);
             s.inflight.push_back(std::move(o));
         } else {
             forget(s, o);
@@ -1655,6 +1657,16 @@ void Core::persist_session(Session& s, StoreBatch& b) {
     s.tag->durable = true;
 }
 
+void Core::note_sent(Session& s, const Outgoing& o) {
+    // [MQTT-4.4.0-1]: after a restart an unacknowledged QoS 2 PUBLISH is resent with its original packet
+    // identifier, so a client that holds it (awaiting PUBREL) sees a duplicate, not a second message. Not waited
+    // for: a crash before this write resends under a new identifier, as before. QoS 1 may be delivered twice.
+    if (o.seq == 0 || store_ == nullptr || o.qos != QoS::ExactlyOnce) return;
+    StoreBatch b;
+    b.mark_delivery(s.client_id, o.seq, o.packet_id, false);
+    commit(b);
+}
+
 void Core::forget(Session& s, const Outgoing& o) {
     if (o.seq == 0 || store_ == nullptr) return;
     StoreBatch b;
@@ -1805,6 +1817,11 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
             o.packet_id = d.packet_id;
             o.sent = true;
             o.pubrec = true;
+            s.inflight.push_back(std::move(o));
+        } else if (d.packet_id != 0) {
+            // A QoS 2 PUBLISH sent before the restart, not acknowledged: resent on reconnect with its identifier.
+            o.packet_id = d.packet_id;
+            o.sent = true;
             s.inflight.push_back(std::move(o));
         } else {
             s.queued_bytes += message_size(*o.message);

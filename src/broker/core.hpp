@@ -377,6 +377,7 @@ private:
     void commit_then(StoreBatch& b, std::function<void(Core&, bool)> then);
     void commit(StoreBatch& b);  // no one waits
     void persist_session(Session& s, StoreBatch& b);
+    void note_sent(Session& s, const Outgoing& o);  // stores a QoS 2 PUBLISH's packet identifier
     void forget(Session& s, const Outgoing& o);  // its store record is no longer needed
     void set_retained(const MessagePtr& m, StoreBatch* b);
     void redistribute_shared(Session& s, TimePoint now);

@@ -336,6 +336,52 @@ TEST_F(DurableCoreTest, RestoredSessionResendsPubrelAndDupPublish) {
     EXPECT_EQ(only<codec::Publish>(received(p)).size(), 1U);
 }
 
+// [MQTT-4.4.0-1]: a QoS 2 PUBLISH sent but not acknowledged before a crash is resent after the restart with its
+// original packet identifier (and DUP), so a client holding it for PUBREL does not take it for a new message.
+TEST_F(DurableCoreTest, Qos2PublishKeepsItsPacketIdentifierAcrossARestart) {
+    Peer sub = connect("sub", false, 3600);
+    subscribe(sub, "x/#", QoS::ExactlyOnce);
+    complete();
+    received(sub);
+    Peer pub = connect("pub", true, 0);
+    publish(pub, "x/1", QoS::AtLeastOnce, 1);  // QoS 1 for contrast: its identifier is not stored
+    publish(pub, "x/2", QoS::ExactlyOnce, 2);
+    complete();
+    complete();  // the marks written after sending
+    const auto pubs = only<codec::Publish>(received(sub));
+    ASSERT_EQ(pubs.size(), 2U);
+    ASSERT_EQ(pubs[1].qos, QoS::ExactlyOnce);
+    const auto pid = pubs[1].packet_id;
+    // No PUBACK or PUBREC: the broker "crashes". What the store holds is what a restart restores.
+    auto state = load_state(store_.backend, now_);
+    ASSERT_EQ(state.sessions.size(), 1U);
+    auto& rs = state.sessions[0];
+    ASSERT_EQ(rs.deliveries.size(), 2U);
+    EXPECT_EQ(rs.deliveries[0].packet_id, 0);
+    EXPECT_EQ(rs.deliveries[1].packet_id, pid);
+    EXPECT_FALSE(rs.deliveries[1].pubrec);
+
+    core_ = std::make_unique<Core>(0, shared_, host_);
+    (void)core_->restore(rs, now_);
+    Peer again = connect("sub", false, 3600);
+    const auto resent = only<codec::Publish>(received(again));
+    ASSERT_EQ(resent.size(), 2U);
+    EXPECT_EQ(resent[0].topic, "x/2");  // resent in flight first, then the queued one
+    EXPECT_EQ(resent[0].packet_id, pid);
+    EXPECT_TRUE(resent[0].dup);
+    EXPECT_EQ(resent[1].topic, "x/1");
+    EXPECT_NE(resent[1].packet_id, pid);  // a fresh identifier may not collide with the one in flight
+    EXPECT_TRUE(resent[1].dup);
+    // The flow goes on with that identifier: PUBREC -> PUBREL -> PUBCOMP.
+    codec::Pubrec rec;
+    rec.packet_id = pid;
+    send(again, rec);
+    complete();
+    const auto rels = only<codec::Pubrel>(received(again));
+    ASSERT_EQ(rels.size(), 1U);
+    EXPECT_EQ(rels[0].packet_id, pid);
+}
+
 // Bounded offline queues: with storage.queue_cache_messages = 10, 500 messages queued for an offline session keep
 // at most 10 of them in memory (the rest only in the store); on reconnect all 500 arrive, in order, without DUP
 // (none was sent before), read back through the store as the inflight window drains.
