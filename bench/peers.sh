@@ -14,7 +14,7 @@
 # payload's send time stamp, peak RSS (VmHWM), RSS per idle connection ((VmRSS connected - VmRSS before) / N), the
 # generator's own CPU use (near 100 % means the generator, not the broker, was the limit).
 #
-# --quick: one run, 2 s per scenario and smaller counts (2,000 idle connections, 10,000 retained); the CI smoke
+# --quick: one run, 5 s per scenario and smaller counts (2,000 idle connections, 10,000 retained); the CI smoke
 # (ctest label bench-smoke) runs it with the ci build. No timing is asserted; the script fails only when a
 # scenario cannot run (a broker does not start, a bench run fails).
 #
@@ -52,7 +52,7 @@ for bin in "$MOTHD" "$MOTH" "$MOSQUITTO"; do
 done
 
 if [[ $QUICK -eq 1 ]]; then
-    DUR=2; DRAIN=1; IDLE=2000; CONN_PLAIN=500; CONN_TLS=100; STORM_PUBS=10; STORM_EACH=1000
+    DUR=5; DRAIN=1; IDLE=2000; CONN_PLAIN=500; CONN_TLS=100; STORM_PUBS=10; STORM_EACH=1000
 else
     DUR=10; DRAIN=2; IDLE=10000; CONN_PLAIN=5000; CONN_TLS=1000; STORM_PUBS=10; STORM_EACH=10000
 fi
