@@ -1124,14 +1124,39 @@ void Core::pump(Session& s, TimePoint now) {
 }
 
 std::uint16_t Core::next_packet_id(Session& s) {
-    for (;;) {
-        const std::uint16_t id = s.next_packet_id++;
-        if (s.next_packet_id == 0) s.next_packet_id = 1;
-        if (id == 0) continue;
-        const bool used = std::any_of(s.inflight.begin(), s.inflight.end(),
-                                      [id](const Outgoing& o) { return o.packet_id == id; });
-        if (!used) return id;
+    // Identifiers are handed out in sequence (1 to 65535, then 1 again) and acknowledged mostly in order, so
+    // the unacknowledged ones are a window behind the cursor. One scan of the inflight window finds the run of
+    // unused identifiers from the cursor on; they are handed out without looking again, and the next scan is
+    // needed once the run is used up (about once per wrap-around). Identifiers freed meanwhile only make the run
+    // conservative; the only ones entering the window without this function are a restored session's, and a
+    // restored session starts with no run. Never one an unacknowledged message still holds [MQTT-2.2.1-3].
+    if (s.free_packet_ids == 0) {
+        constexpr std::uint32_t kIds = 65535;
+        const std::uint32_t cursor = s.next_packet_id - 1U;  // 0-based position of the cursor on the ring
+        std::vector<std::uint32_t> used;                       // distances of the ids in use from the cursor
+        used.reserve(s.inflight.size());
+        for (const auto& o : s.inflight) {
+            if (o.packet_id != 0) used.push_back((o.packet_id - 1U + kIds - cursor) % kIds);
+        }
+        std::sort(used.begin(), used.end());
+        std::uint32_t start = 0;  // the first unused distance, then the length of the run from it
+        std::uint32_t end = kIds;
+        for (const auto d : used) {
+            if (d == start) {
+                ++start;
+            } else if (d > start) {
+                end = d;
+                break;
+            }
+        }
+        // Callers keep the window below 65535 (the largest Receive Maximum), so a free identifier exists.
+        s.next_packet_id = static_cast<std::uint16_t>((cursor + start) % kIds + 1);
+        s.free_packet_ids = static_cast<std::uint16_t>(end - start);
     }
+    const std::uint16_t id = s.next_packet_id;
+    s.next_packet_id = id == 65535 ? 1 : static_cast<std::uint16_t>(id + 1);
+    --s.free_packet_ids;
+    return id;
 }
 
 bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now) {

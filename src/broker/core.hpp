@@ -279,6 +279,7 @@ private:
         std::uint64_t queued_bytes = 0;
         std::unordered_set<std::uint16_t> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
+        std::uint16_t free_packet_ids = 0;  // ids from next_packet_id on known to be unused; 0: scan inflight
         std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
         TimePoint will_due{};
         std::shared_ptr<SessionTag> tag;  // tag->durable: the session is in the store
