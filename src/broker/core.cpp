@@ -148,9 +148,10 @@ void Core::send_packet(Connection& c, const codec::Packet& p) {
         if (shared_.log) shared_.log(0, "not sending a packet larger than the client's Maximum Packet Size");
         return;
     }
-    encode_buf_.resize(*size);
-    if (!codec::encode(p, c.version, encode_buf_)) return;
-    host_.send(c.id, encode_buf_);
+    const auto out = host_.append(c.id, *size);
+    if (out.empty()) return;
+    // Cannot fail: encode() measures as encoded_size() did, and `out` has that size.
+    if (!codec::encode(p, c.version, out)) return;
     Stats::add(stats_.bytes_sent, *size);
     Stats::add(stats_.messages_sent);
 }
@@ -991,6 +992,7 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
     std::sort(matches_.begin(), matches_.end(),  // order between sessions is free; std::sort does not allocate
                      [](const Match& a, const Match& b) { return a.session < b.session; });
     std::size_t delivered = 0;
+    const bool fan_out = std::exchange(fan_out_, matches_.size() > 1);
     auto dispatch = [&](SessionId sid, QoS qos, bool retain, std::vector<std::uint32_t> ids,
                         const std::shared_ptr<const std::string>& share, const std::shared_ptr<SessionTag>& owner) {
         ++delivered;
@@ -1033,16 +1035,19 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
         }
         if (any) dispatch(sid, qos, retain, std::move(ids), nullptr, owner);
     }
+    fan_out_ = fan_out;
     return delivered;
 }
 
 void Core::deliver_batch(std::vector<RemoteDelivery>& batch, TimePoint now) {
     now_ = now;
+    const bool fan_out = std::exchange(fan_out_, batch.size() > 1);
     for (auto& d : batch) {
         if (Session* s = find_session(d.session)) {
             deliver(*s, d.message, d.qos, d.retain, std::move(d.subscription_ids), now, std::move(d.share), d.seq);
         }
     }
+    fan_out_ = fan_out;
 }
 
 void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::vector<std::uint32_t> sub_ids,
@@ -1054,25 +1059,26 @@ void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::v
         return;
     }
     Connection* c = s.connection != 0 ? find_connection(s.connection) : nullptr;
-    const bool congested = c != nullptr && host_.pending_bytes(c->id) > cfg_.limits.max_outgoing_buffer_bytes;
+    bool congested = false;  // a slow consumer: more than max_outgoing_buffer_bytes wait for its connection
     if (qos == QoS::AtMostOnce) {
         // QoS 0 is not queued: it is dropped for offline sessions and for a slow consumer's full buffer.
-        if (c == nullptr || congested) {
+        if (c == nullptr || (!send_publish(*c, o, false, now, &congested) && congested)) {
             Stats::add(stats_.messages_dropped);
-            return;
         }
-        send_publish(*c, o, false, now);
         return;
     }
-    if (c != nullptr && !congested && s.queue.empty() && s.inflight.size() < c->send_window) {
+    if (c != nullptr && s.queue.empty() && s.inflight.size() < c->send_window) {
         o.packet_id = next_packet_id(s);
-        if (send_publish(*c, o, false, now)) {
+        if (send_publish(*c, o, false, now, &congested)) {
             o.sent = true;
             s.inflight.push_back(std::move(o));
-        } else {
-            forget(s, o);
+            return;
         }
-        return;
+        if (!congested) {
+            forget(s, o);
+            return;
+        }
+        o.packet_id = 0;  // queued: pump() gives it an identifier when it is sent
     }
     enqueue(s, std::move(o));
 }
@@ -1159,22 +1165,40 @@ std::uint16_t Core::next_packet_id(Session& s) {
     return id;
 }
 
-bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now) {
+bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now, bool* congested) {
     const Message& m = *o.message;
     const auto v = c.version;
     // A message fanned out to many receivers of one version, QoS and retain flag is encoded once; only the
     // packet identifier differs. Properties that differ per receiver (remaining expiry, subscription
     // identifiers, topic aliases) and DUP resends get an encoding of their own.
     const bool per_receiver = is_v5(v) && (m.expires_at || !o.subscription_ids.empty() || c.alias_max_out != 0);
-    const bool shareable = !per_receiver && !dup;
+    const bool shareable = fan_out_ && !per_receiver && !dup;
     const auto slot = (static_cast<std::size_t>(v) - 3) * 6 + static_cast<std::size_t>(o.qos) * 2 + (o.retain ? 1 : 0);
-    std::span<const std::byte> bytes;
-    std::uint16_t alias = 0;
-    bool new_alias = false;
+    const auto limit =
+        congested != nullptr ? cfg_.limits.max_outgoing_buffer_bytes : std::numeric_limits<std::size_t>::max();
+    // Whether a packet the host refused counts as sent: not for a slow consumer (with `congested`, which is
+    // set), yes for a connection the host has already let go, like a write that fails later.
+    auto refused = [&] {
+        if (congested != nullptr && host_.pending_bytes(c.id) > limit) {
+            *congested = true;
+            return false;
+        }
+        return true;
+    };
+    auto too_large = [&](std::size_t size) {
+        if (c.max_packet_size == 0 || size <= c.max_packet_size) return false;
+        // [MQTT-3.1.2-24/25]: never send a packet above the client's Maximum Packet Size; the message is
+        // discarded for this receiver as if it had been delivered.
+        Stats::add(stats_.messages_dropped);
+        return true;
+    };
+    std::size_t sent = 0;
     if (shareable && cache_message_.get() == &m && cache_valid_[slot]) {
         auto& cached = cache_[slot];
+        if (too_large(cached.size())) return false;
         if (o.qos != QoS::AtMostOnce) codec::patch_publish_packet_id(cached, o.packet_id);
-        bytes = cached;
+        if (!host_.send(c.id, cached, limit)) return refused();
+        sent = cached.size();
     } else {
         codec::Publish p;
         p.topic = m.topic;
@@ -1183,6 +1207,8 @@ bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint no
         p.dup = dup && o.qos != QoS::AtMostOnce;
         p.packet_id = o.qos == QoS::AtMostOnce ? 0 : o.packet_id;
         p.payload = m.payload;
+        std::uint16_t alias = 0;
+        bool new_alias = false;
         if (is_v5(v)) {
             auto& pr = p.properties;
             pr.payload_format_indicator = m.payload_format_indicator;
@@ -1211,28 +1237,24 @@ bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint no
             }
         }
         auto size = codec::encoded_size(p, v);
-        if (!size) return false;
-        encode_buf_.resize(*size);
-        if (!codec::encode(p, v, encode_buf_)) return false;
-        bytes = encode_buf_;
+        if (!size || too_large(*size)) return false;
+        // Encoded straight into the connection's output.
+        const auto out = host_.append(c.id, *size, limit);
+        if (out.empty()) return refused();
+        // Cannot fail: encode() measures as encoded_size() did, and `out` has that size.
+        if (!codec::encode(p, v, out)) return false;
+        sent = out.size();
         if (shareable) {
             if (cache_message_.get() != &m) {
                 cache_message_ = o.message;
                 cache_valid_.fill(false);
             }
-            cache_[slot].assign(encode_buf_.begin(), encode_buf_.end());
+            cache_[slot].assign(out.begin(), out.end());
             cache_valid_[slot] = true;
         }
+        if (new_alias) c.aliases_out.emplace(m.topic, alias);
     }
-    if (c.max_packet_size != 0 && bytes.size() > c.max_packet_size) {
-        // [MQTT-3.1.2-24/25]: never send a packet above the client's Maximum Packet Size; the message is
-        // discarded for this receiver as if it had been delivered.
-        Stats::add(stats_.messages_dropped);
-        return false;
-    }
-    if (new_alias) c.aliases_out.emplace(m.topic, alias);
-    host_.send(c.id, bytes);
-    Stats::add(stats_.bytes_sent, bytes.size());
+    Stats::add(stats_.bytes_sent, sent);
     Stats::add(stats_.messages_sent);
     Stats::add(stats_.publish_sent);
     return true;

@@ -57,9 +57,15 @@ private:
 
 class FakeHost final : public Host {
 public:
-    void send(ConnectionId id, std::span<const std::byte> bytes) override {
+    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t) override {
         auto& out = out_[id];
         out.insert(out.end(), bytes.begin(), bytes.end());
+        return true;
+    }
+    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t) override {
+        auto& out = out_[id];
+        out.resize(out.size() + size);
+        return std::span(out).last(size);
     }
     std::size_t pending_bytes(ConnectionId) const override { return 0; }
     void close(ConnectionId id) override { closed_.push_back(id); }
