@@ -1241,8 +1241,7 @@ bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint no
         // Encoded straight into the connection's output.
         const auto out = host_.append(c.id, *size, limit);
         if (out.empty()) return refused();
-        // Cannot fail: encode() measures as encoded_size() did, and `out` has that size.
-        if (!codec::encode(p, v, out)) return false;
+        codec::encode_measured(p, v, out);
         sent = out.size();
         if (shareable) {
             if (cache_message_.get() != &m) {
