@@ -1679,6 +1679,7 @@ void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
         return;
     }
     if (p.retain_update) set_retained(p.message, nullptr);  // already in the batch
+    const bool fan_out = std::exchange(fan_out_, p.deliveries.size() > 1);
     for (auto& d : p.deliveries) {
         const unsigned w = worker_of(d.session);
         if (w == index_) {
@@ -1690,6 +1691,7 @@ void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
                 {p.message, d.session, d.qos, d.retain, std::move(d.subscription_ids), d.share, d.seq});
         }
     }
+    fan_out_ = fan_out;
     if (p.connection == 0) return;
     if (qos == QoS::ExactlyOnce && s != nullptr) s->incoming_qos2.insert(p.packet_id);
     if (c == nullptr) return;

@@ -418,8 +418,8 @@ private:
     TimePoint now_{};                         // time of the event being handled
     std::vector<ConnectionId> closed_;        // closed connections, erased at the end of the loop turn
     // Encodings of the message being fanned out, per (version, QoS, retain): one encode for many receivers.
-    // Only while route() or deliver_batch() has more than one receiver for a message (fan_out_): a message for
-    // one receiver is encoded straight into its connection's output.
+    // Only while route(), deliver_batch() or finish_publish() has more than one receiver for a message
+    // (fan_out_): a message for one receiver is encoded straight into its connection's output.
     bool fan_out_ = false;
     MessagePtr cache_message_;
     std::array<std::vector<std::byte>, 18> cache_;
