@@ -149,9 +149,10 @@ void Core::send_packet(Connection& c, const codec::Packet& p) {
         if (shared_.log) shared_.log(0, "not sending a packet larger than the client's Maximum Packet Size");
         return;
     }
-    encode_buf_.resize(*size);
-    if (!codec::encode(p, c.version, encode_buf_)) return;
-    host_.send(c.id, encode_buf_);
+    const auto out = host_.append(c.id, *size);
+    if (out.empty()) return;
+    // Cannot fail: encode() measures as encoded_size() did, and `out` has that size.
+    if (!codec::encode(p, c.version, out)) return;
     Stats::add(stats_.bytes_sent, *size);
     Stats::add(stats_.messages_sent);
 }
@@ -993,6 +994,7 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
     std::sort(matches_.begin(), matches_.end(),  // order between sessions is free; std::sort does not allocate
                      [](const Match& a, const Match& b) { return a.session < b.session; });
     std::size_t delivered = 0;
+    const bool fan_out = std::exchange(fan_out_, matches_.size() > 1);
     auto dispatch = [&](SessionId sid, QoS qos, bool retain, std::vector<std::uint32_t> ids,
                         const std::shared_ptr<const std::string>& share, const std::shared_ptr<SessionTag>& owner) {
         ++delivered;
@@ -1035,16 +1037,19 @@ std::size_t Core::route(const MessagePtr& m, TimePoint now) {
         }
         if (any) dispatch(sid, qos, retain, std::move(ids), nullptr, owner);
     }
+    fan_out_ = fan_out;
     return delivered;
 }
 
 void Core::deliver_batch(std::vector<RemoteDelivery>& batch, TimePoint now) {
     now_ = now;
+    const bool fan_out = std::exchange(fan_out_, batch.size() > 1);
     for (auto& d : batch) {
         if (Session* s = find_session(d.session)) {
             deliver(*s, d.message, d.qos, d.retain, std::move(d.subscription_ids), now, std::move(d.share), d.seq);
         }
     }
+    fan_out_ = fan_out;
 }
 
 void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::vector<std::uint32_t> sub_ids,
@@ -1056,26 +1061,27 @@ void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::v
         return;
     }
     Connection* c = s.connection != 0 ? find_connection(s.connection) : nullptr;
-    const bool congested = c != nullptr && host_.pending_bytes(c->id) > cfg_.limits.max_outgoing_buffer_bytes;
+    bool congested = false;  // a slow consumer: more than max_outgoing_buffer_bytes wait for its connection
     if (qos == QoS::AtMostOnce) {
         // QoS 0 is not queued: it is dropped for offline sessions and for a slow consumer's full buffer.
-        if (c == nullptr || congested) {
+        if (c == nullptr || (!send_publish(*c, o, false, now, &congested) && congested)) {
             Stats::add(stats_.messages_dropped);
-            return;
         }
-        send_publish(*c, o, false, now);
         return;
     }
-    if (c != nullptr && !congested && s.queue.empty() && s.spilled == 0 && s.inflight.size() < c->send_window) {
+    if (c != nullptr && s.queue.empty() && s.spilled == 0 && s.inflight.size() < c->send_window) {
         o.packet_id = next_packet_id(s);
-        if (send_publish(*c, o, false, now)) {
+        if (send_publish(*c, o, false, now, &congested)) {
             o.sent = true;
             note_sent(s, o);
             s.inflight.push_back(std::move(o));
-        } else {
-            forget(s, o);
+            return;
         }
-        return;
+        if (!congested) {
+            forget(s, o);
+            return;
+        }
+        o.packet_id = 0;  // queued: pump() gives it an identifier when it is sent
     }
     enqueue(s, std::move(o));
 }
@@ -1218,32 +1224,75 @@ void Core::on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, st
 }
 
 std::uint16_t Core::next_packet_id(Session& s) {
-    for (;;) {
-        const std::uint16_t id = s.next_packet_id++;
-        if (s.next_packet_id == 0) s.next_packet_id = 1;
-        if (id == 0) continue;
-        const bool used = std::any_of(s.inflight.begin(), s.inflight.end(),
-                                      [id](const Outgoing& o) { return o.packet_id == id; });
-        if (!used) return id;
+    // Identifiers are handed out in sequence (1 to 65535, then 1 again) and acknowledged mostly in order, so
+    // the unacknowledged ones are a window behind the cursor. One scan of the inflight window finds the run of
+    // unused identifiers from the cursor on; they are handed out without looking again, and the next scan is
+    // needed once the run is used up (about once per wrap-around). Identifiers freed meanwhile only make the run
+    // conservative; the only ones entering the window without this function are a restored session's, and a
+    // restored session starts with no run. Never one an unacknowledged message still holds [MQTT-2.2.1-3].
+    if (s.free_packet_ids == 0) {
+        constexpr std::uint32_t kIds = 65535;
+        const std::uint32_t cursor = s.next_packet_id - 1U;  // 0-based position of the cursor on the ring
+        std::vector<std::uint32_t> used;                       // distances of the ids in use from the cursor
+        used.reserve(s.inflight.size());
+        for (const auto& o : s.inflight) {
+            if (o.packet_id != 0) used.push_back((o.packet_id - 1U + kIds - cursor) % kIds);
+        }
+        std::sort(used.begin(), used.end());
+        std::uint32_t start = 0;  // the first unused distance, then the length of the run from it
+        std::uint32_t end = kIds;
+        for (const auto d : used) {
+            if (d == start) {
+                ++start;
+            } else if (d > start) {
+                end = d;
+                break;
+            }
+        }
+        // Callers keep the window below 65535 (the largest Receive Maximum), so a free identifier exists.
+        s.next_packet_id = static_cast<std::uint16_t>((cursor + start) % kIds + 1);
+        s.free_packet_ids = static_cast<std::uint16_t>(end - start);
     }
+    const std::uint16_t id = s.next_packet_id;
+    s.next_packet_id = id == 65535 ? 1 : static_cast<std::uint16_t>(id + 1);
+    --s.free_packet_ids;
+    return id;
 }
 
-bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now) {
+bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now, bool* congested) {
     const Message& m = *o.message;
     const auto v = c.version;
     // A message fanned out to many receivers of one version, QoS and retain flag is encoded once; only the
     // packet identifier differs. Properties that differ per receiver (remaining expiry, subscription
     // identifiers, topic aliases) and DUP resends get an encoding of their own.
     const bool per_receiver = is_v5(v) && (m.expires_at || !o.subscription_ids.empty() || c.alias_max_out != 0);
-    const bool shareable = !per_receiver && !dup;
+    const bool shareable = fan_out_ && !per_receiver && !dup;
     const auto slot = (static_cast<std::size_t>(v) - 3) * 6 + static_cast<std::size_t>(o.qos) * 2 + (o.retain ? 1 : 0);
-    std::span<const std::byte> bytes;
-    std::uint16_t alias = 0;
-    bool new_alias = false;
+    const auto limit =
+        congested != nullptr ? cfg_.limits.max_outgoing_buffer_bytes : std::numeric_limits<std::size_t>::max();
+    // Whether a packet the host refused counts as sent: not for a slow consumer (with `congested`, which is
+    // set), yes for a connection the host has already let go, like a write that fails later.
+    auto refused = [&] {
+        if (congested != nullptr && host_.pending_bytes(c.id) > limit) {
+            *congested = true;
+            return false;
+        }
+        return true;
+    };
+    auto too_large = [&](std::size_t size) {
+        if (c.max_packet_size == 0 || size <= c.max_packet_size) return false;
+        // [MQTT-3.1.2-24/25]: never send a packet above the client's Maximum Packet Size; the message is
+        // discarded for this receiver as if it had been delivered.
+        Stats::add(stats_.messages_dropped);
+        return true;
+    };
+    std::size_t sent = 0;
     if (shareable && cache_message_.get() == &m && cache_valid_[slot]) {
         auto& cached = cache_[slot];
+        if (too_large(cached.size())) return false;
         if (o.qos != QoS::AtMostOnce) codec::patch_publish_packet_id(cached, o.packet_id);
-        bytes = cached;
+        if (!host_.send(c.id, cached, limit)) return refused();
+        sent = cached.size();
     } else {
         codec::Publish p;
         p.topic = m.topic;
@@ -1252,6 +1301,8 @@ bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint no
         p.dup = dup && o.qos != QoS::AtMostOnce;
         p.packet_id = o.qos == QoS::AtMostOnce ? 0 : o.packet_id;
         p.payload = m.payload;
+        std::uint16_t alias = 0;
+        bool new_alias = false;
         if (is_v5(v)) {
             auto& pr = p.properties;
             pr.payload_format_indicator = m.payload_format_indicator;
@@ -1280,28 +1331,23 @@ bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint no
             }
         }
         auto size = codec::encoded_size(p, v);
-        if (!size) return false;
-        encode_buf_.resize(*size);
-        if (!codec::encode(p, v, encode_buf_)) return false;
-        bytes = encode_buf_;
+        if (!size || too_large(*size)) return false;
+        // Encoded straight into the connection's output.
+        const auto out = host_.append(c.id, *size, limit);
+        if (out.empty()) return refused();
+        codec::encode_measured(p, v, out);
+        sent = out.size();
         if (shareable) {
             if (cache_message_.get() != &m) {
                 cache_message_ = o.message;
                 cache_valid_.fill(false);
             }
-            cache_[slot].assign(encode_buf_.begin(), encode_buf_.end());
+            cache_[slot].assign(out.begin(), out.end());
             cache_valid_[slot] = true;
         }
+        if (new_alias) c.aliases_out.emplace(m.topic, alias);
     }
-    if (c.max_packet_size != 0 && bytes.size() > c.max_packet_size) {
-        // [MQTT-3.1.2-24/25]: never send a packet above the client's Maximum Packet Size; the message is
-        // discarded for this receiver as if it had been delivered.
-        Stats::add(stats_.messages_dropped);
-        return false;
-    }
-    if (new_alias) c.aliases_out.emplace(m.topic, alias);
-    host_.send(c.id, bytes);
-    Stats::add(stats_.bytes_sent, bytes.size());
+    Stats::add(stats_.bytes_sent, sent);
     Stats::add(stats_.messages_sent);
     Stats::add(stats_.publish_sent);
     return true;
@@ -1737,6 +1783,7 @@ void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
         return;
     }
     if (p.retain_update) set_retained(p.message, nullptr);  // already in the batch
+    const bool fan_out = std::exchange(fan_out_, p.deliveries.size() > 1);
     for (auto& d : p.deliveries) {
         const unsigned w = worker_of(d.session);
         if (w == index_) {
@@ -1748,6 +1795,7 @@ void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
                 {p.message, d.session, d.qos, d.retain, std::move(d.subscription_ids), d.share, d.seq});
         }
     }
+    fan_out_ = fan_out;
     if (p.connection == 0) return;
     if (qos == QoS::ExactlyOnce && s != nullptr) s->incoming_qos2.insert(p.packet_id);
     if (c == nullptr) return;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,8 +43,15 @@ class Core;
 class Host {
 public:
     virtual ~Host() = default;
-    // Queues bytes for the connection; they are written, gathered, at the end of the loop turn.
-    virtual void send(ConnectionId id, std::span<const std::byte> bytes) = 0;
+    // Queues bytes for the connection; they are written, gathered, at the end of the loop turn. Returns false,
+    // queueing nothing, when more than `limit` bytes are already waiting (a slow consumer) or there is no such
+    // connection.
+    virtual bool send(ConnectionId id, std::span<const std::byte> bytes,
+                      std::size_t limit = std::numeric_limits<std::size_t>::max()) = 0;
+    // The same for `size` bytes that the caller fills in, returned (a packet encoded in place, not copied), or
+    // an empty span. The span is valid until the next call to the host.
+    virtual std::span<std::byte> append(ConnectionId id, std::size_t size,
+                                        std::size_t limit = std::numeric_limits<std::size_t>::max()) = 0;
     // Bytes queued for the connection and not yet written: the measure of a slow consumer.
     virtual std::size_t pending_bytes(ConnectionId id) const = 0;
     // Writes what is queued, then closes. No on_closed() follows for a connection the core closed.
@@ -301,6 +309,7 @@ private:
         bool reading = false;
         std::unordered_set<std::uint16_t> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
+        std::uint16_t free_packet_ids = 0;  // ids from next_packet_id on known to be unused; 0: scan inflight
         std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
         TimePoint will_due{};
         std::shared_ptr<SessionTag> tag;  // tag->durable: the session is in the store
@@ -386,7 +395,9 @@ private:
     void read_spilled(Session& s);         // asks the store for the next part of a spilled queue
     void on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, std::vector<StoredDelivery> ds,
                          TimePoint now);
-    bool send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now);
+    // False when not sent: too large for the client (dropped), or, where `congested` is given, more than
+    // max_outgoing_buffer_bytes already wait for the connection (*congested set; nothing was sent).
+    bool send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now, bool* congested = nullptr);
     void resend_inflight(Connection& c, Session& s, TimePoint now);
     std::uint16_t next_packet_id(Session& s);
     void send_retained(Connection& c, Session& s, std::string_view filter, codec::QoS granted,
@@ -423,7 +434,6 @@ private:
     bool outbox_dirty_ = false;
 
     // Scratch space reused across calls so the hot path does not allocate.
-    std::vector<std::byte> encode_buf_;
     std::vector<codec::UserProperty> user_props_;
     struct Match {
         SessionId session;
@@ -434,6 +444,9 @@ private:
     TimePoint now_{};                         // time of the event being handled
     std::vector<ConnectionId> closed_;        // closed connections, erased at the end of the loop turn
     // Encodings of the message being fanned out, per (version, QoS, retain): one encode for many receivers.
+    // Only while route(), deliver_batch() or finish_publish() has more than one receiver for a message
+    // (fan_out_): a message for one receiver is encoded straight into its connection's output.
+    bool fan_out_ = false;
     MessagePtr cache_message_;
     std::array<std::vector<std::byte>, 18> cache_;
     std::array<bool, 18> cache_valid_{};

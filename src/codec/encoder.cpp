@@ -368,6 +368,23 @@ EncodeResult<std::size_t> encode(const Publish& p, ProtocolVersion v, std::span<
     return encode_one(p, v, out);
 }
 
+void encode_measured(const Publish& p, ProtocolVersion v, std::span<std::byte> out) {
+    // out.size() = 1 + varint_size(remaining) + remaining: one of the four varint sizes fits.
+    std::uint32_t remaining = 0;
+    for (std::size_t k = 1; k <= 4; ++k) {
+        const auto rl = static_cast<std::uint32_t>(out.size() - 1 - k);
+        if (common::varint_size(rl) == k) {
+            remaining = rl;
+            break;
+        }
+    }
+    Writer w(out.data());
+    w.u8(0);  // patched below, once body() has returned the flags
+    w.varint(remaining);
+    const auto flags = body(w, p, v);
+    out[0] = std::byte{static_cast<std::uint8_t>((static_cast<unsigned>(PacketType::Publish) << 4) | flags)};
+}
+
 std::size_t publish_packet_id_offset(std::span<const std::byte> encoded) noexcept {
     const auto rl = common::decode_varint(encoded.subspan(1));
     const std::size_t topic_len_at = 1 + rl.size;

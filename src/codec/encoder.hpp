@@ -38,6 +38,9 @@ using EncodeResult = boost::system::result<T, EncodeError>;
 // The same, for a PUBLISH, without building a Packet (the fan-out hot path).
 [[nodiscard]] EncodeResult<std::size_t> encoded_size(const Publish& p, ProtocolVersion v);
 [[nodiscard]] EncodeResult<std::size_t> encode(const Publish& p, ProtocolVersion v, std::span<std::byte> out);
+// encode() into `out` of exactly the size encoded_size(p, v) returned, without measuring again: for a caller that
+// measures to reserve the bytes, then writes them.
+void encode_measured(const Publish& p, ProtocolVersion v, std::span<std::byte> out);
 
 // A PUBLISH encoded once is reused for many receivers of the same version and QoS: only the packet
 // identifier and the DUP flag differ, and both are patched in place. The packet identifier of a

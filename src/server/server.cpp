@@ -63,6 +63,7 @@ public:
 
     void start(ConnectionId id, std::vector<std::byte> initial);
     void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
+    std::span<std::byte> append(std::size_t size) override { return detail::grow(out_, size); }
     [[nodiscard]] std::size_t pending() const override { return out_.size() + writing_.size(); }
     void flush() override;
     void close_after_flush() override;
@@ -226,11 +227,19 @@ void Worker::stop() {
     });
 }
 
-void Worker::send(ConnectionId id, std::span<const std::byte> bytes) {
+bool Worker::send(ConnectionId id, std::span<const std::byte> bytes, std::size_t limit) {
     auto it = conns_.find(id);
-    if (it == conns_.end()) return;
+    if (it == conns_.end() || it->second->pending() > limit) return false;
     it->second->queue(bytes);
     mark_dirty(it->second);
+    return true;
+}
+
+std::span<std::byte> Worker::append(ConnectionId id, std::size_t size, std::size_t limit) {
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second->pending() > limit) return {};
+    mark_dirty(it->second);
+    return it->second->append(size);
 }
 
 std::size_t Worker::pending_bytes(ConnectionId id) const {

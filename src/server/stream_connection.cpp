@@ -167,6 +167,7 @@ public:
     void on_peer_closed();
 
     void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
+    std::span<std::byte> append(std::size_t size) override { return grow(out_, size); }
     [[nodiscard]] std::size_t pending() const override;
     void flush() override;
     void close_after_flush() override;
@@ -212,11 +213,15 @@ public:
     }
 
     void queue(std::span<const std::byte> bytes) override {
-        append(bytes);
+        append_relayed(bytes);
         unwritten_.fetch_add(bytes.size(), std::memory_order_relaxed);
     }
+    std::span<std::byte> append(std::size_t size) override {
+        unwritten_.fetch_add(size, std::memory_order_relaxed);
+        return grow(out_, size);
+    }
     // Bytes from the owner, already counted in unwritten_ there.
-    void append(std::span<const std::byte> bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
+    void append_relayed(std::span<const std::byte> bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
     [[nodiscard]] std::size_t pending() const override { return unwritten_.load(std::memory_order_relaxed); }
 
     void flush() override {
@@ -444,7 +449,7 @@ void RelayConnection::flush() {
     if (!open_ || out_.empty() || !source_) return;
     source_->unwritten_.fetch_add(out_.size(), std::memory_order_relaxed);
     asio::post(home_.ioc(), [source = source_, bytes = std::exchange(out_, {})] {
-        source->append(bytes);
+        source->append_relayed(bytes);
         source->flush();
     });
 }

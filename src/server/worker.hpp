@@ -34,6 +34,8 @@ public:
     virtual ~Connection() = default;
     // Host::send: appends to the output; written, gathered, by flush() at the end of the loop turn.
     virtual void queue(std::span<const std::byte> bytes) = 0;
+    // Host::append: the same for `size` bytes that the caller fills in.
+    virtual std::span<std::byte> append(std::size_t size) = 0;
     // Host::pending_bytes.
     [[nodiscard]] virtual std::size_t pending() const = 0;
     // Starts writing what is queued (once per loop turn for a connection marked dirty).
@@ -50,6 +52,13 @@ public:
     // listed (and flushed) once however many packets are queued for it. The worker's thread only.
     bool flush_listed = false;
 };
+
+// Connection::append for an output kept in a vector: `size` more bytes at its end.
+inline std::span<std::byte> grow(std::vector<std::byte>& out, std::size_t size) {
+    const auto old = out.size();
+    out.resize(old + size);
+    return std::span(out).subspan(old);
+}
 
 struct ListenerContext;  // stream_connection.hpp
 class ConnectionSlot;   // stream_connection.hpp
@@ -94,7 +103,8 @@ public:
     void schedule_flush();
 
     // broker::Host
-    void send(ConnectionId id, std::span<const std::byte> bytes) override;
+    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t limit) override;
+    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t limit) override;
     [[nodiscard]] std::size_t pending_bytes(ConnectionId id) const override;
     void close(ConnectionId id) override;
     void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) override;

@@ -3,6 +3,8 @@
 // index. Both split on the fly instead of building a vector of levels, so that matching a PUBLISH does
 // not allocate.
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -33,10 +35,27 @@ struct Level {
 }
 
 // Transparent hashing, so that a child map keyed by owned strings is searched with a string_view taken
-// from the topic being matched, without building a std::string.
+// from the topic being matched, without building a std::string. Inline and word at a time: topic levels are
+// a few bytes, and a lookup hashes the level and the neighbours it walks past in its bucket (the map keeps
+// no hash codes), which made std::hash's out-of-line byte loop a quarter of matching a PUBLISH. Like
+// std::hash, not keyed.
 struct LevelHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+        constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+        std::uint64_t h = s.size() * kMul;
+        std::size_t i = 0;
+        for (; i + 8 <= s.size(); i += 8) {
+            std::uint64_t w = 0;
+            std::memcpy(&w, s.data() + i, 8);
+            h = (h ^ w) * kMul;
+            h ^= h >> 32;
+        }
+        std::uint64_t w = 0;
+        for (; i < s.size(); ++i) w = (w << 8) | static_cast<unsigned char>(s[i]);
+        h = (h ^ w) * kMul;
+        return static_cast<std::size_t>(h ^ (h >> 32));
+    }
 };
 
 template <class T>

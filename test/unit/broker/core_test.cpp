@@ -22,9 +22,15 @@ using codec::ReasonCode;
 
 class FakeHost final : public Host {
 public:
-    void send(ConnectionId id, std::span<const std::byte> bytes) override {
+    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t) override {
         auto& out = out_[id];
         out.insert(out.end(), bytes.begin(), bytes.end());
+        return true;
+    }
+    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t) override {
+        auto& out = out_[id];
+        out.resize(out.size() + size);
+        return std::span(out).last(size);
     }
     std::size_t pending_bytes(ConnectionId) const override { return 0; }
     void close(ConnectionId id) override { closed_.push_back(id); }
@@ -627,6 +633,70 @@ TEST_F(CoreTest, DisconnectClientIsAnAdministrativeAction) {
     EXPECT_TRUE(host_.closed(v3.id));
     EXPECT_FALSE(core_.disconnect_client("v3", now_));
     EXPECT_FALSE(core_.disconnect_client("nobody", now_));
+}
+
+// [MQTT-2.2.1-3]: packet identifiers are handed out in sequence and wrap from 65535 to 1, skipping those still
+// held by unacknowledged messages: a QoS 1 message awaiting PUBACK and a QoS 2 message past PUBREC.
+TEST_F(CoreTest, PacketIdentifiersWrapAroundPastUnacknowledgedOnes) {
+    Peer sub = connect(ProtocolVersion::V5, "wrap", true, 0);
+    subscribe(sub, "w/#", QoS::ExactlyOnce);
+    codec::Decoder decoder{codec::DecoderOptions{codec::Role::Client}};
+    decoder.set_version(ProtocolVersion::V5);
+    // Publishes one message and returns the packet identifier the subscriber got it with.
+    auto deliver = [&](QoS qos) -> std::uint16_t {
+        BrokerPublish m;
+        m.topic = "w/x";
+        m.qos = qos;
+        core_.publish(m, now_);
+        core_.flush();
+        const auto bytes = host_.take(sub.id);
+        auto r = decoder.decode(bytes);
+        EXPECT_EQ(r.status, codec::DecodeStatus::Ok);
+        EXPECT_EQ(r.consumed, bytes.size());
+        const auto* p = std::get_if<codec::Publish>(&r.packet);
+        EXPECT_NE(p, nullptr);
+        return p != nullptr ? p->packet_id : 0;
+    };
+    auto puback = [&](std::uint16_t id) {
+        codec::Puback a;
+        a.packet_id = id;
+        send(sub, a);
+    };
+    EXPECT_EQ(deliver(QoS::AtLeastOnce), 1);  // held: never acknowledged
+    puback(deliver(QoS::AtLeastOnce));
+    const std::uint16_t held2 = deliver(QoS::ExactlyOnce);  // held past PUBREC: awaiting PUBCOMP
+    ASSERT_EQ(held2, 3);
+    codec::Pubrec rec;
+    rec.packet_id = held2;
+    send(sub, rec);
+    ASSERT_EQ(received(sub).size(), 1U);  // the PUBREL
+    for (std::uint32_t expected = 4; expected <= 65535; ++expected) {
+        const auto id = deliver(QoS::AtLeastOnce);
+        ASSERT_EQ(id, expected);
+        puback(id);
+    }
+    const auto a = deliver(QoS::AtLeastOnce);
+    const auto b = deliver(QoS::AtLeastOnce);
+    const auto c = deliver(QoS::AtLeastOnce);
+    EXPECT_EQ(a, 2);
+    EXPECT_EQ(b, 4) << "3 awaits its PUBCOMP";
+    EXPECT_EQ(c, 5);
+    // Once acknowledged, an identifier is free again on the next round.
+    puback(1);
+    codec::Pubcomp comp;
+    comp.packet_id = held2;
+    send(sub, comp);
+    puback(a);
+    puback(b);
+    puback(c);
+    for (std::uint32_t expected = 6; expected <= 65535; ++expected) {
+        const auto id = deliver(QoS::AtLeastOnce);
+        ASSERT_EQ(id, expected);
+        puback(id);
+    }
+    EXPECT_EQ(deliver(QoS::AtLeastOnce), 1);
+    EXPECT_EQ(deliver(QoS::AtLeastOnce), 2);
+    EXPECT_EQ(deliver(QoS::AtLeastOnce), 3);
 }
 
 TEST_F(CoreTest, BrokerPublishIsRoutedAndRetained) {

@@ -73,9 +73,15 @@ private:
 
 class FakeHost final : public Host {
 public:
-    void send(ConnectionId id, std::span<const std::byte> bytes) override {
+    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t) override {
         auto& out = out_[id];
         out.insert(out.end(), bytes.begin(), bytes.end());
+        return true;
+    }
+    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t) override {
+        auto& out = out_[id];
+        out.resize(out.size() + size);
+        return std::span(out).last(size);
     }
     std::size_t pending_bytes(ConnectionId) const override { return 0; }
     void close(ConnectionId id) override { closed_.push_back(id); }
@@ -523,6 +529,46 @@ protected:
 
 TEST_F(BoundedQueueBatchedTest, OfflineQueueKeepsOnlyTheCacheInMemoryAndDeliversAllInOrder) {
     run();
+}
+
+// A restored session keeps the packet identifiers of its QoS 2 messages past PUBREC: messages sent after the
+// restart get others, never one the client still holds [MQTT-2.2.1-3].
+TEST_F(DurableCoreTest, RestoredPacketIdentifiersAreNotReused) {
+    RestoredSession rs;
+    rs.session.client_id = "ids";
+    rs.session.version = 5;
+    rs.session.expiry_s = 3600;
+    rs.session.subscriptions.push_back({"y/#", 2, false, false, 0, 0});
+    auto m = std::make_shared<Message>();
+    m->topic = "y/1";
+    m->qos = QoS::ExactlyOnce;
+    std::uint64_t seq = 0;
+    for (const std::uint16_t id : std::vector<std::uint16_t>{1, 2, 4, 65535}) {
+        StoredDelivery d;
+        d.seq = ++seq;
+        d.message = m;
+        d.qos = 2;
+        d.packet_id = id;
+        d.pubrec = true;
+        rs.deliveries.push_back(d);
+    }
+    for (int i = 0; i < 3; ++i) {
+        StoredDelivery d;
+        d.seq = ++seq;
+        d.message = m;
+        d.qos = 1;
+        rs.deliveries.push_back(d);
+    }
+    core_->restore(rs, now_);
+
+    Peer p = connect("ids", false, 3600);
+    auto got = received(p);
+    std::vector<std::uint16_t> rels;
+    for (const auto& r : only<codec::Pubrel>(got)) rels.push_back(r.packet_id);
+    EXPECT_EQ(rels, (std::vector<std::uint16_t>{1, 2, 4, 65535}));
+    std::vector<std::uint16_t> pubs;
+    for (const auto& pub : only<codec::Publish>(got)) pubs.push_back(pub.packet_id);
+    EXPECT_EQ(pubs, (std::vector<std::uint16_t>{3, 5, 6}));
 }
 
 class BatchedCoreTest : public DurableCoreTest {

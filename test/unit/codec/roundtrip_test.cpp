@@ -499,6 +499,34 @@ TEST(Encoder, PacketTooLargeAboveTheMaximumRemainingLength) {
     EXPECT_EQ(*ok, kMaxPacketSize);
 }
 
+// encode_measured() writes what encode() writes, given the size encoded_size() returned: around the Remaining
+// Length's varint size steps (127/128, 16,383/16,384 bytes), for each version, with and without properties.
+TEST(Encoder, EncodeMeasuredMatchesEncode) {
+    const std::vector<std::byte> payload(20000, std::byte{0x5A});
+    for (const auto v : {V311, V5}) {
+        std::vector<std::size_t> sizes{0, 20000};
+        for (std::size_t n = 100; n <= 130; ++n) sizes.push_back(n);
+        for (std::size_t n = 16350; n <= 16380; ++n) sizes.push_back(n);
+        for (const std::size_t n : sizes) {
+            for (const auto qos : {QoS::AtMostOnce, QoS::AtLeastOnce}) {
+                Publish p;
+                p.topic = "a/b";
+                p.qos = qos;
+                p.packet_id = qos == QoS::AtMostOnce ? 0 : 7;
+                p.payload = std::span(payload).first(n);
+                if (v == V5) p.properties.content_type = "text/plain";
+                const auto size = encoded_size(p, v);
+                ASSERT_TRUE(size.has_value());
+                std::vector<std::byte> expected(*size);
+                ASSERT_TRUE(encode(p, v, expected).has_value());
+                std::vector<std::byte> got(*size);
+                encode_measured(p, v, got);
+                EXPECT_EQ(got, expected) << "payload " << n;
+            }
+        }
+    }
+}
+
 TEST(Encoder, ErrorTextsAreDistinct) {
     EXPECT_FALSE(encode_error_text(EncodeError::BufferTooSmall).empty());
     EXPECT_NE(encode_error_text(EncodeError::BufferTooSmall), encode_error_text(EncodeError::StringTooLong));
