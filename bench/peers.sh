@@ -6,8 +6,8 @@
 # Each scenario runs --runs times (default 3) per broker, alternating which broker goes first, each run against a
 # freshly started broker (so peak RSS is that scenario's). Both brokers listen on 127.0.0.1 on free ports, with
 # equivalent settings: one thread (mothd `workers = 1`; mosquitto has one), 100 messages in flight and 1000 queued
-# per client, TCP_NODELAY (mosquitto: `set_tcp_nodelay true`), no persistence (mothd: storage.durability "memory"), a TLS listener with the same
-# certificate. The broker is pinned to CPU $BROKER_CPU and the generator to $GEN_CPU with taskset.
+# per client, TCP_NODELAY (mosquitto: `set_tcp_nodelay true`), no persistence (mothd: storage.durability
+# "memory"), a TLS listener with the same certificate. The broker is pinned to CPU $BROKER_CPU and the generator to $GEN_CPU with taskset.
 #
 # Measured by `moth bench --broker-pid` over the measuring window (after every client is connected and subscribed):
 # delivered msg/s, the broker's utime+stime per delivered message (/proc/PID/stat), latency percentiles from the
