@@ -44,6 +44,20 @@ namespace {
 // holds no read buffer at all. A kept remainder up to kKeptRemainder bytes of capacity stays allocated for the
 // next one (a busy publisher whose packets straddle reads); a larger one is given back once consumed.
 constexpr std::size_t kKeptRemainder = 512;
+
+// Asio keeps the memory of completed handlers per thread and gives the next operation any cached block large
+// enough, whatever its size: the wait pending on every idle connection would each hold a block sized for the
+// accept handler (about 250 B). Bound to a handler, this allocator gives the operation just the bytes it needs.
+template <class T>
+struct ExactAllocator {
+    using value_type = T;
+    ExactAllocator() noexcept = default;
+    template <class U>
+    ExactAllocator(const ExactAllocator<U>& /*other*/) noexcept {}  // NOLINT(google-explicit-constructor)
+    T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+    void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+    friend bool operator==(const ExactAllocator& /*a*/, const ExactAllocator& /*b*/) noexcept { return true; }
+};
 constexpr auto kTickInterval = std::chrono::milliseconds(250);
 constexpr auto kShutdownGrace = std::chrono::seconds(2);
 
@@ -313,14 +327,16 @@ void TcpConnection::start(ConnectionId id, std::vector<std::byte> initial) {
 void TcpConnection::read() {
     // Readiness, not a read: nothing is held for the connection while it waits. The descriptor is registered
     // edge-triggered, so this is only called once a read came back short or would have blocked (on_ready).
-    sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-        if (self->handed_off_ || self->closed_) return;
-        if (ec) {
-            self->fail();
-            return;
-        }
-        self->on_ready();
-    });
+    sock_.async_wait(tcp::socket::wait_read,
+                     asio::bind_allocator(ExactAllocator<void>(),
+                                          [self = shared_from_this()](const boost::system::error_code& ec) {
+                                              if (self->handed_off_ || self->closed_) return;
+                                              if (ec) {
+                                                  self->fail();
+                                                  return;
+                                              }
+                                              self->on_ready();
+                                          }));
 }
 
 void TcpConnection::on_ready() {
