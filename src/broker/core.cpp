@@ -60,7 +60,7 @@ void Core::on_open(ConnectionId id, std::string remote, TimePoint now, std::shar
     c->transport_username = std::move(transport_username);
     c->opened = now;
     c->last_rx = now;
-    c->decoder.set_max_packet_size(cfg_.limits.max_packet_size);
+    c->max_packet_in = cfg_.limits.max_packet_size;
     connections_.emplace(id, std::move(c));
 }
 
@@ -81,7 +81,10 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
     c->last_rx = now;
     std::size_t off = 0;
     while (off < data.size() && c->state != Connection::State::Closed) {
-        auto r = c->decoder.decode(data.subspan(off));
+        decoder_.set_max_packet_size(c->max_packet_in);
+        decoder_.set_version(c->decoder_version);
+        auto r = decoder_.decode(data.subspan(off));
+        c->decoder_version = decoder_.version();
         if (r.status == codec::DecodeStatus::NeedMore) break;
         if (r.status == codec::DecodeStatus::Error) {
             Stats::add(stats_.protocol_errors);
@@ -603,7 +606,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         ns->tag = std::make_shared<SessionTag>(client_id);
         s = ns.get();
         sessions_by_id_.emplace(s->id, s);
-        sessions_.emplace(client_id, std::move(ns));
+        sessions_.emplace(s->client_id, std::move(ns));
         Stats::add(stats_.sessions);
     }
     s->version = v;
@@ -1435,7 +1438,7 @@ void Core::publish_sys(TimePoint now) {
 
 CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
     CoreSnapshot out;
-    const auto wanted = [&](const std::string& client_id) { return !query.client_id || *query.client_id == client_id; };
+    const auto wanted = [&](std::string_view client_id) { return !query.client_id || *query.client_id == client_id; };
     if (query.clients) {
         for (const auto& [id, cp] : connections_) {
             const Connection& c = *cp;

@@ -17,12 +17,14 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "broker/auth.hpp"
 #include "broker/lazy_deque.hpp"
+#include "broker/lazy_hash.hpp"
 #include "broker/message.hpp"
 #include "broker/store.hpp"
 #include "codec/decoder.hpp"
@@ -277,7 +279,7 @@ private:
         LazyDeque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
         LazyDeque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection
         std::uint64_t queued_bytes = 0;
-        std::unordered_set<std::uint16_t> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
+        LazyHash<std::unordered_set<std::uint16_t>> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
         std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
         TimePoint will_due{};
@@ -287,7 +289,10 @@ private:
         ConnectionId id = 0;
         std::string remote;
         std::optional<std::string> transport_username;  // replaces the CONNECT's User Name
-        codec::Decoder decoder{codec::DecoderOptions{codec::Role::Server, codec::kMaxPacketSize}};
+        // What the core's shared decoder (decoder_) needs of this connection: the version its CONNECT gave, and the
+        // maximum packet size in force when it opened.
+        std::optional<codec::ProtocolVersion> decoder_version;
+        std::uint32_t max_packet_in = 0;
         enum class State : std::uint8_t { AwaitConnect, Authenticating, Connected, Closed } state = State::AwaitConnect;
         codec::ProtocolVersion version = codec::ProtocolVersion::V3_1_1;
         Session* session = nullptr;
@@ -301,8 +306,8 @@ private:
         std::uint16_t send_window = 65535;      // client's Receive Maximum
         std::uint32_t max_packet_size = 0;      // client's Maximum Packet Size, 0: unlimited
         std::uint16_t alias_max_out = 0;        // client's Topic Alias Maximum
-        std::unordered_map<std::uint16_t, std::string> aliases_in;
-        std::unordered_map<std::string, std::uint16_t> aliases_out;
+        LazyHash<std::unordered_map<std::uint16_t, std::string>> aliases_in;
+        LazyHash<std::unordered_map<std::string, std::uint16_t>> aliases_out;
         std::optional<StoredWill> will;
         bool request_problem_info = true;
         std::string auth_method;
@@ -389,7 +394,8 @@ private:
     Stats& stats_;
     config::Config cfg_;  // this worker's copy: SIGHUP replaces it between events
     std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
-    std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;  // by client id
+    // By client id; the key views the Session's own client_id (one copy of the id, and a smaller node).
+    std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
     std::unordered_map<SessionId, Session*> sessions_by_id_;
     std::uint64_t next_session_ = 1;
     topic::SubscriptionTree<SubscriptionEntry> tree_;
@@ -397,6 +403,8 @@ private:
     bool outbox_dirty_ = false;
 
     // Scratch space reused across calls so the hot path does not allocate.
+    // One decoder for all connections (its scratch lists are per packet): each connection keeps only its version.
+    codec::Decoder decoder_{codec::DecoderOptions{codec::Role::Server, codec::kMaxPacketSize}};
     std::vector<std::byte> encode_buf_;
     std::vector<codec::UserProperty> user_props_;
     struct Match {

@@ -1,0 +1,77 @@
+#pragma once
+// LazyHash: an unordered_map or unordered_set that takes one pointer until its first element. An empty libstdc++
+// hash container is 56 bytes inline; a connection and a session carry some that most clients never use (topic
+// aliases, QoS 2 receive state), so on an idle connection they are only overhead. Once used, the container is
+// kept. Only the members the broker core uses are forwarded.
+#include <cstddef>
+#include <memory>
+#include <utility>
+
+namespace moth::broker {
+
+template <class C>
+class LazyHash {
+public:
+    using iterator = typename C::iterator;
+    using const_iterator = typename C::const_iterator;
+
+    LazyHash() = default;
+    LazyHash(LazyHash&&) noexcept = default;
+    LazyHash& operator=(LazyHash&&) noexcept = default;
+    LazyHash(const LazyHash& o) : c_(o.c_ ? std::make_unique<C>(*o.c_) : nullptr) {}
+    LazyHash& operator=(const LazyHash& o) {
+        if (this != &o) c_ = o.c_ ? std::make_unique<C>(*o.c_) : nullptr;
+        return *this;
+    }
+    ~LazyHash() = default;
+
+    [[nodiscard]] bool empty() const noexcept { return !c_ || c_->empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return c_ ? c_->size() : 0; }
+
+    // A never used LazyHash hands out value-initialised iterators: find() == end(), as for any empty container.
+    iterator begin() noexcept { return c_ ? c_->begin() : iterator(); }
+    iterator end() noexcept { return c_ ? c_->end() : iterator(); }
+    const_iterator begin() const noexcept { return c_ ? c_->cbegin() : const_iterator(); }
+    const_iterator end() const noexcept { return c_ ? c_->cend() : const_iterator(); }
+
+    template <class K>
+    iterator find(const K& k) {
+        return c_ ? c_->find(k) : iterator();
+    }
+    template <class K>
+    const_iterator find(const K& k) const {
+        return c_ ? c_->find(k) : const_iterator();
+    }
+    template <class K>
+    [[nodiscard]] std::size_t count(const K& k) const {
+        return c_ ? c_->count(k) : 0;
+    }
+    template <class K>
+    std::size_t erase(const K& k) {
+        return c_ ? c_->erase(k) : 0;
+    }
+    template <class... Args>
+    auto insert(Args&&... args) {
+        return get().insert(std::forward<Args>(args)...);
+    }
+    template <class... Args>
+    auto emplace(Args&&... args) {
+        return get().emplace(std::forward<Args>(args)...);
+    }
+    template <class K>
+    auto& operator[](K&& k) {
+        return get()[std::forward<K>(k)];
+    }
+    void clear() noexcept {
+        if (c_) c_->clear();
+    }
+
+private:
+    C& get() {
+        if (!c_) c_ = std::make_unique<C>();
+        return *c_;
+    }
+    std::unique_ptr<C> c_;
+};
+
+}  // namespace moth::broker
