@@ -57,7 +57,7 @@ void Core::on_open(ConnectionId id, std::string remote, TimePoint now, std::shar
     c->id = id;
     c->remote = std::move(remote);
     c->tag = std::move(tag);
-    c->transport_username = std::move(transport_username);
+    if (transport_username) c->rare_state().transport_username = std::move(transport_username);
     c->opened = now;
     c->last_rx = now;
     c->max_packet_in = cfg_.limits.max_packet_size;
@@ -474,17 +474,21 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
         return;
     }
     std::optional<std::string_view> username = p.username;
-    if (c.transport_username) {
-        username = *c.transport_username;
+    if (c.rare && c.rare->transport_username) {
+        username = *c.rare->transport_username;
         if (shared_.log) {
             shared_.log(1, "client " + std::string(p.client_id) + " from " + c.remote + ": username \"" +
-                               *c.transport_username + "\" from its client certificate");
+                               *c.rare->transport_username + "\" from its client certificate");
         }
     }
     AuthRequest req{p.client_id, username, p.password, method, p.properties.authentication_data, c.remote};
     auto decision = auth.authenticate(req, 0);
     // [MQTT-4.12.0-5]: the CONNACK of an enhanced authentication names its method, even without AUTH packets.
-    c.auth_method.assign(method);
+    if (!method.empty()) {
+        c.rare_state().auth_method.assign(method);
+    } else if (c.rare) {
+        c.rare->auth_method.clear();
+    }
     switch (decision.kind) {
         case AuthDecision::Kind::Deny:
             connack_error(c, v, decision.reason == ReasonCode::Success ? ReasonCode::NotAuthorized : decision.reason);
@@ -495,9 +499,10 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
                 return;
             }
             c.state = Connection::State::Authenticating;
-            c.auth_method.assign(method);
-            c.auth_step = 1;
-            c.pending_connect.emplace(current_raw_.begin(), current_raw_.end());
+            auto& rare = c.rare_state();
+            rare.auth_method.assign(method);
+            rare.auth_step = 1;
+            rare.pending_connect.emplace(current_raw_.begin(), current_raw_.end());
             send_auth(c, ReasonCode::ContinueAuthentication, decision.data);
             return;
         }
@@ -509,14 +514,14 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
 void Core::send_auth(Connection& c, ReasonCode reason, const std::optional<std::vector<std::byte>>& data) {
     codec::Auth a;
     a.reason = reason;
-    a.properties.authentication_method = c.auth_method;
+    a.properties.authentication_method = c.auth_method();
     if (data) a.properties.authentication_data = codec::Bytes(*data);
     send_packet(c, a);
 }
 
 void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
-    if (!is_v5(c.version) || c.auth_method.empty() ||
-        p.properties.authentication_method.value_or(std::string_view{}) != c.auth_method) {
+    if (!is_v5(c.version) || c.auth_method().empty() ||
+        p.properties.authentication_method.value_or(std::string_view{}) != c.auth_method()) {
         // [MQTT-4.12.0-?]: AUTH without the method of the exchange in progress is a Protocol Error.
         protocol_close(c, ReasonCode::ProtocolError, "unexpected AUTH");
         return;
@@ -527,10 +532,11 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
         protocol_close(c, ReasonCode::ProtocolError, "unexpected AUTH reason code");
         return;
     }
-    if (reauth && p.reason == ReasonCode::ReAuthenticate) c.auth_step = 0;
+    auto& rare = *c.rare;  // there is an authentication method
+    if (reauth && p.reason == ReasonCode::ReAuthenticate) rare.auth_step = 0;
     std::string_view client = c.session ? std::string_view(c.session->client_id) : std::string_view{};
-    AuthRequest req{client, std::nullopt, std::nullopt, c.auth_method, p.properties.authentication_data, c.remote};
-    auto decision = shared_.authenticator->authenticate(req, c.auth_step++);
+    AuthRequest req{client, std::nullopt, std::nullopt, rare.auth_method, p.properties.authentication_data, c.remote};
+    auto decision = shared_.authenticator->authenticate(req, rare.auth_step++);
     if (decision.kind == AuthDecision::Kind::Continue) {
         send_auth(c, ReasonCode::ContinueAuthentication, decision.data);
         return;
@@ -549,8 +555,8 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
         return;
     }
     // The exchange succeeded: finish the CONNECT kept since it arrived.
-    auto raw = std::move(*c.pending_connect);
-    c.pending_connect.reset();
+    auto raw = std::move(*rare.pending_connect);
+    rare.pending_connect.reset();
     codec::Decoder d;
     auto r = d.decode(raw);
     c.state = Connection::State::AwaitConnect;
@@ -683,8 +689,8 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         }
         if (server_keep_alive) ap.server_keep_alive = server_keep_alive;
         if (props.session_expiry_interval.value_or(0) != s->expiry_s) ap.session_expiry_interval = s->expiry_s;
-        if (!c.auth_method.empty()) {
-            ap.authentication_method = c.auth_method;
+        if (!c.auth_method().empty()) {
+            ap.authentication_method = c.auth_method();
             if (auth_data) ap.authentication_data = codec::Bytes(*auth_data);
         }
     }

@@ -288,7 +288,6 @@ private:
     struct Connection {
         ConnectionId id = 0;
         std::string remote;
-        std::optional<std::string> transport_username;  // replaces the CONNECT's User Name
         // What the core's shared decoder (decoder_) needs of this connection: the version its CONNECT gave, and the
         // maximum packet size in force when it opened.
         std::optional<codec::ProtocolVersion> decoder_version;
@@ -310,9 +309,22 @@ private:
         LazyHash<std::unordered_map<std::string, std::uint16_t>> aliases_out;
         std::optional<StoredWill> will;
         bool request_problem_info = true;
-        std::string auth_method;
-        unsigned auth_step = 0;
-        std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
+        // What few connections have (a transport identity, enhanced authentication) is kept out of line: one
+        // pointer, null for the others.
+        struct Rare {
+            std::optional<std::string> transport_username;  // replaces the CONNECT's User Name
+            std::string auth_method;
+            unsigned auth_step = 0;
+            std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
+        };
+        std::unique_ptr<Rare> rare;
+        Rare& rare_state() {
+            if (!rare) rare = std::make_unique<Rare>();
+            return *rare;
+        }
+        [[nodiscard]] std::string_view auth_method() const {
+            return rare ? std::string_view(rare->auth_method) : std::string_view();
+        }
     };
 
     // Packet handlers.
