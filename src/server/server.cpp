@@ -511,8 +511,12 @@ void Server::Impl::accept(Listener& l) {
                 refuse_over_limit(lc, remote);
                 s.close(opt_ec);
             } else {
-                lc.open.fetch_add(1, std::memory_order_relaxed);
-                auto slot = std::make_shared<detail::ConnectionSlot>(l.context);
+                // Places are counted only where a limit reads them: no allocation per connection otherwise.
+                std::shared_ptr<detail::ConnectionSlot> slot;
+                if (lc.max_connections != 0) {
+                    lc.open.fetch_add(1, std::memory_order_relaxed);
+                    slot = std::make_shared<detail::ConnectionSlot>(l.context);
+                }
                 detail::PlainServe plain;
                 if (l.http) {
                     // The http listener's sockets: PROXY header (when configured) first, then the HTTP session.
