@@ -24,7 +24,7 @@
 
 #include "broker/auth.hpp"
 #include "broker/lazy_deque.hpp"
-#include "broker/lazy_hash.hpp"
+#include "broker/lazy_container.hpp"
 #include "broker/message.hpp"
 #include "broker/store.hpp"
 #include "codec/decoder.hpp"
@@ -275,11 +275,11 @@ private:
         ConnectionId connection = 0;  // 0 while offline
         std::uint32_t expiry_s = 0;   // 0: ends with the connection; 0xFFFFFFFF: never
         TimePoint offline_since{};
-        std::map<std::string, SubscriptionEntry, std::less<>> subscriptions;
+        LazyContainer<std::map<std::string, SubscriptionEntry, std::less<>>> subscriptions;
         LazyDeque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
         LazyDeque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection
         std::uint64_t queued_bytes = 0;
-        LazyHash<std::unordered_set<std::uint16_t>> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
+        LazyContainer<std::unordered_set<std::uint16_t>> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
         std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
         TimePoint will_due{};
@@ -305,8 +305,8 @@ private:
         std::uint16_t send_window = 65535;      // client's Receive Maximum
         std::uint32_t max_packet_size = 0;      // client's Maximum Packet Size, 0: unlimited
         std::uint16_t alias_max_out = 0;        // client's Topic Alias Maximum
-        LazyHash<std::unordered_map<std::uint16_t, std::string>> aliases_in;
-        LazyHash<std::unordered_map<std::string, std::uint16_t>> aliases_out;
+        LazyContainer<std::unordered_map<std::uint16_t, std::string>> aliases_in;
+        LazyContainer<std::unordered_map<std::string, std::uint16_t>> aliases_out;
         std::optional<StoredWill> will;
         bool request_problem_info = true;
         // What few connections have (a transport identity, enhanced authentication) is kept out of line: one

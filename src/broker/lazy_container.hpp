@@ -1,8 +1,8 @@
 #pragma once
-// LazyHash: an unordered_map or unordered_set that takes one pointer until its first element. An empty libstdc++
-// hash container is 56 bytes inline; a connection and a session carry some that most clients never use (topic
-// aliases, QoS 2 receive state), so on an idle connection they are only overhead. Once used, the container is
-// kept. Only the members the broker core uses are forwarded.
+// LazyContainer: a std::map, unordered_map or unordered_set that takes one pointer until its first element. Empty,
+// a libstdc++ hash container is 56 bytes inline and a map 48; a connection and a session carry some that many
+// clients never use (topic aliases, QoS 2 receive state, subscriptions), so on an idle connection they are only
+// overhead. Once used, the container is kept. Only the members the broker core uses are forwarded.
 #include <cstddef>
 #include <memory>
 #include <utility>
@@ -10,25 +10,25 @@
 namespace moth::broker {
 
 template <class C>
-class LazyHash {
+class LazyContainer {
 public:
     using iterator = typename C::iterator;
     using const_iterator = typename C::const_iterator;
 
-    LazyHash() = default;
-    LazyHash(LazyHash&&) noexcept = default;
-    LazyHash& operator=(LazyHash&&) noexcept = default;
-    LazyHash(const LazyHash& o) : c_(o.c_ ? std::make_unique<C>(*o.c_) : nullptr) {}
-    LazyHash& operator=(const LazyHash& o) {
+    LazyContainer() = default;
+    LazyContainer(LazyContainer&&) noexcept = default;
+    LazyContainer& operator=(LazyContainer&&) noexcept = default;
+    LazyContainer(const LazyContainer& o) : c_(o.c_ ? std::make_unique<C>(*o.c_) : nullptr) {}
+    LazyContainer& operator=(const LazyContainer& o) {
         if (this != &o) c_ = o.c_ ? std::make_unique<C>(*o.c_) : nullptr;
         return *this;
     }
-    ~LazyHash() = default;
+    ~LazyContainer() = default;
 
     [[nodiscard]] bool empty() const noexcept { return !c_ || c_->empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return c_ ? c_->size() : 0; }
 
-    // A never used LazyHash hands out value-initialised iterators: find() == end(), as for any empty container.
+    // A never used LazyContainer hands out value-initialised iterators: find() == end(), as for any empty container.
     iterator begin() noexcept { return c_ ? c_->begin() : iterator(); }
     iterator end() noexcept { return c_ ? c_->end() : iterator(); }
     const_iterator begin() const noexcept { return c_ ? c_->cbegin() : const_iterator(); }
@@ -50,6 +50,7 @@ public:
     std::size_t erase(const K& k) {
         return c_ ? c_->erase(k) : 0;
     }
+    iterator erase(iterator it) { return c_->erase(it); }  // `it` is an element: the container exists
     template <class... Args>
     auto insert(Args&&... args) {
         return get().insert(std::forward<Args>(args)...);
@@ -57,6 +58,10 @@ public:
     template <class... Args>
     auto emplace(Args&&... args) {
         return get().emplace(std::forward<Args>(args)...);
+    }
+    template <class K, class V>
+    auto insert_or_assign(K&& k, V&& v) {
+        return get().insert_or_assign(std::forward<K>(k), std::forward<V>(v));
     }
     template <class K>
     auto& operator[](K&& k) {
