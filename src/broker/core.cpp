@@ -17,6 +17,13 @@ namespace {
 
 constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
+constexpr auto kWheelTick = std::chrono::milliseconds(250);  // the server's tick interval
+
+std::int64_t tick_of(TimePoint t) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    const auto per = static_cast<std::int64_t>(kWheelTick.count());
+    return ms >= 0 ? ms / per : -((-ms + per - 1) / per);  // floor
+}
 
 bool is_v5(ProtocolVersion v) { return v == ProtocolVersion::V5; }
 
@@ -61,7 +68,17 @@ void Core::on_open(ConnectionId id, std::string remote, TimePoint now, std::shar
     c->opened = now;
     c->last_rx = now;
     c->max_packet_in = cfg_.limits.max_packet_size;
+    Connection& ref = *c;
     connections_.emplace(id, std::move(c));
+    schedule(ref, now + kConnectTimeout);
+}
+
+bool Core::origin(ConnectionId id, std::string& remote, std::shared_ptr<const ListenerTag>& tag) const {
+    auto it = connections_.find(id);  // also a connection already marked Closed for its hand-off
+    if (it == connections_.end()) return false;
+    remote = it->second->remote;
+    tag = it->second->tag;
+    return true;
 }
 
 Core::Connection* Core::find_connection(ConnectionId id) {
@@ -197,6 +214,7 @@ void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
     if (s == nullptr || s->connection != c.id) return;
     s->connection = 0;
     s->offline_since = now;
+    offline_.push_back(s->id);
     if (with_will && c.will) {
         const auto delay = std::min(c.will->delay_s, s->expiry_s);
         if (delay == 0) {
@@ -234,6 +252,7 @@ void Core::end_session(Session& s) {
     Stats::add(stats_.sessions, static_cast<std::uint64_t>(-1));
     sessions_by_id_.erase(s.id);
     sessions_.erase(s.client_id);  // destroys s
+    --sessions_known_;
 }
 
 void Core::redistribute_shared(Session& s, TimePoint now) {
@@ -613,6 +632,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         s = ns.get();
         sessions_by_id_.emplace(s->id, s);
         sessions_.emplace(s->client_id, std::move(ns));
+        ++sessions_known_;
         Stats::add(stats_.sessions);
     }
     s->version = v;
@@ -663,6 +683,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         c.will = std::move(w);
     }
     c.state = Connection::State::Connected;
+    if (c.keep_alive_s != 0) schedule(c, now + std::chrono::milliseconds(c.keep_alive_s * 1500LL));
     c.username = p.username ? std::string(*p.username) : std::string();
     c.clean_start = p.clean_start;
     c.connected_at = now;
@@ -1290,22 +1311,78 @@ void Core::flush() {
 
 void Core::on_tick(TimePoint now) {
     now_ = now;
-    for (auto& [id, cp] : connections_) {
-        Connection& c = *cp;
-        if (c.state == Connection::State::Closed) continue;
-        if (c.state != Connection::State::Connected) {
-            if (now - c.opened > kConnectTimeout) drop_connection(c, false, now);
-            continue;
+    run_wheel(now);
+    check_offline_sessions(now);
+    if (index_ == 0) publish_sys(now);
+}
+
+void Core::schedule(Connection& c, TimePoint due) {
+    // Never before the tick being run, and only when earlier than the entry already live (which, when it comes
+    // due, looks at the connection again and schedules what is due then).
+    const std::int64_t tick = std::max(tick_of(due), wheel_last_);
+    if (tick >= c.due_tick) return;
+    c.due_tick = tick;
+    wheel_[static_cast<std::size_t>(tick) % kWheelSlots].push_back({c.id, tick});
+}
+
+void Core::run_wheel(TimePoint now) {
+    const std::int64_t current = tick_of(now);
+    if (current < wheel_last_) return;
+    // The last tick run is run again: what was found not yet due within it stays there until it is.
+    const std::int64_t first = std::max(wheel_last_, current - static_cast<std::int64_t>(kWheelSlots) + 1);
+    wheel_last_ = current;
+    for (std::int64_t t = first; t <= current; ++t) {
+        auto& slot = wheel_[static_cast<std::size_t>(t) % kWheelSlots];
+        if (slot.empty()) continue;
+        wheel_batch_.swap(slot);
+        for (const WheelEntry& e : wheel_batch_) {
+            if (e.tick > current) {
+                slot.push_back(e);  // a later round
+                continue;
+            }
+            auto it = connections_.find(e.id);
+            if (it == connections_.end()) continue;
+            Connection& c = *it->second;
+            if (c.due_tick != e.tick) continue;  // superseded by an earlier entry
+            c.due_tick = kNoTick;
+            if (c.state == Connection::State::Closed) continue;
+            if (c.state != Connection::State::Connected) {
+                if (now - c.opened > kConnectTimeout) {
+                    drop_connection(c, false, now);
+                } else {
+                    schedule(c, c.opened + kConnectTimeout);
+                }
+                continue;
+            }
+            // [MQTT-3.1.2-24] (3.1.1 [MQTT-3.1.2-24]): nothing received for 1.5 times the Keep Alive -> close.
+            if (c.keep_alive_s == 0) continue;
+            const auto limit = std::chrono::milliseconds(c.keep_alive_s * 1500LL);
+            if (now - c.last_rx > limit) {
+                protocol_close(c, ReasonCode::KeepAliveTimeout, "keep alive timeout");
+            } else {
+                schedule(c, c.last_rx + limit);
+            }
         }
-        // [MQTT-3.1.2-24] (3.1.1 [MQTT-3.1.2-24]): nothing received for 1.5 times the Keep Alive -> close.
-        if (c.keep_alive_s != 0 && now - c.last_rx > std::chrono::milliseconds(c.keep_alive_s * 1500LL)) {
-            protocol_close(c, ReasonCode::KeepAliveTimeout, "keep alive timeout");
-        }
+        wheel_batch_.clear();
     }
-    std::vector<Session*> expired;
-    for (auto& [cid, sp] : sessions_) {
+}
+
+void Core::check_offline_sessions(TimePoint now) {
+    if (sessions_.size() != sessions_known_) {
+        // Sessions restored from the store: list those offline (all of them, at start).
+        for (const auto& [cid, sp] : sessions_) {
+            if (sp->connection == 0) offline_.push_back(sp->id);
+        }
+        sessions_known_ = sessions_.size();
+    }
+    std::vector<SessionId> expired;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < offline_.size(); ++i) {
+        const SessionId id = offline_[i];
+        Session* sp = find_session(id);
+        if (sp == nullptr || sp->connection != 0) continue;  // ended, or connected again
+        offline_[kept++] = id;
         Session& s = *sp;
-        if (s.connection != 0) continue;
         if (s.pending_will && now >= s.will_due) {
             auto w = std::move(*s.pending_will);
             s.pending_will.reset();
@@ -1317,11 +1394,14 @@ void Core::on_tick(TimePoint now) {
             publish_will(w, now);
         }
         if (s.expiry_s != kNeverExpires && now - s.offline_since >= std::chrono::seconds(s.expiry_s)) {
-            expired.push_back(&s);
+            expired.push_back(id);
         }
     }
-    for (Session* s : expired) end_session(*s);
-    if (index_ == 0) publish_sys(now);
+    offline_.resize(kept);
+    // Looked up again: a session listed twice (offline, online and offline again between two ticks) ends once.
+    for (SessionId id : expired) {
+        if (Session* s = find_session(id)) end_session(*s);
+    }
 }
 
 void Core::shutdown() {

@@ -79,4 +79,39 @@ private:
     std::unique_ptr<C> c_;
 };
 
+// BoxedOptional: an optional kept out of line, one pointer while empty. For what few connections and sessions
+// carry (a will: about 40 B inline as a std::optional). Only the members the broker core uses are provided.
+template <class T>
+class BoxedOptional {
+public:
+    BoxedOptional() = default;
+    BoxedOptional(BoxedOptional&&) noexcept = default;
+    BoxedOptional& operator=(BoxedOptional&&) noexcept = default;
+    BoxedOptional(const BoxedOptional& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+    BoxedOptional& operator=(const BoxedOptional& o) {
+        if (this != &o) p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+        return *this;
+    }
+    BoxedOptional& operator=(T v) {
+        if (p_) {
+            *p_ = std::move(v);
+        } else {
+            p_ = std::make_unique<T>(std::move(v));
+        }
+        return *this;
+    }
+    ~BoxedOptional() = default;
+
+    [[nodiscard]] bool has_value() const noexcept { return p_ != nullptr; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    T& operator*() { return *p_; }
+    const T& operator*() const { return *p_; }
+    T* operator->() { return p_.get(); }
+    const T* operator->() const { return p_.get(); }
+    void reset() noexcept { p_.reset(); }
+
+private:
+    std::unique_ptr<T> p_;
+};
+
 }  // namespace moth::broker

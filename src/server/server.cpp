@@ -69,13 +69,8 @@ public:
     // wait pending on an idle connection stores the executor too (96 B against 144 B).
     using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
-    TcpConnection(Worker& w, Socket s, std::string remote, std::shared_ptr<const broker::ListenerTag> tag,
-                  std::shared_ptr<detail::ConnectionSlot> slot)
-        : w_(w),
-          sock_(std::move(s)),
-          remote_(std::move(remote)),
-          tag_(std::move(tag)),
-          slot_(std::move(slot)) {}
+    TcpConnection(Worker& w, Socket s, std::shared_ptr<detail::ConnectionSlot> slot)
+        : w_(w), sock_(std::move(s)), slot_(std::move(slot)) {}
 
     void start(ConnectionId id, std::vector<std::byte> initial);
     void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
@@ -84,7 +79,6 @@ public:
     void close_after_flush() override;
     void force_close() override;
     void hand_off(unsigned target, std::span<const std::byte> unread) override;
-    const std::string& remote() const { return remote_; }
 
 private:
     void read();
@@ -98,8 +92,6 @@ private:
     Worker& w_;
     Socket sock_;
     ConnectionId id_ = 0;
-    std::string remote_;                              // the peer, or the client a PROXY header named
-    std::shared_ptr<const broker::ListenerTag> tag_;  // the listener's name and transport; moves with a hand-off
     std::shared_ptr<detail::ConnectionSlot> slot_;    // the listener's max_connections place; moves with a hand-off
     std::vector<std::byte> in_;  // a packet partly received (empty and unallocated while idle)
     std::vector<std::byte> out_;
@@ -186,7 +178,7 @@ void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> ini
         ::close(fd);
         return;
     }
-    auto conn = std::make_shared<TcpConnection>(*this, std::move(own), remote, tag, std::move(slot));
+    auto conn = std::make_shared<TcpConnection>(*this, std::move(own), std::move(slot));
     const ConnectionId id = open(conn, std::move(remote), std::move(tag));
     conn->start(id, std::move(initial));
     schedule_flush();
@@ -310,20 +302,25 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
     // The socket moves between io_contexts as a plain descriptor: release it here, assign it there.
     const int fd = sock_.release(ec);
     if (ec) return;
-    w_.log(0, "connection from " + remote_ + " handed over from worker " + std::to_string(w_.index()) + " to worker " +
+    // The peer (or the client a PROXY header named) and the listener go along; the core still has them.
+    std::string remote;
+    std::shared_ptr<const broker::ListenerTag> tag;
+    w_.core().origin(id_, remote, tag);
+    w_.log(0, "connection from " + remote + " handed over from worker " + std::to_string(w_.index()) + " to worker " +
                   std::to_string(worker));
     Worker* target = &w_.peer(worker);
-    asio::post(target->ioc(), [target, fd, protocol, remote = remote_, tag = tag_, slot = std::move(slot_),
-                               bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
-        tcp::socket s(target->ioc());
-        boost::system::error_code aec;
-        s.assign(protocol, fd, aec);
-        if (aec) {
-            ::close(fd);
-            return;
-        }
-        target->adopt(std::move(s), std::move(remote), std::move(bytes), std::move(tag), std::move(slot));
-    });
+    asio::post(target->ioc(),
+               [target, fd, protocol, remote = std::move(remote), tag = std::move(tag), slot = std::move(slot_),
+                bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
+                   tcp::socket s(target->ioc());
+                   boost::system::error_code aec;
+                   s.assign(protocol, fd, aec);
+                   if (aec) {
+                       ::close(fd);
+                       return;
+                   }
+                   target->adopt(std::move(s), std::move(remote), std::move(bytes), std::move(tag), std::move(slot));
+               });
 }
 
 void TcpConnection::start(ConnectionId id, std::vector<std::byte> initial) {
