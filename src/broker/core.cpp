@@ -627,7 +627,8 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     if (s == nullptr) {
         auto ns = std::make_unique<Session>();
         ns->id = (static_cast<SessionId>(index_) << 48) | next_session_++;
-        ns->client_id = client_id;
+        // A copy of just its size: assigned to the empty string, an id over 15 characters would reserve 30.
+        ns->client_id = std::string(client_id);
         ns->tag = std::make_shared<SessionTag>(client_id);
         s = ns.get();
         sessions_by_id_.emplace(s->id, s);
