@@ -17,6 +17,13 @@ namespace {
 
 constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
+constexpr auto kWheelTick = std::chrono::milliseconds(250);  // the server's tick interval
+
+std::int64_t tick_of(TimePoint t) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    const auto per = static_cast<std::int64_t>(kWheelTick.count());
+    return ms >= 0 ? ms / per : -((-ms + per - 1) / per);  // floor
+}
 
 bool is_v5(ProtocolVersion v) { return v == ProtocolVersion::V5; }
 
@@ -57,11 +64,21 @@ void Core::on_open(ConnectionId id, std::string remote, TimePoint now, std::shar
     c->id = id;
     c->remote = std::move(remote);
     c->tag = std::move(tag);
-    c->transport_username = std::move(transport_username);
+    if (transport_username) c->rare_state().transport_username = std::move(transport_username);
     c->opened = now;
     c->last_rx = now;
-    c->decoder.set_max_packet_size(cfg_.limits.max_packet_size);
+    c->max_packet_in = cfg_.limits.max_packet_size;
+    Connection& ref = *c;
     connections_.emplace(id, std::move(c));
+    schedule(ref, now + kConnectTimeout);
+}
+
+bool Core::origin(ConnectionId id, std::string& remote, std::shared_ptr<const ListenerTag>& tag) const {
+    auto it = connections_.find(id);  // also a connection already marked Closed for its hand-off
+    if (it == connections_.end()) return false;
+    remote = it->second->remote;
+    tag = it->second->tag;
+    return true;
 }
 
 Core::Connection* Core::find_connection(ConnectionId id) {
@@ -81,7 +98,10 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
     c->last_rx = now;
     std::size_t off = 0;
     while (off < data.size() && c->state != Connection::State::Closed) {
-        auto r = c->decoder.decode(data.subspan(off));
+        decoder_.set_max_packet_size(c->max_packet_in);
+        decoder_.set_version(c->decoder_version);
+        auto r = decoder_.decode(data.subspan(off));
+        c->decoder_version = decoder_.version();
         if (r.status == codec::DecodeStatus::NeedMore) break;
         if (r.status == codec::DecodeStatus::Error) {
             Stats::add(stats_.protocol_errors);
@@ -196,6 +216,7 @@ void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
     if (s == nullptr || s->connection != c.id) return;
     s->connection = 0;
     s->offline_since = now;
+    offline_.push_back(s->id);
     if (with_will && c.will) {
         const auto delay = std::min(c.will->delay_s, s->expiry_s);
         if (delay == 0) {
@@ -233,6 +254,7 @@ void Core::end_session(Session& s) {
     Stats::add(stats_.sessions, static_cast<std::uint64_t>(-1));
     sessions_by_id_.erase(s.id);
     sessions_.erase(s.client_id);  // destroys s
+    --sessions_known_;
 }
 
 void Core::redistribute_shared(Session& s, TimePoint now) {
@@ -473,17 +495,21 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
         return;
     }
     std::optional<std::string_view> username = p.username;
-    if (c.transport_username) {
-        username = *c.transport_username;
+    if (c.rare && c.rare->transport_username) {
+        username = *c.rare->transport_username;
         if (shared_.log) {
             shared_.log(1, "client " + std::string(p.client_id) + " from " + c.remote + ": username \"" +
-                               *c.transport_username + "\" from its client certificate");
+                               *c.rare->transport_username + "\" from its client certificate");
         }
     }
     AuthRequest req{p.client_id, username, p.password, method, p.properties.authentication_data, c.remote};
     auto decision = auth.authenticate(req, 0);
     // [MQTT-4.12.0-5]: the CONNACK of an enhanced authentication names its method, even without AUTH packets.
-    c.auth_method.assign(method);
+    if (!method.empty()) {
+        c.rare_state().auth_method.assign(method);
+    } else if (c.rare) {
+        c.rare->auth_method.clear();
+    }
     switch (decision.kind) {
         case AuthDecision::Kind::Deny:
             connack_error(c, v, decision.reason == ReasonCode::Success ? ReasonCode::NotAuthorized : decision.reason);
@@ -494,9 +520,10 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
                 return;
             }
             c.state = Connection::State::Authenticating;
-            c.auth_method.assign(method);
-            c.auth_step = 1;
-            c.pending_connect.emplace(current_raw_.begin(), current_raw_.end());
+            auto& rare = c.rare_state();
+            rare.auth_method.assign(method);
+            rare.auth_step = 1;
+            rare.pending_connect.emplace(current_raw_.begin(), current_raw_.end());
             send_auth(c, ReasonCode::ContinueAuthentication, decision.data);
             return;
         }
@@ -508,14 +535,14 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
 void Core::send_auth(Connection& c, ReasonCode reason, const std::optional<std::vector<std::byte>>& data) {
     codec::Auth a;
     a.reason = reason;
-    a.properties.authentication_method = c.auth_method;
+    a.properties.authentication_method = c.auth_method();
     if (data) a.properties.authentication_data = codec::Bytes(*data);
     send_packet(c, a);
 }
 
 void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
-    if (!is_v5(c.version) || c.auth_method.empty() ||
-        p.properties.authentication_method.value_or(std::string_view{}) != c.auth_method) {
+    if (!is_v5(c.version) || c.auth_method().empty() ||
+        p.properties.authentication_method.value_or(std::string_view{}) != c.auth_method()) {
         // [MQTT-4.12.0-?]: AUTH without the method of the exchange in progress is a Protocol Error.
         protocol_close(c, ReasonCode::ProtocolError, "unexpected AUTH");
         return;
@@ -526,10 +553,11 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
         protocol_close(c, ReasonCode::ProtocolError, "unexpected AUTH reason code");
         return;
     }
-    if (reauth && p.reason == ReasonCode::ReAuthenticate) c.auth_step = 0;
+    auto& rare = *c.rare;  // there is an authentication method
+    if (reauth && p.reason == ReasonCode::ReAuthenticate) rare.auth_step = 0;
     std::string_view client = c.session ? std::string_view(c.session->client_id) : std::string_view{};
-    AuthRequest req{client, std::nullopt, std::nullopt, c.auth_method, p.properties.authentication_data, c.remote};
-    auto decision = shared_.authenticator->authenticate(req, c.auth_step++);
+    AuthRequest req{client, std::nullopt, std::nullopt, rare.auth_method, p.properties.authentication_data, c.remote};
+    auto decision = shared_.authenticator->authenticate(req, rare.auth_step++);
     if (decision.kind == AuthDecision::Kind::Continue) {
         send_auth(c, ReasonCode::ContinueAuthentication, decision.data);
         return;
@@ -548,8 +576,8 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
         return;
     }
     // The exchange succeeded: finish the CONNECT kept since it arrived.
-    auto raw = std::move(*c.pending_connect);
-    c.pending_connect.reset();
+    auto raw = std::move(*rare.pending_connect);
+    rare.pending_connect.reset();
     codec::Decoder d;
     auto r = d.decode(raw);
     c.state = Connection::State::AwaitConnect;
@@ -601,11 +629,13 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     if (s == nullptr) {
         auto ns = std::make_unique<Session>();
         ns->id = (static_cast<SessionId>(index_) << 48) | next_session_++;
-        ns->client_id = client_id;
+        // A copy of just its size: assigned to the empty string, an id over 15 characters would reserve 30.
+        ns->client_id = std::string(client_id);
         ns->tag = std::make_shared<SessionTag>(client_id);
         s = ns.get();
         sessions_by_id_.emplace(s->id, s);
-        sessions_.emplace(client_id, std::move(ns));
+        sessions_.emplace(s->client_id, std::move(ns));
+        ++sessions_known_;
         Stats::add(stats_.sessions);
     }
     s->version = v;
@@ -657,6 +687,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         c.will = std::move(w);
     }
     c.state = Connection::State::Connected;
+    if (c.keep_alive_s != 0) schedule(c, now + std::chrono::milliseconds(c.keep_alive_s * 1500LL));
     c.username = p.username ? std::string(*p.username) : std::string();
     c.clean_start = p.clean_start;
     c.connected_at = now;
@@ -683,8 +714,8 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
         }
         if (server_keep_alive) ap.server_keep_alive = server_keep_alive;
         if (props.session_expiry_interval.value_or(0) != s->expiry_s) ap.session_expiry_interval = s->expiry_s;
-        if (!c.auth_method.empty()) {
-            ap.authentication_method = c.auth_method;
+        if (!c.auth_method().empty()) {
+            ap.authentication_method = c.auth_method();
             if (auth_data) ap.authentication_data = codec::Bytes(*auth_data);
         }
     }
@@ -1421,22 +1452,78 @@ void Core::flush() {
 
 void Core::on_tick(TimePoint now) {
     now_ = now;
-    for (auto& [id, cp] : connections_) {
-        Connection& c = *cp;
-        if (c.state == Connection::State::Closed) continue;
-        if (c.state != Connection::State::Connected) {
-            if (now - c.opened > kConnectTimeout) drop_connection(c, false, now);
-            continue;
+    run_wheel(now);
+    check_offline_sessions(now);
+    if (index_ == 0) publish_sys(now);
+}
+
+void Core::schedule(Connection& c, TimePoint due) {
+    // Never before the tick being run, and only when earlier than the entry already live (which, when it comes
+    // due, looks at the connection again and schedules what is due then).
+    const std::int64_t tick = std::max(tick_of(due), wheel_last_);
+    if (tick >= c.due_tick) return;
+    c.due_tick = tick;
+    wheel_[static_cast<std::size_t>(tick) % kWheelSlots].push_back({c.id, tick});
+}
+
+void Core::run_wheel(TimePoint now) {
+    const std::int64_t current = tick_of(now);
+    if (current < wheel_last_) return;
+    // The last tick run is run again: what was found not yet due within it stays there until it is.
+    const std::int64_t first = std::max(wheel_last_, current - static_cast<std::int64_t>(kWheelSlots) + 1);
+    wheel_last_ = current;
+    for (std::int64_t t = first; t <= current; ++t) {
+        auto& slot = wheel_[static_cast<std::size_t>(t) % kWheelSlots];
+        if (slot.empty()) continue;
+        wheel_batch_.swap(slot);
+        for (const WheelEntry& e : wheel_batch_) {
+            if (e.tick > current) {
+                slot.push_back(e);  // a later round
+                continue;
+            }
+            auto it = connections_.find(e.id);
+            if (it == connections_.end()) continue;
+            Connection& c = *it->second;
+            if (c.due_tick != e.tick) continue;  // superseded by an earlier entry
+            c.due_tick = kNoTick;
+            if (c.state == Connection::State::Closed) continue;
+            if (c.state != Connection::State::Connected) {
+                if (now - c.opened > kConnectTimeout) {
+                    drop_connection(c, false, now);
+                } else {
+                    schedule(c, c.opened + kConnectTimeout);
+                }
+                continue;
+            }
+            // [MQTT-3.1.2-24] (3.1.1 [MQTT-3.1.2-24]): nothing received for 1.5 times the Keep Alive -> close.
+            if (c.keep_alive_s == 0) continue;
+            const auto limit = std::chrono::milliseconds(c.keep_alive_s * 1500LL);
+            if (now - c.last_rx > limit) {
+                protocol_close(c, ReasonCode::KeepAliveTimeout, "keep alive timeout");
+            } else {
+                schedule(c, c.last_rx + limit);
+            }
         }
-        // [MQTT-3.1.2-24] (3.1.1 [MQTT-3.1.2-24]): nothing received for 1.5 times the Keep Alive -> close.
-        if (c.keep_alive_s != 0 && now - c.last_rx > std::chrono::milliseconds(c.keep_alive_s * 1500LL)) {
-            protocol_close(c, ReasonCode::KeepAliveTimeout, "keep alive timeout");
-        }
+        wheel_batch_.clear();
     }
-    std::vector<Session*> expired;
-    for (auto& [cid, sp] : sessions_) {
+}
+
+void Core::check_offline_sessions(TimePoint now) {
+    if (sessions_.size() != sessions_known_) {
+        // Sessions restored from the store: list those offline (all of them, at start).
+        for (const auto& [cid, sp] : sessions_) {
+            if (sp->connection == 0) offline_.push_back(sp->id);
+        }
+        sessions_known_ = sessions_.size();
+    }
+    std::vector<SessionId> expired;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < offline_.size(); ++i) {
+        const SessionId id = offline_[i];
+        Session* sp = find_session(id);
+        if (sp == nullptr || sp->connection != 0) continue;  // ended, or connected again
+        offline_[kept++] = id;
         Session& s = *sp;
-        if (s.connection != 0) continue;
         if (s.pending_will && now >= s.will_due) {
             auto w = std::move(*s.pending_will);
             s.pending_will.reset();
@@ -1448,11 +1535,14 @@ void Core::on_tick(TimePoint now) {
             publish_will(w, now);
         }
         if (s.expiry_s != kNeverExpires && now - s.offline_since >= std::chrono::seconds(s.expiry_s)) {
-            expired.push_back(&s);
+            expired.push_back(id);
         }
     }
-    for (Session* s : expired) end_session(*s);
-    if (index_ == 0) publish_sys(now);
+    offline_.resize(kept);
+    // Looked up again: a session listed twice (offline, online and offline again between two ticks) ends once.
+    for (SessionId id : expired) {
+        if (Session* s = find_session(id)) end_session(*s);
+    }
 }
 
 void Core::shutdown() {
@@ -1575,7 +1665,7 @@ void Core::publish_sys(TimePoint now) {
 
 CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
     CoreSnapshot out;
-    const auto wanted = [&](const std::string& client_id) { return !query.client_id || *query.client_id == client_id; };
+    const auto wanted = [&](std::string_view client_id) { return !query.client_id || *query.client_id == client_id; };
     if (query.clients) {
         for (const auto& [id, cp] : connections_) {
             const Connection& c = *cp;

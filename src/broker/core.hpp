@@ -8,6 +8,7 @@
 // only through Host::post().
 #include <array>
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -18,12 +19,14 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "broker/auth.hpp"
 #include "broker/lazy_deque.hpp"
+#include "broker/lazy_container.hpp"
 #include "broker/message.hpp"
 #include "broker/store.hpp"
 #include "codec/decoder.hpp"
@@ -247,6 +250,9 @@ public:
     [[nodiscard]] SessionId session_id(std::string_view client_id) const;
 
     [[nodiscard]] std::size_t connection_count() const { return connections_.size(); }
+    // What connection `id` was opened with (on_open's `remote` and `tag`), for the I/O layer to carry along when
+    // it hands the connection to another worker (Host::hand_off, before the core forgets it). False: unknown id.
+    bool origin(ConnectionId id, std::string& remote, std::shared_ptr<const ListenerTag>& tag) const;
 
     // ---- Introspection and administration for the HTTP API (on this core's thread, like everything else) ----
     // Copies of what this core holds (sessions live on their client id's worker, so no two cores report the
@@ -296,7 +302,7 @@ private:
         ConnectionId connection = 0;  // 0 while offline
         std::uint32_t expiry_s = 0;   // 0: ends with the connection; 0xFFFFFFFF: never
         TimePoint offline_since{};
-        std::map<std::string, SubscriptionEntry, std::less<>> subscriptions;
+        LazyContainer<std::map<std::string, SubscriptionEntry, std::less<>>> subscriptions;
         LazyDeque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
         LazyDeque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection
         std::uint64_t queued_bytes = 0;
@@ -307,38 +313,55 @@ private:
         std::uint64_t spilled = 0;
         std::uint64_t spilled_bytes = 0;
         bool reading = false;
-        std::unordered_set<std::uint16_t> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
+        LazyContainer<std::unordered_set<std::uint16_t>> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
         std::uint16_t free_packet_ids = 0;  // ids from next_packet_id on known to be unused; 0: scan inflight
-        std::optional<StoredWill> pending_will;  // will delayed after the connection was lost
+        BoxedOptional<StoredWill> pending_will;  // will delayed after the connection was lost
         TimePoint will_due{};
         std::shared_ptr<SessionTag> tag;  // tag->durable: the session is in the store
     };
     struct Connection {
+        // Pointer-sized and larger members first, then the small ones packed together at the end.
         ConnectionId id = 0;
         std::string remote;
-        std::optional<std::string> transport_username;  // replaces the CONNECT's User Name
-        codec::Decoder decoder{codec::DecoderOptions{codec::Role::Server, codec::kMaxPacketSize}};
-        enum class State : std::uint8_t { AwaitConnect, Authenticating, Connected, Closed } state = State::AwaitConnect;
-        codec::ProtocolVersion version = codec::ProtocolVersion::V3_1_1;
         Session* session = nullptr;
         std::shared_ptr<const ListenerTag> tag;  // may be null (unit tests)
         std::string username;                    // from the CONNECT, for the API
-        bool clean_start = false;
-        TimePoint connected_at{};  // when the CONNECT was accepted
+        TimePoint connected_at{};                // when the CONNECT was accepted
         TimePoint opened{};
         TimePoint last_rx{};
+        std::int64_t due_tick = kNoTick;  // the wheel entry that is live for this connection (see wheel_)
+        LazyContainer<std::unordered_map<std::uint16_t, std::string>> aliases_in;
+        LazyContainer<std::unordered_map<std::string, std::uint16_t>> aliases_out;
+        BoxedOptional<StoredWill> will;
+        // What the core's shared decoder (decoder_) needs of this connection: the version its CONNECT gave, and the
+        // maximum packet size in force when it opened.
+        std::uint32_t max_packet_in = 0;
+        std::optional<codec::ProtocolVersion> decoder_version;
+        enum class State : std::uint8_t { AwaitConnect, Authenticating, Connected, Closed } state = State::AwaitConnect;
+        codec::ProtocolVersion version = codec::ProtocolVersion::V3_1_1;
         std::uint16_t keep_alive_s = 0;
-        std::uint16_t send_window = 65535;      // client's Receive Maximum
-        std::uint32_t max_packet_size = 0;      // client's Maximum Packet Size, 0: unlimited
-        std::uint16_t alias_max_out = 0;        // client's Topic Alias Maximum
-        std::unordered_map<std::uint16_t, std::string> aliases_in;
-        std::unordered_map<std::string, std::uint16_t> aliases_out;
-        std::optional<StoredWill> will;
+        std::uint16_t send_window = 65535;  // client's Receive Maximum
+        std::uint32_t max_packet_size = 0;  // client's Maximum Packet Size, 0: unlimited
+        std::uint16_t alias_max_out = 0;    // client's Topic Alias Maximum
+        bool clean_start = false;
         bool request_problem_info = true;
-        std::string auth_method;
-        unsigned auth_step = 0;
-        std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
+        // What few connections have (a transport identity, enhanced authentication) is kept out of line: one
+        // pointer, null for the others.
+        struct Rare {
+            std::optional<std::string> transport_username;  // replaces the CONNECT's User Name
+            std::string auth_method;
+            unsigned auth_step = 0;
+            std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
+        };
+        std::unique_ptr<Rare> rare;
+        Rare& rare_state() {
+            if (!rare) rare = std::make_unique<Rare>();
+            return *rare;
+        }
+        [[nodiscard]] std::string_view auth_method() const {
+            return rare ? std::string_view(rare->auth_method) : std::string_view();
+        }
     };
 
     // Packet handlers.
@@ -411,6 +434,10 @@ private:
     void end_session(Session& s);
     void publish_will(const StoredWill& w, TimePoint now);
     Connection* find_connection(ConnectionId id);
+    // Timing wheel for the connect timeout and the keepalive: the connection is looked at again at `due`.
+    void schedule(Connection& c, TimePoint due);
+    void run_wheel(TimePoint now);
+    void check_offline_sessions(TimePoint now);
     Session* find_session(SessionId id);
     unsigned owner_of(std::string_view client_id) const;
     std::string assign_client_id();
@@ -426,7 +453,25 @@ private:
     Stats& stats_;
     config::Config cfg_;  // this worker's copy: SIGHUP replaces it between events
     std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
-    std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;  // by client id
+    // Connections by the tick (kWheelTick) when their connect timeout or keepalive must be checked again, so that
+    // a tick costs what is due rather than a pass over every connection. A slot holds the entries of every round
+    // whose tick falls on it; an entry is live while its connection's due_tick is its tick (else it is dropped).
+    static constexpr std::int64_t kNoTick = INT64_MAX;
+    static constexpr std::size_t kWheelSlots = 256;
+    struct WheelEntry {
+        ConnectionId id;
+        std::int64_t tick;
+    };
+    std::array<std::vector<WheelEntry>, kWheelSlots> wheel_;
+    std::vector<WheelEntry> wheel_batch_;      // the slot being run (its capacity is kept)
+    std::int64_t wheel_last_ = INT64_MIN / 2;  // the last tick run
+    // Sessions that went offline (will delay, expiry), looked at each tick instead of every session; an entry
+    // whose session is gone or connected again is dropped then. sessions_known_ counts the sessions this core made
+    // or ended, so that sessions restored from the store (offline) are found and listed by a pass at the next tick.
+    std::vector<SessionId> offline_;
+    std::size_t sessions_known_ = 0;
+    // By client id; the key views the Session's own client_id (one copy of the id, and a smaller node).
+    std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
     std::unordered_map<SessionId, Session*> sessions_by_id_;
     std::uint64_t next_session_ = 1;
     topic::SubscriptionTree<SubscriptionEntry> tree_;
@@ -434,6 +479,8 @@ private:
     bool outbox_dirty_ = false;
 
     // Scratch space reused across calls so the hot path does not allocate.
+    // One decoder for all connections (its scratch lists are per packet): each connection keeps only its version.
+    codec::Decoder decoder_{codec::DecoderOptions{codec::Role::Server, codec::kMaxPacketSize}};
     std::vector<codec::UserProperty> user_props_;
     struct Match {
         SessionId session;

@@ -49,6 +49,9 @@ public:
     // Server role: the version is learnt from the first CONNECT, and any other first packet is a
     // Protocol Error [MQTT-3.1.0-1]. Client role: set it before decoding (default 5.0).
     void set_version(ProtocolVersion v) noexcept { version_ = v; }
+    // For a decoder shared by many connections (one per broker core): each connection's version, as version()
+    // returned after its last decode(), is put back before decoding its bytes.
+    void set_version(std::optional<ProtocolVersion> v) noexcept { version_ = v; }
     [[nodiscard]] std::optional<ProtocolVersion> version() const noexcept { return version_; }
 
     void set_max_packet_size(std::size_t n) noexcept { options_.max_packet_size = n; }

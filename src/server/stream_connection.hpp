@@ -52,7 +52,7 @@ struct ListenerContext {
         settings_ = std::move(s);
     }
 
-    std::atomic<std::uint32_t> open{0};     // connections holding a ConnectionSlot
+    std::atomic<std::uint32_t> open{0};     // connections holding a ConnectionSlot (only with max_connections)
     std::atomic<std::uint64_t> refused{0};  // refused by max_connections since start
     std::atomic<std::int64_t> refusal_logged_at{-1};  // steady clock, seconds; for the rate-limited log line
 

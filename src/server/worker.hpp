@@ -99,6 +99,12 @@ public:
     std::uint64_t add_canceller(std::function<void()> fn);
     void remove_canceller(std::uint64_t id) { cancellers_.erase(id); }
     void mark_dirty(const std::shared_ptr<Connection>& c);
+    // Where the worker's plain TCP connections read (one at a time, on this thread): a connection keeps bytes of
+    // its own only while a packet is partly received. The core consumes them before the next read.
+    std::span<std::byte> read_scratch() {
+        if (read_scratch_.empty()) read_scratch_.resize(kReadScratch);
+        return read_scratch_;
+    }
     // Once per loop turn: cross-worker batches go out, and each connection written to gets one write.
     void schedule_flush();
 
@@ -122,6 +128,8 @@ private:
     std::unique_ptr<broker::Core> core_;
     std::unordered_map<ConnectionId, std::shared_ptr<Connection>> conns_;
     std::vector<std::shared_ptr<Connection>> dirty_;
+    static constexpr std::size_t kReadScratch = 64 * 1024;  // a busy publisher is read in few system calls
+    std::vector<std::byte> read_scratch_;
     std::unordered_map<std::uint64_t, std::function<void()>> cancellers_;
     std::uint64_t next_canceller_ = 1;
     bool flush_posted_ = false;
