@@ -16,7 +16,11 @@ using namespace std::chrono_literals;
 class BrokerSlowConsumerTest : public BrokerFixture {};
 
 TEST_F(BrokerSlowConsumerTest, StalledSubscriberDoesNotStallOthers) {
-    start("[limits]\nmax_outgoing_buffer_bytes = 65536\n");
+    // The cap is above one batch (32 x 32 KiB, below): the fast subscriber, which takes each batch before the next
+    // is published, can never have more than that waiting, however late its reader thread runs. A 64 KiB cap made
+    // its QoS 0 messages droppable too whenever the machine was loaded (correctly: QoS 0 is dropped for a reader
+    // that far behind), so the test failed now and then.
+    start("[limits]\nmax_outgoing_buffer_bytes = 2097152\n");
     auto stalled = connected_client(kV311, "stalled");
     stalled->subscribe("load/#", QoS::AtMostOnce);  // then never reads again
     auto fast = connected_client(kV311, "fast");
@@ -25,8 +29,8 @@ TEST_F(BrokerSlowConsumerTest, StalledSubscriberDoesNotStallOthers) {
     sys->subscribe("$SYS/broker/publish/messages/dropped", QoS::AtMostOnce);
     auto pub = connected_client(kV311, "pub");
 
-    // 48 MiB in 32 KiB messages: far more than the loopback socket buffers and the 64 KiB output cap can hold for
-    // the stalled subscriber. The fast one reads as it goes and must get every message, in order.
+    // 48 MiB in 32 KiB messages: far more than the loopback socket buffers (4 MiB of send buffer at most here) and
+    // the 2 MiB output cap can hold for the stalled subscriber. The fast one reads as it goes and must get every message, in order.
     const std::string payload(32 * 1024, 'x');
     constexpr int kMessages = 1536;
     constexpr int kBatch = 32;
