@@ -289,17 +289,28 @@ TEST_F(DurableCoreTest, Qos2ReceiveStateIsStoredBeforePubrecAndRemovedBeforePubc
     EXPECT_EQ(comps[0].reason, ReasonCode::Success);
 }
 
+// A persistent 5.0 session as the store restores it, subscribed to `filter` at QoS 2.
+RestoredSession restored_session(const std::string& client_id, const std::string& filter) {
+    RestoredSession rs;
+    rs.session.client_id = client_id;
+    rs.session.version = 5;
+    rs.session.expiry_s = 3600;
+    rs.session.subscriptions.push_back({filter, 2, false, false, 0, 0});
+    return rs;
+}
+
+std::shared_ptr<Message> qos2_message(const std::string& topic) {
+    auto m = std::make_shared<Message>();
+    m->topic = topic;
+    m->qos = QoS::ExactlyOnce;
+    return m;
+}
+
 // A restored session [MQTT-4.4.0-1]: a QoS 2 message past PUBREC gets its PUBREL again (same packet id), a
 // queued message is sent with DUP set because it may have been sent before the restart [MQTT-3.3.1-1].
 TEST_F(DurableCoreTest, RestoredSessionResendsPubrelAndDupPublish) {
-    RestoredSession rs;
-    rs.session.client_id = "back";
-    rs.session.version = 5;
-    rs.session.expiry_s = 3600;
-    rs.session.subscriptions.push_back({"x/#", 2, false, false, 0, 0});
-    auto m = std::make_shared<Message>();
-    m->topic = "x/1";
-    m->qos = QoS::ExactlyOnce;
+    RestoredSession rs = restored_session("back", "x/#");
+    auto m = qos2_message("x/1");
     StoredDelivery done;
     done.seq = 1;
     done.message = m;
@@ -534,14 +545,8 @@ TEST_F(BoundedQueueBatchedTest, OfflineQueueKeepsOnlyTheCacheInMemoryAndDelivers
 // A restored session keeps the packet identifiers of its QoS 2 messages past PUBREC: messages sent after the
 // restart get others, never one the client still holds [MQTT-2.2.1-3].
 TEST_F(DurableCoreTest, RestoredPacketIdentifiersAreNotReused) {
-    RestoredSession rs;
-    rs.session.client_id = "ids";
-    rs.session.version = 5;
-    rs.session.expiry_s = 3600;
-    rs.session.subscriptions.push_back({"y/#", 2, false, false, 0, 0});
-    auto m = std::make_shared<Message>();
-    m->topic = "y/1";
-    m->qos = QoS::ExactlyOnce;
+    RestoredSession rs = restored_session("ids", "y/#");
+    auto m = qos2_message("y/1");
     std::uint64_t seq = 0;
     for (const std::uint16_t id : std::vector<std::uint16_t>{1, 2, 4, 65535}) {
         StoredDelivery d;
