@@ -11,6 +11,7 @@
 #include "broker/core.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
+#include "fake_host.hpp"
 
 namespace moth::broker {
 namespace {
@@ -20,30 +21,7 @@ using codec::ProtocolVersion;
 using codec::QoS;
 using codec::ReasonCode;
 
-class FakeHost final : public Host {
-public:
-    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t) override {
-        auto& out = out_[id];
-        out.insert(out.end(), bytes.begin(), bytes.end());
-        return true;
-    }
-    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t) override {
-        auto& out = out_[id];
-        out.resize(out.size() + size);
-        return std::span(out).last(size);
-    }
-    std::size_t pending_bytes(ConnectionId) const override { return 0; }
-    void close(ConnectionId id) override { closed_.push_back(id); }
-    void hand_off(ConnectionId, unsigned, std::span<const std::byte>) override { FAIL() << "one worker: no hand-off"; }
-    void post(unsigned, std::function<void(Core&)>) override { FAIL() << "one worker: nothing to post"; }
-
-    bool closed(ConnectionId id) const { return std::find(closed_.begin(), closed_.end(), id) != closed_.end(); }
-    std::vector<std::byte> take(ConnectionId id) { return std::exchange(out_[id], {}); }
-
-private:
-    std::map<ConnectionId, std::vector<std::byte>> out_;
-    std::vector<ConnectionId> closed_;
-};
+using test::FakeHost;
 
 // One connection as the test sees it: encodes what it sends, decodes what the core sent back.
 struct Peer {

@@ -13,6 +13,7 @@
 #include "store/memory/memory_store.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
+#include "fake_host.hpp"
 
 namespace moth::broker {
 namespace {
@@ -71,32 +72,7 @@ private:
     bool wait_;
 };
 
-class FakeHost final : public Host {
-public:
-    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t) override {
-        auto& out = out_[id];
-        out.insert(out.end(), bytes.begin(), bytes.end());
-        return true;
-    }
-    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t) override {
-        auto& out = out_[id];
-        out.resize(out.size() + size);
-        return std::span(out).last(size);
-    }
-    std::size_t pending_bytes(ConnectionId) const override { return 0; }
-    void close(ConnectionId id) override { closed_.push_back(id); }
-    void hand_off(ConnectionId, unsigned, std::span<const std::byte>) override { FAIL() << "one worker"; }
-    void post(unsigned worker, std::function<void(Core&)> fn) override {
-        EXPECT_EQ(worker, 0U);
-        posted.push_back(std::move(fn));
-    }
-    std::vector<std::byte> take(ConnectionId id) { return std::exchange(out_[id], {}); }
-    std::vector<std::function<void(Core&)>> posted;
-
-private:
-    std::map<ConnectionId, std::vector<std::byte>> out_;
-    std::vector<ConnectionId> closed_;
-};
+using test::FakeHost;
 
 struct Peer {
     ConnectionId id;
@@ -187,7 +163,7 @@ protected:
     }
 
     FakeStore store_;
-    FakeHost host_;
+    FakeHost host_{true};
     AllowAll allow_;
     Shared shared_;
     std::unique_ptr<Core> core_;

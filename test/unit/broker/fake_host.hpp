@@ -1,0 +1,55 @@
+// The Host a broker core test drives one Core with: it records what the core sends and closes, and either keeps
+// what the core posts to worker 0 (a store's completions, run when the test says) or fails the test on a post
+// (one worker and no store: nothing should be posted).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "broker/core.hpp"
+
+namespace moth::broker::test {
+
+class FakeHost final : public Host {
+public:
+    explicit FakeHost(bool keeps_posts = false) : keeps_posts_(keeps_posts) {}
+
+    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t) override {
+        auto& out = out_[id];
+        out.insert(out.end(), bytes.begin(), bytes.end());
+        return true;
+    }
+    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t) override {
+        auto& out = out_[id];
+        out.resize(out.size() + size);
+        return std::span(out).last(size);
+    }
+    std::size_t pending_bytes(ConnectionId) const override { return 0; }
+    void close(ConnectionId id) override { closed_.push_back(id); }
+    void hand_off(ConnectionId, unsigned, std::span<const std::byte>) override { FAIL() << "one worker: no hand-off"; }
+    void post(unsigned worker, std::function<void(Core&)> fn) override {
+        if (!keeps_posts_) {
+            FAIL() << "one worker: nothing to post";
+            return;
+        }
+        EXPECT_EQ(worker, 0U);
+        posted.push_back(std::move(fn));
+    }
+
+    bool closed(ConnectionId id) const { return std::find(closed_.begin(), closed_.end(), id) != closed_.end(); }
+    std::vector<std::byte> take(ConnectionId id) { return std::exchange(out_[id], {}); }
+    std::vector<std::function<void(Core&)>> posted;  // with keeps_posts, in the order they were posted
+
+private:
+    bool keeps_posts_;
+    std::map<ConnectionId, std::vector<std::byte>> out_;
+    std::vector<ConnectionId> closed_;
+};
+
+}  // namespace moth::broker::test
