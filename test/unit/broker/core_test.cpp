@@ -11,7 +11,7 @@
 #include "broker/core.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
-#include "fake_host.hpp"
+#include "core_test_support.hpp"
 
 namespace moth::broker {
 namespace {
@@ -22,12 +22,7 @@ using codec::QoS;
 using codec::ReasonCode;
 
 using test::FakeHost;
-
-// One connection as the test sees it: encodes what it sends, decodes what the core sent back.
-struct Peer {
-    ConnectionId id;
-    ProtocolVersion version;
-};
+using test::Peer;
 
 class CoreTest : public ::testing::Test {
 protected:
@@ -49,23 +44,7 @@ protected:
     }
 
     // Every packet the core has sent to `p` since the last call; the bytes are kept for the test's lifetime.
-    std::vector<codec::Packet> received(const Peer& p) {
-        raw_.push_back(host_.take(p.id));
-        std::vector<codec::Packet> out;
-        codec::Bytes in = raw_.back();
-        while (!in.empty()) {
-            // One decoder per packet: a decoder reuses its scratch lists, which the packet's views point into.
-            auto& d = *decoders_.emplace_back(
-                std::make_unique<codec::Decoder>(codec::DecoderOptions{codec::Role::Client}));
-            d.set_version(p.version);
-            auto r = d.decode(in);
-            EXPECT_EQ(r.status, codec::DecodeStatus::Ok) << r.message;
-            if (r.status != codec::DecodeStatus::Ok) break;
-            out.push_back(r.packet);
-            in = in.subspan(r.consumed);
-        }
-        return out;
-    }
+    std::vector<codec::Packet> received(const Peer& p) { return reader_.decode(host_.take(p.id), p.version); }
 
     Peer connect(ProtocolVersion v, std::string client_id, bool clean, std::uint16_t keep_alive,
                  std::uint32_t session_expiry = 0, std::optional<codec::Will> will = std::nullopt) {
@@ -125,8 +104,7 @@ protected:
     TimePoint now_{};
     ConnectionId next_id_ = 1;
     std::deque<std::string> ids_;
-    std::deque<std::vector<std::byte>> raw_;
-    std::vector<std::unique_ptr<codec::Decoder>> decoders_;
+    test::PacketReader reader_;
 };
 
 // [MQTT-3.1.2-24] (5.0 numbering [MQTT-3.1.2-22]): no packet for one and a half times the Keep Alive closes the

@@ -13,7 +13,7 @@
 #include "store/memory/memory_store.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
-#include "fake_host.hpp"
+#include "core_test_support.hpp"
 
 namespace moth::broker {
 namespace {
@@ -73,11 +73,7 @@ private:
 };
 
 using test::FakeHost;
-
-struct Peer {
-    ConnectionId id;
-    ProtocolVersion version;
-};
+using test::Peer;
 
 class DurableCoreTest : public ::testing::Test {
 protected:
@@ -102,22 +98,7 @@ protected:
         core_->flush();
     }
 
-    std::vector<codec::Packet> received(const Peer& p) {
-        raw_.push_back(host_.take(p.id));
-        std::vector<codec::Packet> out;
-        codec::Bytes in = raw_.back();
-        while (!in.empty()) {
-            auto& d =
-                *decoders_.emplace_back(std::make_unique<codec::Decoder>(codec::DecoderOptions{codec::Role::Client}));
-            d.set_version(p.version);
-            auto r = d.decode(in);
-            EXPECT_EQ(r.status, codec::DecodeStatus::Ok) << r.message;
-            if (r.status != codec::DecodeStatus::Ok) break;
-            out.push_back(r.packet);
-            in = in.subspan(r.consumed);
-        }
-        return out;
-    }
+    std::vector<codec::Packet> received(const Peer& p) { return reader_.decode(host_.take(p.id), p.version); }
 
     Peer connect(std::string client_id, bool clean, std::uint32_t expiry, ProtocolVersion v = ProtocolVersion::V5) {
         Peer p{next_id_++, v};
@@ -171,8 +152,7 @@ protected:
     ConnectionId next_id_ = 1;
     std::deque<std::string> ids_, filters_, topics_;
     std::deque<std::vector<codec::Subscription>> subs_;
-    std::deque<std::vector<std::byte>> raw_;
-    std::vector<std::unique_ptr<codec::Decoder>> decoders_;
+    test::PacketReader reader_;
 };
 
 // Sync: the SUBACK of a persistent session and the PUBACK of a message queued for it are sent only after the

@@ -1,4 +1,4 @@
-// The Host a broker core test drives one Core with: it records what the core sends and closes, and either keeps
+// What the broker core tests share. FakeHost: the Host a test drives one Core with: it records what the core sends and closes, and either keeps
 // what the core posts to worker 0 (a store's completions, run when the test says) or fails the test on a post
 // (one worker and no store: nothing should be posted).
 #pragma once
@@ -6,13 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <map>
 #include <span>
 #include <utility>
 #include <vector>
 
 #include "broker/core.hpp"
+#include "codec/decoder.hpp"
 
 namespace moth::broker::test {
 
@@ -50,6 +53,38 @@ private:
     bool keeps_posts_;
     std::map<ConnectionId, std::vector<std::byte>> out_;
     std::vector<ConnectionId> closed_;
+};
+
+// One connection as the test sees it: encodes what it sends, decodes what the core sent back.
+struct Peer {
+    ConnectionId id;
+    codec::ProtocolVersion version;
+};
+
+// Decodes what the core sent to a peer. Packets hold views into their bytes and their decoder's scratch lists,
+// so both are kept for the reader's lifetime (one decoder per packet).
+class PacketReader {
+public:
+    std::vector<codec::Packet> decode(std::vector<std::byte> bytes, codec::ProtocolVersion version) {
+        raw_.push_back(std::move(bytes));
+        std::vector<codec::Packet> out;
+        codec::Bytes in = raw_.back();
+        while (!in.empty()) {
+            auto& d = *decoders_.emplace_back(
+                std::make_unique<codec::Decoder>(codec::DecoderOptions{codec::Role::Client}));
+            d.set_version(version);
+            auto r = d.decode(in);
+            EXPECT_EQ(r.status, codec::DecodeStatus::Ok) << r.message;
+            if (r.status != codec::DecodeStatus::Ok) break;
+            out.push_back(r.packet);
+            in = in.subspan(r.consumed);
+        }
+        return out;
+    }
+
+private:
+    std::deque<std::vector<std::byte>> raw_;
+    std::vector<std::unique_ptr<codec::Decoder>> decoders_;
 };
 
 }  // namespace moth::broker::test
