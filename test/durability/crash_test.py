@@ -47,6 +47,15 @@ def wait_for(cond, timeout, what):
         time.sleep(0.02)  # polling interval of a condition wait
 
 
+def stop_client(client):
+    """Stops paho's network thread and drops the socket without DISCONNECT (the session stays as it is)."""
+    client.loop_stop()
+    try:
+        client.socket() and client.socket().close()
+    except OSError:
+        pass
+
+
 class Subscriber:
     def __init__(self, client_id):
         self.client_id = client_id
@@ -86,11 +95,7 @@ class Subscriber:
             raise AssertionError(f"{self.client_id}: CONNACK {self.connack[1]}")
 
     def stop(self):
-        self.client.loop_stop()
-        try:
-            self.client.socket() and self.client.socket().close()
-        except OSError:
-            pass
+        stop_client(self.client)
 
 
 class Publisher:
@@ -141,11 +146,7 @@ class Publisher:
         return [seq for seq, info in self.sent if info._published]
 
     def stop(self):
-        self.client.loop_stop()
-        try:
-            self.client.socket() and self.client.socket().close()
-        except OSError:
-            pass
+        stop_client(self.client)
 
 
 def main():

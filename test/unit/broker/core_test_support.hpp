@@ -1,6 +1,6 @@
-// What the broker core tests share. FakeHost: the Host a test drives one Core with: it records what the core sends and closes, and either keeps
-// what the core posts to worker 0 (a store's completions, run when the test says) or fails the test on a post
-// (one worker and no store: nothing should be posted).
+// What the broker core tests share: FakeHost, the Host a test drives one Core with (it records what the core
+// sends and closes, and either keeps what the core posts to worker 0, a store's completions run when the test
+// says, or fails the test on a post: one worker and no store, nothing should be posted), Peer and PacketReader.
 #pragma once
 
 #include <gtest/gtest.h>
