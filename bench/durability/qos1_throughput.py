@@ -15,38 +15,12 @@ Usage: qos1_throughput.py --mothd build/release/apps/mothd/mothd [--publishers 4
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("broker did not listen")
-
-
-def start_mothd(binary, d, durability, port):
-    cfg = os.path.join(d, "mothd.toml")
-    with open(cfg, "w") as f:
-        f.write(f'data_dir = "{d}/data"\nlog_level = "warn"\nsys_interval_s = 0\n'
-                f'[limits]\nmax_queued_messages = 10000000\nmax_inflight = 1000\n'
-                f'[storage]\ndurability = "{durability}"\n'
-                f'[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = {port}\n')
-    return subprocess.Popen([binary, "-c", cfg], stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"))
+from mothd_bench import free_port, start_mothd, wait_port
 
 
 def start_mosquitto(d, port):
@@ -61,7 +35,10 @@ def start_mosquitto(d, port):
 def run_once(kind, args):
     d = tempfile.mkdtemp(prefix="moth-bench-")
     port = free_port()
-    broker = start_mothd(args.mothd, d, kind, port) if kind != "mosquitto" else start_mosquitto(d, port)
+    if kind == "mosquitto":
+        broker = start_mosquitto(d, port)
+    else:
+        broker, _ = start_mothd(args.mothd, d, kind, port, "max_queued_messages = 10000000\nmax_inflight = 1000")
     try:
         wait_port(port)
         total = args.publishers * args.messages

@@ -12,37 +12,15 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from mothd_bench import free_port, start_mothd
 
 
-def start(binary, d, durability, port):
-    cfg = os.path.join(d, "mothd.toml")
-    with open(cfg, "w") as f:
-        f.write(f'data_dir = "{d}/data"\nlog_level = "info"\nsys_interval_s = 0\n'
-                f'[limits]\nmax_queued_messages = 100000000\nmax_queued_bytes = 100000000000\n'
-                f'[storage]\ndurability = "{durability}"\n'
-                f'[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = {port}\n')
-    log = open(os.path.join(d, "log"), "a")
-    t0 = time.monotonic()
-    p = subprocess.Popen([binary, "-c", cfg], stdout=log, stderr=log)
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p, time.monotonic() - t0
-        except OSError:
-            if p.poll() is not None:
-                raise RuntimeError("mothd exited")
-            time.sleep(0.01)
+LIMITS = "max_queued_messages = 100000000\nmax_queued_bytes = 100000000000"
 
 
 def rss_mb(pid):
@@ -64,7 +42,7 @@ def main():
     d = tempfile.mkdtemp(prefix="moth-restart-")
     port = free_port()
     try:
-        p, _ = start(args.mothd, d, "batched", port)
+        p, _ = start_mothd(args.mothd, d, "batched", port, LIMITS, "info")
         for i in range(args.sessions):
             subprocess.run(["mosquitto_sub", "-p", str(port), "-c", "-i", f"offline-{i}", "-q", "1", "-t", "fill/#",
                             "-E"], check=True)
@@ -84,7 +62,7 @@ def main():
         p.terminate()
         p.wait()
         du = subprocess.run(["du", "-sm", f"{d}/data/store"], capture_output=True, text=True).stdout.split()[0]
-        p, t_listen = start(args.mothd, d, "sync", port)
+        p, t_listen = start_mothd(args.mothd, d, "sync", port, LIMITS, "info")
         log = open(os.path.join(d, "log")).read()
         restored = re.findall(r"store .*restored in \d+ ms.*", log)[-1]
         print(f"store {du} MB on disk; restart: listening after {t_listen:.2f} s; RSS {rss_mb(p.pid):.0f} MB")
