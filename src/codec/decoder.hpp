@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "codec/packets.hpp"
+#include "common/varint.hpp"
 
 namespace moth::codec {
 
@@ -74,5 +75,14 @@ private:
 
     friend class DecodeContext;
 };
+
+// Bytes of the whole packet at the start of `in` (fixed header plus Remaining Length), read from the fixed header
+// alone; 0 when `in` ends inside the fixed header or its Remaining Length is malformed. For splitting a run of
+// packets the broker itself encoded (one WebSocket message each), not for validating input.
+[[nodiscard]] constexpr std::size_t packet_size(std::span<const std::byte> in) noexcept {
+    if (in.size() < 2) return 0;
+    const auto len = common::decode_varint(in.subspan(1));
+    return len.status == common::VarIntStatus::Ok ? 1 + len.size + len.value : 0;
+}
 
 }  // namespace moth::codec

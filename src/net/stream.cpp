@@ -19,6 +19,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "net/stream_util.hpp"
 #include "net/transport.hpp"
 
 namespace moth::net {
@@ -32,53 +33,12 @@ using boost::system::system_error;
 
 namespace {
 
-// How long close() waits for the peer's half of an orderly close (TLS close_notify, WebSocket close frame).
-constexpr std::chrono::milliseconds kCloseTimeout{2'000};
-
-// A system_error whose what() is the readable text alone ("connect to 127.0.0.1:1883: Connection refused"),
-// without Boost's "[system:111 at /usr/include/...]" suffix. Callers catch it as system_error.
-class Error final : public system_error {
-public:
-    // what(): "<context>: <the code's message>"
-    Error(error_code ec, const std::string& context)
-        : system_error(error_code(ec.value(), ec.category()), context), text_(context + ": " + ec.message()) {}
-    // what(): `text` exactly
-    Error(error_code ec, std::string text, std::nullptr_t)
-        : system_error(error_code(ec.value(), ec.category()), text), text_(std::move(text)) {}
-    [[nodiscard]] const char* what() const noexcept override { return text_.c_str(); }
-
-private:
-    std::string text_;
-};
-
-// Runs `op` until it finishes or `timeout` passes. On timeout `on_timeout` runs (it closes the socket, so that
-// an operation without per-operation cancellation ends too) and a timed_out error naming `what` is thrown.
-// Both branches have completed when this returns, so `op` and `on_timeout` may refer to the caller's locals.
-asio::awaitable<void> with_timeout(asio::awaitable<void> op, std::chrono::milliseconds timeout,
-                                   const std::function<void()>& on_timeout, const std::string& what) {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-    bool timed_out = false;
-    auto watchdog = [&]() -> asio::awaitable<void> {
-        co_await timer.async_wait(asio::use_awaitable);
-        timed_out = true;
-        on_timeout();
-    };
-    std::exception_ptr failure;
-    // `||` waits for the first *success*, so a failure of `op` must end its branch normally to win the race.
-    auto guarded = [&](asio::awaitable<void> inner) -> asio::awaitable<void> {
-        try {
-            co_await std::move(inner);
-        } catch (...) {
-            failure = std::current_exception();
-        }
-    };
-    co_await (guarded(std::move(op)) || watchdog());
-    if (timed_out)
-        throw Error(asio::error::timed_out, what + ": timed out after " + std::to_string(timeout.count()) + " ms",
-                    nullptr);
-    if (failure) std::rethrow_exception(failure);
-}
+using detail::close_socket;
+using detail::Error;
+using detail::kCloseTimeout;
+using detail::remote_of;
+using detail::to_buffer;
+using detail::with_timeout;
 
 bool is_ip_literal(const std::string& host) {
     error_code ec;
@@ -88,26 +48,6 @@ bool is_ip_literal(const std::string& host) {
 
 std::string host_without_zone(const std::string& host) {
     return host.substr(0, host.find('%'));
-}
-
-// The remote endpoint while the socket knows it; the last known value afterwards.
-std::string remote_of(const TcpSocket& socket, std::string& cache) {
-    error_code ec;
-    const auto ep = socket.remote_endpoint(ec);
-    if (!ec) cache = format_endpoint(ep);
-    return cache;
-}
-
-void close_socket(TcpSocket& socket) noexcept {
-    error_code ignored;
-    socket.close(ignored);
-}
-
-asio::const_buffer to_buffer(std::span<const std::byte> bytes) {
-    return {bytes.data(), bytes.size()};
-}
-asio::mutable_buffer to_buffer(std::span<std::byte> bytes) {
-    return {bytes.data(), bytes.size()};
 }
 
 bool set_sni(SSL* handle, const std::string& name) {
@@ -290,6 +230,8 @@ std::string TcpStream::remote() const {
     return remote_of(socket_, remote_);
 }
 
+int TcpStream::release() noexcept { return detail::release_socket(socket_); }
+
 // ---- TlsStream ----
 
 asio::awaitable<std::size_t> TlsStream::read_some(std::span<std::byte> buffer) {
@@ -301,16 +243,20 @@ asio::awaitable<void> TlsStream::write(std::span<const std::byte> bytes) {
 }
 
 asio::awaitable<void> TlsStream::close() {
+    co_await say_goodbye();
+    close_socket(tls_.next_layer());
+}
+
+asio::awaitable<void> TlsStream::say_goodbye() {
     (void)remote();
     if (tls_.lowest_layer().is_open()) {
         try {
             co_await with_timeout(
                 tls_.async_shutdown(asio::use_awaitable), kCloseTimeout, [this] { cancel(); }, "TLS shutdown");
         } catch (const system_error&) {
-            // The peer closed first or never answered: the socket is closed below either way.
+            // The peer closed first or never answered: the caller closes the socket either way.
         }
     }
-    close_socket(tls_.next_layer());
 }
 
 void TlsStream::cancel() noexcept {
@@ -324,6 +270,8 @@ void TlsStream::cancel() noexcept {
 std::string TlsStream::remote() const {
     return remote_of(tls_.next_layer(), remote_);
 }
+
+int TlsStream::release() noexcept { return detail::release_socket(tls_.next_layer()); }
 
 // ---- WsStream ----
 
@@ -401,6 +349,11 @@ void WsStream<Next>::cancel() noexcept {
 template <class Next>
 std::string WsStream<Next>::remote() const {
     return remote_of(beast::get_lowest_layer(ws_), remote_);
+}
+
+template <class Next>
+int WsStream<Next>::release() noexcept {
+    return detail::release_socket(beast::get_lowest_layer(ws_));
 }
 
 template class WsStream<TcpSocket>;

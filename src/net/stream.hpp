@@ -60,11 +60,27 @@ public:
     virtual boost::asio::awaitable<std::size_t> read_some(std::span<std::byte> buffer) = 0;
     // Writes every byte (gathered by the caller).
     virtual boost::asio::awaitable<void> write(std::span<const std::byte> bytes) = 0;
+    // Writes `bytes`, which hold consecutive messages of the given lengths (adding up to bytes.size()). A
+    // message-oriented transport (the server's WebSocket) sends each as a message of its own, all in one write;
+    // the others write the bytes as they are.
+    virtual boost::asio::awaitable<void> write_messages(std::span<const std::byte> bytes,
+                                                        std::span<const std::uint32_t> /*lengths*/) {
+        co_await write(bytes);
+    }
+    // True when write_messages() keeps message boundaries (the caller then computes them).
+    [[nodiscard]] virtual bool message_oriented() const { return false; }
     // Orderly close where the transport has one (TLS close_notify, WebSocket close frame), then the socket.
     virtual boost::asio::awaitable<void> close() = 0;
+    // The transport's own end of data (WebSocket close frame, TLS close_notify) without closing the socket: what
+    // a server sends before a lingering close. Waits for the peer's answer only where the transport needs it
+    // (TLS), at most a short time. Errors are swallowed.
+    virtual boost::asio::awaitable<void> say_goodbye() { co_return; }
     // Closes the socket at once; pending operations complete with an error. Safe to call more than once.
     virtual void cancel() noexcept = 0;
     [[nodiscard]] virtual std::string remote() const = 0;  // "host:port" of the peer
+    // Gives the TCP socket's descriptor up to the caller, who closes it (a lingering close reads what the peer
+    // still sends at the socket level); -1 when the socket is closed already. The stream is unusable after.
+    [[nodiscard]] virtual int release() noexcept = 0;
 };
 
 // Opens a stream as the URL says. Errors carry a readable message: "connection refused", "certificate verify

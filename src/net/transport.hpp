@@ -37,6 +37,7 @@ public:
     boost::asio::awaitable<void> close() override;
     void cancel() noexcept override;
     [[nodiscard]] std::string remote() const override;
+    [[nodiscard]] int release() noexcept override;
 
     [[nodiscard]] TcpSocket& socket() noexcept { return socket_; }
 
@@ -53,9 +54,11 @@ public:
 
     boost::asio::awaitable<std::size_t> read_some(std::span<std::byte> buffer) override;
     boost::asio::awaitable<void> write(std::span<const std::byte> bytes) override;
+    boost::asio::awaitable<void> say_goodbye() override;
     boost::asio::awaitable<void> close() override;
     void cancel() noexcept override;
     [[nodiscard]] std::string remote() const override;
+    [[nodiscard]] int release() noexcept override;
 
     [[nodiscard]] TlsSocket& tls() noexcept { return tls_; }
 
@@ -83,6 +86,7 @@ public:
     boost::asio::awaitable<void> close() override;
     void cancel() noexcept override;
     [[nodiscard]] std::string remote() const override;
+    [[nodiscard]] int release() noexcept override;
 
     [[nodiscard]] boost::beast::websocket::stream<Next>& websocket() noexcept { return ws_; }
 

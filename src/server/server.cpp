@@ -88,7 +88,8 @@ private:
     // consume in in_.
     void consume(std::span<const std::byte> data);
     void fail();
-    void finish();
+    // `linger`: the core closed it after its last packet: a lingering close (lingering_close.hpp).
+    void finish(bool linger);
 
     Worker& w_;
     Socket sock_;
@@ -128,6 +129,7 @@ struct Server::Impl {
     std::optional<broker::RestoredState> restored;
     bool started = false;
     std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
+    std::atomic<std::uint64_t> lingering{0};  // sockets in a lingering close, all workers (bounded by max_connections)
     // Blocking file work for the http listeners (web_root files, the dashboard), never done on a worker. Declared
     // after `workers`, so it is joined (in stop(), and at destruction) before their io_contexts go.
     std::unique_ptr<asio::thread_pool> blocking;
@@ -142,7 +144,11 @@ Worker::Worker(unsigned index, Server::Impl& impl) : index_(index), impl_(impl),
 
 Worker::~Worker() = default;
 
-void Worker::init() { core_ = std::make_unique<broker::Core>(index_, impl_.shared, *this); }
+void Worker::init() {
+    core_ = std::make_unique<broker::Core>(index_, impl_.shared, *this);
+    lingering_ = std::make_unique<LingeringCloses>(ioc_, impl_.lingering, impl_.shared.config.limits.max_connections,
+                                                   [this] { end_grace_when_idle(); });
+}
 
 void Worker::run() {
     thread_ = std::thread([this] {
@@ -195,7 +201,20 @@ ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote,
 
 void Worker::forget(ConnectionId id) {
     conns_.erase(id);
-    if (stopping_ && conns_.empty() && grace_) grace_->cancel();
+    end_grace_when_idle();
+}
+
+void Worker::end_grace_when_idle() {
+    if (stopping_ && conns_.empty() && lingering_->size() == 0 && grace_) grace_->cancel();
+}
+
+void Worker::linger(int fd) {
+    if (fd < 0) return;
+    if (grace_over_) {
+        ::close(fd);
+        return;
+    }
+    lingering_->add(fd, Clock::now());
 }
 
 std::uint64_t Worker::add_canceller(std::function<void()> fn) {
@@ -238,10 +257,13 @@ void Worker::stop() {
         // Clients that do not read their last bytes do not hold the shutdown up for long.
         grace_.emplace(ioc_, kShutdownGrace);
         grace_->async_wait([this](const boost::system::error_code& ec) {
-            if (ec) return;
-            for (auto& [id, c] : std::unordered_map(conns_)) c->force_close();
+            if (!ec) {
+                for (auto& [id, c] : std::unordered_map(conns_)) c->force_close();
+            }
+            lingering_->close_all();  // nothing may keep the io_context running past the grace
+            grace_over_ = true;
         });
-        if (conns_.empty()) grace_->cancel();
+        end_grace_when_idle();
         guard_.reset();
     });
 }
@@ -293,7 +315,9 @@ void Worker::schedule_tick() {
     tick_.expires_after(kTickInterval);
     tick_.async_wait([this](const boost::system::error_code& ec) {
         if (ec || stopping_) return;
-        core_->on_tick(Clock::now());
+        const auto now = Clock::now();
+        core_->on_tick(now);
+        lingering_->expire(now);
         schedule_flush();
         schedule_tick();
     });
@@ -423,7 +447,7 @@ void TcpConnection::consume(std::span<const std::byte> data) {
 
 void TcpConnection::flush() {
     if (writing_active_ || out_.empty() || closed_) {
-        if (!writing_active_ && out_.empty() && closing_ && !closed_) finish();
+        if (!writing_active_ && out_.empty() && closing_ && !closed_) finish(true);
         return;
     }
     std::swap(out_, writing_);
@@ -441,7 +465,7 @@ void TcpConnection::flush() {
                           if (!self->out_.empty()) {
                               self->flush();
                           } else if (self->closing_) {
-                              self->finish();
+                              self->finish(true);
                           } else {
                               self->w_.core().on_drained(self->id_, Clock::now());
                               self->w_.schedule_flush();
@@ -453,7 +477,7 @@ void TcpConnection::close_after_flush() {
     if (closing_ || closed_) return;
     closing_ = true;
     if (!writing_active_ && out_.empty()) {
-        finish();
+        finish(true);
     } else {
         w_.mark_dirty(shared_from_this());
     }
@@ -461,7 +485,7 @@ void TcpConnection::close_after_flush() {
 
 void TcpConnection::force_close() {
     closing_ = true;
-    finish();
+    finish(false);
 }
 
 void TcpConnection::fail() {
@@ -470,13 +494,17 @@ void TcpConnection::fail() {
         w_.core().on_closed(id_, Clock::now());
         w_.schedule_flush();
     }
-    finish();
+    finish(false);
 }
 
-void TcpConnection::finish() {
+void TcpConnection::finish(bool linger) {
     if (closed_) return;
     closed_ = true;
     boost::system::error_code ec;
+    if (linger && sock_.is_open()) {
+        const int fd = sock_.release(ec);
+        if (!ec) w_.linger(fd);
+    }
     sock_.shutdown(Socket::shutdown_both, ec);
     sock_.close(ec);
     slot_.reset();

@@ -25,7 +25,9 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "codec/decoder.hpp"
 #include "net/transport.hpp"
+#include "net/ws_server_stream.hpp"
 #include "server/client_address.hpp"
 #include "server/tls.hpp"
 
@@ -93,9 +95,10 @@ std::vector<std::string_view> field_values(const http::request<http::empty_body>
 // http listener's session): Origin allow-list, X-Forwarded-For / Forwarded when the listener trusts them (then
 // `remote` becomes the forwarded client's address), sub-protocol, frame limit.
 template <class Next>
-asio::awaitable<void> ws_accept_request(websocket::stream<Next>& ws, const ListenerContext& lc,
+asio::awaitable<void> ws_accept_request(net::WsServerStream<Next>& stream, const ListenerContext& lc,
                                         const ListenerContext::Reloadable& settings,
                                         const http::request<http::empty_body>& req, std::string& remote) {
+    auto& ws = stream.websocket();
     // Browsers always send Origin; other clients usually do not, and are not checked.
     if (const auto origin = req.find(http::field::origin);
         origin != req.end() && !origin_allowed(origin->value(), settings.allowed_origins))
@@ -114,15 +117,16 @@ asio::awaitable<void> ws_accept_request(websocket::stream<Next>& ws, const Liste
         res.set(http::field::sec_websocket_protocol, subprotocol);
         res.set(http::field::server, "moth");
     }));
-    ws.read_message_max(lc.max_frame_size);
+    stream.max_message_size(lc.max_frame_size);
     co_await ws.async_accept(req, asio::use_awaitable);  // Beast checks the rest (key, version) and answers
 }
 
 // Reads the upgrade request of a ws/wss listener and answers it. `remote` becomes the forwarded client's address
 // when the listener trusts X-Forwarded-For / Forwarded.
 template <class Next>
-asio::awaitable<void> ws_accept(websocket::stream<Next>& ws, const ListenerContext& lc,
+asio::awaitable<void> ws_accept(net::WsServerStream<Next>& stream, const ListenerContext& lc,
                                 const ListenerContext::Reloadable& settings, std::string& remote) {
+    auto& ws = stream.websocket();
     beast::flat_buffer buffer;
     http::request_parser<http::empty_body> parser;
     parser.header_limit(8 * 1024);
@@ -142,7 +146,22 @@ asio::awaitable<void> ws_accept(websocket::stream<Next>& ws, const ListenerConte
     if (target.substr(0, target.find('?')) != lc.ws_path)
         co_await refuse(ws.next_layer(), http::status::not_found, req.version(),
                         "no WebSocket endpoint at " + std::string(target) + " (MQTT is at " + lc.ws_path + ")");
-    co_await ws_accept_request(ws, lc, settings, req, remote);
+    co_await ws_accept_request(stream, lc, settings, req, remote);
+    // Frames a client sent without waiting for the 101 were read along with the request.
+    const auto rest = buffer.data();
+    stream.preload(std::span<const std::byte>(static_cast<const std::byte*>(rest.data()), rest.size()));
+}
+
+// The lengths of the MQTT packets in `bytes`, which the core encoded back to back. A run that does not parse (it
+// cannot happen) is kept whole as one last message rather than split wrongly.
+void packet_lengths(std::span<const std::byte> bytes, std::vector<std::uint32_t>& out) {
+    out.clear();
+    while (!bytes.empty()) {
+        std::size_t n = codec::packet_size(bytes);
+        if (n == 0 || n > bytes.size()) n = bytes.size();
+        out.push_back(static_cast<std::uint32_t>(n));
+        bytes = bytes.subspan(n);
+    }
 }
 
 class StreamConnection;
@@ -306,7 +325,14 @@ private:
             while (!out_.empty() && !closed_) {
                 std::vector<std::byte> batch = std::move(out_);
                 out_.clear();
-                co_await stream_->write(batch);
+                if (stream_->message_oriented()) {
+                    // One MQTT packet per WebSocket message: early Paho JavaScript (the HiveMQ web client page)
+                    // decodes only the first packet of each message. Still one write for the whole batch.
+                    packet_lengths(batch, lengths_);
+                    co_await stream_->write_messages(batch, lengths_);
+                } else {
+                    co_await stream_->write(batch);
+                }
                 unwritten_.fetch_sub(batch.size(), std::memory_order_relaxed);
             }
         } catch (const std::exception&) {
@@ -369,8 +395,13 @@ private:
         slot_.reset();
         resume_.cancel();  // a read paused for the owner ends now
         if (orderly && !writing_) {
+            // A lingering close (lingering_close.hpp): the transport's goodbye, then the socket drains.
             asio::co_spawn(
-                w_.ioc(), [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->stream_->close(); },
+                w_.ioc(),
+                [self = shared_from_this()]() -> asio::awaitable<void> {
+                    co_await self->stream_->say_goodbye();
+                    self->w_.linger(self->stream_->release());
+                },
                 asio::detached);
         } else {
             stream_->cancel();
@@ -386,6 +417,7 @@ private:
     std::vector<std::byte> in_;
     std::size_t in_len_ = 0;
     std::vector<std::byte> out_;
+    std::vector<std::uint32_t> lengths_;  // WebSocket: the MQTT packets of the batch being written
     bool reading_ = false;
     bool writing_ = false;
     bool closing_ = false;  // the core is done with it: write what is queued, then close
@@ -541,17 +573,17 @@ asio::awaitable<void> accept_then_serve(Worker& w, tcp::socket socket, std::stri
                 break;
             }
             case config::ListenerKind::Ws: {
-                auto s = std::make_shared<net::WsStream<net::TcpSocket>>(nullptr, std::move(socket));
+                auto s = std::make_shared<net::WsServerStream<net::TcpSocket>>(nullptr, std::move(socket));
                 stream = s;
                 *cancel = [weak = std::weak_ptr<net::Stream>(stream)] {
                     if (auto p = weak.lock()) p->cancel();
                 };
-                co_await ws_accept(s->websocket(), *lc, *settings, remote);
+                co_await ws_accept(*s, *lc, *settings, remote);
                 break;
             }
             case config::ListenerKind::Wss: {
-                auto s = std::make_shared<net::WsStream<net::TlsSocket>>(settings->tls, std::move(socket),
-                                                                         *settings->tls);
+                auto s = std::make_shared<net::WsServerStream<net::TlsSocket>>(settings->tls, std::move(socket),
+                                                                               *settings->tls);
                 stream = s;
                 *cancel = [weak = std::weak_ptr<net::Stream>(stream)] {
                     if (auto p = weak.lock()) p->cancel();
@@ -559,7 +591,7 @@ asio::awaitable<void> accept_then_serve(Worker& w, tcp::socket socket, std::stri
                 co_await s->websocket().next_layer().async_handshake(asio::ssl::stream_base::server,
                                                                      asio::use_awaitable);
                 if (lc->use_cn_as_username) username = peer_common_name(s->websocket().next_layer().native_handle());
-                co_await ws_accept(s->websocket(), *lc, *settings, remote);
+                co_await ws_accept(*s, *lc, *settings, remote);
                 break;
             }
             default: break;  // mqtt, http: served as they are
@@ -609,7 +641,7 @@ asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::str
                                          std::shared_ptr<ListenerContext> lc, http::request<http::empty_body> req,
                                          std::shared_ptr<ConnectionSlot> slot) {
     const auto settings = lc->settings();
-    auto stream = std::make_shared<net::WsStream<net::TcpSocket>>(nullptr, std::move(socket));
+    auto stream = std::make_shared<net::WsServerStream<net::TcpSocket>>(nullptr, std::move(socket));
     // The same bound as accept_then_serve: a peer that stops reading the 101 holds a timer, not the worker.
     std::weak_ptr<net::Stream> weak = stream;
     auto timed_out = std::make_shared<bool>(false);
@@ -627,7 +659,7 @@ asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::str
     const std::string socket_address = remote;
     std::string error;
     try {
-        co_await ws_accept_request(stream->websocket(), *lc, *settings, req, remote);
+        co_await ws_accept_request(*stream, *lc, *settings, req, remote);
     } catch (const std::exception& e) {
         error = e.what();
     }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "broker/core.hpp"
+#include "server/lingering_close.hpp"
 #include "server/server.hpp"
 
 namespace moth::server::detail {
@@ -99,6 +100,8 @@ public:
     std::uint64_t add_canceller(std::function<void()> fn);
     void remove_canceller(std::uint64_t id) { cancellers_.erase(id); }
     void mark_dirty(const std::shared_ptr<Connection>& c);
+    // Takes a connected socket's descriptor over for a lingering close (lingering_close.hpp); -1 is ignored.
+    void linger(int fd);
     // Where the worker's plain TCP connections read (one at a time, on this thread): a connection keeps bytes of
     // its own only while a packet is partly received. The core consumes them before the next read.
     std::span<std::byte> read_scratch() {
@@ -118,6 +121,8 @@ public:
 
 private:
     void schedule_tick();
+    // During shutdown: the grace ends early once no connection is open and no socket lingers.
+    void end_grace_when_idle();
 
     unsigned index_;
     Server::Impl& impl_;
@@ -127,6 +132,7 @@ private:
     std::optional<boost::asio::steady_timer> grace_;
     std::unique_ptr<broker::Core> core_;
     std::unordered_map<ConnectionId, std::shared_ptr<Connection>> conns_;
+    std::unique_ptr<LingeringCloses> lingering_;  // made by init()
     std::vector<std::shared_ptr<Connection>> dirty_;
     static constexpr std::size_t kReadScratch = 64 * 1024;  // a busy publisher is read in few system calls
     std::vector<std::byte> read_scratch_;
@@ -134,6 +140,7 @@ private:
     std::uint64_t next_canceller_ = 1;
     bool flush_posted_ = false;
     bool stopping_ = false;
+    bool grace_over_ = false;  // shutdown's grace ended: a socket to linger is closed at once
     std::uint64_t next_id_ = 1;
     std::thread thread_;
 };

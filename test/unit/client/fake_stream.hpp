@@ -63,6 +63,7 @@ public:
         pipe_->readers.notify_all();
     }
     [[nodiscard]] std::string remote() const override { return "fake:1883"; }
+    [[nodiscard]] int release() noexcept override { return -1; }
 
 private:
     std::shared_ptr<Pipe> pipe_;
