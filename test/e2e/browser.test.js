@@ -156,3 +156,32 @@ test('chromium page exchanges messages with a TCP client over ws, wss and the ht
   await page.locator('#received li').nth(ENDPOINTS.length - 1).waitFor();
   await page.locator('#published li').nth(ENDPOINTS.length - 1).waitFor();
 });
+
+// Early Paho JavaScript (mqttws31.js, still in the HiveMQ websocket client page) decodes only the first MQTT packet
+// of each WebSocket message. pages/first-packet-only.js does the same: it must still get the retained message sent
+// after its SUBACK, the echo of its own QoS 1 PUBLISH next to the PUBACK, and a burst of 200 QoS 0 messages.
+test('a client that reads one MQTT packet per WebSocket message gets every message', async () => {
+  browser ??= await launchChromium({ trustSpki: [spkiHash(broker.caFile)] });
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  p.setDefaultTimeout(DEFAULT_TIMEOUT_MS);
+  const urls = { own: '', ws: `ws://${HOST}:${broker.port('ws')}/mqtt`, wss: `wss://localhost:${broker.port('wss')}/mqtt` };
+  for (const [name, url] of Object.entries(urls)) {
+    const prefix = unique(`first-only/${name}/`);
+    const r = await mosquittoPub({ port: broker.port('tcp'), topic: `${prefix}/retained`, message: 'kept',
+      args: ['-q', '1', '-r'] });
+    assert.equal(r.code, 0, `mosquitto_pub: ${r.stderr}`);
+    const query = new URLSearchParams({ prefix, burst: '200', ...(url ? { url } : {}) });
+    const response = await p.goto(`http://${HOST}:${broker.port('http')}/first-packet-only.html?${query}`);
+    assert.equal(response.status(), 200);
+    const s = await p.waitForFunction(() => {
+      const t = window.mothTest;
+      return t && (t.done || t.errors.length > 0) && t;
+    }).then((h) => h.jsonValue());
+    assert.deepEqual(
+      { errors: s.errors, dropped: s.dropped, retained: s.retained, echo: s.echo, pubacks: s.pubacks, burst: s.burst },
+      { errors: [], dropped: 0, retained: ['kept'], echo: ['echo me'], pubacks: 1, burst: 200 },
+      `over ${name}: ${JSON.stringify(s)}`);
+  }
+  await context.close();
+});
