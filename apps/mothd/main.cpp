@@ -4,6 +4,8 @@
 // cannot be bound, ...); 2 bad command line or bad configuration, every problem printed as
 // "file:line: key: message", or a store (<data_dir>/store) that cannot be opened or read (see --store-recover).
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -16,11 +18,13 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "broker/auth.hpp"
 #include "broker/store.hpp"
+#include "common/log_limiter.hpp"
 #include "config/config.hpp"
 #include "server/server.hpp"
 #include "store/rocksdb/rocksdb_store.hpp"
@@ -75,6 +79,27 @@ moth::config::LoadResult load(const Options& o) {
         r.errors.insert(r.errors.end(), errs.begin(), errs.end());
     }
     return r;
+}
+
+// The soft descriptor limit goes up to the hard one (Debian's default soft limit, 1,024, is far below what a
+// broker needs), and a warning says when limits.max_connections cannot be reached with what is left.
+void raise_descriptor_limit(spdlog::logger& log, const moth::config::Config& config) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlimit raised = rl;
+        raised.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    // Listeners, the store's files, the log, the reserve descriptor: about this many are not connections.
+    constexpr rlim_t kOther = 128;
+    const rlim_t usable = rl.rlim_cur > kOther ? rl.rlim_cur - kOther : 0;
+    if (config.limits.max_connections > usable) {
+        log.warn("limits.max_connections = {} but the descriptor limit is {} (ulimit -n; about {} connections fit): "
+                 "clients beyond that are refused and closed; raise the hard limit (ulimit -Hn, LimitNOFILE= in "
+                 "systemd) or lower limits.max_connections",
+                 config.limits.max_connections, rl.rlim_cur, usable);
+    }
 }
 
 // Written to a temporary name and renamed, so a reader never sees a half-written file.
@@ -138,12 +163,28 @@ int main(int argc, char** argv) {
         } else {
             log->info("mothd {} starting (config file {})", MOTH_VERSION, options.config_path);
         }
+        raise_descriptor_limit(*log, config);
         moth::broker::AllowAll allow_all;
-        auto sink = [log](int level, const std::string& line) {
-            static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
-                                                                    spdlog::level::warn, spdlog::level::err};
-            log->log(kLevels[level < 0 ? 0 : (level > 3 ? 3 : level)], "{}", line);
+        static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
+                                                                spdlog::level::warn, spdlog::level::err};
+        const auto level_of = [](int level) { return kLevels[level < 0 ? 0 : (level > 3 ? 3 : level)]; };
+        // Every line from the broker goes through one rate limit (a flood of one kind of line is cut to a few
+        // lines and a count per 10 s); lines below the log level are dropped before it.
+        auto limiter = std::make_shared<moth::common::LogLimiter>(
+            [log, level_of](int level, const std::string& line) { log->log(level_of(level), "{}", line); });
+        auto sink = [log, limiter, level_of](int level, const std::string& line) {
+            if (log->should_log(level_of(level))) limiter->log(level, line, std::chrono::steady_clock::now());
         };
+        boost::asio::steady_timer limiter_flush(io);
+        std::function<void()> flush_limiter = [&] {
+            limiter_flush.expires_after(std::chrono::seconds(1));
+            limiter_flush.async_wait([&](const boost::system::error_code& ec) {
+                if (ec) return;
+                limiter->flush(std::chrono::steady_clock::now());
+                flush_limiter();
+            });
+        };
+        flush_limiter();
         // Durable state: <data_dir>/store, opened (created on first start) and loaded before any listener opens.
         std::unique_ptr<moth::store::RocksDbBackend> backend;
         std::unique_ptr<moth::broker::GroupCommitStore> store;

@@ -95,7 +95,6 @@ Core::Session* Core::find_session(SessionId id) {
 std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, TimePoint now) {
     Connection* c = find_connection(id);
     if (c == nullptr) return data.size();
-    c->last_rx = now;
     std::size_t off = 0;
     while (off < data.size() && c->state != Connection::State::Closed) {
         decoder_.set_max_packet_size(c->max_packet_in);
@@ -124,6 +123,8 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
         }
         const auto raw = data.subspan(off, r.consumed);
         off += r.consumed;
+        // Keepalive counts whole packets only [MQTT-3.1.2-22]: a client trickling a byte at a time is not alive.
+        c->last_rx = now;
         Stats::add(stats_.bytes_received, r.consumed);
         Stats::add(stats_.messages_received);
         if (auto* connect = std::get_if<codec::Connect>(&r.packet);
@@ -459,6 +460,16 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
         connack_error(c, v, ReasonCode::ClientIdentifierNotValid);
         return;
     }
+    if (!is_v5(v) && refuses_keepalive_v3(p.keep_alive_s)) {
+        if (shared_.log) {
+            shared_.log(1, "refusing client " + std::string(p.client_id) + " from " + c.remote + ": keepalive " +
+                               std::to_string(p.keep_alive_s) + " is not within limits.max_keepalive " +
+                               std::to_string(limits.max_keepalive) +
+                               " and MQTT 3.x cannot be told a lower one (limits.max_keepalive_v3 = \"apply\" accepts it)");
+        }
+        connack_error(c, v, ReasonCode::ClientIdentifierNotValid);  // 3.x return code 2, as Mosquitto
+        return;
+    }
     if (!cfg_.server_reference.empty()) {
         if (is_v5(v)) {
             codec::Connack ack;
@@ -662,9 +673,11 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     }
     c.keep_alive_s = p.keep_alive_s;
     std::optional<std::uint16_t> server_keep_alive;
-    if (is_v5(v) && (p.keep_alive_s > limits.max_keepalive || (p.keep_alive_s == 0 && limits.max_keepalive < 65535))) {
-        c.keep_alive_s = limits.max_keepalive;  // 5.0 section 3.2.2.3.14: the client must use this value
-        server_keep_alive = limits.max_keepalive;
+    if (p.keep_alive_s > limits.max_keepalive || (p.keep_alive_s == 0 && limits.max_keepalive < 65535)) {
+        // 5.0 section 3.2.2.3.14: the client must use this value. A 3.x client got here only with
+        // max_keepalive_v3 = "apply": the limit holds although the client cannot be told.
+        c.keep_alive_s = limits.max_keepalive;
+        if (is_v5(v)) server_keep_alive = limits.max_keepalive;
     }
     c.send_window = std::min<std::uint16_t>(props.receive_maximum.value_or(65535), limits.max_inflight);
     if (c.send_window == 0) c.send_window = 1;

@@ -400,6 +400,13 @@ private:
         std::vector<Captured> deliveries;
     };
     [[nodiscard]] bool durable(const Session& s) const { return store_ != nullptr && s.expiry_s != 0; }
+    // A 3.x CONNECT whose keepalive (0: none) is beyond limits.max_keepalive, refused unless max_keepalive_v3 says
+    // "apply".
+    [[nodiscard]] bool refuses_keepalive_v3(std::uint16_t keep_alive_s) const {
+        const auto& l = cfg_.limits;
+        return l.max_keepalive_v3 == config::KeepaliveV3::Refuse && l.max_keepalive < 65535 &&
+               (keep_alive_s == 0 || keep_alive_s > l.max_keepalive);
+    }
     // Routes `p.message` in capture mode and adds a record per delivery to a durable session to `b`.
     void capture(PendingPublish& p, StoreBatch& b, TimePoint now);
     void finish_publish(PendingPublish& p, bool ok, TimePoint now);

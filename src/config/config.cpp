@@ -53,6 +53,10 @@ constexpr std::array<EnumName<QueueFullPolicy>, 2> kQueueFullPolicies{{
     {"drop_new", QueueFullPolicy::DropNew},
     {"drop_oldest", QueueFullPolicy::DropOldest},
 }};
+constexpr std::array<EnumName<KeepaliveV3>, 2> kKeepaliveV3{{
+    {"refuse", KeepaliveV3::Refuse},
+    {"apply", KeepaliveV3::Apply},
+}};
 constexpr std::array<EnumName<SharedPolicy>, 3> kSharedPolicies{{
     {"round_robin", SharedPolicy::RoundRobin},
     {"random", SharedPolicy::Random},
@@ -508,6 +512,7 @@ const std::vector<Field<Limits>>& limits_fields() {
         integer_field("max_client_id_length", &Limits::max_client_id_length, 23, kU16Max),
         // 0 would turn keepalive off for every client instead of bounding it.
         integer_field("max_keepalive", &Limits::max_keepalive, 1, kU16Max),
+        enum_field("max_keepalive_v3", &Limits::max_keepalive_v3, kKeepaliveV3),
         integer_field("max_session_expiry_interval", &Limits::max_session_expiry_interval, 0, kU32Max),
         integer_field("topic_alias_maximum", &Limits::topic_alias_maximum, 0, kU16Max),
     };
@@ -994,6 +999,10 @@ std::string_view to_string(ListenerKind kind) noexcept {
 
 std::string_view to_string(QueueFullPolicy policy) noexcept {
     return enum_name(kQueueFullPolicies, policy);
+}
+
+std::string_view to_string(KeepaliveV3 action) noexcept {
+    return enum_name(kKeepaliveV3, action);
 }
 
 std::string_view to_string(SharedPolicy policy) noexcept {

@@ -68,6 +68,10 @@ struct Listener {
 };
 
 enum class QueueFullPolicy { DropNew, DropOldest };
+// What max_keepalive does to an MQTT 3.1/3.1.1 client asking for more (or for 0): 3.x has no Server Keep Alive to
+// tell the client, so Mosquitto refuses it (return code 2); "apply" accepts it and enforces the limit silently.
+enum class KeepaliveV3 { Refuse, Apply };
+[[nodiscard]] std::string_view to_string(KeepaliveV3 action) noexcept;  // "refuse", "apply"
 enum class SharedPolicy { RoundRobin, Random, Sticky };
 [[nodiscard]] std::string_view to_string(QueueFullPolicy policy) noexcept;  // "drop_new", "drop_oldest"
 [[nodiscard]] std::string_view to_string(SharedPolicy policy) noexcept;     // "round_robin", "random", "sticky"
@@ -85,6 +89,7 @@ struct Limits {
     std::uint32_t max_subscriptions_per_client = 1000;  // 0 = unlimited
     std::uint32_t max_client_id_length = 256;
     std::uint16_t max_keepalive = 65535;  // Server Keep Alive: client keepalives above it are lowered
+    KeepaliveV3 max_keepalive_v3 = KeepaliveV3::Refuse;  // 3.x clients above max_keepalive (or 0): see KeepaliveV3
     std::uint32_t max_session_expiry_interval = 4294967295;  // seconds
     std::uint16_t topic_alias_maximum = 32;                  // inbound aliases accepted per connection; 0 = none
 

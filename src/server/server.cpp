@@ -3,11 +3,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 
@@ -44,6 +50,10 @@ namespace {
 // holds no read buffer at all. A kept remainder up to kKeptRemainder bytes of capacity stays allocated for the
 // next one (a busy publisher whose packets straddle reads); a larger one is given back once consumed.
 constexpr std::size_t kKeptRemainder = 512;
+
+// Descriptors never used for connections, kept free for what must not fail when clients take all the others: the
+// store's new files, log files, TLS and DNS, the sanitizers' pipes in the test builds.
+constexpr int kDescriptorMargin = 64;
 
 // Asio keeps the memory of completed handlers per thread and gives the next operation any cached block large
 // enough, whatever its size: the wait pending on every idle connection would each hold a block sized for the
@@ -123,6 +133,10 @@ struct Server::Impl {
         BoundListener bound;
         std::shared_ptr<detail::ListenerContext> context;  // TLS context, path, limits, connection count, tag
         std::shared_ptr<detail::HttpListenerContext> http;  // http: API settings, its ws upgrade (uses `context`)
+        // Out of descriptors: accepting pauses, then resumes after `backoff` or when a connection closes.
+        std::unique_ptr<asio::steady_timer> retry;
+        std::chrono::milliseconds backoff{0};
+        bool paused = false;
     };
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<unsigned> next_worker{0};
@@ -130,11 +144,26 @@ struct Server::Impl {
     bool started = false;
     std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
     std::atomic<std::uint64_t> lingering{0};  // sockets in a lingering close, all workers (bounded by max_connections)
+    // A spare descriptor, given up while out of descriptors so that waiting clients can be accepted and closed at
+    // once instead of waiting in the backlog. Worker 0's thread (the accept handlers) once started.
+    int reserve_fd = -1;
+    // A descriptor at or above this number is not used for a connection (see kDescriptorMargin); 0: no ceiling.
+    int fd_ceiling = 0;
+    std::atomic<bool> descriptors_short{false};  // some listener is paused; a closing connection resumes it
     // Blocking file work for the http listeners (web_root files, the dashboard), never done on a worker. Declared
     // after `workers`, so it is joined (in stop(), and at destruction) before their io_contexts go.
     std::unique_ptr<asio::thread_pool> blocking;
 
+    ~Impl() {
+        if (reserve_fd >= 0) ::close(reserve_fd);
+    }
+
     void accept(Listener& l);
+    void serve(Listener& l, Worker* w, tcp::socket s);
+    void out_of_descriptors(Listener& l, const std::string& why);
+    std::size_t shed_backlog(Listener& l);
+    // Any thread: a descriptor was given back; listeners paused for lack of descriptors try again now.
+    void descriptor_freed();
     void refuse_over_limit(detail::ListenerContext& lc, const std::string& remote);
 };
 
@@ -147,7 +176,10 @@ Worker::~Worker() = default;
 void Worker::init() {
     core_ = std::make_unique<broker::Core>(index_, impl_.shared, *this);
     lingering_ = std::make_unique<LingeringCloses>(ioc_, impl_.lingering, impl_.shared.config.limits.max_connections,
-                                                   [this] { end_grace_when_idle(); });
+                                                   [this] {
+                                                       impl_.descriptor_freed();
+                                                       end_grace_when_idle();
+                                                   });
 }
 
 void Worker::run() {
@@ -201,6 +233,7 @@ ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote,
 
 void Worker::forget(ConnectionId id) {
     conns_.erase(id);
+    impl_.descriptor_freed();
     end_grace_when_idle();
 }
 
@@ -536,40 +569,105 @@ void Server::Impl::accept(Listener& l) {
     l.acceptor->async_accept(w->ioc(), [this, &l, w](const boost::system::error_code& ec, tcp::socket s) {
         if (ec == asio::error::operation_aborted || stopped) return;
         if (!ec) {
-            boost::system::error_code opt_ec;
-            if (shared.config.tcp_nodelay) s.set_option(tcp::no_delay(true), opt_ec);
-            auto ep = s.remote_endpoint(opt_ec);
-            std::string remote = opt_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-            auto& lc = *l.context;
-            if (lc.max_connections != 0 && lc.open.load(std::memory_order_relaxed) >= lc.max_connections) {
-                refuse_over_limit(lc, remote);
-                s.close(opt_ec);
-            } else {
-                // Places are counted only where a limit reads them: no allocation per connection otherwise.
-                std::shared_ptr<detail::ConnectionSlot> slot;
-                if (lc.max_connections != 0) {
-                    lc.open.fetch_add(1, std::memory_order_relaxed);
-                    slot = std::make_shared<detail::ConnectionSlot>(l.context);
-                }
-                detail::PlainServe plain;
-                if (l.http) {
-                    // The http listener's sockets: PROXY header (when configured) first, then the HTTP session.
-                    plain = [ctx = std::shared_ptr<const detail::HttpListenerContext>(l.http)](
-                                Worker& on, tcp::socket sock, std::string peer,
-                                std::shared_ptr<detail::ConnectionSlot> place) {
-                        detail::start_http_session(on, std::move(sock), std::move(peer), ctx, std::move(place));
-                    };
-                }
-                asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), ctx = l.context,
-                                      slot = std::move(slot), plain = std::move(plain)]() mutable {
-                    detail::serve_accepted(*w, std::move(s), std::move(remote), std::move(ctx), std::move(slot),
-                                           std::move(plain));
-                });
+            if (fd_ceiling != 0 && s.native_handle() >= fd_ceiling) {
+                // Descriptors are handed out lowest first, so every one below this is in use: the margin is
+                // reached. This client is closed with those waiting behind it, and accepting pauses.
+                boost::system::error_code ignored;
+                s.close(ignored);
+                out_of_descriptors(l, "only " + std::to_string(kDescriptorMargin) + " descriptors left");
+                return;
             }
+            l.backoff = std::chrono::milliseconds(0);
+            serve(l, w, std::move(s));
+        } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                   ec == asio::error::no_memory || ec == boost::system::error_code(ENFILE, boost::system::system_category())) {
+            out_of_descriptors(l, ec.message());
+            return;  // accepting again at once would spin: see out_of_descriptors
         } else if (log) {
             log(2, "accept on " + l.bound.name + " failed: " + ec.message());
         }
         accept(l);
+    });
+}
+
+void Server::Impl::serve(Listener& l, Worker* w, tcp::socket s) {
+    boost::system::error_code opt_ec;
+    if (shared.config.tcp_nodelay) s.set_option(tcp::no_delay(true), opt_ec);
+    auto ep = s.remote_endpoint(opt_ec);
+    std::string remote = opt_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+    auto& lc = *l.context;
+    if (lc.max_connections != 0 && lc.open.load(std::memory_order_relaxed) >= lc.max_connections) {
+        refuse_over_limit(lc, remote);
+        s.close(opt_ec);
+        return;
+    }
+    // Places are counted only where a limit reads them: no allocation per connection otherwise.
+    std::shared_ptr<detail::ConnectionSlot> slot;
+    if (lc.max_connections != 0) {
+        lc.open.fetch_add(1, std::memory_order_relaxed);
+        slot = std::make_shared<detail::ConnectionSlot>(l.context);
+    }
+    detail::PlainServe plain;
+    if (l.http) {
+        // The http listener's sockets: PROXY header (when configured) first, then the HTTP session.
+        plain = [ctx = std::shared_ptr<const detail::HttpListenerContext>(l.http)](
+                    Worker& on, tcp::socket sock, std::string peer, std::shared_ptr<detail::ConnectionSlot> place) {
+            detail::start_http_session(on, std::move(sock), std::move(peer), ctx, std::move(place));
+        };
+    }
+    asio::post(w->ioc(), [w, s = std::move(s), remote = std::move(remote), ctx = l.context, slot = std::move(slot),
+                          plain = std::move(plain)]() mutable {
+        detail::serve_accepted(*w, std::move(s), std::move(remote), std::move(ctx), std::move(slot), std::move(plain));
+    });
+}
+
+// EMFILE/ENFILE/ENOBUFS/ENOMEM: the connection stays in the backlog, so accepting again at once fails again at
+// once, a core spinning and a log line each time. Instead: close what waits in the backlog (the clients see the
+// connection closed, not a hang) using the reserve descriptor, pause, and try again after a backoff (50 ms,
+// doubling to 1 s) or as soon as a connection closes, whichever comes first. The log line is rate-limited with
+// every other line (common/log_limiter.hpp).
+void Server::Impl::out_of_descriptors(Listener& l, const std::string& why) {
+    const std::size_t shed = shed_backlog(l);
+    l.backoff = std::clamp(l.backoff * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+    l.paused = true;
+    descriptors_short.store(true, std::memory_order_release);
+    if (log) {
+        log(2, "accept on " + l.bound.name + " paused: " + why + " (out of descriptors: see ulimit -n and " +
+                   "limits.max_connections); closed " + std::to_string(shed) + " waiting connections; accepting " +
+                   "again in " + std::to_string(l.backoff.count()) + " ms or when a connection closes");
+    }
+    if (!l.retry) l.retry = std::make_unique<asio::steady_timer>(l.acceptor->get_executor());
+    l.retry->expires_after(l.backoff);
+    l.retry->async_wait([this, &l](const boost::system::error_code&) {
+        // Expired, or cancelled by descriptor_freed(): either way try again (unless the server stops).
+        if (stopped || !l.paused) return;
+        l.paused = false;
+        accept(l);
+    });
+}
+
+std::size_t Server::Impl::shed_backlog(Listener& l) {
+    if (reserve_fd >= 0) {
+        ::close(reserve_fd);
+        reserve_fd = -1;
+    }
+    constexpr std::size_t kMaxShed = 256;  // per pause: a long backlog is worked through over several pauses
+    std::size_t shed = 0;
+    for (; shed < kMaxShed; ++shed) {
+        const int fd = ::accept4(l.acceptor->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) break;
+        ::close(fd);
+    }
+    reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return shed;
+}
+
+void Server::Impl::descriptor_freed() {
+    if (!descriptors_short.load(std::memory_order_relaxed) || !descriptors_short.exchange(false)) return;
+    asio::post(workers.front()->ioc(), [this] {
+        for (auto& l : listeners) {
+            if (l->paused && l->retry) l->retry->cancel();
+        }
     });
 }
 
@@ -647,6 +745,7 @@ void Server::start() {
             if (ep.address().is_v6()) l->acceptor->set_option(asio::ip::v6_only(false));
             l->acceptor->bind(ep);
             l->acceptor->listen(asio::socket_base::max_listen_connections);
+            l->acceptor->native_non_blocking(true);  // shed_backlog() accepts on the descriptor directly
             const auto local = l->acceptor->local_endpoint();
             l->bound = BoundListener{name, lc.kind, local.address().to_string(), local.port()};
         } catch (const std::exception& e) {
@@ -659,6 +758,11 @@ void Server::start() {
         if (l->http) {
             for (const auto& other : impl.listeners) l->http->bound.push_back(other->bound);
         }
+    }
+    impl.reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                     rl.rlim_cur < static_cast<rlim_t>(std::numeric_limits<int>::max())) {
+        impl.fd_ceiling = std::max(1, static_cast<int>(rl.rlim_cur) - kDescriptorMargin);
     }
     for (auto& l : impl.listeners) impl.accept(*l);
     for (auto& w : impl.workers) w->run();
@@ -710,6 +814,7 @@ void Server::stop() {
         for (auto& l : impl.listeners) {
             boost::system::error_code ec;
             l->acceptor->close(ec);
+            if (l->retry) l->retry->cancel();
         }
     });
     for (auto& w : impl.workers) w->stop();

@@ -12,6 +12,7 @@ first command-line argument when a test module is run as a script: `python3 test
 """
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -81,10 +82,11 @@ class Broker(LoggedProcess):
 
     log_name = "mothd"
 
-    def __init__(self, overrides=(), extra_toml=""):
+    def __init__(self, overrides=(), extra_toml="", nofile=None):
         super().__init__()
         self.overrides = list(overrides)
         self.extra_toml = extra_toml
+        self.nofile = nofile  # (soft, hard) RLIMIT_NOFILE for mothd, or None to inherit
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self):
@@ -109,8 +111,11 @@ class Broker(LoggedProcess):
         for o in self.overrides:
             cmd += ["--set", o]
         with open(self.log_path, "wb") as log:
+            limit = None
+            if self.nofile is not None:
+                limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)  # noqa: E731
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=limit)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.proc.poll() is not None:

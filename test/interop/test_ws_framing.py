@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 
 from broker import HOST, Broker, BrokerTestCase, take_mothd_from_argv
 from listenertest import WAIT_S, listener_ports, make_ca, make_cert, unique
+from rawmqtt import connect_packet, packet_type, publish_packet, split_packets, subscribe_packet
 
 CERTS = None  # set by setUpModule
 
@@ -37,70 +38,6 @@ def setUpModule():
     make_cert(d, "server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
     CERTS = {"ca": os.path.join(d, "ca.pem"), "cert": os.path.join(d, "server.pem"),
              "key": os.path.join(d, "server.key")}
-
-
-# ---- MQTT packets, as bytes --------------------------------------------------------------------------------------
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def packet(first, body):
-    return bytes([first]) + varint(len(body)) + body
-
-
-def mqtt_str(s):
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack(">H", len(b)) + b
-
-
-def connect_packet(client_id, version=4, receive_maximum=None):
-    props = b""
-    if version == 5:
-        p = b"" if receive_maximum is None else b"\x21" + struct.pack(">H", receive_maximum)
-        props = varint(len(p)) + p
-    return packet(0x10, mqtt_str("MQTT") + bytes([version, 0x02]) + struct.pack(">H", 60) + props +
-                  mqtt_str(client_id))
-
-
-def subscribe_packet(packet_id, topic, qos):
-    return packet(0x82, struct.pack(">H", packet_id) + mqtt_str(topic) + bytes([qos]))
-
-
-def publish_packet(topic, payload, qos=0, packet_id=0, version=4):
-    body = mqtt_str(topic) + (struct.pack(">H", packet_id) if qos else b"") + (b"\x00" if version == 5 else b"")
-    return packet(0x30 | (qos << 1), body + payload)
-
-
-def split_packets(data):
-    """The whole MQTT packets in `data`, and the bytes left over (a packet cut short)."""
-    out = []
-    i = 0
-    while i < len(data):
-        length, mult, j = 0, 1, i + 1
-        while j < len(data):
-            length += (data[j] & 0x7F) * mult
-            mult *= 128
-            j += 1
-            if data[j - 1] & 0x80 == 0:
-                break
-        else:
-            break
-        if j + length > len(data):
-            break
-        out.append(data[i:j + length])
-        i = j + length
-    return out, data[i:]
-
-
-def packet_type(p):
-    return p[0] >> 4
 
 
 # ---- a raw WebSocket client ----------------------------------------------------------------------------------
