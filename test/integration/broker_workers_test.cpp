@@ -24,6 +24,7 @@ namespace {
 
 // Subscribe, publish, unsubscribe, publish: this many rounds per worker count (a miss is a race, so many rounds).
 constexpr int kRounds = 10'000;
+constexpr int kNoise = 64;  // publications in each burst of noise
 
 // A client id that mothd puts on `worker` of `workers`.
 std::string id_on(unsigned worker, unsigned workers, std::string_view prefix) {
@@ -31,6 +32,19 @@ std::string id_on(unsigned worker, unsigned workers, std::string_view prefix) {
         std::string id = std::string(prefix) + "-" + std::to_string(i);
         if (std::hash<std::string_view>{}(id) % workers == worker) return id;
     }
+}
+
+// QoS 0 PUBLISH packets to a topic nobody subscribes to, back to back: sent just before a SUBSCRIBE, they keep the
+// publisher's worker reading and routing while the subscription change is posted to it, which is when a
+// publication read in the same pass could overtake the change (the race this test is about).
+std::vector<std::byte> noise(ProtocolVersion v, int count) {
+    codec::Publish p;
+    p.topic = "noise";
+    static const std::string payload(64, 'n');
+    p.payload = as_bytes(payload);
+    std::vector<std::byte> out;
+    for (int i = 0; i < count; ++i) EXPECT_TRUE(codec::encode_append(p, v, out));
+    return out;
 }
 
 // The topic of the next packet, which must be a PUBLISH.
@@ -49,15 +63,18 @@ TEST_P(BrokerWorkersTest, PublishRightAfterSubackArrivesAndAfterUnsubackDoesNot)
     std::vector<std::unique_ptr<MqttTestClient>> pubs;
     for (unsigned w = 1; w < workers_; ++w) pubs.push_back(connected_client(kV5, id_on(w, workers_, "pub")));
 
+    const auto burst = noise(kV5, kNoise);
     for (int i = 0; i < kRounds; ++i) {
         MqttTestClient& pub = *pubs[static_cast<std::size_t>(i) % pubs.size()];
         const std::string topic = "round/" + std::to_string(i);
+        ASSERT_TRUE(pub.send_raw(burst));
         ASSERT_EQ(sub->subscribe(topic, QoS::AtMostOnce), granted(QoS::AtMostOnce));
         pub.publish(topic, "after SUBACK");
         pub.publish("marker", "1");
         ASSERT_EQ(next_topic(*sub), topic) << "round " << i << ": the publication right after the SUBACK was missed";
         ASSERT_EQ(next_topic(*sub), "marker");
 
+        ASSERT_TRUE(pub.send_raw(burst));
         sub->unsubscribe(topic);
         pub.publish(topic, "after UNSUBACK");
         pub.publish("marker", "2");
