@@ -477,7 +477,7 @@ private:
     // Sends the connection's complete acknowledgements, in order, up to the first one still waiting.
     void release_acks(ConnectionId c, TimePoint now);
     void send_ack(ConnectionId c, PendingAck& a, TimePoint now);  // nothing when the connection or session is gone
-    void post_outbox(unsigned worker);                              // the batched deliveries for `worker`
+    void post_outbox(unsigned worker);                            // the batched deliveries for `worker`
     void publish_sys(TimePoint now);
 
     unsigned index_;

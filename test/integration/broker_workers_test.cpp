@@ -83,7 +83,9 @@ TEST_P(BrokerWorkersTest, PublishRightAfterSubackArrivesAndAfterUnsubackDoesNot)
     stop();
 }
 
-std::string workers_suffix(const ::testing::TestParamInfo<unsigned>& p) { return std::to_string(p.param) + "Workers"; }
+std::string workers_suffix(const ::testing::TestParamInfo<unsigned>& p) {
+    return std::to_string(p.param) + "Workers";
+}
 
 INSTANTIATE_TEST_SUITE_P(Workers, BrokerWorkersTest, ::testing::Values(2U, 4U), workers_suffix);
 
