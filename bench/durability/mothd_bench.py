@@ -23,12 +23,13 @@ def wait_port(port, timeout=30):
     raise RuntimeError("broker did not listen")
 
 
-def start_mothd(binary, d, durability, port, limits, log_level="warn", timeout=60):
-    """Writes d/mothd.toml (data in d/data, `limits` as TOML lines) and starts mothd with its output in d/log.
-    Returns the process and the seconds until it accepted a connection."""
+def start_mothd(binary, d, durability, port, limits, log_level="warn", timeout=60, top=""):
+    """Writes d/mothd.toml (data in d/data, `limits` as TOML lines, `top` as top-level TOML lines such as
+    "workers = 2") and starts mothd with its output in d/log. Returns the process and the seconds until it
+    accepted a connection."""
     cfg = os.path.join(d, "mothd.toml")
     with open(cfg, "w") as f:
-        f.write(f'data_dir = "{d}/data"\nlog_level = "{log_level}"\nsys_interval_s = 0\n'
+        f.write(f'data_dir = "{d}/data"\nlog_level = "{log_level}"\nsys_interval_s = 0\n{top}\n'
                 f'[limits]\n{limits}\n'
                 f'[storage]\ndurability = "{durability}"\n'
                 f'[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = {port}\n')

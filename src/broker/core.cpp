@@ -426,7 +426,7 @@ void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
             } else if constexpr (std::is_same_v<T, codec::Subscribe>) {
                 handle_subscribe(c, pk, now);
             } else if constexpr (std::is_same_v<T, codec::Unsubscribe>) {
-                handle_unsubscribe(c, pk);
+                handle_unsubscribe(c, pk, now);
             } else if constexpr (std::is_same_v<T, codec::Pingreq>) {
                 send_packet(c, codec::Pingresp{});  // [MQTT-3.12.4-1]
             } else if constexpr (std::is_same_v<T, codec::Disconnect>) {
@@ -889,13 +889,10 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
         protocol_close(c, ReasonCode::SubscriptionIdentifiersNotSupported, "subscription identifiers disabled");
         return;
     }
-    struct RetainedToSend {
-        std::string filter;
-        QoS granted;
-    };
     std::vector<RetainedToSend> retained;
     std::vector<ReasonCode> codes;
     codes.reserve(p.subscriptions.size());
+    Subscriptions added;
     for (const auto& sub : p.subscriptions) {
         const auto f = sub.filter;
         const bool shared = codec::parse_shared_filter(f).has_value();
@@ -924,45 +921,37 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
             auto [it, is_new] = s.subscriptions.insert_or_assign(filter, e);
             if (is_new) Stats::add(stats_.subscriptions);
             tree_.insert(filter, s.id, e);
-            broadcast_subscribe(filter, s.id, e);
             code = static_cast<ReasonCode>(granted);
             // [MQTT-3.3.1-9..11]: Retain Handling 0 sends retained messages, 1 only for a new subscription,
             // 2 never; shared subscriptions never get them on subscribe (5.0 section 4.8.2).
             const auto rh = sub.options.retain_handling;
-            if (!shared && (rh == 0 || (rh == 1 && is_new))) retained.push_back({std::move(filter), granted});
+            if (!shared && (rh == 0 || (rh == 1 && is_new))) retained.push_back({filter, granted});
+            added.emplace_back(std::move(filter), std::move(e));
         }
         codes.push_back(code);
     }
     (void)v;
+    // [MQTT-3.8.4-1]: the SUBACK, with the retained messages after it, once every worker routes to the new
+    // subscriptions and a durable session's subscriptions are stored (sync).
+    PendingAck a;
+    a.session = s.id;
+    a.packet_id = p.packet_id;
+    a.sub_id = sub_id;
+    a.codes = std::move(codes);
+    a.retained = std::move(retained);
+    auto [key, pending] = await_ack(c.id, std::move(a));
+    pending->waiting += replicate_subscribe(std::move(added), s.id, key);
     if (durable(s)) {
-        // SUBACK once the subscription is stored (sync); retained messages follow it.
         StoreBatch b;
         persist_session(s, b);
         if (store_->acks_wait()) {
-            commit_then(b, [cid = c.id, sid = s.id, pid = p.packet_id, codes = std::move(codes),
-                            retained = std::move(retained), sub_id](Core& core, bool ok) mutable {
-                Connection* cc = core.find_connection(cid);
-                Session* ss = core.find_session(sid);
-                if (cc == nullptr || ss == nullptr || cc->session != ss) return;
-                if (!ok) {
-                    for (auto& code : codes) code = ReasonCode::UnspecifiedError;
-                }
-                codec::Suback a;
-                a.packet_id = pid;
-                a.reason_codes = codes;
-                core.send_packet(*cc, a);
-                if (!ok) return;
-                for (const auto& r : retained) core.send_retained(*cc, *ss, r.filter, r.granted, sub_id, Clock::now());
-            });
-            return;
+            ++pending->waiting;
+            commit_then(b, [key](Core& core, bool ok) { core.ack_arrived(key, ok, Clock::now()); });
+        } else {
+            commit(b);
         }
-        commit(b);
     }
-    codec::Suback ack;
-    ack.packet_id = p.packet_id;
-    ack.reason_codes = codes;
-    send_packet(c, ack);
-    for (const auto& r : retained) send_retained(c, s, r.filter, r.granted, sub_id, now);
+    release_acks(c.id, now);
 }
 
 void Core::send_retained(Connection& /*c*/, Session& s, std::string_view filter, QoS granted, std::uint32_t sub_id,
@@ -980,10 +969,11 @@ void Core::send_retained(Connection& /*c*/, Session& s, std::string_view filter,
     }
 }
 
-void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p) {
+void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p, TimePoint now) {
     Session& s = *c.session;
     std::vector<ReasonCode> codes;
     codes.reserve(p.filters.size());
+    std::vector<std::string> removed;
     for (auto f : p.filters) {
         auto it = s.subscriptions.find(f);
         if (it == s.subscriptions.end()) {
@@ -991,7 +981,7 @@ void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p) {
             continue;
         }
         tree_.erase(it->first, s.id);
-        broadcast_unsubscribe(it->first, s.id);
+        removed.push_back(it->first);
         s.subscriptions.erase(it);
         Stats::add(stats_.subscriptions, static_cast<std::uint64_t>(-1));
         codes.push_back(ReasonCode::Success);
@@ -1001,10 +991,16 @@ void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p) {
         persist_session(s, b);
         commit(b);
     }
-    codec::Unsuback ack;  // [MQTT-3.10.4-4] even when nothing was removed
-    ack.packet_id = p.packet_id;
-    ack.reason_codes = codes;
-    send_packet(c, ack);
+    // [MQTT-3.10.4-4] even when nothing was removed; [MQTT-3.10.4-2]: once no worker adds messages from the
+    // removed filters any more.
+    PendingAck a;
+    a.session = s.id;
+    a.packet_id = p.packet_id;
+    a.unsubscribe = true;
+    a.codes = std::move(codes);
+    auto [key, pending] = await_ack(c.id, std::move(a));
+    pending->waiting += replicate_unsubscribe(std::move(removed), s.id, key);
+    release_acks(c.id, now);
 }
 
 void Core::handle_disconnect(Connection& c, const codec::Disconnect& p, TimePoint now) {
@@ -1427,13 +1423,6 @@ void Core::resend_inflight(Connection& c, Session& s, TimePoint now) {
 // ---------------------------------------------------------------------------------------------------------
 // Replication of the subscription tree to the other workers
 
-void Core::broadcast_subscribe(const std::string& filter, SessionId s, const SubscriptionEntry& e) {
-    for (unsigned w = 0; w < shared_.worker_count; ++w) {
-        if (w == index_) continue;
-        host_.post(w, [filter, s, e](Core& core) { core.apply_subscribe(filter, s, e); });
-    }
-}
-
 void Core::broadcast_unsubscribe(const std::string& filter, SessionId s) {
     for (unsigned w = 0; w < shared_.worker_count; ++w) {
         if (w == index_) continue;
@@ -1447,12 +1436,91 @@ void Core::apply_subscribe(const std::string& filter, SessionId session, Subscri
 
 void Core::apply_unsubscribe(const std::string& filter, SessionId session) { tree_.erase(filter, session); }
 
-void Core::flush() {
-    for (unsigned w = 0; w < outbox_.size(); ++w) {
-        if (outbox_[w].empty()) continue;
-        host_.post(w, [batch = std::move(outbox_[w])](Core& core) mutable { core.deliver_batch(batch, Clock::now()); });
-        outbox_[w] = {};
+unsigned Core::replicate_subscribe(Subscriptions added, SessionId s, AckKey key) {
+    if (shared_.worker_count == 1 || added.empty()) return 0;
+    auto subs = std::make_shared<const Subscriptions>(std::move(added));
+    for (unsigned w = 0; w < shared_.worker_count; ++w) {
+        if (w == index_) continue;
+        host_.post(w, [subs, s, key, owner = index_](Core& core) {
+            for (const auto& [filter, e] : *subs) core.tree_.insert(filter, s, e);
+            core.acknowledge(owner, key);
+        });
     }
+    return shared_.worker_count - 1;
+}
+
+unsigned Core::replicate_unsubscribe(std::vector<std::string> removed, SessionId s, AckKey key) {
+    if (shared_.worker_count == 1 || removed.empty()) return 0;
+    auto filters = std::make_shared<const std::vector<std::string>>(std::move(removed));
+    for (unsigned w = 0; w < shared_.worker_count; ++w) {
+        if (w == index_) continue;
+        host_.post(w, [filters, s, key, owner = index_](Core& core) {
+            for (const auto& filter : *filters) core.tree_.erase(filter, s);
+            core.acknowledge(owner, key);
+        });
+    }
+    return shared_.worker_count - 1;
+}
+
+void Core::acknowledge(unsigned owner, AckKey key) {
+    // Deliveries this worker matched before the change go first (posts between two workers arrive in order), so
+    // none from a removed filter reaches the client after its UNSUBACK.
+    post_outbox(owner);
+    host_.post(owner, [key](Core& core) { core.ack_arrived(key, true, Clock::now()); });
+}
+
+std::pair<Core::AckKey, Core::PendingAck*> Core::await_ack(ConnectionId c, PendingAck a) {
+    const AckKey key{c, next_ack_++};
+    auto it = pending_acks_.emplace(key, std::move(a)).first;
+    return {key, &it->second};
+}
+
+void Core::ack_arrived(AckKey key, bool ok, TimePoint now) {
+    auto it = pending_acks_.find(key);
+    if (it == pending_acks_.end()) return;
+    if (!ok) it->second.ok = false;
+    if (--it->second.waiting == 0) release_acks(key.first, now);
+}
+
+void Core::release_acks(ConnectionId c, TimePoint now) {
+    auto it = pending_acks_.lower_bound({c, 0});
+    while (it != pending_acks_.end() && it->first.first == c && it->second.waiting == 0) {
+        PendingAck a = std::move(it->second);
+        it = pending_acks_.erase(it);
+        send_ack(c, a, now);
+    }
+}
+
+void Core::send_ack(ConnectionId c, PendingAck& a, TimePoint now) {
+    // Closed or taken over meanwhile, or the session ended: nobody to acknowledge.
+    Connection* cc = find_connection(c);
+    Session* ss = find_session(a.session);
+    if (cc == nullptr || ss == nullptr || cc->session != ss || cc->state != Connection::State::Connected) return;
+    if (a.unsubscribe) {
+        codec::Unsuback u;
+        u.packet_id = a.packet_id;
+        u.reason_codes = a.codes;
+        send_packet(*cc, u);
+        return;
+    }
+    if (!a.ok) std::fill(a.codes.begin(), a.codes.end(), ReasonCode::UnspecifiedError);
+    codec::Suback ack;
+    ack.packet_id = a.packet_id;
+    ack.reason_codes = a.codes;
+    send_packet(*cc, ack);
+    if (!a.ok) return;
+    for (const auto& r : a.retained) send_retained(*cc, *ss, r.filter, r.granted, a.sub_id, now);
+}
+
+void Core::post_outbox(unsigned worker) {
+    if (outbox_[worker].empty()) return;
+    host_.post(worker,
+               [batch = std::move(outbox_[worker])](Core& core) mutable { core.deliver_batch(batch, Clock::now()); });
+    outbox_[worker] = {};
+}
+
+void Core::flush() {
+    for (unsigned w = 0; w < outbox_.size(); ++w) post_outbox(w);
     for (auto id : closed_) {
         auto it = connections_.find(id);
         if (it != connections_.end() && it->second->state == Connection::State::Closed) connections_.erase(it);

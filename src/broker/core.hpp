@@ -370,7 +370,7 @@ private:
     void complete_connect(Connection& c, const codec::Connect& p, TimePoint now, std::optional<std::vector<std::byte>> auth_data);
     void handle_publish(Connection& c, const codec::Publish& p, TimePoint now);
     void handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint now);
-    void handle_unsubscribe(Connection& c, const codec::Unsubscribe& p);
+    void handle_unsubscribe(Connection& c, const codec::Unsubscribe& p, TimePoint now);
     void handle_disconnect(Connection& c, const codec::Disconnect& p, TimePoint now);
     void handle_auth(Connection& c, const codec::Auth& p, TimePoint now);
     void send_auth(Connection& c, codec::ReasonCode reason, const std::optional<std::vector<std::byte>>& data);
@@ -448,8 +448,43 @@ private:
     Session* find_session(SessionId id);
     unsigned owner_of(std::string_view client_id) const;
     std::string assign_client_id();
-    void broadcast_subscribe(const std::string& filter, SessionId s, const SubscriptionEntry& e);
-    void broadcast_unsubscribe(const std::string& filter, SessionId s);
+    void broadcast_unsubscribe(const std::string& filter, SessionId s);  // no one waits (a session's end)
+
+    // SUBACK and UNSUBACK after every worker (docs/architecture.md): a client that has its SUBACK may at once make
+    // a client on another worker publish, so the acknowledgement waits until every other worker has applied the
+    // packet's changes to its tree (one post per worker and packet, one ack posted back by each) and, for a
+    // durable session in sync mode, until the store has them. Acknowledgements of a connection go out in the order
+    // of its packets. Only the owning worker's thread touches pending_acks_.
+    struct RetainedToSend {
+        std::string filter;
+        codec::QoS granted;
+    };
+    struct PendingAck {
+        SessionId session = 0;
+        std::uint16_t packet_id = 0;
+        bool unsubscribe = false;  // UNSUBACK, else SUBACK
+        bool ok = true;            // false: the store commit failed (SUBACK: Unspecified error, no retained)
+        unsigned waiting = 0;      // acks still due: one per other worker, one for a waited-for store commit
+        std::uint32_t sub_id = 0;
+        std::vector<codec::ReasonCode> codes;
+        std::vector<RetainedToSend> retained;  // sent after the SUBACK
+    };
+    using AckKey = std::pair<ConnectionId, std::uint64_t>;  // the connection, then the packet's sequence number
+    using Subscriptions = std::vector<std::pair<std::string, SubscriptionEntry>>;
+    // Registers `a` for connection `c`; the caller adds what it waits for, then calls release_acks().
+    std::pair<AckKey, PendingAck*> await_ack(ConnectionId c, PendingAck a);
+    // Posts the added subscriptions (or removed filters) to every other worker, each of which acknowledges `key`
+    // once applied. Returns the number of acks to wait for (0: one worker, or nothing changed).
+    unsigned replicate_subscribe(Subscriptions added, SessionId s, AckKey key);
+    unsigned replicate_unsubscribe(std::vector<std::string> removed, SessionId s, AckKey key);
+    // On the other workers: tells the owner that its change is applied, after the deliveries matched before it.
+    void acknowledge(unsigned owner, AckKey key);
+    // On the owner: one awaited ack arrived (ok false: the store commit failed).
+    void ack_arrived(AckKey key, bool ok, TimePoint now);
+    // Sends the connection's complete acknowledgements, in order, up to the first one still waiting.
+    void release_acks(ConnectionId c, TimePoint now);
+    void send_ack(ConnectionId c, PendingAck& a, TimePoint now);  // nothing when the connection or session is gone
+    void post_outbox(unsigned worker);                            // the batched deliveries for `worker`
     void publish_sys(TimePoint now);
 
     unsigned index_;
@@ -484,6 +519,8 @@ private:
     topic::SubscriptionTree<SubscriptionEntry> tree_;
     std::vector<std::vector<RemoteDelivery>> outbox_;  // per target worker, flushed once per loop turn
     bool outbox_dirty_ = false;
+    std::map<AckKey, PendingAck> pending_acks_;  // SUBACKs and UNSUBACKs waiting for acks, by connection in order
+    std::uint64_t next_ack_ = 1;
 
     // Scratch space reused across calls so the hot path does not allocate.
     // One decoder for all connections (its scratch lists are per packet): each connection keeps only its version.

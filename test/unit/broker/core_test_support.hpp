@@ -1,6 +1,7 @@
-// What the broker core tests share: FakeHost, the Host a test drives one Core with (it records what the core
-// sends and closes, and either keeps what the core posts to worker 0, a store's completions run when the test
-// says, or fails the test on a post: one worker and no store, nothing should be posted), Peer and PacketReader.
+// What the broker core tests share: FakeHost, the Host a test drives a Core with (it records what the core
+// sends and closes, and either keeps what the core posts, to run when the test says (a store's completions, the
+// other workers' subscription changes), or fails the test on a post: one worker and no store, nothing should be
+// posted), Peer and PacketReader.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,7 +22,8 @@ namespace moth::broker::test {
 
 class FakeHost final : public Host {
 public:
-    explicit FakeHost(bool keeps_posts = false) : keeps_posts_(keeps_posts) {}
+    // `workers`: how many cores the test runs (posts to any of them are kept, with their target in posted_to).
+    explicit FakeHost(bool keeps_posts = false, unsigned workers = 1) : keeps_posts_(keeps_posts), workers_(workers) {}
 
     bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t) override {
         auto& out = out_[id];
@@ -41,16 +43,35 @@ public:
             FAIL() << "one worker: nothing to post";
             return;
         }
-        EXPECT_EQ(worker, 0U);
+        EXPECT_LT(worker, workers_);
         posted.push_back(std::move(fn));
+        posted_to.push_back(worker);
     }
 
     bool closed(ConnectionId id) const { return std::find(closed_.begin(), closed_.end(), id) != closed_.end(); }
     std::vector<std::byte> take(ConnectionId id) { return std::exchange(out_[id], {}); }
+    // What was posted to `worker` so far, in post order; the posts to other workers stay.
+    std::vector<std::function<void(Core&)>> take_posts_to(unsigned worker) {
+        std::vector<std::function<void(Core&)>> taken;
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < posted.size(); ++i) {
+            if (posted_to[i] == worker) {
+                taken.push_back(std::move(posted[i]));
+            } else {
+                posted[kept] = std::move(posted[i]);
+                posted_to[kept++] = posted_to[i];
+            }
+        }
+        posted.resize(kept);
+        posted_to.resize(kept);
+        return taken;
+    }
     std::vector<std::function<void(Core&)>> posted;  // with keeps_posts, in the order they were posted
+    std::vector<unsigned> posted_to;                 // the worker each of `posted` is for
 
 private:
     bool keeps_posts_;
+    unsigned workers_;
     std::map<ConnectionId, std::vector<std::byte>> out_;
     std::vector<ConnectionId> closed_;
 };

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "broker/core.hpp"
-#include "store/memory/memory_store.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
 #include "core_test_support.hpp"
+#include "fake_store.hpp"
 
 namespace moth::broker {
 namespace {
@@ -23,56 +23,8 @@ using codec::ProtocolVersion;
 using codec::QoS;
 using codec::ReasonCode;
 
-class FakeStore final : public Store {
-public:
-    explicit FakeStore(bool wait) : wait_(wait) {}
-    void commit(std::vector<StoreOp> batch, Done done) override {
-        pending.push_back({std::move(batch), std::move(done), {}});
-    }
-    [[nodiscard]] bool acks_wait() const override { return wait_; }
-    void read_deliveries(std::string client_id, DeliveryRange range, Loaded done) override {
-        ++reads;
-        pending.push_back({{}, {}, [this, client_id, range, done] {
-                               done(true, broker::read_deliveries(backend, client_id, range, Clock::now()));
-                           }});
-    }
-    // Completes every pending batch and read in order (the committer's thread in real life); the writes of
-    // successful batches go to `backend`.
-    void complete(bool ok) {
-        auto items = std::exchange(pending, {});
-        for (auto& it : items) {
-            if (it.read) {
-                it.read();
-                continue;
-            }
-            for (const auto& op : it.ops) keys.push_back(op.key);
-            if (ok) (void)backend.write({&it.ops}, true);
-            if (it.done) it.done(ok);
-        }
-    }
-    store::MemoryBackend backend;
-    std::size_t reads = 0;
-    bool pending_key_starts_with(char tag) const {
-        for (const auto& it : pending) {
-            for (const auto& op : it.ops) {
-                if (!op.key.empty() && op.key[0] == tag && op.kind == StoreOp::Kind::Put) return true;
-            }
-        }
-        return false;
-    }
-    struct Item {
-        std::vector<StoreOp> ops;
-        Done done;
-        std::function<void()> read;
-    };
-    std::deque<Item> pending;
-    std::vector<std::string> keys;
-
-private:
-    bool wait_;
-};
-
 using test::FakeHost;
+using test::FakeStore;
 using test::Peer;
 
 class DurableCoreTest : public ::testing::Test {
@@ -86,7 +38,7 @@ protected:
     // The store finishes its pending writes; their completions run on the core as Host::post would.
     void complete(bool ok = true) {
         store_.complete(ok);
-        auto fns = std::exchange(host_.posted, {});
+        auto fns = host_.take_posts_to(0);
         for (auto& fn : fns) fn(*core_);
         core_->flush();
     }
