@@ -1263,13 +1263,12 @@ void Core::on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, st
     auto run = std::find_if(s.spill.begin(), s.spill.end(),
                             [&](const SpillRun& r) { return r.worker == range.worker && r.from == range.from; });
     if (run == s.spill.end()) return;  // the session's queue was discarded meanwhile
-    // Records past PUBREC restored at start-up are in flight already; every other record read is a spilled one.
-    std::unordered_set<std::uint64_t> in_memory;
-    if (run->worker == kAnySeqWorker) {
-        for (const auto& o : s.inflight) in_memory.insert(o.seq);
-    }
+    // Records restored in flight at start-up (their QoS 2 identifier was stored) are not spilled ones, whether
+    // still in flight or acknowledged since: the read may have been taken before that acknowledgement's erase,
+    // and queuing it again sent it twice under two identifiers (issue 15, seen in the crash test).
+    const bool restored_run = run->worker == kAnySeqWorker;
     for (auto& d : ds) {
-        if (in_memory.contains(d.seq)) continue;
+        if (restored_run && s.restored_in_flight.count(d.seq) != 0) continue;
         Outgoing o{d.message, static_cast<QoS>(d.qos), d.retain, std::move(d.subscription_ids),
                    d.share.empty() ? nullptr : std::make_shared<const std::string>(d.share)};
         o.seq = d.seq;
@@ -1285,6 +1284,7 @@ void Core::on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, st
     // Fewer than asked for: nothing else of the run is stored up to range.to.
     run->from = ds.size() < range.max ? range.to + 1 : ds.back().seq + 1;
     if (run->from > run->to) {
+        if (restored_run) s.restored_in_flight.clear();
         // Read to its end. What is still counted was erased meanwhile (an expired or dropped record).
         s.spilled -= std::min(run->count, s.spilled);
         s.spilled_bytes -= std::min(run->bytes, s.spilled_bytes);
@@ -2091,6 +2091,9 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
         }
     }
     if (rs.spilled != 0) {
+        for (const auto& o : s.inflight) {
+            if (o.seq >= rs.spill_from && o.seq <= rs.spill_to) s.restored_in_flight.insert(o.seq);
+        }
         s.spill.push_back(SpillRun{rs.spill_from, rs.spill_to, kAnySeqWorker, rs.spilled, rs.spilled_bytes});
         s.spilled = rs.spilled;
         s.spilled_bytes = rs.spilled_bytes;

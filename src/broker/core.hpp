@@ -321,6 +321,9 @@ private:
         std::uint64_t spilled = 0;
         std::uint64_t spilled_bytes = 0;
         bool reading = false;
+        // Seqs restore() put in flight (QoS 2 marks) although the restored run's range covers them: never queued
+        // again by its read-back, even once acknowledged (the read may have been taken before the erase).
+        LazyContainer<std::unordered_set<std::uint64_t>> restored_in_flight;
         LazyContainer<std::unordered_set<std::uint16_t>> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
         std::uint16_t free_packet_ids = 0;  // ids from next_packet_id on known to be unused; 0: scan inflight

@@ -487,6 +487,45 @@ TEST_F(DurableCoreTest, Qos2PublishResentWhileItsWriteIsUnderWayIsRoutedOnce) {
     EXPECT_EQ(only<codec::Publish>(received(sub)).size(), 1U) << "a resent QoS 2 PUBLISH routed twice";
 }
 
+// Issue 15 (found by the crash test with churning subscribers): a message restored in flight (its QoS 2 identifier
+// stored) inside the range of the queue left in the store was queued again by that range's read-back when its
+// acknowledgement came between the read and its result: the client got it a second time, under a new identifier.
+TEST_F(DurableCoreTest, RestoredInFlightMessageIsNotReadBackAgainOnceAcknowledged) {
+    StoreBatch b;
+    StoredSession st;
+    st.client_id = "sub";
+    st.expiry_s = 3600;
+    st.subscriptions.push_back({"x/#", 2, false, false, 0, 0});
+    b.put_session(st);
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+        StoredDelivery d;
+        d.seq = seq;
+        d.message = qos2_message("x/" + std::to_string(seq));
+        d.qos = seq == 2 ? 2 : 1;
+        b.put_delivery("sub", d);
+    }
+    b.mark_delivery("sub", 2, 7, true);  // x/2: past PUBREC under identifier 7, between two queued messages
+    auto ops = b.take();
+    ASSERT_TRUE(store_.backend.write({&ops}, true));
+    auto state = load_state(store_.backend, now_, 0);  // nothing queued in memory: x/1 and x/3 are read back
+    ASSERT_EQ(state.sessions.size(), 1U);
+    ASSERT_EQ(state.sessions[0].spilled, 2U);
+    (void)core_->restore(state.sessions[0], now_);
+
+    Peer p = connect("sub", false, 3600);
+    const auto rels = only<codec::Pubrel>(received(p));
+    ASSERT_EQ(rels.size(), 1U);
+    EXPECT_EQ(rels[0].packet_id, 7);
+    // The read-back is queued; the PUBCOMP comes before its result (its erase is queued after the read).
+    codec::Pubcomp comp;
+    comp.packet_id = 7;
+    send(p, comp);
+    complete();
+    std::vector<std::string> topics;
+    for (const auto& m : only<codec::Publish>(received(p))) topics.emplace_back(m.topic);
+    EXPECT_EQ(topics, (std::vector<std::string>{"x/1", "x/3"})) << "x/2 sent again after its PUBCOMP";
+}
+
 // Bounded offline queues: with storage.queue_cache_messages = 10, 500 messages queued for an offline session keep
 // at most 10 of them in memory (the rest only in the store); on reconnect all 500 arrive, in order, without DUP
 // (none was sent before), read back through the store as the inflight window drains.
