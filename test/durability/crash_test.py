@@ -139,7 +139,8 @@ class Subscriber:
                         return
                     self.connect(port, stop)
         except (AssertionError, OSError):
-            if not stop.is_set():
+            # mothd was killed under it (the round's end is announced just after the kill)
+            if not stop.wait(5):
                 raise
 
 
