@@ -18,6 +18,7 @@ the retained message set before the first crash must still be there, and every p
 must still be present (CONNACK session present).
 
 Usage: crash_test.py --mothd build/dev/apps/mothd/mothd [--rounds 20] [--seed N] [--no-resend-wait]
+                     [--paho-reconnects]
 Exit status 0 when every check held; the failures are printed otherwise.
 """
 import argparse
@@ -40,6 +41,7 @@ OFFLINE = ["sub-offline-1", "sub-offline-2"]
 MAX_OUTSTANDING = 20
 RETAINED_TOPIC = "crash-retained/state"
 RETAINED_PAYLOAD = b"retained before the first crash"
+PAHO_RECONNECTS = False  # --paho-reconnects: paho's loop thread reconnects by itself too (its duplicates, measured)
 
 
 def wait_for(cond, timeout, what):
@@ -59,7 +61,8 @@ def make_client(client_id):
     calls it again, and mothd rightly takes the PUBLISH for a new message: a duplicate that is the client's. Seen in
     the paho log: "Sending PUBREL (Mid: 158)", "Connection failed, retrying", "Sending PUBLISH (d0, q2, ... m158)"."""
     client = mqtt.Client(client_id=client_id, clean_session=False, protocol=mqtt.MQTTv311)
-    client.reconnect_delay_set(min_delay=3600, max_delay=3600)
+    if not PAHO_RECONNECTS:
+        client.reconnect_delay_set(min_delay=3600, max_delay=3600)
     return client
 
 
@@ -220,7 +223,12 @@ def main():
     ap.add_argument("--no-resend-wait", action="store_true",
                     help="publishers publish new messages while paho still resends the unacknowledged ones "
                          "(measures the client's own reordering)")
+    ap.add_argument("--paho-reconnects", action="store_true",
+                    help="let paho's loop thread reconnect by itself too, as an application using loop_start() "
+                         "does (measures the duplicates and reordering paho 1.6 causes then; fails)")
     args = ap.parse_args()
+    global PAHO_RECONNECTS
+    PAHO_RECONNECTS = args.paho_reconnects
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     print(f"crash test: {args.rounds} rounds, seed {seed}", flush=True)
@@ -361,6 +369,12 @@ def main():
         if "Sanitizer" in log or "runtime error:" in log:
             failures.append("sanitizer report in the log")
         n_acked = len(expected)
+        for s in subs.values():
+            with s.lock:
+                twice = sum(1 for k, n in s.counts.items() if n > 1 and dict(PUBLISHERS)[k[0]] == 2)
+                late = sum(out_of_order(s.first_order.get(p.client_id, []))[0] for p in pubs)
+            print(f"{s.client_id}: {len(s.counts)} messages, QoS 2 delivered more than once: {twice}, "
+                  f"first deliveries out of order: {late}", flush=True)
         print(f"{total_kills} kill -9, {n_acked} acknowledged messages "
               f"({sum(1 for q in expected.values() if q == 1)} QoS 1, {sum(1 for q in expected.values() if q == 2)}"
               f" QoS 2) checked at {len(subs)} persistent subscribers, "
