@@ -348,7 +348,7 @@ void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
                 handle_publish(c, pk, now);
             } else if constexpr (std::is_same_v<T, codec::Puback>) {
                 auto it = std::find_if(s.inflight.begin(), s.inflight.end(), [&](const Outgoing& o) {
-                    return o.packet_id == pk.packet_id && o.qos == QoS::AtLeastOnce;
+                    return o.packet_id == pk.packet_id && o.qos == QoS::AtLeastOnce && !o.held;
                 });
                 if (it != s.inflight.end()) {
                     forget(s, *it);
@@ -357,7 +357,7 @@ void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
                 pump(s, now);
             } else if constexpr (std::is_same_v<T, codec::Pubrec>) {
                 auto it = std::find_if(s.inflight.begin(), s.inflight.end(), [&](const Outgoing& o) {
-                    return o.packet_id == pk.packet_id && o.qos == QoS::ExactlyOnce;
+                    return o.packet_id == pk.packet_id && o.qos == QoS::ExactlyOnce && !o.held;
                 });
                 codec::Pubrel rel;
                 rel.packet_id = pk.packet_id;
@@ -376,10 +376,20 @@ void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
                         StoreBatch b;
                         b.mark_delivery(s.client_id, it->seq, it->packet_id, true);
                         if (store_->acks_wait()) {
-                            commit_then(b, [sid = s.id, cid = c.id, pid = pk.packet_id](Core& core, bool ok) {
+                            // Until then a reconnect does not resend the PUBREL either (resend_inflight): after a
+                            // crash the client would get the PUBLISH again, and deliver it again.
+                            it->releasing = true;
+                            commit_then(b, [sid = s.id, seq = it->seq, pid = pk.packet_id](Core& core, bool ok) {
                                 Session* ss = core.find_session(sid);
-                                Connection* cc = core.find_connection(cid);
-                                if (!ok || ss == nullptr || cc == nullptr || cc->session != ss) return;
+                                if (ss == nullptr) return;
+                                auto e = std::find_if(ss->inflight.begin(), ss->inflight.end(), [&](const Outgoing& o) {
+                                    return o.seq == seq && o.packet_id == pid && o.releasing;
+                                });
+                                if (e == ss->inflight.end()) return;
+                                e->releasing = false;
+                                // On the session's connection now, which may be a newer one than the PUBREC's.
+                                Connection* cc = ss->connection != 0 ? core.find_connection(ss->connection) : nullptr;
+                                if (!ok || cc == nullptr || cc->session != ss) return;
                                 codec::Pubrel r;
                                 r.packet_id = pid;
                                 core.send_packet(*cc, r);
@@ -814,7 +824,27 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
         }
     };
     if (p.qos == QoS::ExactlyOnce && s.incoming_qos2.count(p.packet_id) != 0) {
-        ack(ReasonCode::Success);  // a duplicate of a QoS 2 message not yet released: not delivered again
+        // A duplicate of a QoS 2 message not yet released: not delivered again. With a store its PUBREC, like the
+        // first copy's, goes out only once the receive state is stored: the first copy may have come on an
+        // earlier connection a moment ago, its write still under way (batches are written in order).
+        if (store_ != nullptr && store_->acks_wait()) {
+            StoreBatch b;
+            if (durable(s)) b.put_incoming(s.client_id, p.packet_id);
+            commit_then(b, [cid = c.id, pid = p.packet_id](Core& core, bool ok) {
+                Connection* cc = core.find_connection(cid);
+                if (cc == nullptr || cc->state != Connection::State::Connected) return;
+                if (!ok && !is_v5(cc->version)) {
+                    core.protocol_close(*cc, ReasonCode::UnspecifiedError, "store write failed");
+                    return;
+                }
+                codec::Pubrec a;
+                a.packet_id = pid;
+                if (!ok) a.reason = ReasonCode::UnspecifiedError;
+                core.send_packet(*cc, a);
+            });
+            return;
+        }
+        ack(ReasonCode::Success);
         return;
     }
     if (p.qos == QoS::ExactlyOnce && s.incoming_qos2.size() >= cfg_.limits.receive_maximum) {
@@ -861,7 +891,12 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
                 b.put_retained(*msg);
             }
         }
-        if (p.qos == QoS::ExactlyOnce && durable(s)) b.put_incoming(s.client_id, p.packet_id);
+        if (p.qos == QoS::ExactlyOnce) {
+            if (durable(s)) b.put_incoming(s.client_id, p.packet_id);
+            // Known from now on, not from the write's completion: a copy resent meanwhile on a new connection is
+            // then a duplicate (acknowledged after this write), not a second message.
+            s.incoming_qos2.insert(p.packet_id);
+        }
         if (b.empty() || !store_->acks_wait()) {
             commit(b);
             finish_publish(*pending, true, now);
@@ -1111,6 +1146,10 @@ void Core::deliver(Session& s, const MessagePtr& m, QoS qos, bool retain, std::v
     }
     if (c != nullptr && s.queue.empty() && s.spilled == 0 && s.inflight.size() < c->send_window) {
         o.packet_id = next_packet_id(s);
+        if (must_hold(s, o)) {
+            hold(s, std::move(o));
+            return;
+        }
         if (send_publish(*c, o, false, now, &congested)) {
             o.sent = true;
             note_sent(s, o);
@@ -1181,6 +1220,10 @@ void Core::pump(Session& s, TimePoint now) {
             continue;
         }
         o.packet_id = next_packet_id(s);
+        if (must_hold(s, o)) {
+            hold(s, std::move(o));
+            continue;
+        }
         // A message restored from the store may have been sent before the restart: DUP [MQTT-3.3.1-1].
         if (send_publish(*c, o, o.restored, now)) {
             o.sent = true;
@@ -1229,13 +1272,12 @@ void Core::on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, st
     auto run = std::find_if(s.spill.begin(), s.spill.end(),
                             [&](const SpillRun& r) { return r.worker == range.worker && r.from == range.from; });
     if (run == s.spill.end()) return;  // the session's queue was discarded meanwhile
-    // Records past PUBREC restored at start-up are in flight already; every other record read is a spilled one.
-    std::unordered_set<std::uint64_t> in_memory;
-    if (run->worker == kAnySeqWorker) {
-        for (const auto& o : s.inflight) in_memory.insert(o.seq);
-    }
+    // Records restored in flight at start-up (their QoS 2 identifier was stored) are not spilled ones, whether
+    // still in flight or acknowledged since: the read may have been taken before that acknowledgement's erase,
+    // and queuing it again sent it twice under two identifiers (issue 15, seen in the crash test).
+    const bool restored_run = run->worker == kAnySeqWorker;
     for (auto& d : ds) {
-        if (in_memory.contains(d.seq)) continue;
+        if (restored_run && s.restored_in_flight.count(d.seq) != 0) continue;
         Outgoing o{d.message, static_cast<QoS>(d.qos), d.retain, std::move(d.subscription_ids),
                    d.share.empty() ? nullptr : std::make_shared<const std::string>(d.share)};
         o.seq = d.seq;
@@ -1251,6 +1293,7 @@ void Core::on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, st
     // Fewer than asked for: nothing else of the run is stored up to range.to.
     run->from = ds.size() < range.max ? range.to + 1 : ds.back().seq + 1;
     if (run->from > run->to) {
+        if (restored_run) s.restored_in_flight.clear();
         // Read to its end. What is still counted was erased meanwhile (an expired or dropped record).
         s.spilled -= std::min(run->count, s.spilled);
         s.spilled_bytes -= std::min(run->bytes, s.spilled_bytes);
@@ -1402,15 +1445,34 @@ void Core::resend_inflight(Connection& c, Session& s, TimePoint now) {
         Outgoing o = std::move(*it);
         s.inflight.erase(std::next(it).base());
         o.packet_id = 0;
+        o.held = false;
+        o.marking = false;
         s.queued_bytes += message_size(*o.message);
         s.queue.push_front(std::move(o));
     }
+    bool waiting = false;  // a held message waits for its mark: those after it wait too (release() sends them)
     for (auto it = s.inflight.begin(); it != s.inflight.end();) {
         if (it->pubrec) {
-            codec::Pubrel rel;
-            rel.packet_id = it->packet_id;
-            send_packet(c, rel);
+            // Past PUBREC: the PUBREL, unless the store does not know about the PUBREC yet (its completion sends
+            // the PUBREL then, on this connection).
+            if (!it->releasing) {
+                codec::Pubrel rel;
+                rel.packet_id = it->packet_id;
+                send_packet(c, rel);
+            }
             ++it;
+        } else if (it->held) {
+            waiting = waiting || it->marking;
+            if (waiting) {
+                ++it;
+            } else if (send_publish(c, *it, it->restored, now)) {  // never sent on any connection yet
+                it->held = false;
+                it->sent = true;
+                ++it;
+            } else {
+                forget(s, *it);  // too large for this client: dropped
+                it = s.inflight.erase(it);
+            }
         } else {
             // Already sent once: resent even if it expired meanwhile ([MQTT-4.3.3-7], [MQTT-4.4.0-1]).
             send_publish(c, *it, it->sent, now);
@@ -1876,12 +1938,73 @@ void Core::persist_session(Session& s, StoreBatch& b) {
 
 void Core::note_sent(Session& s, const Outgoing& o) {
     // [MQTT-4.4.0-1]: after a restart an unacknowledged QoS 2 PUBLISH is resent with its original packet
-    // identifier, so a client that holds it (awaiting PUBREL) sees a duplicate, not a second message. Not waited
-    // for: a crash before this write resends under a new identifier, as before. QoS 1 may be delivered twice.
-    if (o.seq == 0 || store_ == nullptr || o.qos != QoS::ExactlyOnce) return;
+    // identifier, so a client that holds it (awaiting PUBREL) sees a duplicate, not a second message. Sync mode
+    // wrote it before sending (hold()); batched mode writes it now, not waited for (like every write there).
+    // QoS 1 identifiers are not stored: a QoS 1 message may be delivered twice anyway.
+    if (o.seq == 0 || store_ == nullptr || o.qos != QoS::ExactlyOnce || store_->acks_wait()) return;
     StoreBatch b;
     b.mark_delivery(s.client_id, o.seq, o.packet_id, false);
     commit(b);
+}
+
+bool Core::must_hold(const Session& s, const Outgoing& o) const {
+    if (store_ == nullptr || !store_->acks_wait()) return false;
+    if (!s.inflight.empty() && s.inflight.rbegin()->held) return true;  // one before it waits: keep the order
+    return o.seq != 0 && o.qos == QoS::ExactlyOnce;
+}
+
+void Core::hold(Session& s, Outgoing o) {
+    // [MQTT-4.4.0-1], [MQTT-4.3.3-?]: a QoS 2 PUBLISH resent after a restart must carry the identifier it was sent
+    // with, or a client that delivers on PUBLISH (and holds the identifier until PUBREL) takes it for a second
+    // message. So the identifier is stored first and the PUBLISH goes out after that write (one group commit);
+    // the messages after it wait in the window behind it, so that none overtakes it.
+    o.held = true;
+    if (o.seq != 0 && o.qos == QoS::ExactlyOnce) {
+        o.marking = true;
+        StoreBatch b;
+        b.mark_delivery(s.client_id, o.seq, o.packet_id, false);
+        commit_then(b, [sid = s.id, seq = o.seq, pid = o.packet_id](Core& core, bool) {
+            // A failed write sends it anyway (as an unmarked message: a restart would give it a new identifier).
+            core.on_marked(sid, seq, pid, Clock::now());
+        });
+    }
+    s.inflight.push_back(std::move(o));
+}
+
+void Core::on_marked(SessionId id, std::uint64_t seq, std::uint16_t packet_id, TimePoint now) {
+    now_ = now;
+    Session* s = find_session(id);
+    if (s == nullptr) return;
+    auto it = std::find_if(s->inflight.begin(), s->inflight.end(), [&](const Outgoing& o) {
+        return o.seq == seq && o.packet_id == packet_id && o.marking;
+    });
+    if (it == s->inflight.end()) return;  // moved back to the queue meanwhile (a smaller Receive Maximum)
+    it->marking = false;
+    release(*s, now);
+}
+
+void Core::release(Session& s, TimePoint now) {
+    Connection* c = s.connection != 0 ? find_connection(s.connection) : nullptr;
+    if (c == nullptr) return;  // offline: resend_inflight sends them on the next connection
+    bool dropped = false;
+    for (auto it = s.inflight.begin(); it != s.inflight.end();) {
+        if (!it->held) {
+            ++it;
+            continue;
+        }
+        if (it->marking) break;
+        // A message restored from the store may have been sent before the restart: DUP [MQTT-3.3.1-1].
+        if (!send_publish(*c, *it, it->restored, now)) {
+            forget(s, *it);  // too large for this client: dropped
+            it = s.inflight.erase(it);
+            dropped = true;
+            continue;
+        }
+        it->held = false;
+        it->sent = true;
+        ++it;
+    }
+    if (dropped) pump(s, now);
 }
 
 void Core::forget(Session& s, const Outgoing& o) {
@@ -1935,6 +2058,7 @@ void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
     if (!ok) {
         // Nothing of it is stored, so it is neither delivered nor acknowledged: the client may send it again.
         if (shared_.log) shared_.log(3, "store write failed: message on " + p.message->topic + " not accepted");
+        if (qos == QoS::ExactlyOnce && s != nullptr && p.connection != 0) s->incoming_qos2.erase(p.packet_id);
         if (c == nullptr) return;
         if (!is_v5(c->version)) {
             protocol_close(*c, ReasonCode::UnspecifiedError, "store write failed");
@@ -2048,6 +2172,9 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
         }
     }
     if (rs.spilled != 0) {
+        for (const auto& o : s.inflight) {
+            if (o.seq >= rs.spill_from && o.seq <= rs.spill_to) s.restored_in_flight.insert(o.seq);
+        }
         s.spill.push_back(SpillRun{rs.spill_from, rs.spill_to, kAnySeqWorker, rs.spilled, rs.spilled_bytes});
         s.spilled = rs.spilled;
         s.spilled_bytes = rs.spilled_bytes;

@@ -278,6 +278,14 @@ private:
         bool pubrec = false;       // QoS 2: PUBREC received, PUBREL sent, awaiting PUBCOMP
         std::uint64_t seq = 0;     // its record in the store, 0: not persisted
         bool restored = false;     // loaded from the store: it may have been sent before the restart (DUP)
+        // Sync mode: the PUBLISH is not sent before its QoS 2 packet identifier is stored (`marking` while that
+        // write is under way), so that a restart resends it under the identifier the client may hold. `held`: in
+        // the window with its identifier, not sent yet; it waits for its own mark or for one before it (held
+        // messages are the window's tail, sent in order by release()).
+        bool held = false;
+        bool marking = false;
+        // Sync mode: PUBREC received, the PUBREL waits for the store to know it (the mark is being written).
+        bool releasing = false;
     };
     struct StoredWill {
         MessagePtr message;
@@ -313,6 +321,9 @@ private:
         std::uint64_t spilled = 0;
         std::uint64_t spilled_bytes = 0;
         bool reading = false;
+        // Seqs restore() put in flight (QoS 2 marks) although the restored run's range covers them: never queued
+        // again by its read-back, even once acknowledged (the read may have been taken before the erase).
+        LazyContainer<std::unordered_set<std::uint64_t>> restored_in_flight;
         LazyContainer<std::unordered_set<std::uint16_t>> incoming_qos2;  // QoS 2 packet ids awaiting PUBREL
         std::uint16_t next_packet_id = 1;
         std::uint16_t free_packet_ids = 0;  // ids from next_packet_id on known to be unused; 0: scan inflight
@@ -416,7 +427,13 @@ private:
     void commit_then(StoreBatch& b, std::function<void(Core&, bool)> then);
     void commit(StoreBatch& b);  // no one waits
     void persist_session(Session& s, StoreBatch& b);
-    void note_sent(Session& s, const Outgoing& o);  // stores a QoS 2 PUBLISH's packet identifier
+    void note_sent(Session& s, const Outgoing& o);  // stores a QoS 2 PUBLISH's packet identifier (batched mode)
+    // Sync mode: whether `o` (given its packet identifier) must wait in the window before it is sent: a persisted
+    // QoS 2 message until its identifier is stored, any message while one before it waits.
+    [[nodiscard]] bool must_hold(const Session& s, const Outgoing& o) const;
+    void hold(Session& s, Outgoing o);  // puts it into the window unsent, writing its identifier where needed
+    void on_marked(SessionId id, std::uint64_t seq, std::uint16_t packet_id, TimePoint now);
+    void release(Session& s, TimePoint now);  // sends the held messages whose turn has come
     void forget(Session& s, const Outgoing& o);  // its store record is no longer needed
     void set_retained(const MessagePtr& m, StoreBatch* b);
     void redistribute_shared(Session& s, TimePoint now);

@@ -86,6 +86,17 @@ protected:
         send(p, m);
     }
 
+    // A crash now: the writes still queued are lost; a new core restores what the store holds, as a restart does.
+    void crash_and_restore() {
+        store_.pending.clear();
+        host_.posted.clear();
+        auto state = load_state(store_.backend, now_);
+        shared_.next_seq = next_seq_counter(state.next_seq - 1);
+        shared_.first_seq = make_seq(shared_.next_seq.load(), 0);
+        core_ = std::make_unique<Core>(0, shared_, host_);
+        for (auto& rs : state.sessions) (void)core_->restore(rs, now_);
+    }
+
     template <class T>
     static std::vector<T> only(const std::vector<codec::Packet>& got) {
         std::vector<T> out;
@@ -305,6 +316,166 @@ TEST_F(DurableCoreTest, Qos2PublishKeepsItsPacketIdentifierAcrossARestart) {
     const auto rels = only<codec::Pubrel>(received(again));
     ASSERT_EQ(rels.size(), 1U);
     EXPECT_EQ(rels[0].packet_id, pid);
+}
+
+// Issue 15: a QoS 2 PUBLISH goes out only once its packet identifier is stored (sync). Before, the identifier was
+// written after the send, not waited for: a crash within that write resent the message after the restart under
+// a new identifier, which a client that delivers on PUBLISH (holding the identifier until PUBREL) delivers twice.
+TEST_F(DurableCoreTest, Qos2PublishIsSentOnlyOnceItsPacketIdentifierIsStored) {
+    Peer sub = connect("sub", false, 3600);
+    subscribe(sub, "x/#", QoS::ExactlyOnce);
+    complete();
+    received(sub);
+    Peer pub = connect("pub", true, 0);
+    // Two messages acknowledged first, so that the next identifier is not the one a fresh session starts with.
+    for (std::uint16_t i = 1; i <= 2; ++i) {
+        publish(pub, "x/old", QoS::AtLeastOnce, i);
+        complete();
+        complete();
+        for (const auto& m : only<codec::Publish>(received(sub))) {
+            codec::Puback a;
+            a.packet_id = m.packet_id;
+            send(sub, a);
+        }
+    }
+    publish(pub, "x/2", QoS::ExactlyOnce, 3);
+    complete();  // the message and its delivery record are stored: PUBREC; the identifier's write is queued
+    EXPECT_EQ(only<codec::Pubrec>(received(pub)).size(), 1U);
+    const auto early = only<codec::Publish>(received(sub));
+    EXPECT_TRUE(early.empty()) << "QoS 2 PUBLISH sent before its packet identifier is stored";
+    // The broker crashes before that write: the restored message goes out under whatever identifier it gets, and
+    // must not be one the client was already given for it.
+    crash_and_restore();
+    Peer again = connect("sub", false, 3600);
+    const auto resent = only<codec::Publish>(received(again));
+    ASSERT_EQ(resent.size(), 0U) << "sent before its identifier is stored";  // it waits for the write now
+    complete();
+    const auto now_sent = only<codec::Publish>(received(again));
+    ASSERT_EQ(now_sent.size(), 1U);
+    EXPECT_EQ(now_sent[0].topic, "x/2");
+    EXPECT_TRUE(now_sent[0].dup);  // it may have been sent before the restart (it was not, here)
+    for (const auto& m : early) EXPECT_EQ(m.packet_id, now_sent[0].packet_id) << "resent under a new identifier";
+    const auto pid = now_sent[0].packet_id;
+    // Sent now, so stored: another crash resends it with this identifier.
+    crash_and_restore();
+    Peer third = connect("sub", false, 3600);
+    const auto third_got = only<codec::Publish>(received(third));
+    ASSERT_EQ(third_got.size(), 1U);
+    EXPECT_EQ(third_got[0].packet_id, pid);
+    EXPECT_TRUE(third_got[0].dup);
+}
+
+// Messages after a QoS 2 PUBLISH waiting for its identifier's write wait behind it (order), and go out in order
+// once it is stored; a QoS 1 message alone is not held.
+TEST_F(DurableCoreTest, MessagesAfterAHeldQos2PublishKeepTheirOrder) {
+    Peer sub = connect("sub", false, 3600);
+    subscribe(sub, "x/#", QoS::ExactlyOnce);
+    complete();
+    received(sub);
+    Peer pub = connect("pub", true, 0);
+    publish(pub, "x/a", QoS::AtLeastOnce, 1);
+    complete();
+    EXPECT_EQ(only<codec::Publish>(received(sub)).size(), 1U) << "QoS 1 needs no stored identifier";
+    publish(pub, "x/b", QoS::ExactlyOnce, 2);
+    publish(pub, "x/c", QoS::AtLeastOnce, 3);
+    publish(pub, "x/d", QoS::ExactlyOnce, 4);
+    complete();  // b, c, d stored and delivered into the window; b's and d's identifiers queued
+    EXPECT_TRUE(only<codec::Publish>(received(sub)).empty());
+    complete();
+    std::vector<std::string> topics;
+    for (const auto& m : only<codec::Publish>(received(sub))) topics.emplace_back(m.topic);
+    EXPECT_EQ(topics, (std::vector<std::string>{"x/b", "x/c", "x/d"}));
+}
+
+// Issue 15: after PUBREC the PUBREL waits for the store to know the PUBREC (a crash then resends the PUBREL,
+// never the PUBLISH). A reconnect within that write resent the PUBREL at once: the client delivered the message
+// on it, and a crash before the write made the restarted broker send the PUBLISH again, delivered again.
+TEST_F(DurableCoreTest, ReconnectDoesNotResendPubrelBeforeThePubrecIsStored) {
+    Peer sub = connect("sub", false, 3600, ProtocolVersion::V3_1_1);
+    subscribe(sub, "x/#", QoS::ExactlyOnce);
+    complete();
+    received(sub);
+    Peer pub = connect("pub", true, 0);
+    publish(pub, "x/1", QoS::ExactlyOnce, 1);
+    complete();
+    complete();
+    const auto got = only<codec::Publish>(received(sub));
+    ASSERT_EQ(got.size(), 1U);
+    codec::Pubrec rec;
+    rec.packet_id = got[0].packet_id;
+    send(sub, rec);
+    EXPECT_TRUE(only<codec::Pubrel>(received(sub)).empty());
+    core_->on_closed(sub.id, now_);  // the connection drops; the client comes back at once
+    Peer again = connect("sub", false, 3600, ProtocolVersion::V3_1_1);
+    auto on_reconnect = received(again);
+    EXPECT_TRUE(only<codec::Pubrel>(on_reconnect).empty()) << "PUBREL before the PUBREC is stored";
+    EXPECT_TRUE(only<codec::Publish>(on_reconnect).empty());
+    complete();  // stored: the PUBREL goes to the connection the session has now
+    const auto rels = only<codec::Pubrel>(received(again));
+    ASSERT_EQ(rels.size(), 1U);
+    EXPECT_EQ(rels[0].packet_id, got[0].packet_id);
+}
+
+// Issue 15: a QoS 2 PUBLISH resent on a new connection while the first copy's write is under way is a duplicate
+// (the receive state counts from the PUBLISH, not from the write's completion): routed once, and its PUBREC too
+// waits for the store.
+TEST_F(DurableCoreTest, Qos2PublishResentWhileItsWriteIsUnderWayIsRoutedOnce) {
+    Peer sub = connect("sub", false, 3600);
+    subscribe(sub, "x/#", QoS::AtLeastOnce);
+    complete();
+    received(sub);
+    Peer pub = connect("pub", false, 3600);
+    complete();
+    received(pub);
+    publish(pub, "x/1", QoS::ExactlyOnce, 5);
+    core_->on_closed(pub.id, now_);  // gone before its PUBREC
+    Peer pub2 = connect("pub", false, 3600);
+    received(pub2);
+    publish(pub2, "x/1", QoS::ExactlyOnce, 5);  // the client's resend (DUP in real life)
+    EXPECT_TRUE(only<codec::Pubrec>(received(pub2)).empty()) << "PUBREC before the receive state is stored";
+    complete();
+    complete();
+    EXPECT_EQ(only<codec::Pubrec>(received(pub2)).size(), 1U);
+    EXPECT_EQ(only<codec::Publish>(received(sub)).size(), 1U) << "a resent QoS 2 PUBLISH routed twice";
+}
+
+// Issue 15 (found by the crash test with churning subscribers): a message restored in flight (its QoS 2 identifier
+// stored) inside the range of the queue left in the store was queued again by that range's read-back when its
+// acknowledgement came between the read and its result: the client got it a second time, under a new identifier.
+TEST_F(DurableCoreTest, RestoredInFlightMessageIsNotReadBackAgainOnceAcknowledged) {
+    StoreBatch b;
+    StoredSession st;
+    st.client_id = "sub";
+    st.expiry_s = 3600;
+    st.subscriptions.push_back({"x/#", 2, false, false, 0, 0});
+    b.put_session(st);
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+        StoredDelivery d;
+        d.seq = seq;
+        d.message = qos2_message("x/" + std::to_string(seq));
+        d.qos = seq == 2 ? 2 : 1;
+        b.put_delivery("sub", d);
+    }
+    b.mark_delivery("sub", 2, 7, true);  // x/2: past PUBREC under identifier 7, between two queued messages
+    auto ops = b.take();
+    ASSERT_TRUE(store_.backend.write({&ops}, true));
+    auto state = load_state(store_.backend, now_, 0);  // nothing queued in memory: x/1 and x/3 are read back
+    ASSERT_EQ(state.sessions.size(), 1U);
+    ASSERT_EQ(state.sessions[0].spilled, 2U);
+    (void)core_->restore(state.sessions[0], now_);
+
+    Peer p = connect("sub", false, 3600);
+    const auto rels = only<codec::Pubrel>(received(p));
+    ASSERT_EQ(rels.size(), 1U);
+    EXPECT_EQ(rels[0].packet_id, 7);
+    // The read-back is queued; the PUBCOMP comes before its result (its erase is queued after the read).
+    codec::Pubcomp comp;
+    comp.packet_id = 7;
+    send(p, comp);
+    complete();
+    std::vector<std::string> topics;
+    for (const auto& m : only<codec::Publish>(received(p))) topics.emplace_back(m.topic);
+    EXPECT_EQ(topics, (std::vector<std::string>{"x/1", "x/3"})) << "x/2 sent again after its PUBCOMP";
 }
 
 // Bounded offline queues: with storage.queue_cache_messages = 10, 500 messages queued for an offline session keep
