@@ -4,8 +4,8 @@
 #   2. builds the web console (web/dist, which mothd embeds), then configures and builds the ci preset
 #      (Debug, ASan + UBSan, -Werror)
 #   3. runs the CTest tests labelled TEST_LABELS
-#   4. builds the fuzz preset's fuzz_decoder (clang, libFuzzer) and runs it for FUZZ_SECONDS on a copy of the
-#      committed corpus, so the corpus in git is never modified
+#   4. builds the fuzz preset's targets (clang, libFuzzer) and runs each on a copy of its committed corpus (so the
+#      corpus in git is never modified): fuzz_decoder for FUZZ_SECONDS, the others for a quarter of it
 # Any failure stops the script with a non-zero exit status.
 set -euo pipefail
 
@@ -13,8 +13,8 @@ set -euo pipefail
 TEST_LABELS="${MOTH_TEST_LABELS:-unit|integration|interop|e2e|bench-smoke}"
 # Length of the fuzz smoke run; 0 skips it (handy locally, never in CI).
 FUZZ_SECONDS="${MOTH_FUZZ_SECONDS:-60}"
-FUZZ_TARGET=fuzz_decoder
-FUZZ_CORPUS=test/fuzz/corpus/decoder
+# The fuzz targets (test/fuzz/CMakeLists.txt); each runs on a copy of test/fuzz/corpus/<target>.
+FUZZ_TARGETS=(decoder proxy_header config store ws_frames)
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT_DIR"
@@ -35,28 +35,27 @@ cmake --build --preset ci
 step "tests: ctest --preset ci -L '$TEST_LABELS'"
 ctest --preset ci -L "$TEST_LABELS" -j2 --output-on-failure --no-tests=error
 
-step "fuzz smoke: $FUZZ_TARGET for ${FUZZ_SECONDS}s (fuzz preset, clang)"
+step "fuzz smoke: every fuzz target (fuzz preset, clang); decoder ${FUZZ_SECONDS}s, the others a quarter of it"
 if [[ "$FUZZ_SECONDS" -le 0 ]]; then
     echo "skipped: MOTH_FUZZ_SECONDS=$FUZZ_SECONDS"
 else
     cmake --preset fuzz
-    # Captured first: grep -q closing the pipe early would fail the pipeline under pipefail.
-    fuzz_targets="$(cmake --build --preset fuzz --target help)"
-    if grep -q "^${FUZZ_TARGET}:" <<<"$fuzz_targets"; then
-        cmake --build --preset fuzz --target "$FUZZ_TARGET"
-        corpus="$(mktemp -d "${TMPDIR:-/tmp}/moth-fuzz-corpus.XXXXXX")"
-        trap 'rm -rf "$corpus"' EXIT
-        if [[ -d "$FUZZ_CORPUS" ]]; then
-            cp -R "$FUZZ_CORPUS"/. "$corpus"/
-        fi
-        artifacts="build/fuzz/artifacts/$FUZZ_TARGET"
+    fuzz_tmp="$(mktemp -d "${TMPDIR:-/tmp}/moth-fuzz.XXXXXX")"
+    trap 'rm -rf "$fuzz_tmp"' EXIT
+    for target in "${FUZZ_TARGETS[@]}"; do
+        cmake --build --preset fuzz --target "fuzz_$target"
+        seconds=$(( (FUZZ_SECONDS + 3) / 4 ))
+        [[ "$target" == decoder ]] && seconds="$FUZZ_SECONDS"
+        # A copy of the corpus, so the committed one is never modified.
+        corpus="$fuzz_tmp/$target"
+        mkdir -p "$corpus"
+        cp -R "test/fuzz/corpus/$target"/. "$corpus"/
+        artifacts="build/fuzz/artifacts/fuzz_$target"
         mkdir -p "$artifacts"
-        echo "corpus: copy of $FUZZ_CORPUS ($(find "$corpus" -type f | wc -l) inputs) in $corpus; crashes go to $artifacts/"
-        "build/fuzz/test/fuzz/$FUZZ_TARGET" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+        echo "fuzz_$target: ${seconds}s on a copy of test/fuzz/corpus/$target ($(find "$corpus" -type f | wc -l) inputs); crashes go to $artifacts/"
+        "build/fuzz/test/fuzz/fuzz_$target" -max_total_time="$seconds" -print_final_stats=1 \
             -artifact_prefix="$artifacts/" "$corpus"
-    else
-        echo "skipped: the fuzz preset has no target $FUZZ_TARGET yet"
-    fi
+    done
 fi
 
 step "ccache"

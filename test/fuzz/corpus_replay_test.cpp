@@ -12,8 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
 namespace {
 
-TEST(FuzzCorpusReplay, EveryDecoderSeedRunsClean) {
-    const std::filesystem::path dir = MOTH_DECODER_CORPUS;
+TEST(FuzzCorpusReplay, EverySeedRunsClean) {
+    const std::filesystem::path dir = MOTH_FUZZ_CORPUS;
     std::size_t files = 0;
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
         if (!entry.is_regular_file()) continue;
@@ -24,7 +24,7 @@ TEST(FuzzCorpusReplay, EveryDecoderSeedRunsClean) {
         EXPECT_EQ(LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()), 0);
         ++files;
     }
-    EXPECT_GE(files, 20U) << "the seed corpus at " << dir << " is missing";
+    EXPECT_GE(files, std::size_t{MOTH_FUZZ_MIN_SEEDS}) << "the seed corpus at " << dir << " is missing";
 }
 
 }  // namespace
