@@ -6,12 +6,16 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +28,7 @@
 
 #include "broker/auth.hpp"
 #include "broker/store.hpp"
+#include "common/error_text.hpp"
 #include "common/log_limiter.hpp"
 #include "config/config.hpp"
 #include "server/server.hpp"
@@ -100,6 +105,31 @@ void raise_descriptor_limit(spdlog::logger& log, const moth::config::Config& con
                  "systemd) or lower limits.max_connections",
                  config.limits.max_connections, rl.rlim_cur, usable);
     }
+}
+
+// data_dir holds the store and the development certificate: it must exist or be creatable, and be writable. Said
+// here, as a config error, rather than later as a damaged store with advice that cannot work.
+std::optional<moth::config::ConfigError> check_data_dir(const moth::config::Config& config) {
+    const bool needed = config.storage.durability != moth::config::Durability::Memory ||
+                        std::any_of(config.listeners.begin(), config.listeners.end(), [](const auto& l) {
+                            return moth::config::is_tls(l.kind) && l.cert_file.empty();  // the development certificate
+                        });
+    if (!needed) return std::nullopt;
+    std::error_code ec;
+    std::filesystem::create_directories(config.data_dir, ec);
+    if (ec) {
+        return moth::config::source_error(config, "data_dir", "cannot create " + config.data_dir + ": " + ec.message());
+    }
+    const auto probe = std::filesystem::path(config.data_dir) / ".mothd-write-test";
+    {
+        std::ofstream out(probe, std::ios::trunc);
+        if (!out) {
+            return moth::config::source_error(config, "data_dir",
+                                              "cannot write in " + config.data_dir + ": " + std::strerror(errno));
+        }
+    }
+    std::filesystem::remove(probe, ec);
+    return std::nullopt;
 }
 
 // Written to a temporary name and renamed, so a reader never sees a half-written file.
@@ -189,6 +219,10 @@ int main(int argc, char** argv) {
         std::unique_ptr<moth::store::RocksDbBackend> backend;
         std::unique_ptr<moth::broker::GroupCommitStore> store;
         std::optional<moth::broker::RestoredState> restored;
+        if (auto problem = check_data_dir(config)) {
+            std::fprintf(stderr, "%s\n", problem->to_string().c_str());
+            return kExitUsage;
+        }
         if (config.storage.durability != moth::config::Durability::Memory) {
             const std::filesystem::path dir = std::filesystem::path(config.data_dir) / "store";
             const bool recover =
@@ -292,9 +326,13 @@ int main(int argc, char** argv) {
         }
         log->info("stopped");
         return 0;
+    } catch (const moth::server::ListenerStartError& e) {
+        // A port taken, an address that is not local, a certificate that does not load: the config's fault.
+        std::fprintf(stderr, "%s\n", moth::config::source_error(config, e.key, e.what(), e.index).to_string().c_str());
+        return kExitUsage;
     } catch (const std::exception& e) {
         // Only start-up throws; anything reaching here is fatal.
-        std::fprintf(stderr, "mothd: fatal: %s\n", e.what());
+        std::fprintf(stderr, "mothd: fatal: %s\n", moth::common::error_text(e.what()).c_str());
         return 1;
     }
 }

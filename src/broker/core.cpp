@@ -96,7 +96,10 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
     Connection* c = find_connection(id);
     if (c == nullptr) return data.size();
     std::size_t off = 0;
-    while (off < data.size() && c->state != Connection::State::Closed) {
+    in_input_ = id;
+    // A SUBSCRIBE/UNSUBSCRIBE whose acknowledgement waits for the other workers pauses the connection's input
+    // (Connection::acks_awaited): the rest is returned unconsumed and fed again after resume_input().
+    while (off < data.size() && c->state != Connection::State::Closed && c->acks_awaited == 0) {
         decoder_.set_max_packet_size(c->max_packet_in);
         decoder_.set_version(c->decoder_version);
         auto r = decoder_.decode(data.subspan(off));
@@ -141,7 +144,10 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
         current_raw_ = raw;
         handle_packet(*c, r.packet, now);
     }
-    return c->state == Connection::State::Closed ? data.size() : off;
+    in_input_ = 0;
+    if (c->state == Connection::State::Closed) return data.size();
+    if (c->acks_awaited != 0) host_.pause_input(id);
+    return off;
 }
 
 void Core::on_drained(ConnectionId id, TimePoint now) {
@@ -192,6 +198,11 @@ void Core::protocol_close(Connection& c, ReasonCode reason, std::string_view why
 }
 
 void Core::connack_error(Connection& c, ProtocolVersion v, ReasonCode reason) {
+    if (shared_.log) {
+        shared_.log(1, "refusing the connection from " + c.remote + ": CONNACK " +
+                           std::string(codec::reason_code_name(reason)) +
+                           (is_v5(v) ? std::string() : " (return code " + std::to_string(codec::connack_return_code(reason)) + ")"));
+    }
     codec::Connack ack;
     ack.reason = reason;
     const auto saved = c.version;
@@ -1532,6 +1543,7 @@ void Core::acknowledge(unsigned owner, AckKey key) {
 }
 
 std::pair<Core::AckKey, Core::PendingAck*> Core::await_ack(ConnectionId c, PendingAck a) {
+    if (Connection* cc = find_connection(c)) ++cc->acks_awaited;
     const AckKey key{c, next_ack_++};
     auto it = pending_acks_.emplace(key, std::move(a)).first;
     return {key, &it->second};
@@ -1546,11 +1558,19 @@ void Core::ack_arrived(AckKey key, bool ok, TimePoint now) {
 
 void Core::release_acks(ConnectionId c, TimePoint now) {
     auto it = pending_acks_.lower_bound({c, 0});
+    bool released = false;
     while (it != pending_acks_.end() && it->first.first == c && it->second.waiting == 0) {
         PendingAck a = std::move(it->second);
         it = pending_acks_.erase(it);
         send_ack(c, a, now);
+        released = true;
     }
+    Connection* cc = released ? find_connection(c) : nullptr;
+    if (cc == nullptr) return;
+    cc->acks_awaited = static_cast<std::uint16_t>(
+        std::distance(pending_acks_.lower_bound({c, 0}), pending_acks_.lower_bound({c + 1, 0})));
+    // Released from within on_data (one worker, nothing to wait for): its loop simply goes on.
+    if (cc->acks_awaited == 0 && in_input_ != c) host_.resume_input(c);
 }
 
 void Core::send_ack(ConnectionId c, PendingAck& a, TimePoint now) {
@@ -1632,6 +1652,11 @@ void Core::run_wheel(TimePoint now) {
             if (c.state == Connection::State::Closed) continue;
             if (c.state != Connection::State::Connected) {
                 if (now - c.opened > kConnectTimeout) {
+                    if (shared_.log) {
+                        shared_.log(1, "closing " + c.remote + ": " +
+                                           (c.state == Connection::State::AwaitConnect ? "no CONNECT" : "authentication not complete") +
+                                           " within " + std::to_string(kConnectTimeout.count()) + " s");
+                    }
                     drop_connection(c, false, now);
                 } else {
                     schedule(c, c.opened + kConnectTimeout);
@@ -1886,6 +1911,30 @@ bool Core::disconnect_client(std::string_view client_id, TimePoint now) {
     // A server-side close without the client's DISCONNECT: the will is published [MQTT-3.1.2-8].
     drop_connection(*c, true, now);
     return true;
+}
+
+std::optional<std::string> Core::refuse_publish(const BrokerPublish& p) const {
+    const auto& limits = cfg_.limits;
+    const auto& features = cfg_.features;
+    if (const auto levels = codec::topic_level_count(p.topic); levels > limits.max_topic_levels)
+        return "the topic has " + std::to_string(levels) + " levels, above limits.max_topic_levels (" +
+               std::to_string(limits.max_topic_levels) + ")";
+    if (static_cast<std::uint8_t>(p.qos) > features.maximum_qos)
+        return "QoS " + std::to_string(static_cast<unsigned>(p.qos)) + " is above features.maximum_qos (" +
+               std::to_string(features.maximum_qos) + ")";  // [MQTT-3.2.2-11]
+    if (p.retain && !features.retain_available) return std::string("retained messages are not available");
+    if (p.content_type && !common::is_valid_mqtt_utf8(*p.content_type))
+        return std::string("content_type is not valid UTF-8");
+    std::size_t size = 2 + p.topic.size() + 2 + p.payload.size() + 5 + 3 + (p.content_type ? p.content_type->size() : 0);
+    for (const auto& [k, val] : p.user_properties) {
+        if (!common::is_valid_mqtt_utf8(k) || !common::is_valid_mqtt_utf8(val))
+            return "user property \"" + k + "\" is not valid UTF-8";
+        size += 5 + k.size() + val.size();
+    }
+    if (size > limits.max_packet_size)  // what a client's PUBLISH of this message would take, at least
+        return "the message takes " + std::to_string(size) + " bytes as a PUBLISH, above limits.max_packet_size (" +
+               std::to_string(limits.max_packet_size) + ")";
+    return std::nullopt;
 }
 
 std::size_t Core::publish(const BrokerPublish& p, TimePoint now) {

@@ -59,6 +59,12 @@ public:
     virtual std::size_t pending_bytes(ConnectionId id) const = 0;
     // Writes what is queued, then closes. No on_closed() follows for a connection the core closed.
     virtual void close(ConnectionId id) = 0;
+    // The core will not take more of this connection's input for now (on_data returns what it consumed so far):
+    // keep the rest and stop reading from the transport, so a client that keeps sending meets back-pressure.
+    virtual void pause_input(ConnectionId id) = 0;
+    // The core takes input again: feed it what was kept (on a later loop turn, not from inside this call), then
+    // read on.
+    virtual void resume_input(ConnectionId id) = 0;
     // Moves the connection to `worker`, which continues with `unread` as its first input. The core forgets it.
     virtual void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) = 0;
     // Runs `fn` on `worker`'s thread with that worker's Core. The one call that may also come from another
@@ -262,8 +268,11 @@ public:
     // DISCONNECT 0x98 Administrative action; the will is published as for any server-side close; the session
     // stays as its expiry says. Returns false when no such client is connected to this core.
     bool disconnect_client(std::string_view client_id, TimePoint now);
+    // Why a message from the broker itself (the HTTP API) is refused by the checks a client's PUBLISH gets (topic
+    // levels, maximum QoS, retain available, UTF-8, maximum packet size); nullopt when it may go.
+    [[nodiscard]] std::optional<std::string> refuse_publish(const BrokerPublish& p) const;
     // Publishes a message from the broker itself (retained when asked), routed like a client's PUBLISH.
-    // Returns the number of subscriptions matched.
+    // Returns the number of subscriptions matched. Call refuse_publish() first.
     std::size_t publish(const BrokerPublish& p, TimePoint now);
 
 private:
@@ -355,6 +364,10 @@ private:
         std::uint16_t send_window = 65535;  // client's Receive Maximum
         std::uint32_t max_packet_size = 0;  // client's Maximum Packet Size, 0: unlimited
         std::uint16_t alias_max_out = 0;    // client's Topic Alias Maximum
+        // SUBACKs/UNSUBACKs still waiting for the other workers (or the store): while any is, no later packet of the
+        // connection is processed, so it sees what a single-threaded broker would show (its SUBACK before the
+        // echo of a PUBLISH it sent right after the SUBSCRIBE).
+        std::uint16_t acks_awaited = 0;
         bool clean_start = false;
         bool request_problem_info = true;
         // What few connections have (a transport identity, enhanced authentication) is kept out of line: one
@@ -536,7 +549,8 @@ private:
     topic::SubscriptionTree<SubscriptionEntry> tree_;
     std::vector<std::vector<RemoteDelivery>> outbox_;  // per target worker, flushed once per loop turn
     bool outbox_dirty_ = false;
-    std::map<AckKey, PendingAck> pending_acks_;  // SUBACKs and UNSUBACKs waiting for acks, by connection in order
+    std::map<AckKey, PendingAck> pending_acks_;
+    ConnectionId in_input_ = 0;  // the connection on_data is decoding now (0: none)  // SUBACKs and UNSUBACKs waiting for acks, by connection in order
     std::uint64_t next_ack_ = 1;
 
     // Scratch space reused across calls so the hot path does not allocate.

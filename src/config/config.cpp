@@ -784,6 +784,7 @@ struct ListenerSource {
 
 void read_listeners(const toml::node& node, std::size_t line, Config& config, Collector& errors) {
     config.listeners.clear();
+    config.lines.listeners.clear();
     const toml::array* array = node.as_array();
     if (array == nullptr) {
         errors.add(line, "listener", "expected an array of tables ([[listener]]), got " + describe(node));
@@ -811,6 +812,7 @@ void read_listeners(const toml::node& node, std::size_t line, Config& config, Co
             listener.name = default_listener_name(listener.kind, i);
         }
         config.listeners.push_back(std::move(listener));
+        config.lines.listeners.push_back({source.table_line, source.key_lines});
         sources.push_back(std::move(source));
     }
 
@@ -1069,6 +1071,22 @@ Config default_config() {
     return config;
 }
 
+ConfigError source_error(const Config& config, std::string_view key, std::string message,
+                         std::optional<std::size_t> listener) {
+    ConfigError e{config.source, 0, std::string(key), std::move(message)};
+    if (listener) {
+        e.key = listener_key(*listener, key);
+        if (*listener < config.lines.listeners.size()) {
+            const auto& l = config.lines.listeners[*listener];
+            const auto it = l.keys.find(key);
+            e.line = it != l.keys.end() ? it->second : l.table;
+        }
+    } else if (const auto it = config.lines.keys.find(key); it != config.lines.keys.end()) {
+        e.line = it->second;
+    }
+    return e;
+}
+
 LoadResult parse_config(std::string_view toml_text, std::string source) {
     LoadResult result;
     result.config = default_config();
@@ -1096,6 +1114,7 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
         } else if (name == "listener") {
             read_listeners(v, line, config, errors);
         } else if (const Field<Config>* field = find_field(config_fields(), name)) {
+            config.lines.keys.emplace(name, line);
             if (auto problem = field->read(config, v)) {
                 errors.add(line, std::string(name), std::move(*problem));
             }
@@ -1136,6 +1155,24 @@ LoadResult load_config_file(const std::string& path) {
     return parse_config(text, path);
 }
 
+namespace {
+
+// Every listener problem of `config` (each listener alone, then the set: names, ports), by position.
+std::vector<Problem> listener_problems(const Config& config) {
+    std::vector<Problem> problems;
+    for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+        check_listener(config.listeners[i], i, problems);
+    }
+    std::vector<std::size_t> labels(config.listeners.size());
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+        labels[i] = i;
+    }
+    check_listener_set(config.listeners, labels, problems);
+    return problems;
+}
+
+}  // namespace
+
 std::vector<ConfigError> apply_overrides(Config& config, std::span<const std::string> assignments) {
     std::vector<ConfigError> result;
     Collector errors(kOverrideSource, result);
@@ -1145,18 +1182,14 @@ std::vector<ConfigError> apply_overrides(Config& config, std::span<const std::st
     }
     if (result.empty()) {
         // Keys that depend on each other (cert_file and key_file) are checked on the outcome, so that they can be
-        // set one override at a time.
-        std::vector<Problem> problems;
-        for (std::size_t i = 0; i < updated.listeners.size(); ++i) {
-            check_listener(updated.listeners[i], i, problems);
-        }
-        std::vector<std::size_t> labels(updated.listeners.size());
-        for (std::size_t i = 0; i < labels.size(); ++i) {
-            labels[i] = i;
-        }
-        check_listener_set(updated.listeners, labels, problems);
-        for (auto& problem : problems) {
-            errors.add(0, listener_key(problem.position, problem.field), std::move(problem.message));
+        // set one override at a time. A problem the config had before the overrides was reported where it was
+        // written (file:line); only the ones the overrides brought are theirs.
+        const auto before = listener_problems(config);
+        for (auto& problem : listener_problems(updated)) {
+            const bool old = std::any_of(before.begin(), before.end(), [&](const Problem& b) {
+                return b.position == problem.position && b.field == problem.field && b.message == problem.message;
+            });
+            if (!old) errors.add(0, listener_key(problem.position, problem.field), std::move(problem.message));
         }
     }
     if (result.empty()) {

@@ -10,6 +10,8 @@
 // load_config_file reading its file. Free functions only, no state: callable from any thread.
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -145,6 +147,19 @@ struct Config {
     // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884 on 0.0.0.0, http 8080 on 127.0.0.1
     std::vector<Listener> listeners;
 
+    // Where the file wrote things, for the errors only start-up finds (a port already taken, a certificate that
+    // does not load, a data_dir that cannot be written): see source_error(). Not a setting: two configs never
+    // differ by it.
+    struct Lines {
+        std::map<std::string, std::size_t, std::less<>> keys;  // top-level keys ("data_dir") -> line
+        struct Listener {
+            std::size_t table = 0;                                  // its [[listener]] line
+            std::map<std::string, std::size_t, std::less<>> keys;  // its keys ("port") -> line
+        };
+        std::vector<Listener> listeners;  // by index in `listeners`, for those the file wrote
+        bool operator==(const Lines&) const { return true; }
+    } lines;
+
     // Compares every field, `source` included; use differences() to compare settings only.
     bool operator==(const Config&) const = default;
 };
@@ -166,6 +181,12 @@ struct LoadResult {
     std::vector<ConfigError> errors;
     [[nodiscard]] bool ok() const { return errors.empty(); }
 };
+
+// A start-up error about a setting, as "file:line: key: message": `key` is a top-level key ("data_dir") or a
+// listener's key ("port") when `listener` is its index in config.listeners. The line is where the file wrote that
+// key, else the listener's [[listener]] line, else none (defaults, --set).
+[[nodiscard]] ConfigError source_error(const Config& config, std::string_view key, std::string message,
+                                       std::optional<std::size_t> listener = std::nullopt);
 
 // Parses TOML text; `source` names it in errors and becomes config.source. A syntax error is the only error
 // reported for that text ("source:line: <toml>: description"), as the TOML parser stops there.

@@ -463,7 +463,10 @@ void Api::handle_api(const Request& request, std::string_view path, std::string_
             done(error(400, *why));
             return;
         }
-        backend_.publish(std::move(std::get<broker::BrokerPublish>(parsed)));
+        if (auto refused = backend_.publish(std::move(std::get<broker::BrokerPublish>(parsed)))) {
+            done(error(400, *refused));
+            return;
+        }
         done(json_response(200, json{{"published", true}}));
         return;
     }

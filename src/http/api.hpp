@@ -85,8 +85,9 @@ public:
     [[nodiscard]] virtual std::vector<ListenerInfo> listeners() = 0;
     // Administrative disconnect on whichever worker has the client; `done(found)`.
     virtual void disconnect(std::string client_id, std::function<void(bool)> done) = 0;
-    // Publishes from the broker itself (a checked topic and QoS).
-    virtual void publish(broker::BrokerPublish message) = 0;
+    // Publishes from the broker itself (a checked topic and QoS), after every check the broker applies to a client's
+    // PUBLISH (topic levels, maximum QoS, retain available, size); returns why it refused, or nullopt.
+    [[nodiscard]] virtual std::optional<std::string> publish(broker::BrokerPublish message) = 0;
     // The stored dashboard document: `done(json)`, nullopt when none is stored; `error` non-empty on failure.
     virtual void load_dashboard(std::function<void(std::optional<std::string> json, std::string error)> done) = 0;
     // Stores the document atomically; `done(error)`, empty on success.

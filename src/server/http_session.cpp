@@ -165,10 +165,12 @@ public:
         }
     }
 
-    void publish(broker::BrokerPublish message) override {
-        // This worker's own core, on its own thread: routed like a PUBLISH from one of its clients.
+    std::optional<std::string> publish(broker::BrokerPublish message) override {
+        // This worker's own core, on its own thread: checked and routed like a PUBLISH from one of its clients.
+        if (auto refused = w_.core().refuse_publish(message)) return refused;
         w_.core().publish(message, broker::Clock::now());
         w_.schedule_flush();
+        return std::nullopt;
     }
 
     void load_dashboard(std::function<void(std::optional<std::string>, std::string)> done) override {

@@ -18,6 +18,7 @@
 #include <boost/asio.hpp>
 
 #include "broker/core.hpp"
+#include "common/error_text.hpp"
 #include "server/http_session.hpp"
 #include "server/stream_connection.hpp"
 #include "server/tls.hpp"
@@ -90,6 +91,8 @@ public:
     void close_after_flush() override;
     void force_close() override;
     void hand_off(unsigned target, std::span<const std::byte> unread) override;
+    void pause_input() override { paused_ = true; }
+    void resume_input() override;
 
 private:
     void read();
@@ -112,6 +115,7 @@ private:
     bool closing_ = false;  // the core is done with it: write what is queued, then close
     bool closed_ = false;
     bool handed_off_ = false;
+    bool paused_ = false;  // the core takes no input for now: no reading, in_ keeps the rest
 };
 
 }  // namespace
@@ -328,6 +332,14 @@ void Worker::close(ConnectionId id) {
     c->close_after_flush();
 }
 
+void Worker::pause_input(ConnectionId id) {
+    if (auto it = conns_.find(id); it != conns_.end()) it->second->pause_input();
+}
+
+void Worker::resume_input(ConnectionId id) {
+    if (auto it = conns_.find(id); it != conns_.end()) it->second->resume_input();
+}
+
 void Worker::hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
@@ -399,9 +411,22 @@ void TcpConnection::start(ConnectionId id, std::vector<std::byte> initial) {
     }
     if (!initial.empty()) {
         consume(initial);
-        if (closing_ || closed_ || handed_off_) return;
+        if (closing_ || closed_ || handed_off_ || paused_) return;
     }
     read();
+}
+
+void TcpConnection::resume_input() {
+    paused_ = false;
+    asio::post(w_.ioc(), [self = shared_from_this()] {
+        if (self->handed_off_ || self->closed_ || self->closing_ || self->paused_) return;
+        if (!self->in_.empty()) {
+            self->consume(self->in_);
+            if (self->handed_off_ || self->closed_ || self->closing_ || self->paused_) return;
+        }
+        // Edge-triggered readiness: what arrived while paused is read now, not announced again.
+        self->on_ready();
+    });
 }
 
 void TcpConnection::read() {
@@ -451,6 +476,7 @@ void TcpConnection::on_ready() {
     }
     if (handed_off_ || closed_) return;
     if (closing_) return;  // the core closed it: no more input is read
+    if (paused_) return;   // resume_input() reads on
     if (n == space.size()) {
         // The read filled its space: more may be waiting, and the edge-triggered registration will not say so
         // again. Read it on a later loop turn, after the other ready connections.
@@ -671,6 +697,40 @@ void Server::Impl::descriptor_freed() {
     });
 }
 
+namespace {
+
+// A listening socket for `lc` (listener number `index`, named `name`). Throws ListenerStartError naming `bind`
+// when the address does not resolve and `port` when it cannot be bound (taken, privileged, not local).
+std::unique_ptr<tcp::acceptor> open_acceptor(asio::io_context& ioc, const config::Listener& lc, std::size_t index,
+                                             const std::string& name) {
+    const std::string where = lc.bind + ":" + std::to_string(lc.port);
+    tcp::endpoint ep;
+    try {
+        tcp::resolver resolver(ioc);
+        ep = resolver.resolve(lc.bind, std::to_string(lc.port), tcp::resolver::passive | tcp::resolver::numeric_service)
+                 .begin()
+                 ->endpoint();
+    } catch (const boost::system::system_error& e) {
+        throw ListenerStartError(index, "bind", "listener " + name + ": cannot resolve " + lc.bind + ": " +
+                                                    e.code().message());
+    }
+    auto acceptor = std::make_unique<tcp::acceptor>(ioc);
+    try {
+        acceptor->open(ep.protocol());
+        acceptor->set_option(tcp::acceptor::reuse_address(true));
+        if (ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(false));
+        acceptor->bind(ep);
+        acceptor->listen(asio::socket_base::max_listen_connections);
+        acceptor->native_non_blocking(true);  // shed_backlog() accepts on the descriptor directly
+    } catch (const boost::system::system_error& e) {
+        throw ListenerStartError(index, "port", "listener " + name + ": cannot listen on " + where + ": " +
+                                                    e.code().message());
+    }
+    return acceptor;
+}
+
+}  // namespace
+
 Server::Server(config::Config config, broker::Authenticator& auth, std::function<void(int, const std::string&)> log,
                std::string version)
     : impl_(std::make_unique<Impl>(std::move(config), auth, std::move(log), std::move(version))) {}
@@ -722,7 +782,7 @@ void Server::start() {
         try {
             l->context = detail::make_listener_context(name, lc, impl.shared.config, impl.log);
         } catch (const std::exception& e) {
-            throw std::runtime_error("listener " + name + ": " + e.what());
+            throw ListenerStartError(index - 1, "cert_file", "listener " + name + ": " + common::error_text(e.what()));
         }
         if (lc.kind == config::ListenerKind::Http) {
             if (!impl.blocking) impl.blocking = std::make_unique<asio::thread_pool>(1);
@@ -734,24 +794,9 @@ void Server::start() {
             h->data_dir = impl.shared.config.data_dir;
             l->http = std::move(h);
         }
-        try {
-            tcp::resolver resolver(first.ioc());
-            auto results = resolver.resolve(lc.bind, std::to_string(lc.port),
-                                            tcp::resolver::passive | tcp::resolver::numeric_service);
-            const tcp::endpoint ep = results.begin()->endpoint();
-            l->acceptor = std::make_unique<tcp::acceptor>(first.ioc());
-            l->acceptor->open(ep.protocol());
-            l->acceptor->set_option(tcp::acceptor::reuse_address(true));
-            if (ep.address().is_v6()) l->acceptor->set_option(asio::ip::v6_only(false));
-            l->acceptor->bind(ep);
-            l->acceptor->listen(asio::socket_base::max_listen_connections);
-            l->acceptor->native_non_blocking(true);  // shed_backlog() accepts on the descriptor directly
-            const auto local = l->acceptor->local_endpoint();
-            l->bound = BoundListener{name, lc.kind, local.address().to_string(), local.port()};
-        } catch (const std::exception& e) {
-            throw std::runtime_error("listener " + name + " (" + lc.bind + ":" + std::to_string(lc.port) +
-                                     "): " + e.what());
-        }
+        l->acceptor = open_acceptor(first.ioc(), lc, index - 1, name);
+        const auto local = l->acceptor->local_endpoint();
+        l->bound = BoundListener{name, lc.kind, local.address().to_string(), local.port()};
         impl.listeners.push_back(std::move(l));
     }
     for (auto& l : impl.listeners) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,15 @@ struct BoundListener {
 };
 
 [[nodiscard]] std::string_view kind_name(config::ListenerKind k);
+
+// A listener that cannot start (its address does not resolve or cannot be bound, its certificate does not load):
+// `index` into config.listeners and the key to blame, so that mothd reports it as "file:line: key: message".
+struct ListenerStartError : std::runtime_error {
+    ListenerStartError(std::size_t i, std::string k, const std::string& what)
+        : std::runtime_error(what), index(i), key(std::move(k)) {}
+    std::size_t index;
+    std::string key;
+};
 
 class Server {
 public:

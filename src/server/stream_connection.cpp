@@ -26,6 +26,7 @@
 #include <boost/system/system_error.hpp>
 
 #include "codec/decoder.hpp"
+#include "common/error_text.hpp"
 #include "net/transport.hpp"
 #include "net/ws_server_stream.hpp"
 #include "server/client_address.hpp"
@@ -183,6 +184,8 @@ public:
     void start(std::vector<std::byte> unread);
     void on_data(std::vector<std::byte> bytes);
     void on_drained();
+    void pause_input() override { paused_ = true; }
+    void resume_input() override;
     void on_peer_closed();
 
     void queue(std::span<const std::byte> bytes) override { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
@@ -204,9 +207,15 @@ private:
     std::string remote_;
     std::optional<std::string> username_;  // use_cn_as_username
     ConnectionId id_ = 0;
-    std::vector<std::byte> in_;   // what the core has not consumed yet (less than one packet)
+    // The relayed input was taken off the accepting worker's in-flight count: it may read on.
+    void taken(std::size_t n);
+    void feed();  // in_ to the core
+
+    std::vector<std::byte> in_;   // what the core has not consumed yet (part of a packet; more while paused)
     std::vector<std::byte> out_;  // sent by the core this loop turn, not yet posted to home_
+    std::size_t held_ = 0;        // bytes received while paused, still counted in the source's relayed_input_
     bool open_ = false;
+    bool paused_ = false;
 };
 
 // ---- the accepting worker's side ----
@@ -262,6 +271,12 @@ public:
         finish(false, false);
     }
 
+    void pause_input() override { paused_ = true; }
+    void resume_input() override {
+        paused_ = false;
+        resume_.cancel();  // wakes reads() where it waits for this
+    }
+
     void hand_off(unsigned target, std::span<const std::byte> unread) override {
         // The stream stays here; the owner's core gets a relay entry and the bytes it has not consumed.
         Worker& owner = w_.peer(target);
@@ -312,8 +327,21 @@ private:
                     }
                 } else {
                     consume();
+                    while (paused_ && !closed_ && !closing_) {
+                        // The core takes no input until resume_input(); what it left is in in_, fed then.
+                        boost::system::error_code ignored;
+                        resume_.expires_at(asio::steady_timer::time_point::max());
+                        co_await resume_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+                        if (!paused_ && !closed_ && !closing_ && in_len_ > 0) consume();
+                    }
                 }
             }
+        } catch (const boost::system::system_error& e) {
+            // A WebSocket protocol violation (answered with its close code by the stream) is worth a line; a peer
+            // that went away is not.
+            if (e.code() == asio::error::invalid_argument)
+                w_.log(1, "closing " + remote_ + ": " + common::error_text(e.what()));
+            fail();
         } catch (const std::exception&) {
             fail();
         }
@@ -423,6 +451,7 @@ private:
     bool closing_ = false;  // the core is done with it: write what is queued, then close
     bool closed_ = false;
     bool relayed_ = false;
+    bool paused_ = false;  // the core takes no input for now (not relayed only; the relay keeps its own)
     Worker* owner_ = nullptr;                 // after hand-off: the worker whose core serves the connection
     std::shared_ptr<RelayConnection> relay_;  // after hand-off, until closed
     asio::steady_timer resume_;               // a paused relayed read waits on it
@@ -442,10 +471,12 @@ void RelayConnection::start(std::vector<std::byte> unread) {
 }
 
 void RelayConnection::on_data(std::vector<std::byte> bytes) {
-    if (source_) {
-        const std::size_t before = source_->relayed_input_.fetch_sub(bytes.size(), std::memory_order_acq_rel);
-        if (before > kRelayedInputLimit && before - bytes.size() <= kRelayedInputLimit)
-            asio::post(home_.ioc(), [source = source_] { source->resume_reading(); });
+    // While the core takes no input, the bytes stay counted as in flight, so the accepting worker stops reading
+    // at kRelayedInputLimit as it would for a slow owner.
+    if (paused_) {
+        held_ += bytes.size();
+    } else {
+        taken(bytes.size());
     }
     if (!open_) return;
     if (in_.empty()) {
@@ -453,9 +484,29 @@ void RelayConnection::on_data(std::vector<std::byte> bytes) {
     } else {
         in_.insert(in_.end(), bytes.begin(), bytes.end());
     }
+    if (!paused_) feed();
+}
+
+void RelayConnection::taken(std::size_t n) {
+    if (!source_ || n == 0) return;
+    const std::size_t before = source_->relayed_input_.fetch_sub(n, std::memory_order_acq_rel);
+    if (before > kRelayedInputLimit && before - n <= kRelayedInputLimit)
+        asio::post(home_.ioc(), [source = source_] { source->resume_reading(); });
+}
+
+void RelayConnection::feed() {
     const auto consumed = w_.core().on_data(id_, in_, Clock::now());
     if (open_) in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(std::min(consumed, in_.size())));
     w_.schedule_flush();
+}
+
+void RelayConnection::resume_input() {
+    paused_ = false;
+    asio::post(w_.ioc(), [self = shared_from_this()] {
+        if (self->paused_) return;
+        self->taken(std::exchange(self->held_, 0));
+        if (self->open_ && !self->in_.empty()) self->feed();
+    });
 }
 
 void RelayConnection::on_drained() {
@@ -599,7 +650,7 @@ asio::awaitable<void> accept_then_serve(Worker& w, tcp::socket socket, std::stri
         if (lc->use_cn_as_username && (!username || username->empty()))
             throw std::runtime_error("use_cn_as_username: the client certificate has no subject CN");
     } catch (const std::exception& e) {
-        error = e.what();
+        error = common::error_text(e.what());
     }
     *finished = true;
     timer.cancel();
@@ -661,7 +712,7 @@ asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::str
     try {
         co_await ws_accept_request(*stream, *lc, *settings, req, remote);
     } catch (const std::exception& e) {
-        error = e.what();
+        error = common::error_text(e.what());
     }
     timer.cancel();
     w.remove_canceller(canceller);
@@ -740,7 +791,7 @@ void reload_listener_context(ListenerContext& lc, const config::Listener& listen
                                                    : " from " + listener.cert_file));
         }
     } catch (const std::exception& e) {
-        if (log) log(3, "listener " + lc.name + ": reload failed, keeping the running TLS settings: " + e.what());
+        if (log) log(3, "listener " + lc.name + ": reload failed, keeping the running TLS settings: " + common::error_text(e.what()));
     }
 }
 

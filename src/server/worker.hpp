@@ -45,6 +45,10 @@ public:
     virtual void close_after_flush() = 0;
     // Shutdown grace expired: close now.
     virtual void force_close() = 0;
+    // Host::pause_input / resume_input: stop reading (keeping what the core left unconsumed) / feed the kept
+    // bytes to the core on a later loop turn, then read on.
+    virtual void pause_input() = 0;
+    virtual void resume_input() = 0;
     // Host::hand_off: the core of worker `target` takes the connection over with `unread` as its first input.
     // The worker has already removed the id from its map; the connection re-registers itself if it stays.
     virtual void hand_off(unsigned target, std::span<const std::byte> unread) = 0;
@@ -116,6 +120,8 @@ public:
     std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t limit) override;
     [[nodiscard]] std::size_t pending_bytes(ConnectionId id) const override;
     void close(ConnectionId id) override;
+    void pause_input(ConnectionId id) override;
+    void resume_input(ConnectionId id) override;
     void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) override;
     void post(unsigned worker, std::function<void(broker::Core&)> fn) override;
 

@@ -2,16 +2,23 @@
 attacker would. Raw sockets and paho; every wait is bounded.
 """
 
+import json
 import os
+import re
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import paho.mqtt.client as mqtt
 
-from broker import HOST, Broker, BrokerTestCase, take_mothd_from_argv
-from listenertest import WAIT_S, unique
+from broker import HOST, Broker, BrokerTestCase, mothd_path, take_mothd_from_argv
+from listenertest import WAIT_S, listener_ports, unique
 from rawmqtt import connect_packet, publish_packet
 
 
@@ -169,6 +176,127 @@ class KeepaliveV3ApplyTest(BrokerTestCase):
             for keepalive in (120, 0):
                 with self.subTest(version=version, keepalive=keepalive):
                     self.assertEqual(first_bytes(self, self.port, version, keepalive)[:4], b"\x20\x02\x00\x00")
+
+
+def run_mothd(config_text, timeout=WAIT_S):
+    """Runs mothd on a config written to a temporary file until it exits (it is expected to refuse to start);
+    returns (exit status, stderr and stdout, the config's path)."""
+    d = tempfile.mkdtemp(prefix="moth-startup-")
+    path = os.path.join(d, "mothd.toml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(config_text.replace("@DIR@", d))
+    try:
+        p = subprocess.run([mothd_path(), "--config", path], capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stderr + p.stdout, path
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class StartupErrorTest(unittest.TestCase):
+    """What only start-up finds is still the config's fault: `file:line: key: message` and exit status 2, once, with
+    no Boost source paths."""
+
+    def assert_config_error(self, config_text, pattern):
+        code, out, path = run_mothd(config_text)
+        self.assertEqual(code, 2, out)
+        lines = [line for line in out.splitlines() if line.startswith(path)]
+        self.assertEqual(len(lines), 1, out)
+        self.assertRegex(lines[0], "^" + re.escape(path) + pattern)
+        self.assertNotIn("[system:", out)
+        self.assertNotIn("/usr/include", out)
+        self.assertNotIn("fatal", out)
+
+    def test_a_port_in_use(self):
+        with socket.socket() as taken:
+            taken.bind((HOST, 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            self.assert_config_error(
+                f'data_dir = "@DIR@/data"\n[[listener]]\nkind = "mqtt"\nbind = "{HOST}"\nport = {port}\n',
+                rf":5: listener\.0\.port: listener mqtt-0: cannot listen on {HOST}:{port}: Address already in use$")
+
+    def test_a_certificate_that_does_not_load(self):
+        self.assert_config_error(
+            'data_dir = "@DIR@/data"\n[[listener]]\nkind = "mqtts"\nbind = "127.0.0.1"\nport = 0\n'
+            'cert_file = "/etc/hostname"\nkey_file = "/etc/hostname"\n',
+            r":6: listener\.0\.cert_file: listener mqtts-0: .+$")
+
+    def test_a_data_dir_that_cannot_be_created(self):
+        self.assert_config_error(
+            'data_dir = "/proc/moth-cannot-be-here"\n[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = 0\n',
+            r":1: data_dir: cannot create /proc/moth-cannot-be-here: .+$")
+
+    def test_a_duplicate_port_is_reported_once(self):
+        self.assert_config_error(
+            '[[listener]]\nkind = "mqtt"\nport = 1883\n[[listener]]\nkind = "ws"\nport = 1883\n',
+            r":6: listener\.1\.port: port 1883 on 0\.0\.0\.0 is already used by listener\.0$")
+
+
+class ApiPublishChecksTest(BrokerTestCase):
+    """POST /api/v1/publish gets the checks a client's PUBLISH gets."""
+
+    broker_overrides = ("limits.max_topic_levels=3", "features.maximum_qos=1")
+
+    def setUp(self):
+        unittest.TestCase.setUp(self)
+        self.broker = Broker(self.broker_overrides,
+                             extra_toml=f'[[listener]]\nname = "web"\nkind = "http"\nbind = "{HOST}"\nport = 0\n')
+        self.addCleanup(self.broker.cleanup)
+        self.addCleanup(self.broker.stop)
+        self.broker.start()
+        self.http_port = listener_ports(self.broker.dir)["web"]
+
+    def post(self, body):
+        req = urllib.request.Request(f"http://{HOST}:{self.http_port}/api/v1/publish", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=WAIT_S) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def test_too_many_levels_and_too_high_a_qos_are_refused(self):
+        self.assertEqual(self.post({"topic": "a/b/c", "payload": "ok"})[0], 200)
+        status, body = self.post({"topic": "a/b/c/d", "payload": "no"})
+        self.assertEqual(status, 400, body)
+        self.assertIn(b"max_topic_levels", body)
+        status, body = self.post({"topic": "a/b", "payload": "no", "qos": 2})
+        self.assertEqual(status, 400, body)
+        self.assertIn(b"maximum_qos", body)
+
+
+class LogLinesTest(BrokerTestCase):
+    """A refused CONNECT, a WebSocket protocol violation and a CONNECT that never comes are each logged."""
+
+    def setUp(self):
+        unittest.TestCase.setUp(self)
+        self.broker = Broker(("limits.max_keepalive=60",),
+                             extra_toml=f'[[listener]]\nname = "ws"\nkind = "ws"\nbind = "{HOST}"\nport = 0\n')
+        self.addCleanup(self.broker.cleanup)
+        self.addCleanup(self.broker.stop)
+        self.broker.start()
+        self.port = self.broker.port
+
+    def test_refusals_and_closes_are_logged(self):
+        refused = socket.create_connection((HOST, self.port), timeout=WAIT_S)
+        self.addCleanup(refused.close)
+        refused.sendall(connect_packet(unique("ka"), version=4, keepalive=0))  # refused: max_keepalive_v3
+        self.assertEqual(refused.recv(4), b"\x20\x02\x00\x02")
+        silent = socket.create_connection((HOST, self.port), timeout=WAIT_S)  # never sends CONNECT
+        self.addCleanup(silent.close)
+        ws_port = listener_ports(self.broker.dir)["ws"]
+        ws = socket.create_connection((HOST, ws_port), timeout=WAIT_S)
+        self.addCleanup(ws.close)
+        ws.sendall(f"GET /mqtt HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                   "Sec-WebSocket-Protocol: mqtt\r\n\r\n".encode())
+        self.assertIn(b"101", ws.recv(4096))
+        ws.sendall(bytes([0x82, 0x01, 0x00]))  # an unmasked client frame: 1002
+        log = lambda: self.broker.log()  # noqa: E731
+        self.wait_until(lambda: "CONNACK Client Identifier not valid (return code 2)" in log(), WAIT_S,
+                        "the CONNACK refusal logged")
+        self.wait_until(lambda: "client frame not masked" in log(), WAIT_S, "the WebSocket protocol close logged")
+        self.wait_until(lambda: "no CONNECT within 10 s" in log(), 15 + WAIT_S, "the CONNECT timeout logged")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <map>
+#include <set>
 #include <span>
 #include <utility>
 #include <vector>
@@ -37,6 +38,11 @@ public:
     }
     std::size_t pending_bytes(ConnectionId) const override { return 0; }
     void close(ConnectionId id) override { closed_.push_back(id); }
+    void pause_input(ConnectionId id) override { paused.insert(id); }
+    void resume_input(ConnectionId id) override {
+        EXPECT_TRUE(paused.erase(id) == 1) << "resume_input without pause_input";
+        resumed.push_back(id);
+    }
     void hand_off(ConnectionId, unsigned, std::span<const std::byte>) override { FAIL() << "one worker: no hand-off"; }
     void post(unsigned worker, std::function<void(Core&)> fn) override {
         if (!keeps_posts_) {
@@ -68,6 +74,8 @@ public:
     }
     std::vector<std::function<void(Core&)>> posted;  // with keeps_posts, in the order they were posted
     std::vector<unsigned> posted_to;                 // the worker each of `posted` is for
+    std::set<ConnectionId> paused;                   // connections whose input the core paused (not resumed yet)
+    std::vector<ConnectionId> resumed;               // resume_input calls, in order
 
 private:
     bool keeps_posts_;

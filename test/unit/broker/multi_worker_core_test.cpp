@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,6 +54,7 @@ protected:
                 ++n;
             }
         }
+        for (const auto id : std::exchange(hosts_[worker]->resumed, {})) feed(worker, id);
         cores_[worker]->flush();
         return n;
     }
@@ -100,11 +102,21 @@ protected:
     Core& core(const Client& c) { return *cores_[c.worker]; }
 
     // `flush` false leaves what the core batched for other workers (deliveries) unposted, as within a loop turn.
+    // As a server connection does: what the core leaves while the connection's input is paused (a SUBACK waiting
+    // for the other workers) waits for resume_input().
     void send(const Client& c, const codec::Packet& packet, bool flush = true) {
-        std::vector<std::byte> bytes;
-        ASSERT_TRUE(codec::encode_append(packet, c.peer.version, bytes));
-        ASSERT_EQ(core(c).on_data(c.peer.id, bytes, now_), bytes.size());
+        ASSERT_TRUE(codec::encode_append(packet, c.peer.version, input_[c.peer.id]));
+        feed(c.worker, c.peer.id);
         if (flush) core(c).flush();
+    }
+    void feed(unsigned worker, ConnectionId id) {
+        auto& in = input_[id];
+        if (hosts_[worker]->paused.count(id) != 0 || in.empty()) return;
+        const auto n = cores_[worker]->on_data(id, in, now_);
+        in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
+        if (hosts_[worker]->paused.count(id) == 0) {
+            EXPECT_TRUE(in.empty()) << "a whole packet left unconsumed";
+        }
     }
     void subscribe(const Client& c, std::uint16_t packet_id, std::string filter) {
         strings_.push_back(std::move(filter));
@@ -165,6 +177,7 @@ protected:
     std::deque<std::vector<codec::Subscription>> subs_;
     std::deque<std::vector<std::string_view>> filters_;
     test::PacketReader reader_;
+    std::map<ConnectionId, std::vector<std::byte>> input_;  // sent, not yet taken by the core
 };
 
 // [MQTT-3.8.4-1] with more than one worker: the SUBACK waits until both other workers have the subscription
@@ -257,6 +270,19 @@ TEST_F(MultiWorkerCoreTest, ConnectionClosedWhileWaiting) {
     subscribe(again, 1, "u/#");
     run_all_posts();
     EXPECT_EQ(kinds(again), Kinds{"SUBACK"});
+}
+
+// A packet right after a SUBSCRIBE waits for its SUBACK, as in a single-threaded broker: the echo of a PUBLISH
+// sent at once comes after the SUBACK, never before it.
+TEST_F(MultiWorkerCoreTest, PacketsAfterASubscribeWaitForItsSuback) {
+    Client sub = connect(0, "sub");
+    subscribe(sub, 1, "e/#");
+    publish(sub, "e/1");
+    EXPECT_EQ(hosts_[0]->paused.count(sub.peer.id), 1U) << "input not paused while the SUBACK waits";
+    EXPECT_TRUE(kinds(sub).empty());
+    run_all_posts();
+    EXPECT_EQ(hosts_[0]->paused.count(sub.peer.id), 0U);
+    EXPECT_EQ(kinds(sub), (Kinds{"SUBACK", "PUBLISH e/1"}));
 }
 
 // Acknowledgements keep the order of their packets, whatever completes first.

@@ -66,3 +66,21 @@ TEST(LogLimiter, SummaryComesWithTheNextLineWhenFlushIsLate) {
 
 }  // namespace
 }  // namespace moth::common
+
+#include "common/error_text.hpp"
+
+namespace moth::common {
+namespace {
+
+TEST(ErrorText, DropsBoostsCategoryAndSourceLocation) {
+    EXPECT_EQ(error_text("bind: Address already in use [system:98 at /usr/include/boost/asio/detail/"
+                         "reactive_socket_service.hpp:161:5 in function 'bind']"),
+              "bind: Address already in use");
+    EXPECT_EQ(error_text("handshake: wrong version number (SSL routines) [asio.ssl:167772427]"),
+              "handshake: wrong version number (SSL routines)");
+    EXPECT_EQ(error_text("listener ws-2: no such file [a] b"), "listener ws-2: no such file [a] b");
+    EXPECT_EQ(error_text("plain text"), "plain text");
+}
+
+}  // namespace
+}  // namespace moth::common

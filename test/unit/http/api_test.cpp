@@ -131,7 +131,12 @@ public:
     }
     std::vector<ListenerInfo> listeners() override { return {{"mqtt-0", "mqtt", "127.0.0.1", 1883}}; }
     void disconnect(std::string client_id, std::function<void(bool)> done) override { done(client_id == "known"); }
-    void publish(broker::BrokerPublish m) override { published.push_back(std::move(m)); }
+    std::optional<std::string> publish(broker::BrokerPublish m) override {
+        if (refuse) return refuse;
+        published.push_back(std::move(m));
+        return std::nullopt;
+    }
+    std::optional<std::string> refuse;  // what publish() answers, when set
     void load_dashboard(std::function<void(std::optional<std::string>, std::string)> done) override {
         done(dashboard, {});
     }
