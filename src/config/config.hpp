@@ -201,4 +201,11 @@ struct LoadResult {
 // True for a key (as returned by differences()) that only a restart can apply.
 [[nodiscard]] bool needs_restart(std::string_view key) noexcept;
 
+// Whether a listener's bind address reaches only this machine: 127.0.0.0/8, ::1, ::ffff:127.x.y.z, "localhost".
+// Any other address, and any other host name, counts as reachable from elsewhere.
+[[nodiscard]] bool is_loopback_bind(std::string_view bind);
+// One line per ws/wss listener that any web page can reach from its visitors' browsers: bound to a non-loopback
+// address with no allowed_origins (docs/security.md). mothd logs them as warnings at start-up.
+[[nodiscard]] std::vector<std::string> open_websocket_warnings(const Config& config);
+
 }  // namespace moth::config
