@@ -246,6 +246,12 @@ class StaticWebRootTest(HttpTestCase):
         self.assertEqual(self.request("GET", "/sub/deeper/")[0], 404)  # no index.html there
         self.assertEqual(self.request("GET", "/missing.html")[0], 404)
 
+    def test_encoded_nul_is_400(self):
+        for target in ("/%00", "/a%00b.txt", "/sub/%00/x"):
+            reply = self.raw_exchange(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400 "), (target, reply[:200]))
+            self.assertIn(b'"error"', reply)
+
     def test_nothing_outside_web_root(self):
         # Raw request lines: urllib would normalise some of these paths before sending them.
         for target in ("/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt",

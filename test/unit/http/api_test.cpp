@@ -152,6 +152,15 @@ public:
     std::size_t last_limit = 0;
 };
 
+Request make(std::string method, std::string target, std::string auth = {}, std::string body = {}) {
+    Request r;
+    r.method = std::move(method);
+    r.target = std::move(target);
+    r.authorization = std::move(auth);
+    r.body = std::move(body);
+    return r;
+}
+
 Response send(Api& api, const Request& request) {
     std::optional<Response> out;
     api.handle(request, [&](Response r) { out = std::move(r); });
@@ -161,7 +170,7 @@ Response send(Api& api, const Request& request) {
 
 // A request as curl or a script sends it: JSON bodies say so, no Origin, no Sec-Fetch-Site.
 Response call(Api& api, std::string method, std::string target, std::string body = {}, std::string auth = {}) {
-    Request r{std::move(method), std::move(target), std::move(auth), std::move(body)};
+    Request r = make(std::move(method), std::move(target), std::move(auth), std::move(body));
     r.content_type = "application/json";
     r.host = "127.0.0.1:8080";
     return send(api, r);
@@ -310,7 +319,7 @@ TEST(HttpApi, RefusesCrossSiteRequestsBeforeAnythingElse) {
     Settings s;
     s.api_token = "tok";
     Api api(s, b);
-    Request r{"POST", "/api/v1/publish", "Bearer tok", R"({"topic":"a","payload":"x"})"};
+    Request r = make("POST", "/api/v1/publish", "Bearer tok", R"({"topic":"a","payload":"x"})");
     r.host = "127.0.0.1:8080";
     r.content_type = "text/plain;charset=UTF-8";
     r.origin = "http://evil.example";
@@ -335,7 +344,7 @@ TEST(HttpApi, RefusesCrossSiteRequestsBeforeAnythingElse) {
 TEST(HttpApi, BodiesMustBeJson) {
     FakeBackend b;
     Api api(Settings{}, b);
-    Request r{"POST", "/api/v1/publish", "", R"({"topic":"a","payload":"x"})"};
+    Request r = make("POST", "/api/v1/publish", "", R"({"topic":"a","payload":"x"})");
     for (const char* type : {"", "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
                              "multipart/form-data; boundary=x", "application/jsonx", "application/json-seq"}) {
         r.content_type = type;
@@ -349,10 +358,10 @@ TEST(HttpApi, BodiesMustBeJson) {
         EXPECT_EQ(send(api, r).status, 200U) << type;
     }
     EXPECT_EQ(b.published.size(), 3U);
-    r = Request{"PUT", "/api/v1/dashboard", "", R"({"a":1})"};
+    r = make("PUT", "/api/v1/dashboard", "", R"({"a":1})");
     r.content_type = "text/plain";
     EXPECT_EQ(send(api, r).status, 415U);
-    r = Request{"DELETE", "/api/v1/clients/known", "", ""};  // no body, no Content-Type needed
+    r = make("DELETE", "/api/v1/clients/known");  // no body, no Content-Type needed
     EXPECT_EQ(send(api, r).status, 200U);
     EXPECT_TRUE(is_json_media_type(" application/json ;charset=utf-8"));
     EXPECT_FALSE(is_json_media_type("text/json"));
