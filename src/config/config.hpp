@@ -51,7 +51,8 @@ struct Listener {
     std::string ciphersuites;             // TLS 1.3 suites, ':'-separated; "" = OpenSSL's default
     bool use_cn_as_username = false;      // the client certificate's subject CN becomes the MQTT username
     // ws, wss, http: Origin values a WebSocket upgrade may carry ("https://example.com:8443", "*",
-    // "https://*.example.com"); empty = any. Requests without Origin (non-browser clients) are always allowed.
+    // "https://*.example.com"); empty = any on ws/wss. On http they add to the listener's own origin, the only one
+    // allowed when empty. Requests without Origin (non-browser clients) are always allowed (docs/security.md).
     std::vector<std::string> allowed_origins;
     bool proxy_protocol = false;         // every connection starts with a PROXY protocol v1 or v2 header
     bool trust_x_forwarded_for = false;  // ws, wss, http: X-Forwarded-For / Forwarded names the client
