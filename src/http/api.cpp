@@ -235,8 +235,8 @@ void Api::handle(const Request& request, std::function<void(Response)> done) {
     }
     // A body the API reads is JSON, and must say so: text/plain, form and multipart bodies are what a page on
     // another site can send without a CORS preflight (a "simple" request).
-    const bool has_body = request.method == "POST" || request.method == "PUT" || request.method == "PATCH" ||
-                          !request.body.empty();
+    const bool has_body =
+        request.method == "POST" || request.method == "PUT" || request.method == "PATCH" || !request.body.empty();
     if (is_api && has_body && !is_json_media_type(request.content_type)) {
         done(error(415, "request bodies must be JSON (Content-Type: application/json), got " +
                             (request.content_type.empty() ? std::string("no Content-Type")

@@ -80,8 +80,8 @@ bool same_origin_as_host(std::string_view origin, std::string_view host) {
     return o->host == h->host && o->port.value_or(default_port) == h->port.value_or(default_port);
 }
 
-std::optional<std::string> cross_site_refusal(const std::optional<std::string>& origin,
-                                              std::string_view sec_fetch_site, std::string_view host) {
+std::optional<std::string> cross_site_refusal(const std::optional<std::string>& origin, std::string_view sec_fetch_site,
+                                              std::string_view host) {
     if (origin && !same_origin_as_host(*origin, host)) {
         return "cross-site request refused: Origin " + std::string(trim(*origin)) +
                " is not this listener's origin (see docs/security.md)";
