@@ -194,6 +194,7 @@ int main(int argc, char** argv) {
             log->info("mothd {} starting (config file {})", MOTH_VERSION, options.config_path);
         }
         raise_descriptor_limit(*log, config);
+        for (const auto& warning : moth::config::open_websocket_warnings(config)) log->warn("{}", warning);
         moth::broker::AllowAll allow_all;
         static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
                                                                 spdlog::level::warn, spdlog::level::err};

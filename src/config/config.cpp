@@ -995,6 +995,30 @@ void diff_fields(const std::vector<Field<T>>& fields, const T& a, const T& b, co
 
 // ---- public API ----------------------------------------------------------------------------------------------
 
+bool is_loopback_bind(std::string_view bind) {
+    if (bind == "localhost") return true;
+    std::array<unsigned char, 16> a{};
+    const std::string text(bind.substr(0, bind.find('%')));
+    if (inet_pton(AF_INET, text.c_str(), a.data()) == 1) return a[0] == 127;
+    if (inet_pton(AF_INET6, text.c_str(), a.data()) != 1) return false;
+    const bool zeros10 = std::all_of(a.begin(), a.begin() + 10, [](unsigned char b) { return b == 0; });
+    if (zeros10 && a[10] == 0xff && a[11] == 0xff) return a[12] == 127;  // ::ffff:127.x.y.z
+    return zeros10 && a[10] == 0 && a[11] == 0 && a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] == 1;  // ::1
+}
+
+std::vector<std::string> open_websocket_warnings(const Config& config) {
+    std::vector<std::string> out;
+    for (const auto& l : config.listeners) {
+        if (!is_websocket(l.kind) || !l.allowed_origins.empty() || is_loopback_bind(l.bind)) continue;
+        const std::string address = l.bind.find(':') == std::string::npos ? l.bind : "[" + l.bind + "]";
+        out.push_back("listener " + l.name + " (" + std::string(to_string(l.kind)) + " on " + address + ":" +
+                      std::to_string(l.port) +
+                      ") has no allowed_origins: any web page can connect to it from a visitor's browser (set "
+                      "allowed_origins; see docs/security.md)");
+    }
+    return out;
+}
+
 std::string_view to_string(ListenerKind kind) noexcept {
     return enum_name(kListenerKinds, kind);
 }

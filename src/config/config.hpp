@@ -53,7 +53,8 @@ struct Listener {
     std::string ciphersuites;             // TLS 1.3 suites, ':'-separated; "" = OpenSSL's default
     bool use_cn_as_username = false;      // the client certificate's subject CN becomes the MQTT username
     // ws, wss, http: Origin values a WebSocket upgrade may carry ("https://example.com:8443", "*",
-    // "https://*.example.com"); empty = any. Requests without Origin (non-browser clients) are always allowed.
+    // "https://*.example.com"); empty = any on ws/wss. On http they add to the listener's own origin, the only one
+    // allowed when empty. Requests without Origin (non-browser clients) are always allowed (docs/security.md).
     std::vector<std::string> allowed_origins;
     bool proxy_protocol = false;         // every connection starts with a PROXY protocol v1 or v2 header
     bool trust_x_forwarded_for = false;  // ws, wss, http: X-Forwarded-For / Forwarded names the client
@@ -221,5 +222,12 @@ struct LoadResult {
 [[nodiscard]] std::vector<std::string> reload_differences(const Config& running, const Config& reloaded);
 // True for a key (as returned by differences()) that only a restart can apply.
 [[nodiscard]] bool needs_restart(std::string_view key) noexcept;
+
+// Whether a listener's bind address reaches only this machine: 127.0.0.0/8, ::1, ::ffff:127.x.y.z, "localhost".
+// Any other address, and any other host name, counts as reachable from elsewhere.
+[[nodiscard]] bool is_loopback_bind(std::string_view bind);
+// One line per ws/wss listener that any web page can reach from its visitors' browsers: bound to a non-loopback
+// address with no allowed_origins (docs/security.md). mothd logs them as warnings at start-up.
+[[nodiscard]] std::vector<std::string> open_websocket_warnings(const Config& config);
 
 }  // namespace moth::config

@@ -15,6 +15,7 @@
 #include "common/base64.hpp"
 #include "common/utf8.hpp"
 #include "http/assets.hpp"
+#include "http/origin.hpp"
 
 namespace moth::http {
 
@@ -159,6 +160,11 @@ std::variant<broker::BrokerPublish, std::string> parse_publish(const std::string
 
 }  // namespace
 
+bool is_json_media_type(std::string_view content_type) noexcept {
+    const std::string_view type = trim(content_type.substr(0, content_type.find(';')));
+    return type.size() == kJson.size() && starts_with_ci(type, kJson);
+}
+
 Api::Api(Settings settings, Backend& backend) : settings_(std::move(settings)), backend_(backend) {}
 
 bool Api::authorized(const Request& request) const {
@@ -192,6 +198,12 @@ void Api::handle(const Request& request, std::function<void(Response)> done) {
     }
     const bool is_api = raw_path == "/api" || raw_path.starts_with("/api/");
     if (is_api || raw_path == "/metrics") {
+        // Before the credentials: a page on another site must learn nothing, not even whether they are needed.
+        // A browser sends its cookies and cached Basic credentials along, so credentials prove nothing here.
+        if (auto why = cross_site_refusal(request.origin, request.sec_fetch_site, request.host)) {
+            done(error(403, *why));
+            return;
+        }
         if (!authorized(request)) {
             Response r = error(401, "authentication required (Authorization: Bearer <token> or Basic)");
             r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"mothd\"");
@@ -219,6 +231,16 @@ void Api::handle(const Request& request, std::function<void(Response)> done) {
             r.body = metrics_text(stats, connections);
             done(std::move(r));
         });
+        return;
+    }
+    // A body the API reads is JSON, and must say so: text/plain, form and multipart bodies are what a page on
+    // another site can send without a CORS preflight (a "simple" request).
+    const bool has_body =
+        request.method == "POST" || request.method == "PUT" || request.method == "PATCH" || !request.body.empty();
+    if (is_api && has_body && !is_json_media_type(request.content_type)) {
+        done(error(415, "request bodies must be JSON (Content-Type: application/json), got " +
+                            (request.content_type.empty() ? std::string("no Content-Type")
+                                                          : "Content-Type: " + request.content_type)));
         return;
     }
     if (raw_path.starts_with("/api/v1/")) {

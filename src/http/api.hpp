@@ -32,6 +32,10 @@ struct Request {
     std::string target;  // as received: path and query, percent-encoded
     std::string authorization;
     std::string body;
+    std::string content_type;           // the Content-Type header ("" when absent)
+    std::optional<std::string> origin;  // the Origin header (nullopt when absent)
+    std::string sec_fetch_site;         // the Sec-Fetch-Site header ("" when absent)
+    std::string host;                   // the Host header: what the listener's own origin is compared with
 };
 
 struct Response {
@@ -127,6 +131,8 @@ private:
 
 // ---- helpers, exposed for the unit tests ----
 
+// Whether a Content-Type header value is application/json (case-insensitive, parameters such as charset allowed).
+[[nodiscard]] bool is_json_media_type(std::string_view content_type) noexcept;
 // "text/html; charset=utf-8" etc. by the file name's extension; "application/octet-stream" when unknown.
 [[nodiscard]] std::string_view content_type_for(std::string_view path) noexcept;
 // Percent-decoding of a path or query component; nullopt for a malformed escape or an encoded NUL.

@@ -368,6 +368,11 @@ private:
             r.method = std::string(req.method_string());
             r.target = std::string(req.target());
             r.authorization = std::string(req[bhttp::field::authorization]);
+            r.content_type = std::string(req[bhttp::field::content_type]);
+            if (const auto origin = req.find(bhttp::field::origin); origin != req.end())
+                r.origin = std::string(origin->value());
+            r.sec_fetch_site = std::string(req["Sec-Fetch-Site"]);
+            r.host = std::string(req[bhttp::field::host]);
             r.body = std::move(req.body());
             http::Response response = co_await answer(r);
             if (cancelled_) co_return std::string();

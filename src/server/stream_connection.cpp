@@ -27,6 +27,7 @@
 
 #include "codec/decoder.hpp"
 #include "common/error_text.hpp"
+#include "http/origin.hpp"
 #include "net/transport.hpp"
 #include "net/ws_server_stream.hpp"
 #include "server/client_address.hpp"
@@ -92,6 +93,16 @@ std::vector<std::string_view> field_values(const http::request<http::empty_body>
     return out;
 }
 
+// Whether an upgrade request's Origin may connect. The http listener serves the console, whose pages connect to
+// their own origin: by default only that one (as the Host header names it), and allowed_origins adds to it. ws
+// and wss listeners: allowed_origins alone, empty meaning any (docs/security.md).
+bool origin_permitted(const ListenerContext& lc, const ListenerContext::Reloadable& settings, std::string_view origin,
+                      std::string_view host) {
+    if (lc.kind != config::ListenerKind::Http) return origin_allowed(origin, settings.allowed_origins);
+    if (moth::http::same_origin_as_host(origin, host)) return true;
+    return !settings.allowed_origins.empty() && origin_allowed(origin, settings.allowed_origins);
+}
+
 // The checks and the answer of a WebSocket upgrade request at the listener's path (read by ws_accept, or by the
 // http listener's session): Origin allow-list, X-Forwarded-For / Forwarded when the listener trusts them (then
 // `remote` becomes the forwarded client's address), sub-protocol, frame limit.
@@ -102,7 +113,7 @@ asio::awaitable<void> ws_accept_request(net::WsServerStream<Next>& stream, const
     auto& ws = stream.websocket();
     // Browsers always send Origin; other clients usually do not, and are not checked.
     if (const auto origin = req.find(http::field::origin);
-        origin != req.end() && !origin_allowed(origin->value(), settings.allowed_origins))
+        origin != req.end() && !origin_permitted(lc, settings, origin->value(), req[http::field::host]))
         co_await refuse(ws.next_layer(), http::status::forbidden, req.version(),
                         "origin " + std::string(origin->value()) + " is not allowed");
     if (lc.trust_x_forwarded_for) {

@@ -4,6 +4,9 @@
 // in both directions; mothd's /api/v1/clients must show each connection on its listener. A screenshot of the page is
 // saved as an artifact.
 //
+// Cross-site (docs/security.md): a page served by another origin can neither publish through the http listener's
+// API nor open its /mqtt, while the listener's own pages can.
+//
 // wss: chromium trusts mothd's development CA through --ignore-certificate-errors-spki-list with the CA's SPKI hash
 // (no ignoreHTTPSErrors), so only certificates chaining to that key are accepted.
 //
@@ -11,6 +14,7 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -184,4 +188,73 @@ test('a client that reads one MQTT packet per WebSocket message gets every messa
       `over ${name}: ${JSON.stringify(s)}`);
   }
   await context.close();
+});
+
+// What a page tries against the http listener at `base` (its own origin or another): a "simple" POST that needs no
+// preflight (text/plain, mode no-cors: the answer is opaque to the page, so only the broker's side tells), a JSON
+// POST (needs a preflight when cross-origin), and a WebSocket to /mqtt.
+async function attemptFromPage(p, base, topic) {
+  return p.evaluate(async ({ base, topic }) => {
+    const out = {};
+    try {
+      const r = await fetch(`${base}/api/v1/publish`, { method: 'POST', mode: 'no-cors',
+        headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify({ topic, payload: 'simple', retain: true }) });
+      out.simple = r.type === 'opaque' ? 'opaque' : `status ${r.status}`;
+    } catch (e) {
+      out.simple = 'failed';
+    }
+    try {
+      const r = await fetch(`${base}/api/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ topic, payload: 'json' }) });
+      out.json = `status ${r.status}`;
+    } catch (e) {
+      out.json = 'failed';
+    }
+    out.ws = await new Promise((resolve) => {
+      const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/mqtt`, ['mqtt']);
+      ws.onopen = () => {
+        ws.close();
+        resolve('open');
+      };
+      ws.onerror = () => resolve('refused');
+      setTimeout(() => resolve('timeout'), 10_000);
+    });
+    return out;
+  }, { base, topic });
+}
+
+test('a page from another origin cannot publish through the API nor open /mqtt; the own origin can', async (t) => {
+  const prefix = unique('xsite/');
+  const sub = await MosquittoSub.start({ port: broker.port('tcp'), topics: `${prefix}/#`, qos: 1 });
+  const blank = '<!doctype html><meta charset="utf-8"><title>blank</title>';
+  fs.writeFileSync(path.join(webRoot, 'blank.html'), blank);
+  // The other origin: a plain HTTP server on another port, reached as "localhost" (another site than 127.0.0.1).
+  const foreign = http.createServer((req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end(blank));
+  await new Promise((resolve) => foreign.listen(0, HOST, resolve));
+  browser ??= await launchChromium({ trustSpki: [spkiHash(broker.caFile)] });
+  const context = await browser.newContext();
+  t.after(async () => {
+    await context.close();
+    await sub.stop();
+    await new Promise((resolve) => foreign.close(resolve));
+  });
+  const p = await context.newPage();
+  p.setDefaultTimeout(DEFAULT_TIMEOUT_MS);
+  const base = `http://${HOST}:${broker.port('http')}`;
+
+  for (const origin of [`http://localhost:${foreign.address().port}`, `http://${HOST}:${foreign.address().port}`]) {
+    assert.equal((await p.goto(`${origin}/`)).status(), 200);
+    const got = await attemptFromPage(p, base, `${prefix}/from-${new URL(origin).hostname}`);
+    assert.deepEqual(got, { simple: 'opaque', json: 'failed', ws: 'refused' }, `from ${origin}`);
+  }
+
+  // The listener's own page: JSON is published, text/plain is refused where the page can see it, /mqtt opens.
+  assert.equal((await p.goto(`${base}/blank.html`)).status(), 200);
+  const own = await attemptFromPage(p, base, `${prefix}/own`);
+  assert.deepEqual(own, { simple: 'status 415', json: 'status 200', ws: 'open' }, 'from the own origin');
+  await sub.waitForMessage((m) => m.topic === `${prefix}/own`, 'the own page\'s message');
+  // Nothing from the other origins arrived, and nothing was retained.
+  const retained = await (await fetch(`${base}/api/v1/retained?filter=${encodeURIComponent(`${prefix}/#`)}`)).json();
+  assert.deepEqual(retained.retained, []);
+  assert.deepEqual(sub.messages.map((m) => `${m.topic} ${m.payload}`), [`${prefix}/own json`]);
 });

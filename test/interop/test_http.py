@@ -73,8 +73,11 @@ class HttpTestCase(BrokerTestCase):
     def request(self, method, path, body=None, headers=None):
         """(status, headers dict with lower-case names, body bytes); never raises for HTTP errors."""
         data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        headers = dict(headers or {})
+        if data is not None and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"  # urllib would say application/x-www-form-urlencoded
         req = urllib.request.Request(f"http://{HOST}:{self.http_port}{path}", data=data, method=method,
-                                     headers=headers or {})
+                                     headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=WAIT_S) as r:
                 return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
@@ -242,6 +245,12 @@ class StaticWebRootTest(HttpTestCase):
         self.assertEqual(self.request("GET", "/sub/deeper/x.txt")[2], b"deep")
         self.assertEqual(self.request("GET", "/sub/deeper/")[0], 404)  # no index.html there
         self.assertEqual(self.request("GET", "/missing.html")[0], 404)
+
+    def test_encoded_nul_is_400(self):
+        for target in ("/%00", "/a%00b.txt", "/sub/%00/x"):
+            reply = self.raw_exchange(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400 "), (target, reply[:200]))
+            self.assertIn(b'"error"', reply)
 
     def test_nothing_outside_web_root(self):
         # Raw request lines: urllib would normalise some of these paths before sending them.
@@ -565,6 +574,170 @@ class BasicAuthTest(HttpTestCase):
             status, hdrs, _ = self.request("GET", "/api/v1/stats", headers=headers)
             self.assertEqual(status, 401, headers)
             self.assertEqual(hdrs.get("www-authenticate"), 'Basic realm="mothd"')
+
+
+# ---- cross-site requests (docs/security.md) -------------------------------------------------------------------
+
+class CrossSiteTest(HttpTestCase):
+    """What a web page on another origin can make a visitor's browser send, as raw requests: the API refuses it,
+    /mqtt on the http listener accepts only the listener's own origin, and clients that are not browsers (no
+    Origin, no Sec-Fetch-Site) keep working."""
+
+    def exchange(self, method, path, headers=(), body=b""):
+        """One raw request on a fresh connection: (status, body bytes). `headers` are "Name: value" lines."""
+        req = f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{self.http_port}\r\nConnection: close\r\n"
+        for h in headers:
+            req += h + "\r\n"
+        if body:
+            req += f"Content-Length: {len(body)}\r\n"
+        reply = self.raw_exchange(req.encode() + b"\r\n" + body)
+        head, _, data = reply.partition(b"\r\n\r\n")
+        return int(head.split(b" ", 2)[1]), data
+
+    def own(self):
+        return f"Origin: http://{HOST}:{self.http_port}"
+
+    def test_publish_from_another_site_is_refused_and_nothing_is_published(self):
+        topic = unique("xsite/")
+        sub = self.paho(V311)
+        sub.connect()
+        sub.subscribe("xsite/#", qos=1)
+        body = json.dumps({"topic": topic, "payload": "evil", "retain": True}).encode()
+        text_plain = "Content-Type: text/plain;charset=UTF-8"
+        json_type = "Content-Type: application/json"
+        refused = [
+            # What a <form> or fetch(no-cors) on another site sends: a "simple" request, no preflight.
+            (403, ["Origin: http://evil.example", text_plain]),
+            (403, ["Origin: http://evil.example", json_type]),
+            (403, ["Origin: null", json_type]),  # sandboxed frames, file: pages, some redirects
+            (403, [f"Origin: http://{HOST}:{self.port}", json_type]),  # same host, another port: another origin
+            (403, [f"Origin: http://localhost:{self.http_port}", json_type]),  # another host name
+            (403, ["Sec-Fetch-Site: cross-site", json_type]),
+            (403, ["Sec-Fetch-Site: same-site", json_type]),  # a sibling subdomain is not this origin
+            (403, ["Sec-Fetch-Site: same-site", "Origin: http://evil.example", json_type]),
+            (403, [self.own(), "Sec-Fetch-Site: cross-site", json_type]),
+            (415, [text_plain]),  # no browser headers, but not JSON
+            (415, []),
+            (415, [self.own(), "Sec-Fetch-Site: same-origin", "Content-Type: application/x-www-form-urlencoded"]),
+        ]
+        for expect, headers in refused:
+            status, data = self.exchange("POST", "/api/v1/publish", headers, body)
+            self.assertEqual(status, expect, (headers, data))
+            self.assertIsInstance(json.loads(data)["error"], str)
+        self.assertEqual(self.api("GET", "retained?filter=xsite/%23")["retained"], [])
+        # The same body from a script (no Origin) and from the listener's own origin is published.
+        status, data = self.exchange("POST", "/api/v1/publish", [json_type],
+                                     json.dumps({"topic": topic + "/script", "payload": "ok"}).encode())
+        self.assertEqual(status, 200, data)
+        status, data = self.exchange("POST", "/api/v1/publish",
+                                     [self.own(), "Sec-Fetch-Site: same-origin", "Content-Type: application/json; "
+                                      "charset=utf-8"], json.dumps({"topic": topic + "/console", "payload": "ok"}).encode())
+        self.assertEqual(status, 200, data)
+        got = sub.wait_messages(2)
+        self.assertEqual(sorted(m.topic for m in got), [topic + "/console", topic + "/script"])
+        self.assertEqual([m.topic for m in sub.messages if m.payload == b"evil"], [])
+        sub.disconnect()
+
+    def test_reading_the_api_from_another_site_is_refused(self):
+        for path in ("/api/v1/stats", "/api/v1/retained", "/api/v1/dashboard", "/api/v1/nope", "/metrics"):
+            for headers in (["Origin: https://evil.example"], ["Sec-Fetch-Site: cross-site"], ["Origin: null"],
+                            ["Sec-Fetch-Site: same-site"]):
+                status, data = self.exchange("GET", path, headers)
+                self.assertEqual(status, 403, (path, headers, data))
+                self.assertIn("error", json.loads(data))
+        for headers in ([], [self.own()], ["Sec-Fetch-Site: same-origin"], ["Sec-Fetch-Site: none"],
+                        [self.own().replace("http://", "HTTP://"), "Sec-Fetch-Site: same-site"]):
+            self.assertEqual(self.exchange("GET", "/api/v1/stats", headers)[0], 200, headers)
+        # Static files (the console) are for anyone.
+        self.assertEqual(self.exchange("GET", "/", ["Origin: https://evil.example", "Sec-Fetch-Site: cross-site"])[0],
+                         200)
+
+    def test_bodies_must_be_json(self):
+        doc = b'{"widgets": []}'
+        status, data = self.exchange("PUT", "/api/v1/dashboard", ["Content-Type: text/plain"], doc)
+        self.assertEqual((status, "error" in json.loads(data)), (415, True))
+        self.assertEqual(self.exchange("PUT", "/api/v1/dashboard", [], doc)[0], 415)
+        self.api("GET", "dashboard", expect=404)  # nothing stored by the refused ones
+        self.assertEqual(self.exchange("PUT", "/api/v1/dashboard", ["Content-Type: Application/JSON"], doc)[0], 200)
+        # DELETE needs no body, hence no Content-Type.
+        self.assertEqual(self.exchange("DELETE", "/api/v1/clients/nobody")[0], 404)
+
+    def test_mqtt_upgrade_accepts_only_the_listeners_own_origin(self):
+        key = base64.b64encode(os.urandom(16)).decode()
+
+        def upgrade(*headers):
+            req = (f"GET /mqtt HTTP/1.1\r\nHost: {HOST}:{self.http_port}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                   "Sec-WebSocket-Protocol: mqtt\r\n" + "".join(h + "\r\n" for h in headers) + "\r\n")
+            with socket.create_connection((HOST, self.http_port), timeout=WAIT_S) as s:
+                s.sendall(req.encode())
+                reply = b""
+                while b"\r\n\r\n" not in reply:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    reply += chunk
+            return reply.split(b" ", 2)[1].decode() if reply else "closed"
+
+        for origin in ("https://evil.example", "null", f"http://{HOST}:{self.port}", f"http://localhost:{self.http_port}"):
+            self.assertEqual(upgrade(f"Origin: {origin}"), "403", origin)
+        self.assertEqual(upgrade(self.own()), "101")
+        self.assertEqual(upgrade(), "101")  # no Origin: not a browser
+        # paho-mqtt says Origin: https://<host>:<port> on a plain connection; the host and port are the listener's.
+        self.assertEqual(upgrade(f"Origin: https://{HOST}:{self.http_port}"), "101")
+        self.wait_until(lambda: "origin https://evil.example is not allowed" in self.broker.log(), WAIT_S, "log")
+
+
+class CrossSiteAllowedOriginsTest(HttpTestCase):
+    """allowed_origins on the http listener widens /mqtt (its own origin stays allowed), never the API; a ws listener
+    keeps enforcing its list, and one without a list stays open."""
+    http_toml = 'allowed_origins = ["https://console.example.com"]\n'
+    extra_toml = ('[[listener]]\nname = "ws-listed"\nkind = "ws"\nbind = "127.0.0.1"\nport = 0\n'
+                  'allowed_origins = ["https://console.example.com"]\n'
+                  '[[listener]]\nname = "ws-open"\nkind = "ws"\nbind = "127.0.0.1"\nport = 0\n')
+
+    def upgrade(self, port, origin):
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = (f"GET /mqtt HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n"
+               f"Origin: {origin}\r\n\r\n")
+        with socket.create_connection((HOST, port), timeout=WAIT_S) as s:
+            s.sendall(req.encode())
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        return reply.split(b" ", 2)[1].decode() if reply else "closed"
+
+    def test_allowed_origins(self):
+        web = self.http_port
+        listed = self.broker.ports["ws-listed"][1]
+        open_ = self.broker.ports["ws-open"][1]
+        self.assertEqual(self.upgrade(web, "https://console.example.com"), "101")
+        self.assertEqual(self.upgrade(web, f"http://{HOST}:{web}"), "101")
+        self.assertEqual(self.upgrade(web, "https://evil.example"), "403")
+        self.assertEqual(self.upgrade(listed, "https://console.example.com"), "101")
+        self.assertEqual(self.upgrade(listed, "https://evil.example"), "403")
+        self.assertEqual(self.upgrade(listed, f"http://{HOST}:{listed}"), "403")  # ws listeners have no "own" origin
+        self.assertEqual(self.upgrade(open_, "https://evil.example"), "101")
+        status, _, _ = self.request("GET", "/api/v1/stats", headers={"Origin": "https://console.example.com"})
+        self.assertEqual(status, 403)
+        # Bound to 127.0.0.1: no start-up warning about open ws listeners.
+        self.assertNotIn("any web page can connect", self.broker.log())
+
+
+class OpenWsListenerWarningTest(HttpTestCase):
+    extra_toml = ('[[listener]]\nname = "ws-everywhere"\nkind = "ws"\nbind = "0.0.0.0"\nport = 0\n'
+                  '[[listener]]\nname = "ws-fenced"\nkind = "ws"\nbind = "0.0.0.0"\nport = 0\n'
+                  'allowed_origins = ["https://console.example.com"]\n')
+
+    def test_one_warning_per_open_ws_listener_on_a_public_address(self):
+        log = self.broker.log()
+        self.assertEqual(log.count("any web page can connect to it from a visitor's browser"), 1, log)
+        self.assertIn("listener ws-everywhere", log)
+        self.assertNotIn("listener ws-fenced (", log)
 
 
 # ---- bad HTTP -------------------------------------------------------------------------------------------------

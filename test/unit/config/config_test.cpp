@@ -769,5 +769,34 @@ TEST(ConfigNames, EnumNames) {
     EXPECT_TRUE(is_websocket(ListenerKind::Wss));
 }
 
+TEST(ConfigSecurity, LoopbackBindAddresses) {
+    for (const char* a : {"127.0.0.1", "127.1.2.3", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "localhost"})
+        EXPECT_TRUE(is_loopback_bind(a)) << a;
+    for (const char* a : {"0.0.0.0", "::", "192.168.1.10", "128.0.0.1", "::2", "::ffff:10.0.0.1", "fe80::1%eth0",
+                          "broker.example", "localhost.example"})
+        EXPECT_FALSE(is_loopback_bind(a)) << a;
+}
+
+// ws and wss listeners stay open to every origin unless allowed_origins says otherwise; mothd warns about each one
+// that a browser elsewhere can reach.
+TEST(ConfigSecurity, OpenWebSocketWarnings) {
+    const LoadResult r = parse_config(
+        "[[listener]]\nname = \"open\"\nkind = \"ws\"\nport = 8000\n"
+        "[[listener]]\nname = \"local\"\nkind = \"ws\"\nbind = \"127.0.0.1\"\nport = 8001\n"
+        "[[listener]]\nname = \"fenced\"\nkind = \"wss\"\nport = 8884\nallowed_origins = [\"https://a.example\"]\n"
+        "[[listener]]\nname = \"secure\"\nkind = \"wss\"\nbind = \"::\"\nport = 8885\n"
+        "[[listener]]\nname = \"web\"\nkind = \"http\"\nport = 8080\n"
+        "[[listener]]\nname = \"tcp\"\nkind = \"mqtt\"\nport = 1883\n",
+        "t.toml");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
+    const auto warnings = open_websocket_warnings(r.config);
+    ASSERT_EQ(warnings.size(), 2U) << testing::PrintToString(warnings);
+    EXPECT_EQ(warnings[0].rfind("listener open (ws on 0.0.0.0:8000) has no allowed_origins: any web page can connect "
+                                "to it from a visitor's browser",
+                                0),
+              0U);
+    EXPECT_EQ(warnings[1].rfind("listener secure (wss on [::]:8885)", 0), 0U);
+}
+
 }  // namespace
 }  // namespace moth::config

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/assets.hpp"
+#include "http/origin.hpp"
 
 namespace moth::http {
 namespace {
@@ -156,12 +157,28 @@ public:
     std::size_t last_limit = 0;
 };
 
-Response call(Api& api, std::string method, std::string target, std::string body = {}, std::string auth = {}) {
+Request make(std::string method, std::string target, std::string auth = {}, std::string body = {}) {
+    Request r;
+    r.method = std::move(method);
+    r.target = std::move(target);
+    r.authorization = std::move(auth);
+    r.body = std::move(body);
+    return r;
+}
+
+Response send(Api& api, const Request& request) {
     std::optional<Response> out;
-    api.handle(Request{std::move(method), std::move(target), std::move(auth), std::move(body)},
-               [&](Response r) { out = std::move(r); });
+    api.handle(request, [&](Response r) { out = std::move(r); });
     EXPECT_TRUE(out.has_value());  // the fake answers at once
     return out.value_or(Response{});
+}
+
+// A request as curl or a script sends it: JSON bodies say so, no Origin, no Sec-Fetch-Site.
+Response call(Api& api, std::string method, std::string target, std::string body = {}, std::string auth = {}) {
+    Request r = make(std::move(method), std::move(target), std::move(auth), std::move(body));
+    r.content_type = "application/json";
+    r.host = "127.0.0.1:8080";
+    return send(api, r);
 }
 
 TEST(HttpApi, OpenWhenNoCredentialsAreSet) {
@@ -257,6 +274,102 @@ TEST(HttpApi, StaticMethodsAndEmbeddedIndex) {
     EXPECT_EQ(call(api, "GET", "/missing.js").status, 404U);
     EXPECT_EQ(call(api, "GET", "/%zz").status, 400U);
     EXPECT_EQ(call(api, "GET", "no-slash").status, 400U);
+}
+
+TEST(HttpOrigin, SameOriginAsHost) {
+    EXPECT_TRUE(same_origin_as_host("http://127.0.0.1:8080", "127.0.0.1:8080"));
+    EXPECT_TRUE(same_origin_as_host("HTTP://Broker.Example:8080", "broker.example:8080"));
+    EXPECT_TRUE(same_origin_as_host("https://127.0.0.1:8080", "127.0.0.1:8080"));  // paho-mqtt, TLS proxies
+    EXPECT_TRUE(same_origin_as_host("http://broker.example", "broker.example"));
+    EXPECT_TRUE(same_origin_as_host("http://broker.example:80", "broker.example"));
+    EXPECT_TRUE(same_origin_as_host("https://broker.example", "broker.example:443"));
+    EXPECT_TRUE(same_origin_as_host("http://[::1]:8080", "[::1]:8080"));
+    EXPECT_TRUE(same_origin_as_host(" http://a.example:1 ", "a.example:1"));
+    EXPECT_FALSE(same_origin_as_host("http://broker.example:443", "broker.example"));  // http's default is 80
+    EXPECT_FALSE(same_origin_as_host("http://127.0.0.1:8081", "127.0.0.1:8080"));
+    EXPECT_FALSE(same_origin_as_host("http://localhost:8080", "127.0.0.1:8080"));
+    EXPECT_FALSE(same_origin_as_host("http://evil.example", "broker.example"));
+    EXPECT_FALSE(same_origin_as_host("http://broker.example.evil.example", "broker.example"));
+    EXPECT_FALSE(same_origin_as_host("null", "127.0.0.1:8080"));
+    EXPECT_FALSE(same_origin_as_host("file://", "127.0.0.1:8080"));
+    EXPECT_FALSE(same_origin_as_host("ftp://127.0.0.1:8080", "127.0.0.1:8080"));
+    EXPECT_FALSE(same_origin_as_host("http://127.0.0.1:8080/", "127.0.0.1:8080"));
+    EXPECT_FALSE(same_origin_as_host("http://u@127.0.0.1:8080", "127.0.0.1:8080"));
+    EXPECT_FALSE(same_origin_as_host("http://127.0.0.1:8080", ""));
+    EXPECT_FALSE(same_origin_as_host("http://127.0.0.1:", "127.0.0.1:"));
+    EXPECT_FALSE(same_origin_as_host("http://127.0.0.1:0", "127.0.0.1:0"));
+    EXPECT_FALSE(same_origin_as_host("http://[::1", "[::1"));
+}
+
+TEST(HttpOrigin, CrossSiteRefusal) {
+    const std::string host = "127.0.0.1:8080";
+    const std::optional<std::string> own = "http://127.0.0.1:8080";
+    const std::optional<std::string> none;
+    EXPECT_EQ(cross_site_refusal(none, "", host), std::nullopt);  // curl, scripts
+    EXPECT_EQ(cross_site_refusal(own, "", host), std::nullopt);
+    EXPECT_EQ(cross_site_refusal(own, "same-origin", host), std::nullopt);
+    EXPECT_EQ(cross_site_refusal(none, "same-origin", host), std::nullopt);
+    EXPECT_EQ(cross_site_refusal(none, "none", host), std::nullopt);  // typed into the address bar
+    EXPECT_EQ(cross_site_refusal(own, "same-site", host), std::nullopt);
+    EXPECT_NE(cross_site_refusal(none, "same-site", host), std::nullopt);
+    EXPECT_NE(cross_site_refusal(none, "Cross-Site", host), std::nullopt);
+    EXPECT_NE(cross_site_refusal(own, "cross-site", host), std::nullopt);
+    EXPECT_NE(cross_site_refusal(std::string("null"), "", host), std::nullopt);
+    EXPECT_NE(cross_site_refusal(std::string("http://evil.example"), "same-origin", host), std::nullopt);
+    EXPECT_NE(cross_site_refusal(own, "", ""), std::nullopt);  // no Host: the own origin is unknown
+}
+
+TEST(HttpApi, RefusesCrossSiteRequestsBeforeAnythingElse) {
+    FakeBackend b;
+    Settings s;
+    s.api_token = "tok";
+    Api api(s, b);
+    Request r = make("POST", "/api/v1/publish", "Bearer tok", R"({"topic":"a","payload":"x"})");
+    r.host = "127.0.0.1:8080";
+    r.content_type = "text/plain;charset=UTF-8";
+    r.origin = "http://evil.example";
+    Response res = send(api, r);
+    EXPECT_EQ(res.status, 403U);
+    EXPECT_EQ(res.content_type, "application/json");
+    EXPECT_TRUE(json::parse(res.body).contains("error"));
+    r.origin.reset();
+    r.sec_fetch_site = "cross-site";
+    EXPECT_EQ(send(api, r).status, 403U);
+    r.authorization.clear();  // 403 comes before 401: another site learns nothing about the credentials
+    EXPECT_EQ(send(api, r).status, 403U);
+    r.target = "/metrics";
+    r.method = "GET";
+    r.body.clear();
+    EXPECT_EQ(send(api, r).status, 403U);
+    r.target = "/";  // static files are for anyone
+    EXPECT_EQ(send(api, r).status, 200U);
+    EXPECT_TRUE(b.published.empty());
+}
+
+TEST(HttpApi, BodiesMustBeJson) {
+    FakeBackend b;
+    Api api(Settings{}, b);
+    Request r = make("POST", "/api/v1/publish", "", R"({"topic":"a","payload":"x"})");
+    for (const char* type : {"", "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                             "multipart/form-data; boundary=x", "application/jsonx", "application/json-seq"}) {
+        r.content_type = type;
+        const Response res = send(api, r);
+        EXPECT_EQ(res.status, 415U) << type;
+        EXPECT_TRUE(json::parse(res.body).contains("error")) << type;
+    }
+    EXPECT_TRUE(b.published.empty());
+    for (const char* type : {"application/json", "Application/JSON", "application/json; charset=utf-8"}) {
+        r.content_type = type;
+        EXPECT_EQ(send(api, r).status, 200U) << type;
+    }
+    EXPECT_EQ(b.published.size(), 3U);
+    r = make("PUT", "/api/v1/dashboard", "", R"({"a":1})");
+    r.content_type = "text/plain";
+    EXPECT_EQ(send(api, r).status, 415U);
+    r = make("DELETE", "/api/v1/clients/known");  // no body, no Content-Type needed
+    EXPECT_EQ(send(api, r).status, 200U);
+    EXPECT_TRUE(is_json_media_type(" application/json ;charset=utf-8"));
+    EXPECT_FALSE(is_json_media_type("text/json"));
 }
 
 }  // namespace
