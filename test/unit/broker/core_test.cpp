@@ -745,7 +745,7 @@ TEST_F(CoreTest, QueueLimitCountsPropertyBytes) {
 
 // ---- Issue 16: retained messages on SUBSCRIBE are streamed as the subscriber takes them ----
 
-class RetainedStreamTest : public CoreTest {
+class RetainedStreamCoreTest : public CoreTest {
 protected:
     void retain(const std::string& topic, QoS qos, std::size_t payload_size = 1) {
         BrokerPublish m;
@@ -788,7 +788,7 @@ protected:
 
 // 1,000 retained QoS 1 messages, a subscriber with a window of 10 and a queue of 50: all arrive, never more than 10
 // unacknowledged, none dropped; one deleted before its turn is skipped.
-TEST_F(RetainedStreamTest, QoS1RetainedArePacedByTheWindowNotQueued) {
+TEST_F(RetainedStreamCoreTest, QoS1RetainedArePacedByTheWindowNotQueued) {
     auto c = config::default_config();
     c.limits.max_queued_messages = 50;
     core_.reconfigure(c);
@@ -831,7 +831,7 @@ TEST_F(RetainedStreamTest, QoS1RetainedArePacedByTheWindowNotQueued) {
 
 // QoS 0 retained messages are paced by the connection's output buffer (max_outgoing_buffer_bytes) instead of being
 // dropped when it is full: the rest follows each time the buffer is written out.
-TEST_F(RetainedStreamTest, QoS0RetainedArePacedByTheOutputBuffer) {
+TEST_F(RetainedStreamCoreTest, QoS0RetainedArePacedByTheOutputBuffer) {
     auto c = config::default_config();
     c.limits.max_outgoing_buffer_bytes = 2000;
     core_.reconfigure(c);
@@ -863,7 +863,7 @@ TEST_F(RetainedStreamTest, QoS0RetainedArePacedByTheOutputBuffer) {
 }
 
 // UNSUBSCRIBE stops what is left of the stream; the queue of live messages goes before it.
-TEST_F(RetainedStreamTest, UnsubscribeStopsTheStream) {
+TEST_F(RetainedStreamCoreTest, UnsubscribeStopsTheStream) {
     for (int i = 0; i < 50; ++i) retain("u/" + std::to_string(i), QoS::AtLeastOnce);
     Peer sub = connect_with_window("subu", 5);
     auto got = subscribe_all(sub, "u/#", QoS::AtLeastOnce);
