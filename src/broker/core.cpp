@@ -30,7 +30,9 @@ bool is_v5(ProtocolVersion v) { return v == ProtocolVersion::V5; }
 QoS min_qos(QoS a, QoS b) { return static_cast<std::uint8_t>(a) < static_cast<std::uint8_t>(b) ? a : b; }
 QoS max_qos(QoS a, QoS b) { return static_cast<std::uint8_t>(a) > static_cast<std::uint8_t>(b) ? a : b; }
 
-std::size_t message_size(const Message& m) { return m.topic.size() + m.payload.size(); }
+// What a queued message counts toward limits.max_queued_bytes: all it holds in memory (Message::memory_size()),
+// topic, properties and payload, not the payload alone (issue 16: 140,000 user properties and 1 byte of payload).
+std::size_t message_size(const Message& m) { return m.memory_size(); }
 
 std::string_view as_text(codec::Bytes b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
@@ -152,8 +154,9 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
 
 void Core::on_drained(ConnectionId id, TimePoint now) {
     Connection* c = find_connection(id);
-    if (c != nullptr && c->session != nullptr && (!c->session->queue.empty() || c->session->spilled != 0))
-        pump(*c->session, now);
+    if (c == nullptr || c->session == nullptr) return;
+    const Session& s = *c->session;
+    if (!s.queue.empty() || s.spilled != 0 || !s.retained.empty()) pump(*c->session, now);
 }
 
 void Core::on_closed(ConnectionId id, TimePoint now) {
@@ -1000,21 +1003,6 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
     release_acks(c.id, now);
 }
 
-void Core::send_retained(Connection& /*c*/, Session& s, std::string_view filter, QoS granted, std::uint32_t sub_id,
-                         TimePoint now) {
-    std::vector<MessagePtr> found;
-    {
-        std::lock_guard lock(shared_.retained_mutex);
-        shared_.retained.match(filter, [&](std::string_view, const MessagePtr& m) { found.push_back(m); });
-    }
-    for (const auto& m : found) {
-        if (m->expired(now)) continue;
-        std::vector<std::uint32_t> ids;
-        if (sub_id != 0) ids.push_back(sub_id);
-        deliver(s, m, min_qos(m->qos, granted), true, std::move(ids), now);  // [MQTT-3.3.1-9] retain flag set
-    }
-}
-
 void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p, TimePoint now) {
     Session& s = *c.session;
     std::vector<ReasonCode> codes;
@@ -1027,6 +1015,7 @@ void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p, TimePo
             continue;
         }
         tree_.erase(it->first, s.id);
+        stop_retained(s, it->first);
         removed.push_back(it->first);
         s.subscriptions.erase(it);
         Stats::add(stats_.subscriptions, static_cast<std::uint64_t>(-1));
@@ -1187,16 +1176,18 @@ void Core::enqueue(Session& s, Outgoing o) {
         // drop-oldest drops from the part in memory; a queue whose memory part is empty (all of it in the store,
         // being read back) refuses the new message instead.
         if (limits.queue_full_policy == config::QueueFullPolicy::DropNew || s.queue.empty()) {
-            Stats::add(stats_.messages_dropped);
+            note_dropped(s, 1, "queue full, new message dropped (max_queued_messages / max_queued_bytes)");
             forget(s, o);
             return;
         }
+        std::uint64_t dropped = 0;
         while (!s.queue.empty() && full()) {
             forget(s, s.queue.front());
             s.queued_bytes -= message_size(*s.queue.front().message);
             s.queue.pop_front();
-            Stats::add(stats_.messages_dropped);
+            ++dropped;
         }
+        note_dropped(s, dropped, "queue full, oldest dropped (max_queued_messages / max_queued_bytes)");
     }
     if (o.seq != 0 && store_ != nullptr && (s.spilled != 0 || s.queue.size() >= cfg_.storage.queue_cache_messages)) {
         // Already in the store (the write was queued before this delivery): only counted here, into the run of
@@ -1245,6 +1236,8 @@ void Core::pump(Session& s, TimePoint now) {
         }
     }
     if (s.spilled != 0 && !s.reading && s.queue.size() <= cfg_.storage.queue_cache_messages / 2) read_spilled(s);
+    // Retained messages on SUBSCRIBE come after what is queued (spilled messages included).
+    if (s.queue.empty() && s.spilled == 0 && !s.retained.empty()) pump_retained(s, *c, now);
 }
 
 void Core::read_spilled(Session& s) {
@@ -1403,9 +1396,7 @@ bool Core::send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint no
             if (m.content_type) pr.content_type = *m.content_type;
             if (m.response_topic) pr.response_topic = *m.response_topic;
             if (m.correlation_data) pr.correlation_data = codec::Bytes(*m.correlation_data);
-            user_props_.clear();
-            for (const auto& [k, val] : m.user_properties) user_props_.push_back({k, val});
-            pr.user_properties = user_props_;  // [MQTT-3.3.2-17/18]: in order, unchanged
+            pr.encoded_user_properties = m.user_properties.encoded();  // [MQTT-3.3.2-17/18]: in order, unchanged
             pr.subscription_identifiers = o.subscription_ids;
             if (m.expires_at) {
                 // [MQTT-3.3.2-6]: the interval is reduced by the time the message waited here.
@@ -1591,7 +1582,9 @@ void Core::send_ack(ConnectionId c, PendingAck& a, TimePoint now) {
     ack.reason_codes = a.codes;
     send_packet(*cc, ack);
     if (!a.ok) return;
-    for (const auto& r : a.retained) send_retained(*cc, *ss, r.filter, r.granted, a.sub_id, now);
+    // [MQTT-3.3.1-9..11]: the retained messages after the SUBACK, as the subscriber takes them (retained_stream.cpp).
+    for (const auto& r : a.retained) start_retained(*ss, r.filter, r.granted, a.sub_id);
+    if (!a.retained.empty()) pump(*ss, now);
 }
 
 void Core::post_outbox(unsigned worker) {
@@ -1793,6 +1786,7 @@ void Core::publish_sys(TimePoint now) {
         const auto* b = reinterpret_cast<const std::byte*>(value.data());
         m->payload.assign(b, b + value.size());
         m->retain = true;
+        m->seal();
         MessagePtr msg = std::move(m);
         {
             std::lock_guard lock(shared_.retained_mutex);
@@ -1945,7 +1939,8 @@ std::size_t Core::publish(const BrokerPublish& p, TimePoint now) {
     m->qos = p.qos;
     m->retain = p.retain;
     m->content_type = p.content_type;
-    m->user_properties = p.user_properties;
+    for (const auto& [k, v] : p.user_properties) m->user_properties.add(k, v);
+    m->seal();
     MessagePtr msg = std::move(m);
     if (p.retain) {
         StoreBatch b;

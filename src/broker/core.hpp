@@ -28,6 +28,7 @@
 #include "broker/lazy_deque.hpp"
 #include "broker/lazy_container.hpp"
 #include "broker/message.hpp"
+#include "broker/retained_stream.hpp"
 #include "broker/store.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
@@ -330,6 +331,9 @@ private:
         std::uint64_t spilled = 0;
         std::uint64_t spilled_bytes = 0;
         bool reading = false;
+        // Retained messages still to send for SUBSCRIBEs (oldest first), after the queue (pump_retained). In memory
+        // only: a restart does not resume them (docs/architecture.md).
+        std::vector<RetainedStream> retained;
         // Seqs restore() put in flight (QoS 2 marks) although the restored run's range covers them: never queued
         // again by its read-back, even once acknowledged (the read may have been taken before the erase).
         LazyContainer<std::unordered_set<std::uint64_t>> restored_in_flight;
@@ -460,8 +464,15 @@ private:
     bool send_publish(Connection& c, const Outgoing& o, bool dup, TimePoint now, bool* congested = nullptr);
     void resend_inflight(Connection& c, Session& s, TimePoint now);
     std::uint16_t next_packet_id(Session& s);
-    void send_retained(Connection& c, Session& s, std::string_view filter, codec::QoS granted,
-                       std::uint32_t sub_id, TimePoint now);
+    // Retained messages on SUBSCRIBE (retained_stream.cpp): start_retained() takes the cursor of the topics `filter`
+    // matches now; pump() sends from it, once the queue is empty, as the window and the output buffer allow.
+    void start_retained(Session& s, const std::string& filter, codec::QoS granted, std::uint32_t sub_id);
+    void stop_retained(Session& s, std::string_view filter);  // unsubscribed: what is left is not sent
+    // Returns false when it stopped for room (the window, or the output buffer: on_drained() resumes it).
+    bool pump_retained(Session& s, Connection& c, TimePoint now);
+    // Counts `n` dropped messages of session `s` and logs it, at most once a second per worker with the count since
+    // the last line (mothd's broker-wide limiter applies on top).
+    void note_dropped(const Session& s, std::uint64_t n, std::string_view why);
 
     // Connection and session life.
     void send_packet(Connection& c, const codec::Packet& p);
@@ -556,7 +567,6 @@ private:
     // Scratch space reused across calls so the hot path does not allocate.
     // One decoder for all connections (its scratch lists are per packet): each connection keeps only its version.
     codec::Decoder decoder_{codec::DecoderOptions{codec::Role::Server, codec::kMaxPacketSize}};
-    std::vector<codec::UserProperty> user_props_;
     struct Match {
         SessionId session;
         const SubscriptionEntry* entry;
@@ -564,6 +574,8 @@ private:
     std::vector<Match> matches_;
     std::span<const std::byte> current_raw_;  // the packet being handled, as received
     TimePoint now_{};                         // time of the event being handled
+    TimePoint next_drop_log_{};               // note_dropped(): the next time a line may be logged
+    std::uint64_t drops_unlogged_ = 0;        // dropped since the last line
     std::vector<ConnectionId> closed_;        // closed connections, erased at the end of the loop turn
     // Encodings of the message being fanned out, per (version, QoS, retain): one encode for many receivers.
     // Only while route(), deliver_batch() or finish_publish() has more than one receiver for a message

@@ -211,9 +211,9 @@ void write_message(Writer& w, const Message& m, TimePoint now) {
     if (m.correlation_data) w.bytes(*m.correlation_data);
     if (m.expires_at) w.u64(static_cast<std::uint64_t>(to_unix_ms(*m.expires_at, now)));
     w.u32(static_cast<std::uint32_t>(m.user_properties.size()));
-    for (const auto& [k, v] : m.user_properties) {
-        w.str(k);
-        w.str(v);
+    for (const auto up : m.user_properties) {
+        w.str(up.key);
+        w.str(up.value);
     }
 }
 
@@ -235,8 +235,10 @@ MessagePtr read_message(Reader& r, TimePoint now) {
     for (std::uint32_t i = 0; i < n; ++i) {
         auto k = r.str();
         auto v = r.str();
-        m->user_properties.emplace_back(std::move(k), std::move(v));
+        if (k.size() > 65535 || v.size() > 65535) throw StoreCorrupt("user property too long");
+        m->user_properties.add(k, v);
     }
+    m->seal();
     return m;
 }
 
@@ -487,7 +489,7 @@ RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache
                         if (sp.count == 0) sp.from = d.seq;
                         sp.to = d.seq;
                         ++sp.count;
-                        sp.bytes += d.message->topic.size() + d.message->payload.size();  // as the core counts
+                        sp.bytes += d.message->memory_size();  // as the core counts (message_size)
                         break;
                     }
                     if (!marked) ++sp.kept;

@@ -113,6 +113,7 @@ void property_list(Writer& w, const Properties& p, PropertyScope scope) {
     byte(PropertyId::MaximumQoS, p.maximum_qos);
     byte(PropertyId::RetainAvailable, p.retain_available);
     for (const auto& up : p.user_properties) id(PropertyId::UserProperty), w.str(up.key), w.str(up.value);
+    w.raw(p.encoded_user_properties);  // User Property is allowed in every scope
     four(PropertyId::MaximumPacketSize, p.maximum_packet_size);
     byte(PropertyId::WildcardSubscriptionAvailable, p.wildcard_subscription_available);
     byte(PropertyId::SubscriptionIdentifierAvailable, p.subscription_identifier_available);

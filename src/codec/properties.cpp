@@ -104,7 +104,8 @@ bool operator==(const Properties& a, const Properties& b) noexcept {
            a.reason_string == b.reason_string && a.receive_maximum == b.receive_maximum &&
            a.topic_alias_maximum == b.topic_alias_maximum && a.topic_alias == b.topic_alias &&
            a.maximum_qos == b.maximum_qos && a.retain_available == b.retain_available &&
-           span_equal(a.user_properties, b.user_properties) && a.maximum_packet_size == b.maximum_packet_size &&
+           span_equal(a.user_properties, b.user_properties) &&
+           std::ranges::equal(a.encoded_user_properties, b.encoded_user_properties) && a.maximum_packet_size == b.maximum_packet_size &&
            a.wildcard_subscription_available == b.wildcard_subscription_available &&
            a.subscription_identifier_available == b.subscription_identifier_available &&
            a.shared_subscription_available == b.shared_subscription_available;

@@ -95,6 +95,11 @@ struct Properties {
     std::optional<std::uint8_t> maximum_qos;
     std::optional<std::uint8_t> retain_available;
     std::span<const UserProperty> user_properties;
+    // More User Properties, already in wire form: each the identifier 0x26, then the key and the value as UTF-8
+    // strings. The encoder copies them verbatim after `user_properties` (the broker keeps a message's user
+    // properties this way: one block, not one allocation per string); the caller guarantees they are well formed.
+    // The decoder never sets it.
+    std::span<const std::byte> encoded_user_properties;
     std::optional<std::uint32_t> maximum_packet_size;
     std::optional<std::uint8_t> wildcard_subscription_available;
     std::optional<std::uint8_t> subscription_identifier_available;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -679,6 +680,208 @@ TEST_F(CoreTest, BrokerPublishIsRoutedAndRetained) {
     core_.publish(m, now_);
     core_.flush();
     EXPECT_EQ(shared_.retained.size(), 0U);
+}
+
+
+// ---- Issue 16: a message's weight may be all in its properties ----
+
+// A PUBLISH of `count` tiny user properties and a 1-byte payload; `keys` keeps the strings it views.
+codec::Publish property_heavy(std::string_view topic, std::size_t count, std::vector<codec::UserProperty>& props,
+                              std::uint16_t packet_id) {
+    static const std::string payload = "p";
+    props.assign(count, codec::UserProperty{"k", "v"});
+    codec::Publish m;
+    m.topic = topic;
+    m.qos = QoS::AtLeastOnce;
+    m.packet_id = packet_id;
+    m.payload = std::as_bytes(std::span(payload));
+    m.properties.user_properties = props;
+    return m;
+}
+
+// The counted size of a message is what it holds in memory, user properties included, and stays within 2x of its
+// size on the wire (no allocation per property).
+TEST_F(CoreTest, MessageSizeCountsPropertiesWithinTwiceTheWireSize) {
+    std::vector<codec::UserProperty> props;
+    const auto p = property_heavy("big/one", 20'000, props, 1);
+    const auto wire = codec::encoded_size(codec::Packet(p), ProtocolVersion::V5);
+    ASSERT_TRUE(wire.has_value());
+    const auto m = make_message(p, p.topic, now_);
+    EXPECT_EQ(m->user_properties.size(), 20'000U);
+    EXPECT_GE(m->memory_size(), *wire - 16) << "the properties count, not only topic and payload";
+    EXPECT_LE(m->memory_size(), 2 * *wire);
+    EXPECT_EQ(m->memory_size(), m->footprint) << "computed once, when the message is built";
+    // What is forwarded is the same list, in order.
+    std::size_t n = 0;
+    for (const auto up : m->user_properties) {
+        EXPECT_EQ(up.key, "k");
+        EXPECT_EQ(up.value, "v");
+        ++n;
+    }
+    EXPECT_EQ(n, 20'000U);
+}
+
+// max_queued_bytes refuses messages whose bytes are in their properties: 20 messages of about 100 KB each (1 byte
+// of payload) for an offline session with 1 MiB allowed: about ten are queued, the others dropped and counted.
+TEST_F(CoreTest, QueueLimitCountsPropertyBytes) {
+    auto c = config::default_config();
+    c.limits.max_queued_bytes = 1024 * 1024;
+    core_.reconfigure(c);
+    Peer sub = connect(ProtocolVersion::V5, "offline", true, 0, 100);
+    subscribe(sub, "big/#", QoS::AtLeastOnce);
+    send(sub, codec::Disconnect{});
+    Peer pub = connect(ProtocolVersion::V5, "pub", true, 0);
+    std::vector<codec::UserProperty> props;
+    for (std::uint16_t i = 1; i <= 20; ++i) send(pub, property_heavy("big/x", 100'000 / 7, props, i));
+    SnapshotQuery q;
+    q.sessions = true;
+    q.client_id = "offline";
+    const auto snap = core_.snapshot(q, now_);
+    ASSERT_EQ(snap.sessions.size(), 1U);
+    EXPECT_GE(snap.sessions[0].queued, 9U);
+    EXPECT_LE(snap.sessions[0].queued, 11U);
+    EXPECT_EQ(shared_.stats[0]->messages_dropped.load() + snap.sessions[0].queued, 20U);
+}
+
+// ---- Issue 16: retained messages on SUBSCRIBE are streamed as the subscriber takes them ----
+
+class RetainedStreamCoreTest : public CoreTest {
+protected:
+    void retain(const std::string& topic, QoS qos, std::size_t payload_size = 1) {
+        BrokerPublish m;
+        m.topic = topic;
+        m.qos = qos;
+        m.retain = true;
+        m.payload.assign(payload_size, std::byte{'r'});
+        core_.publish(m, now_);
+        core_.flush();
+    }
+    Peer connect_with_window(std::string client_id, std::uint16_t receive_maximum) {
+        Peer p = open(ProtocolVersion::V5);
+        ids_.push_back(std::move(client_id));
+        codec::Connect c;
+        c.version = ProtocolVersion::V5;
+        c.client_id = ids_.back();
+        c.clean_start = true;
+        c.properties.receive_maximum = receive_maximum;
+        send(p, c);
+        EXPECT_EQ(received(p).size(), 1U);
+        return p;
+    }
+    // Sends SUBSCRIBE and returns what came back: the SUBACK first, then any retained PUBLISH.
+    std::vector<codec::Packet> subscribe_all(const Peer& p, std::string_view filter, QoS qos) {
+        static std::vector<codec::Subscription> subs;
+        subs = {{filter, {qos}}};
+        codec::Subscribe s;
+        s.packet_id = 7;
+        s.subscriptions = subs;
+        send(p, s);
+        auto got = received(p);
+        EXPECT_FALSE(got.empty());
+        if (!got.empty()) {
+            EXPECT_TRUE(std::holds_alternative<codec::Suback>(got[0]));
+        }
+        return got;
+    }
+    std::uint64_t dropped() const { return shared_.stats[0]->messages_dropped.load(); }
+};
+
+// 1,000 retained QoS 1 messages, a subscriber with a window of 10 and a queue of 50: all arrive, never more than 10
+// unacknowledged, none dropped; one deleted before its turn is skipped.
+TEST_F(RetainedStreamCoreTest, QoS1RetainedArePacedByTheWindowNotQueued) {
+    auto c = config::default_config();
+    c.limits.max_queued_messages = 50;
+    core_.reconfigure(c);
+    for (int i = 0; i < 1000; ++i) retain("r/" + std::to_string(i), QoS::AtLeastOnce);
+    Peer sub = connect_with_window("sub", 10);
+    auto got = subscribe_all(sub, "r/#", QoS::AtLeastOnce);
+    std::set<std::string> seen;
+    std::vector<std::uint16_t> unacked;
+    auto take = [&](const std::vector<codec::Packet>& packets) {
+        for (const auto& pk : packets) {
+            const auto* p = std::get_if<codec::Publish>(&pk);
+            if (p == nullptr) continue;
+            unacked.push_back(p->packet_id);
+            if (p->payload.empty()) continue;  // the deletion below, delivered live to the subscription
+            EXPECT_TRUE(p->retain);
+            EXPECT_EQ(p->qos, QoS::AtLeastOnce);
+            EXPECT_TRUE(seen.insert(std::string(p->topic)).second) << p->topic;
+        }
+        EXPECT_LE(unacked.size(), 10U);
+    };
+    take(got);
+    ASSERT_EQ(unacked.size(), 10U);
+    // Deletes one not sent yet: it is not sent at all.
+    std::string deleted;
+    for (int i = 0; i < 1000 && deleted.empty(); ++i) {
+        if (seen.count("r/" + std::to_string(i)) == 0) deleted = "r/" + std::to_string(i);
+    }
+    retain(deleted, QoS::AtLeastOnce, 0);
+    for (int round = 0; round < 2000 && !unacked.empty(); ++round) {
+        codec::Puback a;
+        a.packet_id = unacked.front();
+        unacked.erase(unacked.begin());
+        send(sub, a);
+        take(received(sub));
+    }
+    EXPECT_EQ(seen.size(), 999U);
+    EXPECT_EQ(seen.count(deleted), 0U);
+    EXPECT_EQ(dropped(), 0U);
+}
+
+// QoS 0 retained messages are paced by the connection's output buffer (max_outgoing_buffer_bytes) instead of being
+// dropped when it is full: the rest follows each time the buffer is written out.
+TEST_F(RetainedStreamCoreTest, QoS0RetainedArePacedByTheOutputBuffer) {
+    auto c = config::default_config();
+    c.limits.max_outgoing_buffer_bytes = 2000;
+    core_.reconfigure(c);
+    for (int i = 0; i < 200; ++i) retain("z/" + std::to_string(i), QoS::AtMostOnce, 100);
+    Peer sub = connect_with_window("sub0", 10);
+    host_.model_pending(true);
+    std::set<std::string> seen;
+    auto take = [&](const std::vector<codec::Packet>& packets) {
+        std::size_t n = 0;
+        for (const auto& pk : packets) {
+            if (const auto* p = std::get_if<codec::Publish>(&pk)) {
+                EXPECT_TRUE(seen.insert(std::string(p->topic)).second);
+                ++n;
+            }
+        }
+        return n;
+    };
+    const auto first = take(subscribe_all(sub, "z/#", QoS::AtMostOnce));
+    EXPECT_GT(first, 0U);
+    EXPECT_LT(first, 30U) << "no more than the buffer allows at once";
+    for (int round = 0; round < 100 && seen.size() < 200; ++round) {
+        host_.written(sub.id);
+        core_.on_drained(sub.id, now_);
+        core_.flush();
+        EXPECT_LT(take(received(sub)), 30U);
+    }
+    EXPECT_EQ(seen.size(), 200U);
+    EXPECT_EQ(dropped(), 0U);
+}
+
+// UNSUBSCRIBE stops what is left of the stream; the queue of live messages goes before it.
+TEST_F(RetainedStreamCoreTest, UnsubscribeStopsTheStream) {
+    for (int i = 0; i < 50; ++i) retain("u/" + std::to_string(i), QoS::AtLeastOnce);
+    Peer sub = connect_with_window("subu", 5);
+    auto got = subscribe_all(sub, "u/#", QoS::AtLeastOnce);
+    EXPECT_EQ(got.size(), 6U);  // SUBACK and the window's 5
+    static std::vector<std::string_view> filters;
+    filters = {"u/#"};
+    codec::Unsubscribe u;
+    u.packet_id = 8;
+    u.filters = filters;
+    send(sub, u);
+    got = received(sub);
+    ASSERT_EQ(got.size(), 1U);
+    for (std::uint16_t id = 1; id <= 5; ++id) {
+        codec::Puback a;
+        a.packet_id = id;
+        send(sub, a);
+    }
+    EXPECT_TRUE(received(sub).empty());
 }
 
 }  // namespace

@@ -26,17 +26,26 @@ public:
     // `workers`: how many cores the test runs (posts to any of them are kept, with their target in posted_to).
     explicit FakeHost(bool keeps_posts = false, unsigned workers = 1) : keeps_posts_(keeps_posts), workers_(workers) {}
 
-    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t) override {
+    bool send(ConnectionId id, std::span<const std::byte> bytes, std::size_t limit) override {
+        if (refuses(id, bytes.size(), limit)) return false;
         auto& out = out_[id];
         out.insert(out.end(), bytes.begin(), bytes.end());
         return true;
     }
-    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t) override {
+    std::span<std::byte> append(ConnectionId id, std::size_t size, std::size_t limit) override {
+        if (refuses(id, size, limit)) return {};
         auto& out = out_[id];
         out.resize(out.size() + size);
         return std::span(out).last(size);
     }
-    std::size_t pending_bytes(ConnectionId) const override { return 0; }
+    std::size_t pending_bytes(ConnectionId id) const override {
+        const auto it = pending_.find(id);
+        return it == pending_.end() ? 0 : it->second;
+    }
+    // With models_pending: what is sent stays waiting (pending_bytes) until the test calls written(), and a send past
+    // its limit is refused, as by the server's connections. Without (the default), nothing ever waits.
+    void model_pending(bool on) { models_pending_ = on; }
+    void written(ConnectionId id) { pending_.erase(id); }
     void close(ConnectionId id) override { closed_.push_back(id); }
     void pause_input(ConnectionId id) override { paused.insert(id); }
     void resume_input(ConnectionId id) override {
@@ -78,7 +87,17 @@ public:
     std::vector<ConnectionId> resumed;               // resume_input calls, in order
 
 private:
+    bool refuses(ConnectionId id, std::size_t size, std::size_t limit) {
+        if (!models_pending_) return false;
+        auto& pending = pending_[id];
+        if (pending > limit) return true;
+        pending += size;
+        return false;
+    }
+
     bool keeps_posts_;
+    bool models_pending_ = false;
+    std::map<ConnectionId, std::size_t> pending_;
     unsigned workers_;
     std::map<ConnectionId, std::vector<std::byte>> out_;
     std::vector<ConnectionId> closed_;
