@@ -1,8 +1,10 @@
 // mothd: the Moth MQTT broker. The composition root: flags and config, logging, signals, and the server.
 //
-// Exit codes: 0 clean shutdown (SIGTERM/SIGINT) or --check-config success; 1 fatal start-up error (a port that
-// cannot be bound, ...); 2 bad command line or bad configuration, every problem printed as
-// "file:line: key: message", or a store (<data_dir>/store) that cannot be opened or read (see --store-recover).
+// Exit codes: 0 clean shutdown (SIGTERM/SIGINT) or --check-config success; 1 fatal start-up error (the store locked
+// by another mothd, ...); 2 bad command line or bad configuration, every problem printed as
+// "file:line: key: message" (also what only start-up finds: a port that cannot be bound, a certificate that does
+// not load, a data_dir that cannot be created; "<override>" when the value came from --set or -p), or a store
+// (<data_dir>/store) that cannot be opened or read (see --store-recover).
 
 #include <sys/resource.h>
 

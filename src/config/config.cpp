@@ -1098,6 +1098,11 @@ Config default_config() {
 ConfigError source_error(const Config& config, std::string_view key, std::string message,
                          std::optional<std::size_t> listener) {
     ConfigError e{config.source, 0, std::string(key), std::move(message)};
+    if (listener) e.key = listener_key(*listener, key);
+    if (config.lines.overridden.contains(e.key)) {
+        e.file = std::string(kOverrideSource);  // the value came from the command line, not from the file
+        return e;
+    }
     if (listener) {
         e.key = listener_key(*listener, key);
         if (*listener < config.lines.listeners.size()) {
@@ -1217,6 +1222,9 @@ std::vector<ConfigError> apply_overrides(Config& config, std::span<const std::st
         }
     }
     if (result.empty()) {
+        for (const auto& assignment : assignments) {
+            updated.lines.overridden.insert(assignment.substr(0, assignment.find('=')));
+        }
         config = std::move(updated);
     }
     return result;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -158,6 +159,7 @@ struct Config {
             std::map<std::string, std::size_t, std::less<>> keys;  // its keys ("port") -> line
         };
         std::vector<Listener> listeners;  // by index in `listeners`, for those the file wrote
+        std::set<std::string, std::less<>> overridden;  // dotted keys a --set changed: errors name "<override>"
         bool operator==(const Lines&) const { return true; }
     } lines;
 
