@@ -91,6 +91,15 @@ void GroupCommitStore::run() {
         // Reads come after the write: they see every batch queued before them (and perhaps some after).
         const bool ok = batches.empty() || backend_.write(batches, true);
         if (!ok && log_) log_(3, "store: write failed: " + backend_.last_error());
+        if (!batches.empty()) {
+            // Counted before the completions run: whoever a completion wakes sees the write counted
+            // (GroupCommit.OneWriteCoversTheBatchesOfManyThreads read the counters in that gap now and then).
+            lock.lock();
+            ++counters_.writes;
+            counters_.batches += batches.size();
+            if (!ok) ++counters_.failures;
+            lock.unlock();
+        }
         for (auto& it : items) {
             if (it.read) {
                 it.read();
@@ -99,11 +108,6 @@ void GroupCommitStore::run() {
             }
         }
         lock.lock();
-        if (!batches.empty()) {
-            ++counters_.writes;
-            counters_.batches += batches.size();
-            if (!ok) ++counters_.failures;
-        }
     }
 }
 
