@@ -988,7 +988,10 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
     a.sub_id = sub_id;
     a.codes = std::move(codes);
     a.retained = std::move(retained);
-    auto [key, pending] = await_ack(c.id, std::move(a));
+    // Not a structured binding: clang 14 (the fuzz preset) cannot capture one in a lambda.
+    const auto awaited = await_ack(c.id, std::move(a));
+    const AckKey key = awaited.first;
+    PendingAck* pending = awaited.second;
     pending->waiting += replicate_subscribe(std::move(added), s.id, key);
     if (durable(s)) {
         StoreBatch b;
@@ -1033,7 +1036,10 @@ void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p, TimePo
     a.packet_id = p.packet_id;
     a.unsubscribe = true;
     a.codes = std::move(codes);
-    auto [key, pending] = await_ack(c.id, std::move(a));
+    // Not a structured binding: clang 14 (the fuzz preset) cannot capture one in a lambda.
+    const auto awaited = await_ack(c.id, std::move(a));
+    const AckKey key = awaited.first;
+    PendingAck* pending = awaited.second;
     pending->waiting += replicate_unsubscribe(std::move(removed), s.id, key);
     release_acks(c.id, now);
 }
