@@ -135,4 +135,30 @@ private:
     std::vector<std::unique_ptr<codec::Decoder>> decoders_;
 };
 
+// The input side of a server connection: what the core leaves unconsumed while it has paused the connection's
+// input (a SUBACK waiting for the other workers or the store) is kept and fed again once the host was told to
+// resume (Host::pause_input / resume_input).
+class PausableInput {
+public:
+    // Where a test encodes what the connection sends next.
+    std::vector<std::byte>& pending(ConnectionId id) { return input_[id]; }
+    // Gives the connection's pending bytes to `core` unless its input is paused.
+    void feed(Core& core, const FakeHost& host, ConnectionId id, TimePoint now) {
+        auto& in = input_[id];
+        if (host.paused.count(id) != 0 || in.empty()) return;
+        const auto n = core.on_data(id, in, now);
+        in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
+        if (host.paused.count(id) == 0) {
+            EXPECT_TRUE(in.empty()) << "a whole packet left unconsumed";
+        }
+    }
+    // Feeds every connection `host` was told to resume since the last call.
+    void feed_resumed(Core& core, FakeHost& host, TimePoint now) {
+        for (const auto id : std::exchange(host.resumed, {})) feed(core, host, id, now);
+    }
+
+private:
+    std::map<ConnectionId, std::vector<std::byte>> input_;
+};
+
 }  // namespace moth::broker::test

@@ -40,28 +40,18 @@ protected:
         store_.complete(ok);
         auto fns = host_.take_posts_to(0);
         for (auto& fn : fns) fn(*core_);
-        for (const auto id : std::exchange(host_.resumed, {})) feed(id);
+        input_.feed_resumed(*core_, host_, now_);
         core_->flush();
     }
 
     // As a server connection does: what the core leaves while its input is paused (a SUBACK waiting for the
     // store) waits for resume_input().
     void send(const Peer& p, const codec::Packet& packet) {
-        auto& in = input_[p.id];
-        ASSERT_TRUE(codec::encode_append(packet, p.version, in));
-        feed(p.id);
+        ASSERT_TRUE(codec::encode_append(packet, p.version, input_.pending(p.id)));
+        input_.feed(*core_, host_, p.id, now_);
         core_->flush();
     }
-    void feed(ConnectionId id) {
-        auto& in = input_[id];
-        if (host_.paused.count(id) != 0 || in.empty()) return;
-        const auto n = core_->on_data(id, in, now_);
-        in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
-        if (host_.paused.count(id) == 0) {
-            EXPECT_TRUE(in.empty()) << "a whole packet left unconsumed";
-        }
-    }
-    std::map<ConnectionId, std::vector<std::byte>> input_;
+    test::PausableInput input_;
 
     std::vector<codec::Packet> received(const Peer& p) { return reader_.decode(host_.take(p.id), p.version); }
 

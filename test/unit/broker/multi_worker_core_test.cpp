@@ -54,7 +54,7 @@ protected:
                 ++n;
             }
         }
-        for (const auto id : std::exchange(hosts_[worker]->resumed, {})) feed(worker, id);
+        input_.feed_resumed(*cores_[worker], *hosts_[worker], now_);
         cores_[worker]->flush();
         return n;
     }
@@ -105,18 +105,9 @@ protected:
     // As a server connection does: what the core leaves while the connection's input is paused (a SUBACK waiting
     // for the other workers) waits for resume_input().
     void send(const Client& c, const codec::Packet& packet, bool flush = true) {
-        ASSERT_TRUE(codec::encode_append(packet, c.peer.version, input_[c.peer.id]));
-        feed(c.worker, c.peer.id);
+        ASSERT_TRUE(codec::encode_append(packet, c.peer.version, input_.pending(c.peer.id)));
+        input_.feed(core(c), *hosts_[c.worker], c.peer.id, now_);
         if (flush) core(c).flush();
-    }
-    void feed(unsigned worker, ConnectionId id) {
-        auto& in = input_[id];
-        if (hosts_[worker]->paused.count(id) != 0 || in.empty()) return;
-        const auto n = cores_[worker]->on_data(id, in, now_);
-        in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
-        if (hosts_[worker]->paused.count(id) == 0) {
-            EXPECT_TRUE(in.empty()) << "a whole packet left unconsumed";
-        }
     }
     void subscribe(const Client& c, std::uint16_t packet_id, std::string filter) {
         strings_.push_back(std::move(filter));
@@ -177,7 +168,7 @@ protected:
     std::deque<std::vector<codec::Subscription>> subs_;
     std::deque<std::vector<std::string_view>> filters_;
     test::PacketReader reader_;
-    std::map<ConnectionId, std::vector<std::byte>> input_;  // sent, not yet taken by the core
+    test::PausableInput input_;  // sent, not yet taken by the core
 };
 
 // [MQTT-3.8.4-1] with more than one worker: the SUBACK waits until both other workers have the subscription
