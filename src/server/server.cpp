@@ -20,6 +20,7 @@
 #include "broker/core.hpp"
 #include "common/error_text.hpp"
 #include "server/http_session.hpp"
+#include "server/listen.hpp"
 #include "server/stream_connection.hpp"
 #include "server/tcp_connection.hpp"
 #include "server/tls.hpp"
@@ -433,40 +434,6 @@ void Server::Impl::descriptor_freed() {
     });
 }
 
-namespace {
-
-// A listening socket for `lc` (listener number `index`, named `name`). Throws ListenerStartError naming `bind`
-// when the address does not resolve and `port` when it cannot be bound (taken, privileged, not local).
-std::unique_ptr<tcp::acceptor> open_acceptor(asio::io_context& ioc, const config::Listener& lc, std::size_t index,
-                                             const std::string& name) {
-    const std::string where = lc.bind + ":" + std::to_string(lc.port);
-    tcp::endpoint ep;
-    try {
-        tcp::resolver resolver(ioc);
-        ep = resolver.resolve(lc.bind, std::to_string(lc.port), tcp::resolver::passive | tcp::resolver::numeric_service)
-                 .begin()
-                 ->endpoint();
-    } catch (const boost::system::system_error& e) {
-        throw ListenerStartError(index, "bind", "listener " + name + ": cannot resolve " + lc.bind + ": " +
-                                                    e.code().message());
-    }
-    auto acceptor = std::make_unique<tcp::acceptor>(ioc);
-    try {
-        acceptor->open(ep.protocol());
-        acceptor->set_option(tcp::acceptor::reuse_address(true));
-        if (ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(false));
-        acceptor->bind(ep);
-        acceptor->listen(asio::socket_base::max_listen_connections);
-        acceptor->native_non_blocking(true);  // shed_backlog() accepts on the descriptor directly
-    } catch (const boost::system::system_error& e) {
-        throw ListenerStartError(index, "port", "listener " + name + ": cannot listen on " + where + ": " +
-                                                    e.code().message());
-    }
-    return acceptor;
-}
-
-}  // namespace
-
 Server::Server(config::Config config, broker::Authenticator& auth, std::function<void(int, const std::string&)> log,
                std::string version)
     : impl_(std::make_unique<Impl>(std::move(config), auth, std::move(log), std::move(version))) {}
@@ -530,7 +497,7 @@ void Server::start() {
             h->data_dir = impl.shared.config.data_dir;
             l->http = std::move(h);
         }
-        l->acceptor = open_acceptor(first.ioc(), lc, index - 1, name);
+        l->acceptor = detail::open_acceptor(first.ioc(), lc, index - 1, name);
         const auto local = l->acceptor->local_endpoint();
         l->bound = BoundListener{name, lc.kind, local.address().to_string(), local.port()};
         impl.listeners.push_back(std::move(l));
