@@ -162,14 +162,15 @@ class FeaturesSketchTest(BrokerTestCase, DeviceTestCase):
         self.assertEqual(msgs[-1].topic, "mytopic/status")
 
     def test_long_message_is_truncated_with_the_library_warning(self):
-        dev = self.start_device(FEATURES_SKETCH, self.port, "--speed", "10")
-        dev.wait_line(r"^MQTT: Subscribed to \[mytopic/test\]$", WAIT_S)
+        # Retained and published before the device starts: its "Subscribed to" line is printed when the SUBSCRIBE
+        # is sent, not when the broker has it, so a message published on seeing that line could come first.
         pub = Client(self.port)
         self.addCleanup(pub.stop)
         pub.connect()
         # The sketch sets setMaxPacketSize(512): topic + payload + 9 reaching it cuts the payload's last byte.
         payload = b"x" * (512 - len("mytopic/test") - 9 - 1) + b"Z"
-        pub.publish("mytopic/test", payload, qos=0)
+        pub.publish("mytopic/test", payload, qos=1, retain=True)
+        dev = self.start_device(FEATURES_SKETCH, self.port, "--speed", "10")
         dev.wait_line(r"^MQTT! Your message may be truncated, please set setMaxPacketSize\(\) to a higher value\.$",
                       WAIT_S)
         _, _, m = dev.wait_line(r"^test says: (x+)(Z?)$", WAIT_S)
