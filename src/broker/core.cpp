@@ -36,12 +36,10 @@ std::size_t message_size(const Message& m) { return m.memory_size(); }
 
 std::string_view as_text(codec::Bytes b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
-unsigned worker_of(SessionId id) { return static_cast<unsigned>(id >> 48); }
-
 }  // namespace
 
-Shared::Shared(config::Config c, unsigned workers)
-    : config(std::move(c)), worker_count(workers), started(Clock::now()) {
+Shared::Shared(config::Config c, unsigned workers, TimePoint started_at)
+    : config(std::move(c)), worker_count(workers), started(started_at) {
     for (unsigned i = 0; i < workers; ++i) stats.push_back(std::make_unique<Stats>());
 }
 
@@ -62,6 +60,7 @@ Core::~Core() = default;
 
 void Core::on_open(ConnectionId id, std::string remote, TimePoint now, std::shared_ptr<const ListenerTag> tag,
                    std::optional<std::string> transport_username) {
+    now_ = now;
     auto c = std::make_unique<Connection>();
     c->id = id;
     c->remote = std::move(remote);
@@ -95,6 +94,7 @@ Core::Session* Core::find_session(SessionId id) {
 }
 
 std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, TimePoint now) {
+    now_ = now;
     Connection* c = find_connection(id);
     if (c == nullptr) return data.size();
     std::size_t off = 0;
@@ -153,6 +153,7 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
 }
 
 void Core::on_drained(ConnectionId id, TimePoint now) {
+    now_ = now;
     Connection* c = find_connection(id);
     if (c == nullptr || c->session == nullptr) return;
     const Session& s = *c->session;
@@ -160,6 +161,7 @@ void Core::on_drained(ConnectionId id, TimePoint now) {
 }
 
 void Core::on_closed(ConnectionId id, TimePoint now) {
+    now_ = now;
     Connection* c = find_connection(id);
     if (c == nullptr) {
         connections_.erase(id);
@@ -242,7 +244,7 @@ void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
             s->pending_will = c.will;
             s->will_due = now + std::chrono::seconds(delay);
             if (durable(*s)) {
-                StoreBatch b;
+                StoreBatch b{now_};
                 b.put_will(s->client_id,
                            {c.will->message, c.will->delay_s, c.will->expiry_s, to_unix_ms(s->will_due, now)});
                 commit(b);
@@ -256,7 +258,7 @@ void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
 void Core::end_session(Session& s) {
     if (s.pending_will) publish_will(*s.pending_will, now_);  // [MQTT-3.1.3-9]: at the latest when the session ends
     if (store_ != nullptr && s.tag->durable.exchange(false)) {
-        StoreBatch b;
+        StoreBatch b{now_};
         b.erase_session(s.client_id);
         commit(b);
     }
@@ -309,16 +311,14 @@ void Core::publish_will(const StoredWill& w, TimePoint now) {
         m = std::move(copy);
     }
     if (m->retain) {
-        StoreBatch b;
+        StoreBatch b{now_};
         set_retained(m, &b);
         commit(b);
     }
     route_persisted(m, now);
 }
 
-unsigned Core::owner_of(std::string_view client_id) const {
-    return static_cast<unsigned>(std::hash<std::string_view>{}(client_id) % shared_.worker_count);
-}
+unsigned Core::owner_of(std::string_view client_id) const { return owner_worker(client_id, shared_.worker_count); }
 
 std::string Core::assign_client_id() {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -387,13 +387,13 @@ void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
                     if (it->seq != 0 && store_ != nullptr) {
                         // The PUBREL goes out once the store knows the message reached PUBREC: after a crash the
                         // PUBREL is resent, never the PUBLISH (which the client would deliver again).
-                        StoreBatch b;
+                        StoreBatch b{now_};
                         b.mark_delivery(s.client_id, it->seq, it->packet_id, true);
                         if (store_->acks_wait()) {
                             // Until then a reconnect does not resend the PUBREL either (resend_inflight): after a
                             // crash the client would get the PUBLISH again, and deliver it again.
                             it->releasing = true;
-                            commit_then(b, [sid = s.id, seq = it->seq, pid = pk.packet_id](Core& core, bool ok) {
+                            commit_then(b, [sid = s.id, seq = it->seq, pid = pk.packet_id](Core& core, bool ok, TimePoint) {
                                 Session* ss = core.find_session(sid);
                                 if (ss == nullptr) return;
                                 auto e = std::find_if(ss->inflight.begin(), ss->inflight.end(), [&](const Outgoing& o) {
@@ -432,10 +432,10 @@ void Core::handle_packet(Connection& c, codec::Packet& p, TimePoint now) {
                 if (known && durable(s)) {
                     // The PUBCOMP waits until the receive state is gone from the store: a stale one would make
                     // a later message reusing the packet identifier look like a duplicate.
-                    StoreBatch b;
+                    StoreBatch b{now_};
                     b.erase_incoming(s.client_id, pk.packet_id);
                     if (store_->acks_wait()) {
-                        commit_then(b, [cid = c.id, pid = pk.packet_id](Core& core, bool) {
+                        commit_then(b, [cid = c.id, pid = pk.packet_id](Core& core, bool, TimePoint) {
                             if (Connection* cc = core.find_connection(cid)) {
                                 codec::Pubcomp cp;
                                 cp.packet_id = pid;
@@ -653,7 +653,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
                 s = again->second.get();
                 present = true;  // [MQTT-3.2.2-2]
                 if (s->pending_will && durable(*s)) {
-                    StoreBatch b;
+                    StoreBatch b{now_};
                     b.erase_will(s->client_id);
                     commit(b);
                 }
@@ -663,7 +663,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     }
     if (s == nullptr) {
         auto ns = std::make_unique<Session>();
-        ns->id = (static_cast<SessionId>(index_) << 48) | next_session_++;
+        ns->id = make_session_id(index_, next_session_++);
         // A copy of just its size: assigned to the empty string, an id over 15 characters would reserve 30.
         ns->client_id = std::string(client_id);
         ns->tag = std::make_shared<SessionTag>(client_id);
@@ -686,7 +686,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     if (store_ != nullptr) {
         // The session record (expiry, subscriptions) is rewritten on every CONNECT of a durable session; a
         // session that stops being durable leaves the store.
-        StoreBatch b;
+        StoreBatch b{now_};
         if (durable(*s) || s->spilled != 0) {
             // A session with messages in the store only stays there until they are delivered or it ends.
             persist_session(*s, b);
@@ -842,9 +842,9 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
         // first copy's, goes out only once the receive state is stored: the first copy may have come on an
         // earlier connection a moment ago, its write still under way (batches are written in order).
         if (store_ != nullptr && store_->acks_wait()) {
-            StoreBatch b;
+            StoreBatch b{now_};
             if (durable(s)) b.put_incoming(s.client_id, p.packet_id);
-            commit_then(b, [cid = c.id, pid = p.packet_id](Core& core, bool ok) {
+            commit_then(b, [cid = c.id, pid = p.packet_id](Core& core, bool ok, TimePoint) {
                 Connection* cc = core.find_connection(cid);
                 if (cc == nullptr || cc->state != Connection::State::Connected) return;
                 if (!ok && !is_v5(cc->version)) {
@@ -896,7 +896,7 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
         pending->message = msg;
         pending->packet_id = p.packet_id;
         pending->retain_update = p.retain;
-        StoreBatch b;
+        StoreBatch b{now_};
         capture(*pending, b, now);
         if (p.retain) {
             if (p.payload.empty()) {
@@ -915,12 +915,12 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
             commit(b);
             finish_publish(*pending, true, now);
         } else {
-            commit_then(b, [pending](Core& core, bool ok) { core.finish_publish(*pending, ok, Clock::now()); });
+            commit_then(b, [pending](Core& core, bool ok, TimePoint t) { core.finish_publish(*pending, ok, t); });
         }
         return;
     }
     if (p.retain) {
-        StoreBatch b;
+        StoreBatch b{now_};
         set_retained(msg, &b);  // [MQTT-3.3.1-5..7]
         commit(b);
     }
@@ -994,11 +994,11 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
     PendingAck* pending = awaited.second;
     pending->waiting += replicate_subscribe(std::move(added), s.id, key);
     if (durable(s)) {
-        StoreBatch b;
+        StoreBatch b{now_};
         persist_session(s, b);
         if (store_->acks_wait()) {
             ++pending->waiting;
-            commit_then(b, [key](Core& core, bool ok) { core.ack_arrived(key, ok, Clock::now()); });
+            commit_then(b, [key](Core& core, bool ok, TimePoint t) { core.ack_arrived(key, ok, t); });
         } else {
             commit(b);
         }
@@ -1025,7 +1025,7 @@ void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p, TimePo
         codes.push_back(ReasonCode::Success);
     }
     if (durable(s)) {
-        StoreBatch b;
+        StoreBatch b{now_};
         persist_session(s, b);
         commit(b);
     }
@@ -1054,7 +1054,7 @@ void Core::handle_disconnect(Connection& c, const codec::Disconnect& p, TimePoin
         }
         s.expiry_s = std::min(*p.properties.session_expiry_interval, cfg_.limits.max_session_expiry_interval);
         if (durable(s)) {
-            StoreBatch b;
+            StoreBatch b{now_};
             persist_session(s, b);
             commit(b);
         }
@@ -1261,8 +1261,8 @@ void Core::read_spilled(Session& s) {
     store_->read_deliveries(
         s.client_id, range,
         [host = &host_, w = index_, id = s.id, range](bool ok, std::vector<StoredDelivery> ds) mutable {
-            host->post(w, [id, ok, range, ds = std::move(ds)](Core& core) mutable {
-                core.on_spilled_read(id, ok, range, std::move(ds), Clock::now());
+            host->post(w, [id, ok, range, ds = std::move(ds)](Core& core, TimePoint t) mutable {
+                core.on_spilled_read(id, ok, range, std::move(ds), t);
             });
         });
 }
@@ -1496,7 +1496,7 @@ void Core::resend_inflight(Connection& c, Session& s, TimePoint now) {
 void Core::broadcast_unsubscribe(const std::string& filter, SessionId s) {
     for (unsigned w = 0; w < shared_.worker_count; ++w) {
         if (w == index_) continue;
-        host_.post(w, [filter, s](Core& core) { core.apply_unsubscribe(filter, s); });
+        host_.post(w, [filter, s](Core& core, TimePoint) { core.apply_unsubscribe(filter, s); });
     }
 }
 
@@ -1511,7 +1511,7 @@ unsigned Core::replicate_subscribe(Subscriptions added, SessionId s, AckKey key)
     auto subs = std::make_shared<const Subscriptions>(std::move(added));
     for (unsigned w = 0; w < shared_.worker_count; ++w) {
         if (w == index_) continue;
-        host_.post(w, [subs, s, key, owner = index_](Core& core) {
+        host_.post(w, [subs, s, key, owner = index_](Core& core, TimePoint) {
             for (const auto& [filter, e] : *subs) core.tree_.insert(filter, s, e);
             core.acknowledge(owner, key);
         });
@@ -1524,7 +1524,7 @@ unsigned Core::replicate_unsubscribe(std::vector<std::string> removed, SessionId
     auto filters = std::make_shared<const std::vector<std::string>>(std::move(removed));
     for (unsigned w = 0; w < shared_.worker_count; ++w) {
         if (w == index_) continue;
-        host_.post(w, [filters, s, key, owner = index_](Core& core) {
+        host_.post(w, [filters, s, key, owner = index_](Core& core, TimePoint) {
             for (const auto& filter : *filters) core.tree_.erase(filter, s);
             core.acknowledge(owner, key);
         });
@@ -1536,7 +1536,7 @@ void Core::acknowledge(unsigned owner, AckKey key) {
     // Deliveries this worker matched before the change go first (posts between two workers arrive in order), so
     // none from a removed filter reaches the client after its UNSUBACK.
     post_outbox(owner);
-    host_.post(owner, [key](Core& core) { core.ack_arrived(key, true, Clock::now()); });
+    host_.post(owner, [key](Core& core, TimePoint t) { core.ack_arrived(key, true, t); });
 }
 
 std::pair<Core::AckKey, Core::PendingAck*> Core::await_ack(ConnectionId c, PendingAck a) {
@@ -1547,6 +1547,7 @@ std::pair<Core::AckKey, Core::PendingAck*> Core::await_ack(ConnectionId c, Pendi
 }
 
 void Core::ack_arrived(AckKey key, bool ok, TimePoint now) {
+    now_ = now;
     auto it = pending_acks_.find(key);
     if (it == pending_acks_.end()) return;
     if (!ok) it->second.ok = false;
@@ -1596,7 +1597,7 @@ void Core::send_ack(ConnectionId c, PendingAck& a, TimePoint now) {
 void Core::post_outbox(unsigned worker) {
     if (outbox_[worker].empty()) return;
     host_.post(worker,
-               [batch = std::move(outbox_[worker])](Core& core) mutable { core.deliver_batch(batch, Clock::now()); });
+               [batch = std::move(outbox_[worker])](Core& core, TimePoint t) mutable { core.deliver_batch(batch, t); });
     outbox_[worker] = {};
 }
 
@@ -1695,7 +1696,7 @@ void Core::check_offline_sessions(TimePoint now) {
             auto w = std::move(*s.pending_will);
             s.pending_will.reset();
             if (durable(s)) {
-                StoreBatch b;
+                StoreBatch b{now_};
                 b.erase_will(s.client_id);
                 commit(b);
             }
@@ -1758,7 +1759,7 @@ void Core::publish_sys(TimePoint now) {
         bytes_received += base.bytes_received;
         bytes_sent += base.bytes_sent;
         if (store_ != nullptr) {
-            StoreBatch b;
+            StoreBatch b{now_};
             b.put_totals({received, sent, pub_received, pub_sent, dropped, bytes_received, bytes_sent});
             commit(b);
         }
@@ -1949,7 +1950,7 @@ std::size_t Core::publish(const BrokerPublish& p, TimePoint now) {
     m->seal();
     MessagePtr msg = std::move(m);
     if (p.retain) {
-        StoreBatch b;
+        StoreBatch b{now_};
         set_retained(msg, &b);  // [MQTT-3.3.1-6/7], as for a client's retained PUBLISH
         commit(b);
     }
@@ -1966,10 +1967,13 @@ void Core::commit(StoreBatch& b) {
     store_->commit(b.take(), {});
 }
 
-void Core::commit_then(StoreBatch& b, std::function<void(Core&, bool)> then) {
+void Core::commit_then(StoreBatch& b, std::function<void(Core&, bool, TimePoint)> then) {
     // The completion runs on the store's thread; the rest happens back on this core's own thread.
     store_->commit(b.take(), [host = &host_, w = index_, then = std::move(then)](bool ok) mutable {
-        host->post(w, [then = std::move(then), ok](Core& core) { then(core, ok); });
+        host->post(w, [then = std::move(then), ok](Core& core, TimePoint now) {
+            core.now_ = now;
+            then(core, ok, now);
+        });
     });
 }
 
@@ -1992,7 +1996,7 @@ void Core::note_sent(Session& s, const Outgoing& o) {
     // wrote it before sending (hold()); batched mode writes it now, not waited for (like every write there).
     // QoS 1 identifiers are not stored: a QoS 1 message may be delivered twice anyway.
     if (o.seq == 0 || store_ == nullptr || o.qos != QoS::ExactlyOnce || store_->acks_wait()) return;
-    StoreBatch b;
+    StoreBatch b{now_};
     b.mark_delivery(s.client_id, o.seq, o.packet_id, false);
     commit(b);
 }
@@ -2011,11 +2015,11 @@ void Core::hold(Session& s, Outgoing o) {
     o.held = true;
     if (o.seq != 0 && o.qos == QoS::ExactlyOnce) {
         o.marking = true;
-        StoreBatch b;
+        StoreBatch b{now_};
         b.mark_delivery(s.client_id, o.seq, o.packet_id, false);
-        commit_then(b, [sid = s.id, seq = o.seq, pid = o.packet_id](Core& core, bool) {
+        commit_then(b, [sid = s.id, seq = o.seq, pid = o.packet_id](Core& core, bool, TimePoint t) {
             // A failed write sends it anyway (as an unmarked message: a restart would give it a new identifier).
-            core.on_marked(sid, seq, pid, Clock::now());
+            core.on_marked(sid, seq, pid, t);
         });
     }
     s.inflight.push_back(std::move(o));
@@ -2059,7 +2063,7 @@ void Core::release(Session& s, TimePoint now) {
 
 void Core::forget(Session& s, const Outgoing& o) {
     if (o.seq == 0 || store_ == nullptr) return;
-    StoreBatch b;
+    StoreBatch b{now_};
     b.erase_delivery(s.client_id, o.seq);
     commit(b);
 }
@@ -2162,7 +2166,7 @@ std::size_t Core::route_persisted(const MessagePtr& m, TimePoint now) {
     if (store_ == nullptr || m->qos == QoS::AtMostOnce) return route(m, now);
     PendingPublish p;
     p.message = m;
-    StoreBatch b;
+    StoreBatch b{now_};
     capture(p, b, now);
     commit(b);
     finish_publish(p, true, now);
@@ -2179,7 +2183,7 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
     std::vector<std::pair<std::string, SubscriptionEntry>> subs;
     auto ns = std::make_unique<Session>();
     Session& s = *ns;
-    s.id = (static_cast<SessionId>(index_) << 48) | next_session_++;
+    s.id = make_session_id(index_, next_session_++);
     s.client_id = rs.session.client_id;
     s.tag = std::make_shared<SessionTag>(s.client_id);
     s.tag->durable = true;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "broker/auth.hpp"
+#include "broker/ids.hpp"
 #include "broker/lazy_deque.hpp"
 #include "broker/lazy_container.hpp"
 #include "broker/message.hpp"
@@ -37,9 +38,6 @@
 #include "topic/subscription_tree.hpp"
 
 namespace moth::broker {
-
-using ConnectionId = std::uint64_t;
-using SessionId = std::uint64_t;  // the owning worker's index in the top 16 bits
 
 class Core;
 
@@ -68,9 +66,10 @@ public:
     virtual void resume_input(ConnectionId id) = 0;
     // Moves the connection to `worker`, which continues with `unread` as its first input. The core forgets it.
     virtual void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) = 0;
-    // Runs `fn` on `worker`'s thread with that worker's Core. The one call that may also come from another
-    // thread: the store's committer posts its completions (Shared::store) back with it.
-    virtual void post(unsigned worker, std::function<void(Core&)> fn) = 0;
+    // Runs `fn` on `worker`'s thread with that worker's Core and the time it runs at (the core reads no clock).
+    // The one call that may also come from another thread: the store's committer posts its completions
+    // (Shared::store) back with it.
+    virtual void post(unsigned worker, std::function<void(Core&, TimePoint now)> fn) = 0;
 };
 
 // Per-worker counters, written by their worker only and read by the $SYS publisher.
@@ -94,7 +93,7 @@ struct alignas(64) Stats {
 
 // State all workers share. Created by main before the workers start.
 struct Shared {
-    explicit Shared(config::Config c, unsigned workers);
+    Shared(config::Config c, unsigned workers, TimePoint started_at);
 
     config::Config config;
     unsigned worker_count;
@@ -441,7 +440,7 @@ private:
     // A message that nobody acknowledges (will, API): persisted for durable sessions, delivered at once.
     std::size_t route_persisted(const MessagePtr& m, TimePoint now);
     // Commits `b`; `then` runs on this core once it is durable (sync) or at once (batched).
-    void commit_then(StoreBatch& b, std::function<void(Core&, bool)> then);
+    void commit_then(StoreBatch& b, std::function<void(Core&, bool, TimePoint)> then);
     void commit(StoreBatch& b);  // no one waits
     void persist_session(Session& s, StoreBatch& b);
     void note_sent(Session& s, const Outgoing& o);  // stores a QoS 2 PUBLISH's packet identifier (batched mode)

@@ -191,7 +191,7 @@ void StoreBatch::put_delivery(std::string_view client_id, const StoredDelivery& 
     w.u32(static_cast<std::uint32_t>(d.subscription_ids.size()));
     for (auto id : d.subscription_ids) w.u32(id);
     w.str(d.share);
-    write_message(w, *d.message, Clock::now());
+    write_message(w, *d.message, now_);
     put(ops_, seq_key(kDelivery, client_id, d.seq), std::move(v));
 }
 
@@ -227,7 +227,7 @@ void StoreBatch::put_will(std::string_view client_id, const StoredWillRecord& wr
     w.u32(wr.delay_s);
     w.u8(wr.expiry_s ? 1 : 0);
     w.u32(wr.expiry_s.value_or(0));
-    write_message(w, *wr.message, Clock::now());
+    write_message(w, *wr.message, now_);
     put(ops_, client_key(kWill, client_id), std::move(v));
 }
 
@@ -238,7 +238,7 @@ void StoreBatch::erase_will(std::string_view client_id) {
 void StoreBatch::put_retained(const Message& m) {
     std::string v;
     Writer w(v);
-    write_message(w, m, Clock::now());
+    write_message(w, m, now_);
     put(ops_, client_key(kRetained, m.topic), std::move(v));
 }
 
@@ -451,7 +451,7 @@ RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache
     });
     // Attach what belongs to each session; what belongs to none is left over from a session that ended while
     // its last writes were queued: erased.
-    StoreBatch orphans;
+    StoreBatch orphans{now};
     for (auto& [client, list] : deliveries) {
         auto it = sessions.find(client);
         if (it == sessions.end()) {

@@ -232,6 +232,9 @@ struct RestoredState {
 // Builds batches in the key layout.
 class StoreBatch {
 public:
+    // `now`: the time of the event that writes the batch (message expiry is stored as Unix milliseconds).
+    explicit StoreBatch(TimePoint now) : now_(now) {}
+
     void put_session(const StoredSession& s);
     void erase_session(std::string_view client_id);  // and everything else kept for it
     void put_delivery(std::string_view client_id, const StoredDelivery& d);
@@ -249,6 +252,7 @@ public:
     [[nodiscard]] std::vector<StoreOp> take() { return std::exchange(ops_, {}); }
 
 private:
+    TimePoint now_;
     std::vector<StoreOp> ops_;
 };
 

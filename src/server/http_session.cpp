@@ -101,8 +101,8 @@ public:
         g->done = std::move(done);
         Worker* home = &w_;
         for (unsigned i = 0; i < ctx_.shared->worker_count; ++i) {
-            w_.post(i, [g, home, query](broker::Core& core) {
-                auto part = core.snapshot(query, broker::Clock::now());
+            w_.post(i, [g, home, query](broker::Core& core, broker::TimePoint now) {
+                auto part = core.snapshot(query, now);
                 asio::post(home->ioc(), [g, part = std::move(part)]() mutable {
                     auto& m = g->merged;
                     std::move(part.clients.begin(), part.clients.end(), std::back_inserter(m.clients));
@@ -155,8 +155,8 @@ public:
         g->done = std::move(done);
         Worker* home = &w_;
         for (unsigned i = 0; i < ctx_.shared->worker_count; ++i) {
-            w_.post(i, [g, home, client_id](broker::Core& core) {
-                const bool found = core.disconnect_client(client_id, broker::Clock::now());
+            w_.post(i, [g, home, client_id](broker::Core& core, broker::TimePoint now) {
+                const bool found = core.disconnect_client(client_id, now);
                 asio::post(home->ioc(), [g, found] {
                     g->found = g->found || found;
                     if (--g->remaining == 0) g->done(g->found);

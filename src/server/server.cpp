@@ -60,7 +60,7 @@ constexpr auto kShutdownGrace = std::chrono::seconds(2);
 
 struct Server::Impl {
     Impl(config::Config c, broker::Authenticator& a, std::function<void(int, const std::string&)> l, std::string v)
-        : shared(std::move(c), 1), log(std::move(l)) {
+        : shared(std::move(c), 1, Clock::now()), log(std::move(l)) {
         shared.authenticator = &a;
         shared.log = log;
         shared.version = std::move(v);
@@ -286,10 +286,10 @@ void Worker::hand_off(ConnectionId id, unsigned worker, std::span<const std::byt
     conn->hand_off(worker, unread);
 }
 
-void Worker::post(unsigned worker, std::function<void(broker::Core&)> fn) {
+void Worker::post(unsigned worker, std::function<void(broker::Core&, broker::TimePoint)> fn) {
     Worker* target = &peer(worker);
     asio::post(target->ioc_, [target, fn = std::move(fn)] {
-        fn(*target->core_);
+        fn(*target->core_, Clock::now());
         target->schedule_flush();
     });
 }
@@ -463,7 +463,7 @@ void Server::start() {
         const auto now = Clock::now();
         for (auto& rs : st.sessions) {
             const std::string client_id = rs.session.client_id;
-            const unsigned owner = static_cast<unsigned>(std::hash<std::string_view>{}(client_id) % n);
+            const unsigned owner = broker::owner_worker(client_id, n);
             auto& core = impl.workers[owner]->core();
             auto subs = core.restore(rs, now);
             const auto sid = core.session_id(client_id);

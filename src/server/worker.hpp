@@ -123,7 +123,7 @@ public:
     void pause_input(ConnectionId id) override;
     void resume_input(ConnectionId id) override;
     void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) override;
-    void post(unsigned worker, std::function<void(broker::Core&)> fn) override;
+    void post(unsigned worker, std::function<void(broker::Core&, broker::TimePoint)> fn) override;
 
 private:
     void schedule_tick();

@@ -73,7 +73,7 @@ void build(Input& in, StoreBatch& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     Input in(data, size);
-    StoreBatch b;
+    StoreBatch b{Clock::now()};
     build(in, b);
     auto ops = b.take();
     // Damage: each remaining pair of bytes picks a record and overwrites, truncates or extends its value or key.

@@ -27,7 +27,7 @@ using test::Peer;
 
 class CoreTest : public ::testing::Test {
 protected:
-    CoreTest() : shared_(config::default_config(), 1), core_(0, shared_, host_) {
+    CoreTest() : shared_(config::default_config(), 1, TimePoint{}), core_(0, shared_, host_) {
         shared_.authenticator = &allow_;
     }
 

@@ -53,7 +53,7 @@ public:
         resumed.push_back(id);
     }
     void hand_off(ConnectionId, unsigned, std::span<const std::byte>) override { FAIL() << "one worker: no hand-off"; }
-    void post(unsigned worker, std::function<void(Core&)> fn) override {
+    void post(unsigned worker, std::function<void(Core&, TimePoint)> fn) override {
         if (!keeps_posts_) {
             FAIL() << "one worker: nothing to post";
             return;
@@ -66,8 +66,8 @@ public:
     bool closed(ConnectionId id) const { return std::find(closed_.begin(), closed_.end(), id) != closed_.end(); }
     std::vector<std::byte> take(ConnectionId id) { return std::exchange(out_[id], {}); }
     // What was posted to `worker` so far, in post order; the posts to other workers stay.
-    std::vector<std::function<void(Core&)>> take_posts_to(unsigned worker) {
-        std::vector<std::function<void(Core&)>> taken;
+    std::vector<std::function<void(Core&, TimePoint)>> take_posts_to(unsigned worker) {
+        std::vector<std::function<void(Core&, TimePoint)>> taken;
         std::size_t kept = 0;
         for (std::size_t i = 0; i < posted.size(); ++i) {
             if (posted_to[i] == worker) {
@@ -81,7 +81,7 @@ public:
         posted_to.resize(kept);
         return taken;
     }
-    std::vector<std::function<void(Core&)>> posted;  // with keeps_posts, in the order they were posted
+    std::vector<std::function<void(Core&, TimePoint)>> posted;  // with keeps_posts, in the order they were posted
     std::vector<unsigned> posted_to;                 // the worker each of `posted` is for
     std::set<ConnectionId> paused;                   // connections whose input the core paused (not resumed yet)
     std::vector<ConnectionId> resumed;               // resume_input calls, in order

@@ -29,7 +29,7 @@ using test::Peer;
 
 class DurableCoreTest : public ::testing::Test {
 protected:
-    explicit DurableCoreTest(bool wait = true) : store_(wait), shared_(config::default_config(), 1) {
+    explicit DurableCoreTest(bool wait = true) : store_(wait), shared_(config::default_config(), 1, TimePoint{}) {
         shared_.authenticator = &allow_;
         shared_.store = &store_;
         core_ = std::make_unique<Core>(0, shared_, host_);
@@ -39,7 +39,7 @@ protected:
     void complete(bool ok = true) {
         store_.complete(ok);
         auto fns = host_.take_posts_to(0);
-        for (auto& fn : fns) fn(*core_);
+        for (auto& fn : fns) fn(*core_, now_);
         input_.feed_resumed(*core_, host_, now_);
         core_->flush();
     }
@@ -446,7 +446,7 @@ TEST_F(DurableCoreTest, Qos2PublishResentWhileItsWriteIsUnderWayIsRoutedOnce) {
 // stored) inside the range of the queue left in the store was queued again by that range's read-back when its
 // acknowledgement came between the read and its result: the client got it a second time, under a new identifier.
 TEST_F(DurableCoreTest, RestoredInFlightMessageIsNotReadBackAgainOnceAcknowledged) {
-    StoreBatch b;
+    StoreBatch b{Clock::now()};
     StoredSession st;
     st.client_id = "sub";
     st.expiry_s = 3600;
@@ -576,7 +576,7 @@ TEST_F(BoundedQueueTest, RecordsOfAnotherWorkerAreReadBackOnlyAfterTheyArrive) {
         d.seq = make_seq(shared_.next_seq.fetch_add(1), 1);
         d.message = m;
         d.qos = 1;
-        StoreBatch b;
+        StoreBatch b{Clock::now()};
         b.put_delivery("sub", d);
         store_.commit(b.take(), {});
         remote.push_back({m, sid, QoS::AtLeastOnce, false, {}, nullptr, d.seq});

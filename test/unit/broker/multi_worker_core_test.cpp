@@ -35,7 +35,7 @@ constexpr unsigned kWorkers = 3;
 class MultiWorkerCoreTest : public ::testing::Test {
 protected:
     explicit MultiWorkerCoreTest(FakeStore* store = nullptr)
-        : store_(store), shared_(config::default_config(), kWorkers) {
+        : store_(store), shared_(config::default_config(), kWorkers, TimePoint{}) {
         shared_.authenticator = &allow_;
         shared_.store = store;
         for (unsigned w = 0; w < kWorkers; ++w) {
@@ -50,7 +50,7 @@ protected:
         std::size_t n = 0;
         for (auto& h : hosts_) {
             for (auto& fn : h->take_posts_to(worker)) {
-                fn(*cores_[worker]);
+                fn(*cores_[worker], now_);
                 ++n;
             }
         }

@@ -146,7 +146,7 @@ void check_loaded(broker::StoreBackend& backend, TimePoint now) {
 
 TEST(StoreLayout, RoundTripInMemory) {
     MemoryBackend mem;
-    StoreBatch b;
+    StoreBatch b{broker::Clock::now()};
     const auto now = broker::Clock::now();
     fill(b, now);
     auto ops = b.take();
@@ -159,7 +159,7 @@ TEST(StoreLayout, RoundTripInRocksDbAcrossReopen) {
     const auto now = broker::Clock::now();
     {
         RocksDbBackend db(dir.path / "store");
-        StoreBatch b;
+        StoreBatch b{broker::Clock::now()};
         fill(b, now);
         auto ops = b.take();
         ASSERT_TRUE(db.write({&ops}, true));
@@ -178,7 +178,7 @@ TEST(StoreLayout, EraseSessionRemovesEverythingOfThatClientOnly) {
             db = std::make_unique<RocksDbBackend>(dir.path / "store");
             backend = db.get();
         }
-        StoreBatch b;
+        StoreBatch b{broker::Clock::now()};
         const auto now = broker::Clock::now();
         fill(b, now);
         broker::StoredSession other;
@@ -240,7 +240,7 @@ TEST(GroupCommit, OneWriteCoversTheBatchesOfManyThreads) {
     GateBackend backend;
     GroupCommitStore store(backend, broker::Durability::Sync, 100ms);
     Completions c;
-    StoreBatch first;
+    StoreBatch first{broker::Clock::now()};
     first.put_retained(*message("first", "x"));
     store.commit(first.take(), c.done(0));
     backend.wait_writes(1);  // the committer is inside the first write
@@ -248,7 +248,7 @@ TEST(GroupCommit, OneWriteCoversTheBatchesOfManyThreads) {
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&, t] {
             for (int i = 0; i < 25; ++i) {
-                StoreBatch b;
+                StoreBatch b{broker::Clock::now()};
                 b.put_retained(*message("t" + std::to_string(t) + "/" + std::to_string(i), "x"));
                 store.commit(b.take(), c.done(static_cast<std::uint64_t>(1 + t * 25 + i)));
             }
@@ -283,7 +283,7 @@ void fault_at(std::size_t n, bool rocks) {
     {
         GroupCommitStore store(faulty, broker::Durability::Sync, 100ms);
         for (std::uint64_t i = 0; i < kBatches; ++i) {
-            StoreBatch b;
+            StoreBatch b{broker::Clock::now()};
             broker::StoredSession s;
             s.client_id = "c" + std::to_string(i);
             s.expiry_s = 60;
@@ -340,7 +340,7 @@ TEST(StoreFaults, ClosedStoreReportsFailureAtOnce) {
     GroupCommitStore store(mem, broker::Durability::Sync, 100ms);
     store.close();
     bool called = false, result = true;
-    StoreBatch b;
+    StoreBatch b{broker::Clock::now()};
     b.put_retained(*message("x", "y"));
     store.commit(b.take(), [&](bool ok) {
         called = true;
@@ -358,7 +358,7 @@ TEST(StoreBatched, WritesTrailAndAreFlushedOnClose) {
         GroupCommitStore store(mem, broker::Durability::Batched, 60000ms);  // only close() flushes
         EXPECT_FALSE(store.acks_wait());
         for (std::uint64_t i = 0; i < 10; ++i) {
-            StoreBatch b;
+            StoreBatch b{broker::Clock::now()};
             b.put_retained(*message("r/" + std::to_string(i), "x"));
             store.commit(b.take(), c.done(i));
         }
@@ -375,7 +375,7 @@ constexpr std::uint64_t kLast = std::numeric_limits<std::uint64_t>::max();
 void read_range(broker::StoreBackend& backend, broker::Durability mode) {
     GroupCommitStore store(backend, mode, 1ms);
     for (const std::string client : {"a", "ab"}) {
-        StoreBatch b;
+        StoreBatch b{broker::Clock::now()};
         for (std::uint64_t seq = 1; seq <= 50; ++seq) {
             broker::StoredDelivery d;
             d.seq = seq * 2;  // even seqs only: a read may start between two
@@ -458,7 +458,7 @@ TEST(StoreDamage, UnreadableDatabaseNamesItsPath) {
     const auto path = dir.path / "store";
     {
         RocksDbBackend db(path);
-        StoreBatch b;
+        StoreBatch b{broker::Clock::now()};
         b.put_retained(*message("r", "x"));
         auto ops = b.take();
         ASSERT_TRUE(db.write({&ops}, true));
