@@ -174,18 +174,20 @@ std::size_t MultiCoreHarness::run_posts_to(unsigned worker) {
     const std::size_t resumed = host(worker).resumed.size();
     input_.feed_resumed(core(worker), host(worker), now_);
     if (n + resumed != 0) core(worker).flush();
-    return n + resumed;
+    return n;
+}
+
+bool MultiCoreHarness::idle() const {
+    for (const auto& h : hosts_) {
+        if (!h->posted.empty() || !h->resumed.empty()) return false;
+    }
+    return true;
 }
 
 std::size_t MultiCoreHarness::run_until_idle() {
     std::size_t steps = 0;
-    for (bool more = true; more;) {
-        more = false;
-        for (unsigned w = 0; w < cores(); ++w) {
-            const std::size_t n = run_posts_to(w);
-            steps += n;
-            more = more || n != 0;
-        }
+    while (!idle()) {
+        for (unsigned w = 0; w < cores(); ++w) steps += run_posts_to(w);
         if (steps > kMaxSteps) {
             ADD_FAILURE() << "run_until_idle: still busy after " << kMaxSteps << " steps (a loop of posts?)";
             break;

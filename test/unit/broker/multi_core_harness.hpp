@@ -114,8 +114,10 @@ public:
     [[nodiscard]] std::size_t queued(unsigned from, unsigned to) const;
     // Runs what every core has posted to `worker` so far (each sender's posts in order, as between two real workers;
     // the senders one after another), feeds the connections whose input it resumed, then flushes it as the worker
-    // does after a post. Returns how many posts and resumed inputs ran.
+    // does after a post. Returns how many posts ran.
     std::size_t run_posts_to(unsigned worker);
+    // Nothing posted anywhere and no resumed input waiting to be fed.
+    [[nodiscard]] bool idle() const;
     // Runs posts core by core until nothing is queued anywhere. Returns the number of posts run; fails the test (and
     // stops) after kMaxSteps, as a loop that never settles would run forever.
     std::size_t run_until_idle();
