@@ -1734,7 +1734,7 @@ void Core::publish_sys(TimePoint now) {
     const bool first = next_sys_ == TimePoint{};
     next_sys_ = now + std::chrono::seconds(interval);
     std::uint64_t connected = 0, sessions = 0, received = 0, sent = 0, dropped = 0, pub_received = 0, pub_sent = 0,
-                  bytes_received = 0, bytes_sent = 0, subscriptions = 0;
+                  bytes_received = 0, bytes_sent = 0, subscriptions = 0, failed = 0;
     for (const auto& st : shared_.stats) {
         auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
         connected += get(st->connections);
@@ -1747,6 +1747,7 @@ void Core::publish_sys(TimePoint now) {
         bytes_received += get(st->bytes_received);
         bytes_sent += get(st->bytes_sent);
         subscriptions += get(st->subscriptions);
+        failed += get(st->connection_failures);
     }
     // Totals count from the broker's first start: what the store kept, plus this run's counters.
     {
@@ -1821,6 +1822,7 @@ void Core::publish_sys(TimePoint now) {
     publish("$SYS/broker/bytes/received", std::to_string(bytes_received));
     publish("$SYS/broker/bytes/sent", std::to_string(bytes_sent));
     publish("$SYS/broker/subscriptions/count", std::to_string(subscriptions));
+    publish("$SYS/broker/connections/failed", std::to_string(failed));
     publish("$SYS/broker/retained messages/count", std::to_string(retained_count));
     const char* names[3] = {"1min", "5min", "15min"};
     for (std::size_t i = 0; i < 3; ++i) {
@@ -2242,6 +2244,12 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
     sessions_by_id_.emplace(s.id, &s);
     sessions_.emplace(s.client_id, std::move(ns));
     return subs;
+}
+
+std::optional<std::string> Core::client_id_of(ConnectionId id) const {
+    const auto it = connections_.find(id);  // also a connection already marked Closed
+    if (it == connections_.end() || it->second->session == nullptr) return std::nullopt;
+    return it->second->session->client_id;
 }
 
 }  // namespace moth::broker

@@ -85,6 +85,7 @@ struct alignas(64) Stats {
     std::atomic<std::uint64_t> bytes_sent{0};
     std::atomic<std::uint64_t> subscriptions{0};
     std::atomic<std::uint64_t> protocol_errors{0};
+    std::atomic<std::uint64_t> connection_failures{0};  // a core call for a connection threw (server's guard)
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -259,6 +260,8 @@ public:
     // What connection `id` was opened with (on_open's `remote` and `tag`), for the I/O layer to carry along when
     // it hands the connection to another worker (Host::hand_off, before the core forgets it). False: unknown id.
     bool origin(ConnectionId id, std::string& remote, std::shared_ptr<const ListenerTag>& tag) const;
+    // The client id of connection `id`'s session; nullopt before its CONNECT is accepted, or for an unknown id.
+    [[nodiscard]] std::optional<std::string> client_id_of(ConnectionId id) const;
 
     // ---- Introspection and administration for the HTTP API (on this core's thread, like everything else) ----
     // Copies of what this core holds (sessions live on their client id's worker, so no two cores report the
