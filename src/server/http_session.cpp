@@ -83,6 +83,7 @@ public:
             s.bytes_received += get(st->bytes_received);
             s.bytes_sent += get(st->bytes_sent);
             s.messages_dropped += get(st->messages_dropped);
+            s.connection_failures += get(st->connection_failures);
         }
         std::lock_guard lock(ctx_.shared->retained_mutex);
         s.retained = ctx_.shared->retained.size();
