@@ -22,6 +22,7 @@ StatsTotals sum(const std::vector<std::unique_ptr<Stats>>& stats) {
         t.bytes_sent += get(st->bytes_sent);
         t.subscriptions += get(st->subscriptions);
         t.protocol_errors += get(st->protocol_errors);
+        t.connection_failures += get(st->connection_failures);
     }
     return t;
 }

@@ -30,6 +30,7 @@ struct alignas(64) Stats {
     std::atomic<std::uint64_t> bytes_sent{0};
     std::atomic<std::uint64_t> subscriptions{0};
     std::atomic<std::uint64_t> protocol_errors{0};
+    std::atomic<std::uint64_t> connection_failures{0};  // a core call for a connection threw (server's guard)
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -43,7 +44,7 @@ struct alignas(64) Stats {
 struct StatsTotals {
     std::uint64_t connections = 0, sessions = 0, messages_received = 0, messages_sent = 0, messages_dropped = 0,
                   publish_received = 0, publish_sent = 0, bytes_received = 0, bytes_sent = 0, subscriptions = 0,
-                  protocol_errors = 0;
+                  protocol_errors = 0, connection_failures = 0;
 };
 [[nodiscard]] StatsTotals sum(const std::vector<std::unique_ptr<Stats>>& stats);
 

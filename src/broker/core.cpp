@@ -56,6 +56,12 @@ bool Core::origin(ConnectionId id, std::string& remote, std::shared_ptr<const Li
     return true;
 }
 
+std::optional<std::string> Core::client_id_of(ConnectionId id) const {
+    const auto it = connections_.find(id);  // also a connection already marked Closed
+    if (it == connections_.end() || it->second->session == nullptr) return std::nullopt;
+    return it->second->session->client_id;
+}
+
 Connection* Core::find_connection(ConnectionId id) {
     auto it = connections_.find(id);
     if (it == connections_.end() || it->second->state == Connection::State::Closed) return nullptr;

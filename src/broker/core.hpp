@@ -100,6 +100,8 @@ public:
     // What connection `id` was opened with (on_open's `remote` and `tag`), for the I/O layer to carry along when
     // it hands the connection to another worker (Host::hand_off, before the core forgets it). False: unknown id.
     bool origin(ConnectionId id, std::string& remote, std::shared_ptr<const ListenerTag>& tag) const;
+    // The client id of connection `id`'s session; nullopt before its CONNECT is accepted, or for an unknown id.
+    [[nodiscard]] std::optional<std::string> client_id_of(ConnectionId id) const;
 
     // ---- Introspection and administration for the HTTP API (on this core's thread, like everything else) ----
     // Copies of what this core holds (sessions live on their client id's worker, so no two cores report the

@@ -62,6 +62,7 @@ std::vector<std::pair<std::string, std::string>> SysTopics::update(const SysInpu
         {"$SYS/broker/bytes/received", std::to_string(all.bytes_received)},
         {"$SYS/broker/bytes/sent", std::to_string(all.bytes_sent)},
         {"$SYS/broker/subscriptions/count", std::to_string(in.totals.subscriptions)},
+        {"$SYS/broker/connections/failed", std::to_string(in.totals.connection_failures)},
         {"$SYS/broker/retained messages/count", std::to_string(in.retained_count)},
     };
     const char* names[3] = {"1min", "5min", "15min"};

@@ -683,6 +683,9 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
     single("moth_bytes_sent_total", "counter", "MQTT bytes sent since start.", s.bytes_sent);
     single("moth_messages_dropped_total", "counter", "Messages dropped (queue limits, slow consumers) since start.",
            s.messages_dropped);
+    single("moth_connection_failures_total", "counter",
+           "Connections closed because the broker failed internally while serving them, since start.",
+           s.connection_failures);
     metric("moth_connections", "gauge", "Open MQTT connections per listener.");
     for (const auto& [name, n] : connections) {
         out += "moth_connections{listener=\"" + label(name) + "\"} " + std::to_string(n) + "\n";

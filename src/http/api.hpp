@@ -59,6 +59,7 @@ struct StatsInfo {
     std::uint64_t bytes_received = 0;
     std::uint64_t bytes_sent = 0;
     std::uint64_t messages_dropped = 0;
+    std::uint64_t connection_failures = 0;  // connections closed because a call into the core threw
 };
 
 struct RetainedInfo {

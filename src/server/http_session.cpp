@@ -73,17 +73,16 @@ public:
         s.uptime_s = static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::seconds>(broker::Clock::now() - sh.started).count());
         s.workers = sh.worker_count;
-        const auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-        for (const auto& st : sh.stats) {
-            s.clients_connected += get(st->connections);
-            s.sessions += get(st->sessions);
-            s.subscriptions += get(st->subscriptions);
-            s.messages_received += get(st->messages_received);
-            s.messages_sent += get(st->messages_sent);
-            s.bytes_received += get(st->bytes_received);
-            s.bytes_sent += get(st->bytes_sent);
-            s.messages_dropped += get(st->messages_dropped);
-        }
+        const auto t = broker::sum(sh.stats);
+        s.clients_connected = t.connections;
+        s.sessions = t.sessions;
+        s.subscriptions = t.subscriptions;
+        s.messages_received = t.messages_received;
+        s.messages_sent = t.messages_sent;
+        s.bytes_received = t.bytes_received;
+        s.bytes_sent = t.bytes_sent;
+        s.messages_dropped = t.messages_dropped;
+        s.connection_failures = t.connection_failures;
         std::lock_guard lock(ctx_.shared->retained_mutex);
         s.retained = ctx_.shared->retained.size();
         return s;

@@ -117,6 +117,26 @@ Worker::~Worker() = default;
 
 void Worker::init() {
     core_ = std::make_unique<broker::Core>(index_, impl_.shared, *this);
+    ConnectionGuard::Hooks hooks;
+    hooks.client_id = [this](ConnectionId id) { return core_->client_id_of(id); };
+    hooks.remote = [this](ConnectionId id) -> std::optional<std::string> {
+        std::string remote;
+        std::shared_ptr<const broker::ListenerTag> tag;
+        return core_->origin(id, remote, tag) ? std::optional(std::move(remote)) : std::nullopt;
+    };
+    hooks.close = [this](ConnectionId id) {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) return;
+        const auto conn = it->second;  // kept alive through force_close, which may drop the map's reference
+        conn->force_close();
+        forget(id);  // also where force_close could not (on_open failed: the connection has no id yet)
+    };
+    hooks.closed = [this](ConnectionId id) {
+        core_->on_closed(id, Clock::now());
+        schedule_flush();
+    };
+    hooks.log = [this](int level, const std::string& line) { log(level, line); };
+    conn_guard_.emplace(std::move(hooks), impl_.shared.stats.at(index_)->connection_failures);
     lingering_ = std::make_unique<LingeringCloses>(ioc_, impl_.lingering, impl_.shared.config.limits.max_connections,
                                                    [this] {
                                                        impl_.descriptor_freed();
@@ -161,7 +181,7 @@ void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> ini
     }
     auto conn = std::make_shared<TcpConnection>(*this, std::move(own), std::move(slot));
     const ConnectionId id = open(conn, std::move(remote), std::move(tag));
-    conn->start(id, std::move(initial));
+    if (id != 0) conn->start(id, std::move(initial));
     schedule_flush();
 }
 
@@ -169,8 +189,11 @@ ConnectionId Worker::open(std::shared_ptr<Connection> conn, std::string remote,
                           std::shared_ptr<const broker::ListenerTag> tag, std::optional<std::string> username) {
     const ConnectionId id = (static_cast<ConnectionId>(index_) << 48) | next_id_++;
     conns_.emplace(id, std::move(conn));
-    core_->on_open(id, std::move(remote), Clock::now(), std::move(tag), std::move(username));
-    return id;
+    // `remote` is copied, not moved: the guard's log line names it if on_open throws before the core keeps it.
+    const bool opened = guarded(
+        id, CoreCall::Open, [&] { core_->on_open(id, remote, Clock::now(), std::move(tag), std::move(username)); },
+        remote);
+    return opened ? id : 0;
 }
 
 void Worker::forget(ConnectionId id) {

@@ -386,13 +386,18 @@ private:
         } else if (relayed_) {
             post_to_owner([](RelayConnection& r) { r.on_drained(); });
         } else {
-            w_.core().on_drained(id_, Clock::now());
+            w_.guarded(id_, CoreCall::Drained, [&] { w_.core().on_drained(id_, Clock::now()); });
             w_.schedule_flush();
         }
     }
 
     void consume() {
-        const auto consumed = w_.core().on_data(id_, std::span<const std::byte>(in_.data(), in_len_), Clock::now());
+        std::size_t consumed = in_len_;
+        // A throw has closed the connection (closed_): reads() stops.
+        if (!w_.guarded(id_, CoreCall::Data, [&] {
+                consumed = w_.core().on_data(id_, std::span<const std::byte>(in_.data(), in_len_), Clock::now());
+            }))
+            return;
         if (relayed_) {
             in_len_ = 0;  // the unconsumed rest went to the owner with the hand-off
         } else {
@@ -427,7 +432,7 @@ private:
             if (tell_core) post_to_owner([](RelayConnection& r) { r.on_peer_closed(); });
             relay_.reset();
         } else if (tell_core) {
-            w_.core().on_closed(id_, Clock::now());
+            w_.guarded(id_, CoreCall::Closed, [&] { w_.core().on_closed(id_, Clock::now()); });
             w_.schedule_flush();
         }
         w_.forget(id_);
@@ -478,6 +483,7 @@ void RelayConnection::start(std::vector<std::byte> unread) {
     }
     open_ = true;
     id_ = w_.open(shared_from_this(), remote_, source_ ? source_->tag : nullptr, username_);
+    if (id_ == 0) return;  // on_open threw: closed (detached from the stream) by the guard
     on_data(std::move(unread));
 }
 
@@ -506,7 +512,9 @@ void RelayConnection::taken(std::size_t n) {
 }
 
 void RelayConnection::feed() {
-    const auto consumed = w_.core().on_data(id_, in_, Clock::now());
+    std::size_t consumed = in_.size();
+    // A throw has closed the relay (open_ false, detached from the stream): nothing more is fed.
+    if (!w_.guarded(id_, CoreCall::Data, [&] { consumed = w_.core().on_data(id_, in_, Clock::now()); })) return;
     if (open_) in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(std::min(consumed, in_.size())));
     w_.schedule_flush();
 }
@@ -522,7 +530,7 @@ void RelayConnection::resume_input() {
 
 void RelayConnection::on_drained() {
     if (!open_) return;
-    w_.core().on_drained(id_, Clock::now());
+    w_.guarded(id_, CoreCall::Drained, [&] { w_.core().on_drained(id_, Clock::now()); });
     w_.schedule_flush();
 }
 
@@ -531,7 +539,7 @@ void RelayConnection::on_peer_closed() {
     open_ = false;
     source_.reset();
     w_.forget(id_);
-    w_.core().on_closed(id_, Clock::now());
+    w_.guarded(id_, CoreCall::Closed, [&] { w_.core().on_closed(id_, Clock::now()); });
     w_.schedule_flush();
 }
 
@@ -693,6 +701,7 @@ asio::awaitable<void> accept_then_serve(Worker& w, tcp::socket socket, std::stri
     auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote, std::move(username), std::move(slot));
     conn->tag = lc->tag;
     const ConnectionId id = w.open(conn, std::move(remote), lc->tag, std::move(core_username));
+    if (id == 0) co_return;  // on_open threw: the guard closed the stream
     conn->start(id);
     w.schedule_flush();
 }
@@ -742,6 +751,7 @@ asio::awaitable<void> upgrade_then_serve(Worker& w, tcp::socket socket, std::str
     auto conn = std::make_shared<StreamConnection>(w, std::move(stream), remote, std::nullopt, std::move(slot));
     conn->tag = lc->tag;
     const ConnectionId id = w.open(conn, std::move(remote), lc->tag);
+    if (id == 0) co_return;  // on_open threw: the guard closed the stream
     conn->start(id);
     w.schedule_flush();
 }

@@ -45,7 +45,8 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
     // The socket moves between io_contexts as a plain descriptor: release it here, assign it there.
     const int fd = sock_.release(ec);
     if (ec) return;
-    // The peer (or the client a PROXY header named) and the listener go along; the core still has them.
+    // The peer (or the client a PROXY header named) and the listener go along; the core still has them. Called
+    // by the core from inside on_data (Host::hand_off), so not guarded here: that on_data call is.
     std::string remote;
     std::shared_ptr<const broker::ListenerTag> tag;
     w_.core().origin(id_, remote, tag);
@@ -155,7 +156,11 @@ void TcpConnection::on_ready() {
 }
 
 void TcpConnection::consume(std::span<const std::byte> data) {
-    const auto consumed = std::min(w_.core().on_data(id_, data, Clock::now()), data.size());
+    std::size_t consumed = data.size();
+    // A throw has closed the connection (closed_): nothing of it is kept, its readers see closed_ and stop.
+    if (!w_.guarded(id_, CoreCall::Data,
+                    [&] { consumed = std::min(w_.core().on_data(id_, data, Clock::now()), data.size()); }))
+        return;
     if (handed_off_) return;
     const auto rest = data.subspan(consumed);
     if (rest.empty()) {
@@ -191,7 +196,8 @@ void TcpConnection::flush() {
                           } else if (self->closing_) {
                               self->finish(true);
                           } else {
-                              self->w_.core().on_drained(self->id_, Clock::now());
+                              self->w_.guarded(self->id_, CoreCall::Drained,
+                                               [&] { self->w_.core().on_drained(self->id_, Clock::now()); });
                               self->w_.schedule_flush();
                           }
                       });
@@ -215,7 +221,7 @@ void TcpConnection::force_close() {
 void TcpConnection::fail() {
     if (!closing_ && !closed_) {
         closing_ = true;
-        w_.core().on_closed(id_, Clock::now());
+        w_.guarded(id_, CoreCall::Closed, [&] { w_.core().on_closed(id_, Clock::now()); });
         w_.schedule_flush();
     }
     finish(false);

@@ -15,11 +15,14 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "broker/core.hpp"
+#include "server/connection_guard.hpp"
 #include "server/lingering_close.hpp"
 #include "server/server.hpp"
 
@@ -92,11 +95,20 @@ public:
     void adopt(boost::asio::ip::tcp::socket s, std::string remote, std::vector<std::byte> initial,
                std::shared_ptr<const broker::ListenerTag> tag, std::shared_ptr<ConnectionSlot> slot);
     // Registers a connection under a fresh id and tells the core it is open; returns the id. `tag`: its listener
-    // (may be null). `username`: the transport's identity for the core (use_cn_as_username).
+    // (may be null). `username`: the transport's identity for the core (use_cn_as_username). 0: on_open threw and
+    // the connection is closed already (guarded()); the caller does not start it.
     ConnectionId open(std::shared_ptr<Connection> conn, std::string remote,
                       std::shared_ptr<const broker::ListenerTag> tag = nullptr,
                       std::optional<std::string> username = std::nullopt);
     void forget(ConnectionId id);
+    // Every call into the core made for one connection goes through here (ConnectionGuard: connection_guard.hpp).
+    // True: it returned. False: it threw, and the connection is closed (its transport at once, the core told as
+    // for a network failure), counted and logged; the caller calls the core no more for it. Never from inside a
+    // call into the core (a Host callback): the outer call is guarded.
+    template <class Call>
+    bool guarded(ConnectionId id, CoreCall what, Call&& call, std::string_view remote = {}) {
+        return conn_guard_->run(id, what, std::forward<Call>(call), remote);
+    }
     // Holds a connection the core no longer knows (its session lives on another worker, which relays through
     // it), so that shutdown still closes it.
     void keep(ConnectionId id, std::shared_ptr<Connection> conn) { conns_.emplace(id, std::move(conn)); }
@@ -137,6 +149,7 @@ private:
     boost::asio::steady_timer tick_;
     std::optional<boost::asio::steady_timer> grace_;
     std::unique_ptr<broker::Core> core_;
+    std::optional<ConnectionGuard> conn_guard_;  // made by init()
     std::unordered_map<ConnectionId, std::shared_ptr<Connection>> conns_;
     std::unique_ptr<LingeringCloses> lingering_;  // made by init()
     std::vector<std::shared_ptr<Connection>> dirty_;

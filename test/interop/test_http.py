@@ -491,6 +491,7 @@ class MetricsTest(HttpTestCase):
         "moth_retained_messages": "gauge", "moth_messages_received_total": "counter",
         "moth_messages_sent_total": "counter", "moth_bytes_received_total": "counter",
         "moth_bytes_sent_total": "counter", "moth_messages_dropped_total": "counter", "moth_connections": "gauge",
+        "moth_connection_failures_total": "counter",
         "moth_uptime_seconds": "gauge", "moth_build_info": "gauge",
     }
 
@@ -529,6 +530,7 @@ class MetricsTest(HttpTestCase):
             self.assertTrue(helps.get(name), name)
         values = {(n, l): v for n, l, v in samples}
         self.assertEqual(values[("moth_clients_connected", "")], 1)
+        self.assertEqual(values[("moth_connection_failures_total", "")], 0)
         self.assertEqual(values[("moth_connections", 'listener="mqtt-1"')], 1)
         self.assertIn(("moth_connections", 'listener="web"'), values)
         build = [l for n, l, v in samples if n == "moth_build_info"]

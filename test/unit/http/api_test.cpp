@@ -48,10 +48,14 @@ TEST(HttpHelpers, MetricsTextHasHelpTypeAndEscapedLabels) {
     s.version = "1.2\"3";
     s.clients_connected = 3;
     s.bytes_sent = 99;
+    s.connection_failures = 2;
     const std::string text = metrics_text(s, {{"mqtt-0", 2}, {"web", 0}});
     EXPECT_NE(text.find("# HELP moth_clients_connected "), std::string::npos);
     EXPECT_NE(text.find("# TYPE moth_clients_connected gauge\nmoth_clients_connected 3\n"), std::string::npos);
     EXPECT_NE(text.find("# TYPE moth_bytes_sent_total counter\nmoth_bytes_sent_total 99\n"), std::string::npos);
+    EXPECT_NE(text.find("# HELP moth_connection_failures_total "), std::string::npos);
+    EXPECT_NE(text.find("# TYPE moth_connection_failures_total counter\nmoth_connection_failures_total 2\n"),
+              std::string::npos);
     EXPECT_NE(text.find("moth_connections{listener=\"mqtt-0\"} 2\nmoth_connections{listener=\"web\"} 0\n"),
               std::string::npos);
     EXPECT_NE(text.find("moth_build_info{version=\"1.2\\\"3\"} 1\n"), std::string::npos);
