@@ -6,6 +6,7 @@
 #include <string>
 
 #include "broker/core.hpp"
+#include "broker/outbound.hpp"
 
 namespace moth::broker {
 

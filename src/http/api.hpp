@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "broker/core.hpp"
+#include "broker/admin.hpp"
 
 namespace moth::http {
 

@@ -52,7 +52,14 @@ public:
         EXPECT_TRUE(paused.erase(id) == 1) << "resume_input without pause_input";
         resumed.push_back(id);
     }
-    void hand_off(ConnectionId, unsigned, std::span<const std::byte>) override { FAIL() << "one worker: no hand-off"; }
+    // Without on_hand_off (one worker), a hand-off fails the test; MultiCoreHarness sets it to move the connection.
+    void hand_off(ConnectionId id, unsigned worker, std::span<const std::byte> unread) override {
+        if (!on_hand_off) {
+            FAIL() << "one worker: no hand-off";
+            return;
+        }
+        on_hand_off(id, worker, unread);
+    }
     void post(unsigned worker, std::function<void(Core&, TimePoint)> fn) override {
         if (!keeps_posts_) {
             FAIL() << "one worker: nothing to post";
@@ -83,6 +90,7 @@ public:
     }
     std::vector<std::function<void(Core&, TimePoint)>> posted;  // with keeps_posts, in the order they were posted
     std::vector<unsigned> posted_to;                 // the worker each of `posted` is for
+    std::function<void(ConnectionId, unsigned, std::span<const std::byte>)> on_hand_off;
     std::set<ConnectionId> paused;                   // connections whose input the core paused (not resumed yet)
     std::vector<ConnectionId> resumed;               // resume_input calls, in order
 

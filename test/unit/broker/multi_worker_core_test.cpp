@@ -1,23 +1,19 @@
-// Several cores, as mothd runs one per worker, on the test's thread: each has its own FakeHost, and what a core
-// posts to another stays in its host until the test runs it, so the test decides when each worker takes in a
-// subscription change. SUBACK and UNSUBACK must wait until every worker has it (docs/architecture.md, "SUBACK and
-// UNSUBACK after every worker"), and for the store too when a durable session's acknowledgements wait for it.
+// Several cores, as mothd runs one per worker, on the test's thread (MultiCoreHarness): what a core posts to another
+// stays in its host until the test runs it, so the test decides when each worker takes in a subscription change.
+// SUBACK and UNSUBACK must wait until every worker has it (docs/architecture.md, "SUBACK and UNSUBACK after every
+// worker"), and for the store too when a durable session's acknowledgements wait for it.
 #include <gtest/gtest.h>
 
 #include <deque>
-#include <functional>
-#include <map>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
 #include "broker/core.hpp"
-#include "codec/decoder.hpp"
-#include "codec/encoder.hpp"
-#include "core_test_support.hpp"
+#include "codec/packets.hpp"
 #include "fake_store.hpp"
+#include "multi_core_harness.hpp"
 
 namespace moth::broker {
 namespace {
@@ -26,72 +22,32 @@ using codec::ProtocolVersion;
 using codec::QoS;
 using codec::ReasonCode;
 
-using test::FakeHost;
 using test::FakeStore;
-using test::Peer;
+using test::MultiCoreHarness;
 
 constexpr unsigned kWorkers = 3;
 
 class MultiWorkerCoreTest : public ::testing::Test {
 protected:
     explicit MultiWorkerCoreTest(FakeStore* store = nullptr)
-        : store_(store), shared_(config::default_config(), kWorkers, TimePoint{}) {
-        shared_.authenticator = &allow_;
-        shared_.store = store;
-        for (unsigned w = 0; w < kWorkers; ++w) {
-            hosts_.push_back(std::make_unique<FakeHost>(true, kWorkers));
-            cores_.push_back(std::make_unique<Core>(w, shared_, *hosts_[w]));
-        }
-    }
+        : store_(store), h_(kWorkers, config::default_config(), store) {}
 
-    // Runs what every core has posted to `worker` so far (each sender's posts in order, as between two real
-    // workers), then flushes that core as the worker does after a post. Returns how many ran.
-    std::size_t run_posts_to(unsigned worker) {
-        std::size_t n = 0;
-        for (auto& h : hosts_) {
-            for (auto& fn : h->take_posts_to(worker)) {
-                fn(*cores_[worker], now_);
-                ++n;
-            }
-        }
-        input_.feed_resumed(*cores_[worker], *hosts_[worker], now_);
-        cores_[worker]->flush();
-        return n;
-    }
-    // Until no core has anything posted.
-    void run_all_posts() {
-        for (bool more = true; more;) {
-            more = false;
-            for (unsigned w = 0; w < kWorkers; ++w) more = run_posts_to(w) != 0 || more;
-        }
-    }
+    using Client = MultiCoreHarness::Client;
+    using Flush = MultiCoreHarness::Flush;
 
-    // A client id that Core::owner_of gives to `worker`, so that its connection stays on that core.
-    static std::string id_on(unsigned worker, std::string_view prefix) {
-        for (unsigned i = 0;; ++i) {
-            std::string id = std::string(prefix) + "-" + std::to_string(i);
-            if (std::hash<std::string_view>{}(id) % kWorkers == worker) return id;
-        }
-    }
+    std::size_t run_posts_to(unsigned worker) { return h_.run_posts_to(worker); }
+    void run_all_posts() { h_.run_until_idle(); }
 
-    struct Client {
-        Peer peer;
-        unsigned worker;
-    };
+    // A client whose id `worker` owns, connected there (so it stays), with a 5.0 session expiry of `expiry`.
     Client connect(unsigned worker, std::string_view prefix, std::uint32_t expiry = 0) {
-        Client c{{next_id_++, ProtocolVersion::V5}, worker};
-        core(c).on_open(c.peer.id, "test", now_);
-        ids_.push_back(id_on(worker, prefix));
-        codec::Connect pk;
-        pk.version = ProtocolVersion::V5;
-        pk.client_id = ids_.back();
+        auto options = MultiCoreHarness::ConnectOptions::at(worker);
         if (expiry != 0) {
-            pk.clean_start = false;
-            pk.properties.session_expiry_interval = expiry;
+            options.clean_start = false;
+            options.session_expiry_s = expiry;
         }
-        send(c, pk, true);
+        const Client c = h_.connect(h_.id_on(worker, prefix), ProtocolVersion::V5, options);
         if (store_ != nullptr) complete_store();  // a persistent session's CONNACK waits for it
-        auto got = received(c);
+        auto got = h_.received(c);
         EXPECT_EQ(got.size(), 1U);
         if (!got.empty()) {
             EXPECT_TRUE(std::holds_alternative<codec::Connack>(got[0]));
@@ -99,54 +55,20 @@ protected:
         return c;
     }
 
-    Core& core(const Client& c) { return *cores_[c.worker]; }
-
+    void send(Client c, const codec::Packet& packet) { h_.send(c, packet); }
+    void subscribe(Client c, std::uint16_t packet_id, std::string_view filter) { h_.subscribe(c, packet_id, filter); }
+    void unsubscribe(Client c, std::uint16_t packet_id, std::string_view filter) {
+        h_.unsubscribe(c, packet_id, filter);
+    }
     // `flush` false leaves what the core batched for other workers (deliveries) unposted, as within a loop turn.
-    // As a server connection does: what the core leaves while the connection's input is paused (a SUBACK waiting
-    // for the other workers) waits for resume_input().
-    void send(const Client& c, const codec::Packet& packet, bool flush = true) {
-        ASSERT_TRUE(codec::encode_append(packet, c.peer.version, input_.pending(c.peer.id)));
-        input_.feed(core(c), *hosts_[c.worker], c.peer.id, now_);
-        if (flush) core(c).flush();
+    void publish(Client c, std::string_view topic, bool flush = true) {
+        h_.publish(c, topic, "x", QoS::AtMostOnce, 0, flush ? Flush::Yes : Flush::No);
     }
-    void subscribe(const Client& c, std::uint16_t packet_id, std::string filter) {
-        strings_.push_back(std::move(filter));
-        subs_.push_back({codec::Subscription{strings_.back(), {QoS::AtMostOnce}}});
-        codec::Subscribe s;
-        s.packet_id = packet_id;
-        s.subscriptions = subs_.back();
-        send(c, s);
-    }
-    void unsubscribe(const Client& c, std::uint16_t packet_id, std::string filter) {
-        strings_.push_back(std::move(filter));
-        filters_.push_back({strings_.back()});
-        codec::Unsubscribe u;
-        u.packet_id = packet_id;
-        u.filters = filters_.back();
-        send(c, u);
-    }
-    void publish(const Client& c, std::string topic, bool flush = true) {
-        strings_.push_back(std::move(topic));
-        codec::Publish m;
-        m.topic = strings_.back();
-        static const std::byte payload[] = {std::byte{'x'}};
-        m.payload = payload;
-        send(c, m, flush);
-    }
-
-    std::vector<codec::Packet> received(const Client& c) {
-        return reader_.decode(hosts_[c.worker]->take(c.peer.id), c.peer.version);
-    }
+    std::vector<codec::Packet> received(Client c) { return h_.received(c); }
     // The kinds of packet `c` received, in order: "SUBACK", "UNSUBACK", "PUBLISH t/a", ...
-    std::vector<std::string> kinds(const Client& c) {
-        std::vector<std::string> out;
-        for (const auto& p : received(c)) {
-            if (std::holds_alternative<codec::Suback>(p)) out.emplace_back("SUBACK");
-            if (std::holds_alternative<codec::Unsuback>(p)) out.emplace_back("UNSUBACK");
-            if (const auto* m = std::get_if<codec::Publish>(&p)) out.push_back("PUBLISH " + std::string(m->topic));
-        }
-        return out;
-    }
+    std::vector<std::string> kinds(Client c) { return h_.kinds(c); }
+    // Whether the core of `c` has paused its input (a SUBACK waits).
+    bool paused(Client c) { return h_.host(h_.core_of(c)).paused.count(h_.connection_id(c)) != 0; }
 
     // The store completes its pending writes; their completions come back to worker 0 (the tests' subscribers'
     // owner) by Host::post.
@@ -158,17 +80,9 @@ protected:
     using Kinds = std::vector<std::string>;
 
     FakeStore* store_;
-    AllowAll allow_;
-    Shared shared_;
-    std::vector<std::unique_ptr<FakeHost>> hosts_;
-    std::vector<std::unique_ptr<Core>> cores_;
-    TimePoint now_{};
-    ConnectionId next_id_ = 1;
-    std::deque<std::string> ids_, strings_;
+    MultiCoreHarness h_;
+    std::deque<std::string> strings_;
     std::deque<std::vector<codec::Subscription>> subs_;
-    std::deque<std::vector<std::string_view>> filters_;
-    test::PacketReader reader_;
-    test::PausableInput input_;  // sent, not yet taken by the core
 };
 
 // [MQTT-3.8.4-1] with more than one worker: the SUBACK waits until both other workers have the subscription
@@ -184,7 +98,7 @@ TEST_F(MultiWorkerCoreTest, SubackWaitsUntilEveryWorkerHasTheSubscription) {
     s.packet_id = 1;
     s.subscriptions = subs_.back();
     send(sub, s);
-    EXPECT_EQ(hosts_[0]->posted.size(), kWorkers - 1) << "one post per other worker for both filters";
+    EXPECT_EQ(h_.host(0).posted.size(), kWorkers - 1) << "one post per other worker for both filters";
     EXPECT_TRUE(kinds(sub).empty()) << "SUBACK before any worker has the subscription";
 
     EXPECT_EQ(run_posts_to(1), 1U);
@@ -244,15 +158,14 @@ TEST_F(MultiWorkerCoreTest, NothingToReplicateIsAcknowledgedAtOnce) {
     EXPECT_EQ(kinds(sub), Kinds{"UNSUBACK"});
     subscribe(sub, 2, "bad/#/filter");
     EXPECT_EQ(kinds(sub), Kinds{"SUBACK"});
-    EXPECT_TRUE(hosts_[0]->posted.empty());
+    EXPECT_TRUE(h_.host(0).posted.empty());
 }
 
 // The client went away while the other workers were applying its SUBSCRIBE: their acks find no one to answer.
 TEST_F(MultiWorkerCoreTest, ConnectionClosedWhileWaiting) {
     Client sub = connect(0, "sub");
     subscribe(sub, 1, "t/#");
-    core(sub).on_closed(sub.peer.id, now_);
-    core(sub).flush();
+    h_.drop(sub);
     run_all_posts();
     EXPECT_TRUE(kinds(sub).empty());
 
@@ -269,10 +182,10 @@ TEST_F(MultiWorkerCoreTest, PacketsAfterASubscribeWaitForItsSuback) {
     Client sub = connect(0, "sub");
     subscribe(sub, 1, "e/#");
     publish(sub, "e/1");
-    EXPECT_EQ(hosts_[0]->paused.count(sub.peer.id), 1U) << "input not paused while the SUBACK waits";
+    EXPECT_TRUE(paused(sub)) << "input not paused while the SUBACK waits";
     EXPECT_TRUE(kinds(sub).empty());
     run_all_posts();
-    EXPECT_EQ(hosts_[0]->paused.count(sub.peer.id), 0U);
+    EXPECT_FALSE(paused(sub));
     EXPECT_EQ(kinds(sub), (Kinds{"SUBACK", "PUBLISH e/1"}));
 }
 

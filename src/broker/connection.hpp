@@ -1,0 +1,69 @@
+#pragma once
+// A network connection as the core sees it, from on_open to its close: the CONNECT's negotiated values, topic
+// aliases, the will, and its place on the timing wheel. Owned by its worker's core.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/admin.hpp"
+#include "broker/ids.hpp"
+#include "broker/lazy_container.hpp"
+#include "broker/session.hpp"
+#include "broker/timers.hpp"
+#include "codec/types.hpp"
+
+namespace moth::broker {
+
+struct Connection {
+    // Pointer-sized and larger members first, then the small ones packed together at the end.
+    ConnectionId id = 0;
+    std::string remote;
+    Session* session = nullptr;
+    std::shared_ptr<const ListenerTag> tag;  // may be null (unit tests)
+    std::string username;                    // from the CONNECT, for the API
+    TimePoint connected_at{};                // when the CONNECT was accepted
+    TimePoint opened{};
+    TimePoint last_rx{};
+    std::int64_t due_tick = kNoTick;  // the wheel entry that is live for this connection (see wheel_)
+    LazyContainer<std::unordered_map<std::uint16_t, std::string>> aliases_in;
+    LazyContainer<std::unordered_map<std::string, std::uint16_t>> aliases_out;
+    BoxedOptional<StoredWill> will;
+    // What the core's shared decoder (decoder_) needs of this connection: the version its CONNECT gave, and the
+    // maximum packet size in force when it opened.
+    std::uint32_t max_packet_in = 0;
+    std::optional<codec::ProtocolVersion> decoder_version;
+    enum class State : std::uint8_t { AwaitConnect, Authenticating, Connected, Closed } state = State::AwaitConnect;
+    codec::ProtocolVersion version = codec::ProtocolVersion::V3_1_1;
+    std::uint16_t keep_alive_s = 0;
+    std::uint16_t send_window = 65535;  // client's Receive Maximum
+    std::uint32_t max_packet_size = 0;  // client's Maximum Packet Size, 0: unlimited
+    std::uint16_t alias_max_out = 0;    // client's Topic Alias Maximum
+    // SUBACKs/UNSUBACKs still waiting for the other workers (or the store): while any is, no later packet of the
+    // connection is processed, so it sees what a single-threaded broker would show (its SUBACK before the
+    // echo of a PUBLISH it sent right after the SUBSCRIBE).
+    std::uint16_t acks_awaited = 0;
+    bool clean_start = false;
+    bool request_problem_info = true;
+    // What few connections have (a transport identity, enhanced authentication) is kept out of line: one
+    // pointer, null for the others.
+    struct Rare {
+        std::optional<std::string> transport_username;  // replaces the CONNECT's User Name
+        std::string auth_method;
+        unsigned auth_step = 0;
+        std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
+    };
+    std::unique_ptr<Rare> rare;
+    Rare& rare_state() {
+        if (!rare) rare = std::make_unique<Rare>();
+        return *rare;
+    }
+    [[nodiscard]] std::string_view auth_method() const {
+        return rare ? std::string_view(rare->auth_method) : std::string_view();
+    }
+};
+
+}  // namespace moth::broker
