@@ -34,6 +34,7 @@
 #include "common/log_limiter.hpp"
 #include "config/config.hpp"
 #include "server/server.hpp"
+#include "store/group_commit.hpp"
 #include "store/rocksdb/rocksdb_store.hpp"
 
 #ifndef MOTH_VERSION
@@ -220,7 +221,7 @@ int main(int argc, char** argv) {
         flush_limiter();
         // Durable state: <data_dir>/store, opened (created on first start) and loaded before any listener opens.
         std::unique_ptr<moth::store::RocksDbBackend> backend;
-        std::unique_ptr<moth::broker::GroupCommitStore> store;
+        std::unique_ptr<moth::store::GroupCommitStore> store;
         std::optional<moth::broker::RestoredState> restored;
         if (auto problem = check_data_dir(config)) {
             std::fprintf(stderr, "%s\n", problem->to_string().c_str());
@@ -253,7 +254,18 @@ int main(int argc, char** argv) {
                     if (restored->orphans != 0) {
                         log->info("store: removed {} records of sessions that had ended", restored->orphans);
                     }
+                    if (restored->format == moth::broker::FormatRecord::AddedToOld) {
+                        log->info("store {}: written by an earlier mothd (no format version record): read as format "
+                                  "{}, which it now records",
+                                  dir.string(), moth::broker::kStoreFormatVersion);
+                    }
                     break;
+                } catch (const moth::broker::StoreFormatTooNew& e) {
+                    // Not damage: never moved aside, whatever on_corruption says. The operator's choice, as a
+                    // store that cannot be opened.
+                    backend.reset();
+                    log->critical("{}", e.what());
+                    return kExitUsage;
                 } catch (const moth::broker::StoreCorrupt& e) {
                     backend.reset();
                     if (!recover || attempt > 0) {
@@ -270,7 +282,7 @@ int main(int argc, char** argv) {
                               dir.string(), aside.string());
                 }
             }
-            store = std::make_unique<moth::broker::GroupCommitStore>(
+            store = std::make_unique<moth::store::GroupCommitStore>(
                 *backend,
                 config.storage.durability == moth::config::Durability::Sync ? moth::broker::Durability::Sync
                                                                             : moth::broker::Durability::Batched,
@@ -282,7 +294,7 @@ int main(int argc, char** argv) {
         if (store) server.attach_store(*store, std::move(*restored));
         // Declared after the server, so destroyed before it: the store's last completions still find the workers.
         struct CloseStore {
-            moth::broker::GroupCommitStore* s;
+            moth::store::GroupCommitStore* s;
             ~CloseStore() {
                 if (s != nullptr) s->close();
             }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <tuple>
 #include <unordered_map>
 
 namespace moth::broker {
@@ -12,71 +14,11 @@ namespace moth::broker {
 
 namespace {
 
-class Writer {
-public:
-    explicit Writer(std::string& out) : out_(out) {}
-    void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
-    void u16(std::uint16_t v) { fixed(v, 2); }
-    void u32(std::uint32_t v) { fixed(v, 4); }
-    void u64(std::uint64_t v) { fixed(v, 8); }
-    void str(std::string_view s) {
-        u32(static_cast<std::uint32_t>(s.size()));
-        out_.append(s);
-    }
-    void bytes(const std::vector<std::byte>& b) {
-        u32(static_cast<std::uint32_t>(b.size()));
-        out_.append(reinterpret_cast<const char*>(b.data()), b.size());
-    }
-
-private:
-    void fixed(std::uint64_t v, int n) {
-        for (int i = n - 1; i >= 0; --i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-    }
-    std::string& out_;
-};
-
-class Reader {
-public:
-    explicit Reader(std::string_view in) : in_(in) {}
-    std::uint8_t u8() { return static_cast<std::uint8_t>(fixed(1)); }
-    std::uint16_t u16() { return static_cast<std::uint16_t>(fixed(2)); }
-    std::uint32_t u32() { return static_cast<std::uint32_t>(fixed(4)); }
-    std::uint64_t u64() { return fixed(8); }
-    std::string str() {
-        const auto n = u32();
-        need(n);
-        std::string s(in_.substr(0, n));
-        in_.remove_prefix(n);
-        return s;
-    }
-    std::vector<std::byte> bytes() {
-        const auto n = u32();
-        need(n);
-        const auto* p = reinterpret_cast<const std::byte*>(in_.data());
-        std::vector<std::byte> b(p, p + n);
-        in_.remove_prefix(n);
-        return b;
-    }
-    void finish() const {
-        if (!in_.empty()) throw StoreCorrupt("trailing bytes");
-    }
-
-private:
-    void need(std::size_t n) const {
-        if (in_.size() < n) throw StoreCorrupt("truncated value");
-    }
-    std::uint64_t fixed(std::size_t n) {
-        need(n);
-        std::uint64_t v = 0;
-        for (std::size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<std::uint8_t>(in_[i]);
-        in_.remove_prefix(n);
-        return v;
-    }
-    std::string_view in_;
-};
+using Writer = ByteWriter;
+using Reader = ByteReader;
 
 constexpr char kSession = 's', kDelivery = 'q', kMark = 'p', kIncoming = 'i', kWill = 'w', kRetained = 'r',
-               kTotals = 't';
+               kTotals = 't', kFormat = 'v';
 
 std::string client_key(char tag, std::string_view client_id) {
     std::string k(1, tag);
@@ -96,50 +38,15 @@ std::string seq_key(char tag, std::string_view client_id, std::uint64_t seq) {
     return k;
 }
 
-void write_message(Writer& w, const Message& m, TimePoint now) {
-    w.str(m.topic);
-    w.bytes(m.payload);
-    w.u8(static_cast<std::uint8_t>(m.qos));
-    w.u8(m.retain ? 1 : 0);
-    const std::uint8_t flags =
-        static_cast<std::uint8_t>((m.payload_format_indicator ? 1 : 0) | (m.content_type ? 2 : 0) |
-                                  (m.response_topic ? 4 : 0) | (m.correlation_data ? 8 : 0) | (m.expires_at ? 16 : 0));
-    w.u8(flags);
-    if (m.payload_format_indicator) w.u8(*m.payload_format_indicator);
-    if (m.content_type) w.str(*m.content_type);
-    if (m.response_topic) w.str(*m.response_topic);
-    if (m.correlation_data) w.bytes(*m.correlation_data);
-    if (m.expires_at) w.u64(static_cast<std::uint64_t>(to_unix_ms(*m.expires_at, now)));
-    w.u32(static_cast<std::uint32_t>(m.user_properties.size()));
-    for (const auto up : m.user_properties) {
-        w.str(up.key);
-        w.str(up.value);
+// Runs one decoding step of a record: the codec's CodecError becomes StoreCorrupt, the store's error for a record
+// it cannot read (load_state then names the key).
+template <class F>
+auto decoding(F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const CodecError& e) {
+        throw StoreCorrupt(e.what());
     }
-}
-
-MessagePtr read_message(Reader& r, TimePoint now) {
-    auto m = std::make_shared<Message>();
-    m->topic = r.str();
-    m->payload = r.bytes();
-    const auto qos = r.u8();
-    if (qos > 2) throw StoreCorrupt("bad QoS");
-    m->qos = static_cast<codec::QoS>(qos);
-    m->retain = r.u8() != 0;
-    const auto flags = r.u8();
-    if ((flags & 1) != 0) m->payload_format_indicator = r.u8();
-    if ((flags & 2) != 0) m->content_type = r.str();
-    if ((flags & 4) != 0) m->response_topic = r.str();
-    if ((flags & 8) != 0) m->correlation_data = r.bytes();
-    if ((flags & 16) != 0) m->expires_at = from_unix_ms(static_cast<std::int64_t>(r.u64()), now);
-    const auto n = r.u32();
-    for (std::uint32_t i = 0; i < n; ++i) {
-        auto k = r.str();
-        auto v = r.str();
-        if (k.size() > 65535 || v.size() > 65535) throw StoreCorrupt("user property too long");
-        m->user_properties.add(k, v);
-    }
-    m->seal();
-    return m;
 }
 
 void put(std::vector<StoreOp>& ops, std::string key, std::string value) {
@@ -148,17 +55,12 @@ void put(std::vector<StoreOp>& ops, std::string key, std::string value) {
 
 }  // namespace
 
-std::int64_t to_unix_ms(TimePoint t, TimePoint now) {
-    const auto sys =
-        std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - now);
-    return std::chrono::duration_cast<std::chrono::milliseconds>(sys.time_since_epoch()).count();
-}
-
-TimePoint from_unix_ms(std::int64_t ms, TimePoint now) {
-    const auto sys_now =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-    return now + std::chrono::milliseconds(ms - sys_now.count());
-}
+StoreFormatTooNew::StoreFormatTooNew(std::string_view where, std::uint32_t found, std::uint32_t supported)
+    : std::runtime_error("store " + (where.empty() ? std::string() : std::string(where) + ": ") + "format version " +
+                         std::to_string(found) + " is newer than this mothd reads (" + std::to_string(supported) +
+                         "); use a newer mothd or move the directory away"),
+      found_(found),
+      supported_(supported) {}
 
 void StoreBatch::put_session(const StoredSession& s) {
     std::string v;
@@ -191,7 +93,7 @@ void StoreBatch::put_delivery(std::string_view client_id, const StoredDelivery& 
     w.u32(static_cast<std::uint32_t>(d.subscription_ids.size()));
     for (auto id : d.subscription_ids) w.u32(id);
     w.str(d.share);
-    write_message(w, *d.message, now_);
+    encode_message(w, *d.message, now_);
     put(ops_, seq_key(kDelivery, client_id, d.seq), std::move(v));
 }
 
@@ -227,7 +129,7 @@ void StoreBatch::put_will(std::string_view client_id, const StoredWillRecord& wr
     w.u32(wr.delay_s);
     w.u8(wr.expiry_s ? 1 : 0);
     w.u32(wr.expiry_s.value_or(0));
-    write_message(w, *wr.message, now_);
+    encode_message(w, *wr.message, now_);
     put(ops_, client_key(kWill, client_id), std::move(v));
 }
 
@@ -238,12 +140,18 @@ void StoreBatch::erase_will(std::string_view client_id) {
 void StoreBatch::put_retained(const Message& m) {
     std::string v;
     Writer w(v);
-    write_message(w, m, now_);
+    encode_message(w, m, now_);
     put(ops_, client_key(kRetained, m.topic), std::move(v));
 }
 
 void StoreBatch::erase_retained(std::string_view topic) {
     ops_.push_back({StoreOp::Kind::Erase, client_key(kRetained, topic), {}});
+}
+
+void StoreBatch::put_format_version(std::uint32_t version) {
+    std::string v;
+    Writer(v).u32(version);
+    put(ops_, std::string(1, kFormat), std::move(v));
 }
 
 void StoreBatch::put_totals(const StoredTotals& t) {
@@ -263,24 +171,61 @@ namespace {
 
 // The value of a 'q' record (the seq is in the key).
 StoredDelivery read_delivery(std::uint64_t seq, std::string_view value, TimePoint now) {
-    Reader r(value);
-    StoredDelivery d;
-    d.seq = seq;
-    d.qos = r.u8();
-    d.retain = r.u8() != 0;
-    const auto n = r.u32();
-    for (std::uint32_t i = 0; i < n; ++i) d.subscription_ids.push_back(r.u32());
-    d.share = r.str();
-    d.message = read_message(r, now);
-    r.finish();
-    return d;
+    return decoding([&] {
+        Reader r(value);
+        StoredDelivery d;
+        d.seq = seq;
+        d.qos = r.u8();
+        d.retain = r.u8() != 0;
+        const auto n = r.u32();
+        for (std::uint32_t i = 0; i < n; ++i) d.subscription_ids.push_back(r.u32());
+        d.share = r.str();
+        d.message = decode_message(r, now);
+        r.finish();
+        return d;
+    });
 }
 
 std::uint64_t key_seq(std::string_view seqb) {
-    Reader sr(seqb);
-    const auto seq = sr.u64();
-    sr.finish();
-    return seq;
+    return decoding([&] {
+        Reader sr(seqb);
+        const auto seq = sr.u64();
+        sr.finish();
+        return seq;
+    });
+}
+
+// The value of a 'p' record: packet identifier, past PUBREC.
+std::pair<std::uint16_t, bool> read_mark(std::string_view value) {
+    return decoding([&] {
+        Reader r(value);
+        const auto packet_id = r.u16();
+        const bool pubrec = r.u8() != 0;
+        r.finish();
+        return std::pair{packet_id, pubrec};
+    });
+}
+
+constexpr std::string_view kFormatKey{&kFormat, 1};
+
+// The version in the store's "v" record, if it has one. Read on its own before anything else: a newer layout's
+// records must not be mistaken for damage (and moved aside).
+std::optional<std::uint32_t> read_format(StoreBackend& backend) {
+    std::optional<std::uint32_t> found;
+    backend.scan_from(kFormatKey, std::string(kFormatKey) + '\0', [&](std::string_view key, std::string_view value) {
+        if (key != kFormatKey) return false;
+        try {
+            ByteReader r(value);
+            found = r.u32();
+            r.finish();
+        } catch (const CodecError& e) {
+            throw StoreCorrupt(std::string("record \"v\": format version: ") + e.what());
+        }
+        return false;
+    });
+    if (found && *found == 0) throw StoreCorrupt("record \"v\": format version 0");
+    if (found && *found > kStoreFormatVersion) throw StoreFormatTooNew(backend.where(), *found, kStoreFormatVersion);
+    return found;
 }
 
 }  // namespace
@@ -318,10 +263,7 @@ std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_v
                           if (seq > last) return false;
                           while (i < out.size() && out[i].seq < seq) ++i;
                           if (i < out.size() && out[i].seq == seq) {
-                              Reader r(value);
-                              out[i].packet_id = r.u16();
-                              out[i].pubrec = r.u8() != 0;
-                              r.finish();
+                              std::tie(out[i].packet_id, out[i].pubrec) = read_mark(value);
                           }
                           return true;
                       });
@@ -330,6 +272,8 @@ std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_v
 
 RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache) {
     RestoredState out;
+    const auto format = read_format(backend);
+    bool any_record = false;
     std::map<std::string, RestoredSession, std::less<>> sessions;
     struct Mark {
         std::uint16_t packet_id;
@@ -349,7 +293,13 @@ RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache
         if (nul == std::string_view::npos) throw StoreCorrupt("key without separator: " + std::string(key));
         return std::pair{rest.substr(0, nul), rest.substr(nul + 1)};
     };
+    auto name_key = [](std::string_view key, const char* what) {
+        std::string printable;
+        for (char ch : key) printable += (ch >= 0x20 && ch < 0x7F) ? ch : '.';
+        return StoreCorrupt("record \"" + printable + "\": " + what);
+    };
     backend.scan([&](std::string_view key, std::string_view value) {
+        any_record = true;
         if (key.empty()) return;
         const std::string_view rest = key.substr(1);
         try {
@@ -398,12 +348,8 @@ RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache
                 }
                 case kMark: {
                     auto [client, seqb] = split(rest, key);
-                    Reader sr(seqb);
-                    const auto seq = sr.u64();
-                    sr.finish();
-                    Mark m{r.u16(), r.u8() != 0};
-                    r.finish();
-                    marks.emplace(std::pair{std::string(client), seq}, m);
+                    const auto [packet_id, pubrec] = read_mark(value);
+                    marks.emplace(std::pair{std::string(client), key_seq(seqb)}, Mark{packet_id, pubrec});
                     break;
                 }
                 case kIncoming: {
@@ -420,13 +366,13 @@ RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache
                     const bool has_expiry = r.u8() != 0;
                     const auto expiry = r.u32();
                     if (has_expiry) w.expiry_s = expiry;
-                    w.message = read_message(r, now);
+                    w.message = decode_message(r, now);
                     r.finish();
                     wills.emplace(std::string(rest), std::move(w));
                     break;
                 }
                 case kRetained: {
-                    auto m = read_message(r, now);
+                    auto m = decode_message(r, now);
                     r.finish();
                     out.retained.push_back(std::move(m));
                     break;
@@ -440,13 +386,16 @@ RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache
                     r.finish();
                     break;
                 }
+                case kFormat:  // read first, by read_format
+                    if (!rest.empty()) throw StoreCorrupt("unknown record type");
+                    break;
                 default:
                     throw StoreCorrupt("unknown record type");
             }
         } catch (const StoreCorrupt& e) {
-            std::string printable;
-            for (char ch : key) printable += (ch >= 0x20 && ch < 0x7F) ? ch : '.';
-            throw StoreCorrupt("record \"" + printable + "\": " + e.what());
+            throw name_key(key, e.what());
+        } catch (const CodecError& e) {
+            throw name_key(key, e.what());
         }
     });
     // Attach what belongs to each session; what belongs to none is left over from a session that ended while
@@ -496,6 +445,11 @@ RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache
         it->second.will = std::move(w);
     }
     for (auto& [client, rs] : sessions) out.sessions.push_back(std::move(rs));
+    if (!format) {
+        // A new store, or one from before the record (its layout is format 1): from now on it says what it is.
+        orphans.put_format_version(kStoreFormatVersion);
+        out.format = any_record ? FormatRecord::AddedToOld : FormatRecord::AddedToEmpty;
+    }
     if (!orphans.empty()) {
         auto ops = orphans.take();
         (void)backend.write({&ops}, true);

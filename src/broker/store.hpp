@@ -1,33 +1,29 @@
 #pragma once
-// Durable broker state: what the core persists, how it is laid out as keys and values, and the asynchronous
-// committer that turns many workers' batches into one fsynced write (group commit).
+// Durable broker state: what the core persists and how it is laid out as keys and values. Interfaces only: the
+// committer thread is store::GroupCommitStore (src/store/group_commit.hpp), the backends are in src/store.
 //
 // Layers:
 //   StoreBackend   a synchronous key/value store, called on the committer thread only (memory map, RocksDB).
 //   Store          what the core sees: commit(batch, done) never blocks; `done` runs on the committer thread
 //                  once the batch is durable (or failed), and the core posts itself back with Host::post.
-//   GroupCommitStore  the Store: one thread, one queue shared by every worker; in `sync` mode every pass takes
-//                  all the batches queued meanwhile and writes them as one fsynced write; in `batched` mode the
-//                  pass runs every flush interval and the core does not wait for it.
 //
 // The key layout (docs/architecture.md, "Durable state") is built by the StoreBatch helpers and read back by
-// load_state(); no RocksDB header is needed here or in the core.
+// load_state(); messages inside records use broker/message_codec.hpp. No RocksDB header is needed here or in the
+// core.
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "broker/message.hpp"
+#include "broker/message_codec.hpp"
 
 namespace moth::broker {
 
@@ -59,11 +55,32 @@ public:
     }
     // Why the last write failed (for the log).
     [[nodiscard]] virtual std::string last_error() const { return {}; }
+    // Where the store is (its directory), for messages; empty when it has no such name (memory).
+    [[nodiscard]] virtual std::string where() const { return {}; }
 };
 
 class StoreCorrupt : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
+};
+
+// The layout version this build reads and writes, kept in the store's "v" record. 1: the layout of the first
+// releases (which wrote no record). A change to any record's key or value that an older build would misread
+// raises it (and load_state learns to read the older one, or says it cannot).
+inline constexpr std::uint32_t kStoreFormatVersion = 1;
+
+// A store written by a newer build (its format version above kStoreFormatVersion). Not StoreCorrupt: nothing is
+// damaged, so it must never be moved aside; the operator runs a newer mothd instead.
+class StoreFormatTooNew : public std::runtime_error {
+public:
+    // `where`: the store's path, or empty.
+    StoreFormatTooNew(std::string_view where, std::uint32_t found, std::uint32_t supported);
+    [[nodiscard]] std::uint32_t found() const { return found_; }
+    [[nodiscard]] std::uint32_t supported() const { return supported_; }
+
+private:
+    std::uint32_t found_;
+    std::uint32_t supported_;
 };
 
 // A persisted delivery's key: a counter shared by all workers in the high bits, the worker that wrote it in
@@ -108,49 +125,6 @@ public:
     // what a worker has queued is there). `done` runs on the store's thread, never on the caller's; not ok when
     // the read fails or the store is closed.
     virtual void read_deliveries(std::string client_id, DeliveryRange range, Loaded done) = 0;
-};
-
-class GroupCommitStore final : public Store {
-public:
-    // `interval`: batched mode's flush period. `log(level, line)` as Shared::log.
-    GroupCommitStore(StoreBackend& backend, Durability mode, std::chrono::milliseconds interval,
-                     std::function<void(int, const std::string&)> log = {});
-    ~GroupCommitStore() override;
-    GroupCommitStore(const GroupCommitStore&) = delete;
-    GroupCommitStore& operator=(const GroupCommitStore&) = delete;
-
-    void commit(std::vector<StoreOp> batch, Done done) override;
-    [[nodiscard]] bool acks_wait() const override { return mode_ == Durability::Sync; }
-    void read_deliveries(std::string client_id, DeliveryRange range, Loaded done) override;
-    // Writes what is queued, then stops the thread. Later commits fail at once.
-    void close();
-
-    struct Counters {
-        std::uint64_t writes = 0;   // backend writes (one fsync each)
-        std::uint64_t batches = 0;  // batches they covered
-        std::uint64_t failures = 0;
-    };
-    [[nodiscard]] Counters counters() const;
-
-private:
-    void run();
-
-    StoreBackend& backend_;
-    Durability mode_;
-    std::chrono::milliseconds interval_;
-    std::function<void(int, const std::string&)> log_;
-    mutable std::mutex mu_;
-    std::condition_variable cv_;
-    struct Item {
-        std::vector<StoreOp> ops;
-        Done done;
-        // A read (ops empty): runs after the writes queued before it.
-        std::function<void()> read;
-    };
-    std::deque<Item> queue_;
-    bool stop_ = false;
-    Counters counters_;
-    std::thread thread_;
 };
 
 // ---- Records -------------------------------------------------------------------------------------------------
@@ -210,7 +184,15 @@ struct StoredTotals {
                   messages_dropped = 0, bytes_received = 0, bytes_sent = 0;
 };
 
+// What load_state found of the format version record.
+enum class FormatRecord : std::uint8_t {
+    Present,       // written at an earlier start
+    AddedToEmpty,  // a new store: load_state wrote the record
+    AddedToOld,    // records but no version: written by a Moth before the record (format 1); load_state wrote it
+};
+
 struct RestoredState {
+    FormatRecord format = FormatRecord::Present;
     std::vector<RestoredSession> sessions;
     std::vector<MessagePtr> retained;
     StoredTotals totals;
@@ -222,8 +204,10 @@ struct RestoredState {
 [[nodiscard]] std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_view client_id,
                                                           const DeliveryRange& range, TimePoint now);
 
-// Reads the whole store. Throws StoreCorrupt naming the key when a value cannot be decoded. Records of a
-// session that no longer exists are erased from the backend (one write) and counted.
+// Reads the whole store. Throws StoreCorrupt naming the key when a value cannot be decoded, and
+// StoreFormatTooNew (before reading anything else) when a newer build wrote it. A store without a format version
+// record gets one (RestoredState::format). Records of a session that no longer exists are erased from the backend
+// and counted; that and the version record are one write.
 // Of each session's queue only the first `cache` messages (and all those past PUBREC) are kept in memory; the
 // others are counted (RestoredSession::spilled) and read back later.
 [[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now,
@@ -247,6 +231,8 @@ public:
     void put_retained(const Message& m);
     void erase_retained(std::string_view topic);
     void put_totals(const StoredTotals& t);
+    // The "v" record. load_state writes it; tests write other versions.
+    void put_format_version(std::uint32_t version);
 
     [[nodiscard]] bool empty() const { return ops_.empty(); }
     [[nodiscard]] std::vector<StoreOp> take() { return std::exchange(ops_, {}); }
@@ -255,9 +241,5 @@ private:
     TimePoint now_;
     std::vector<StoreOp> ops_;
 };
-
-// Steady-clock time points are kept on disk as Unix milliseconds.
-[[nodiscard]] std::int64_t to_unix_ms(TimePoint t, TimePoint now);
-[[nodiscard]] TimePoint from_unix_ms(std::int64_t ms, TimePoint now);
 
 }  // namespace moth::broker

@@ -1,7 +1,8 @@
 // libFuzzer target for the store loader (src/broker/store.hpp: load_state, read_deliveries) on damaged stores.
 // The input builds records with the store's own writers (sessions, deliveries, marks, wills, retained messages,
 // totals), then damages some of their values and keys byte by byte, as a torn or corrupted disk would. Loading
-// must either succeed or throw StoreCorrupt naming a key: never crash, hang or throw anything else.
+// must either succeed or throw StoreCorrupt naming a key (or StoreFormatTooNew, for a "v" record damaged into a
+// larger version): never crash, hang or throw anything else.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -98,6 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
     } catch (const StoreCorrupt&) {
         // A damaged record is reported, naming its key: what mothd turns into its store error.
+    } catch (const StoreFormatTooNew&) {
+        // Damage that made the "v" record's value a larger version: refused as a newer store would be.
     } catch (...) {
         std::abort();
     }

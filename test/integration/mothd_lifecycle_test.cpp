@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "broker/store.hpp"
+#include "store/rocksdb/rocksdb_store.hpp"
 #include "support/mothd_process.hpp"
 
 namespace moth::test {
@@ -223,6 +225,37 @@ TEST(MothdLifecycleTest, SecondMothdOnTheSameDataDirIsRefused) {
     const auto first_status = first.wait_for_exit(kExitTimeout);
     ASSERT_TRUE(first_status.has_value());
     EXPECT_EQ(first_status->code, 0);
+}
+
+// A store written by a newer mothd (its format version record above what this build reads) is refused at start-up
+// naming the path and both versions, exit 2, and left alone: not damage, so --store-recover does not move it aside.
+TEST(MothdLifecycleTest, StoreOfANewerFormatIsRefusedAndLeftAlone) {
+    TempConfig cfg("[[listener]]\nkind = \"mqtt\"\nbind = \"127.0.0.1\"\nport = 0\n");
+    const auto data = std::filesystem::path(cfg.path()).parent_path() / "data";
+    const auto store = data / "store";
+    const std::uint32_t newer = broker::kStoreFormatVersion + 6;
+    {
+        store::RocksDbBackend db(store);
+        broker::StoreBatch b{broker::Clock::now()};
+        b.put_format_version(newer);
+        auto ops = b.take();
+        ASSERT_TRUE(db.write({&ops}, true));
+    }
+    MothdProcess mothd(MOTH_MOTHD_PATH, {"--config", cfg.path(), "--store-recover"});
+    const auto status = mothd.wait_for_exit(kExitTimeout);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(status->exited) << status->describe();
+    EXPECT_EQ(status->code, 2);
+    EXPECT_NE(mothd.stderr_text().find("store " + store.string() + ": format version " + std::to_string(newer) +
+                                       " is newer than this mothd reads (" +
+                                       std::to_string(broker::kStoreFormatVersion) +
+                                       "); use a newer mothd or move the directory away"),
+              std::string::npos)
+        << mothd.stderr_text();
+    for (const auto& e : std::filesystem::directory_iterator(data)) {
+        EXPECT_EQ(e.path().filename().string().find("damaged"), std::string::npos) << e.path();
+    }
+    EXPECT_TRUE(std::filesystem::exists(store));
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ public:
     void scan_from(std::string_view start, std::string_view end,
                    const std::function<bool(std::string_view, std::string_view)>& fn) override;
     [[nodiscard]] std::string last_error() const override;
+    [[nodiscard]] std::string where() const override { return dir_.string(); }
     [[nodiscard]] const std::filesystem::path& path() const { return dir_; }
 
 private:

@@ -13,13 +13,13 @@
 #include <thread>
 
 #include "broker/store.hpp"
+#include "store/group_commit.hpp"
 #include "store/memory/memory_store.hpp"
 #include "store/rocksdb/rocksdb_store.hpp"
 
 namespace moth::store {
 namespace {
 
-using broker::GroupCommitStore;
 using broker::kAnySeqWorker;
 using broker::StoreBatch;
 using broker::TimePoint;

@@ -1,16 +1,19 @@
-// The group-commit store (broker/store.hpp): one committer thread takes the batches of every worker and writes
-// each group with one fsync; completions run on that thread and are posted back by the caller.
+// The group-commit store (store/group_commit.hpp): one committer thread takes the batches of every worker and
+// writes each group with one fsync; completions run on that thread and are posted back by the caller.
+#include "store/group_commit.hpp"
+
 #include <deque>
+#include <exception>
 #include <utility>
 
-#include "broker/store.hpp"
+namespace moth::store {
 
-namespace moth::broker {
+using broker::DeliveryRange;
+using broker::Durability;
+using broker::StoreOp;
+using broker::StoredDelivery;
 
-// ---------------------------------------------------------------------------------------------------------
-// Group commit
-
-GroupCommitStore::GroupCommitStore(StoreBackend& backend, Durability mode, std::chrono::milliseconds interval,
+GroupCommitStore::GroupCommitStore(broker::StoreBackend& backend, Durability mode, std::chrono::milliseconds interval,
                                    std::function<void(int, const std::string&)> log)
     : backend_(backend), mode_(mode), interval_(interval), log_(std::move(log)) {
     thread_ = std::thread([this] { run(); });
@@ -36,7 +39,8 @@ void GroupCommitStore::read_deliveries(std::string client_id, DeliveryRange rang
     auto read = [this, client_id = std::move(client_id), range, done]() {
         std::vector<StoredDelivery> out;
         try {
-            out = broker::read_deliveries(backend_, client_id, range, Clock::now());
+            // The committer's clock: the read's time for the expiry of the messages it decodes.
+            out = broker::read_deliveries(backend_, client_id, range, broker::Clock::now());
         } catch (const std::exception& e) {
             if (log_) log_(3, std::string("store: read failed: ") + e.what());
             done(false, {});
@@ -111,4 +115,4 @@ void GroupCommitStore::run() {
     }
 }
 
-}  // namespace moth::broker
+}  // namespace moth::store
