@@ -123,7 +123,8 @@ enum class OnCorruption { Fail, MoveAside };
 [[nodiscard]] std::string_view to_string(OnCorruption o) noexcept;  // "fail", "move-aside"
 
 struct Storage {
-    Durability durability = Durability::Sync;  // sync, batched, memory: config/durability.hpp
+    // sync, batched or memory: config/durability.hpp.
+    Durability durability = Durability::Sync;
     std::uint32_t flush_interval_ms = 100;  // batched only
     // A store that cannot be read: fail (exit 2) or rename it "<dir>.damaged-<time>" and start empty.
     OnCorruption on_corruption = OnCorruption::Fail;
