@@ -11,6 +11,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "codec/topic.hpp"
+
 namespace moth::cli {
 namespace {
 
@@ -100,20 +102,13 @@ std::optional<QoS> parse_qos(std::string_view s) {
     return std::nullopt;
 }
 
-bool has_wildcard(std::string_view topic) { return topic.find_first_of("+#") != std::string_view::npos; }
-
-// Filter syntax: '#' only as the whole last level, '+' only as a whole level.
-bool valid_filter(std::string_view f) {
-    if (f.empty()) return false;
-    std::size_t start = 0;
-    while (true) {
-        const auto slash = f.find('/', start);
-        const auto level = f.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-        if (level.find_first_of("+#") != std::string_view::npos && level.size() != 1) return false;
-        if (level == "#" && slash != std::string_view::npos) return false;
-        if (slash == std::string_view::npos) return true;
-        start = slash + 1;
-    }
+// The topic rules are the codec's, the same the client library applies before it sends (MQTT 5.0 section 4.7);
+// only the error messages are the CLI's own, worded as mosquitto_pub/sub word them.
+bool valid_topic_name(std::string_view topic) {
+    return codec::validate_topic_name(topic) == codec::TopicError::None;
+}
+bool valid_filter(std::string_view filter) {
+    return codec::validate_topic_filter(filter) == codec::TopicError::None;
 }
 
 std::vector<std::byte> to_bytes(std::string_view s) {
@@ -263,7 +258,7 @@ std::optional<std::string> add_property(Properties& props, const std::vector<std
     }
     if (name == "response-topic") {
         if (!message_like) return not_allowed();
-        if (value.empty() || has_wildcard(value)) return bad_value();
+        if (!valid_topic_name(value)) return bad_value();
         mp.response_topic = value;
         return std::nullopt;
     }
@@ -553,7 +548,7 @@ ParseResult parse(Tool tool, const std::vector<std::string>& args) {
     }
     o.debug = debug > 0;
     if (has("--will-topic")) {
-        if (will_topic.empty() || has_wildcard(will_topic)) {
+        if (!valid_topic_name(will_topic)) {
             return fail("Error: Invalid will topic '" + will_topic + "', does it contain '+' or '#'?");
         }
         o.will_topic = will_topic;
@@ -605,7 +600,7 @@ ParseResult parse(Tool tool, const std::vector<std::string>& args) {
         }
     } else {
         if (!single_topic.empty() || has("--topic")) {
-            if (single_topic.empty() || has_wildcard(single_topic)) {
+            if (!valid_topic_name(single_topic)) {
                 return fail("Error: Invalid publish topic '" + single_topic + "', does it contain '+' or '#'?");
             }
             o.topic = single_topic;
@@ -656,7 +651,7 @@ ParseResult parse(Tool tool, const std::vector<std::string>& args) {
     }
     if (tool == Tool::Rr) {
         if (!response_topic.empty() || has("--response-topic")) {
-            if (response_topic.empty() || has_wildcard(response_topic)) {
+            if (!valid_topic_name(response_topic)) {
                 return fail("Error: Invalid response topic '" + response_topic + "', does it contain '+' or '#'?");
             }
             o.response_topic = response_topic;

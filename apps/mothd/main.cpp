@@ -141,7 +141,7 @@ void write_ports_file(const std::string& path, const std::vector<moth::server::B
     {
         std::ofstream out(tmp, std::ios::trunc);
         for (const auto& b : bound) {
-            out << b.name << ' ' << moth::server::kind_name(b.kind) << ' ' << b.address << ' ' << b.port << '\n';
+            out << b.name << ' ' << moth::config::to_string(b.kind) << ' ' << b.address << ' ' << b.port << '\n';
         }
         if (!out) throw std::runtime_error("cannot write ports file " + tmp);
     }
@@ -283,10 +283,7 @@ int main(int argc, char** argv) {
                 }
             }
             store = std::make_unique<moth::store::GroupCommitStore>(
-                *backend,
-                config.storage.durability == moth::config::Durability::Sync ? moth::broker::Durability::Sync
-                                                                            : moth::broker::Durability::Batched,
-                std::chrono::milliseconds(config.storage.flush_interval_ms), sink);
+                *backend, config.storage.durability, std::chrono::milliseconds(config.storage.flush_interval_ms), sink);
         } else {
             log->info("storage.durability = \"memory\": nothing is persisted");
         }
@@ -301,7 +298,7 @@ int main(int argc, char** argv) {
         } close_store{store.get()};
         server.start();
         for (const auto& b : server.bound()) {
-            log->info("listening: {} {} {}:{}", b.name, moth::server::kind_name(b.kind), b.address, b.port);
+            log->info("listening: {} {} {}:{}", b.name, moth::config::to_string(b.kind), b.address, b.port);
         }
         if (!config.ports_file.empty()) write_ports_file(config.ports_file, server.bound());
         log->info("{} workers running", server.worker_count());

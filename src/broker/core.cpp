@@ -24,7 +24,7 @@ Core::Core(unsigned index, Shared& shared, Host& host)
       store_(shared.store),
       stats_(*shared.stats.at(index)),
       cfg_(shared.config),
-      tree_(static_cast<topic::SharedPolicy>(shared.config.features.shared_policy)),
+      tree_(shared.config.features.shared_policy),
       outbox_(shared.worker_count) {}
 
 Core::~Core() = default;

@@ -24,10 +24,12 @@
 
 #include "broker/message.hpp"
 #include "broker/message_codec.hpp"
+#include "config/durability.hpp"
 
 namespace moth::broker {
 
-enum class Durability { Memory, Batched, Sync };
+// The modes of [storage] durability; GroupCommitStore runs sync and batched (memory needs no store).
+using Durability = config::Durability;
 
 struct StoreOp {
     enum class Kind : std::uint8_t { Put, Erase, ErasePrefix };

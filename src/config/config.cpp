@@ -57,10 +57,11 @@ constexpr std::array<EnumName<KeepaliveV3>, 2> kKeepaliveV3{{
     {"refuse", KeepaliveV3::Refuse},
     {"apply", KeepaliveV3::Apply},
 }};
+// The subscription tree's names (topic/shared_policy.hpp), in the order the error message lists them.
 constexpr std::array<EnumName<SharedPolicy>, 3> kSharedPolicies{{
-    {"round_robin", SharedPolicy::RoundRobin},
-    {"random", SharedPolicy::Random},
-    {"sticky", SharedPolicy::Sticky},
+    {to_string(SharedPolicy::RoundRobin), SharedPolicy::RoundRobin},
+    {to_string(SharedPolicy::Random), SharedPolicy::Random},
+    {to_string(SharedPolicy::Sticky), SharedPolicy::Sticky},
 }};
 constexpr std::array<EnumName<Durability>, 3> kDurabilities{{
     {"sync", Durability::Sync},
@@ -597,10 +598,6 @@ std::vector<std::string_view> top_level_keys() {
     return keys;
 }
 
-std::string default_listener_name(ListenerKind kind, std::size_t index) {
-    return std::string(to_string(kind)) + "-" + std::to_string(index);
-}
-
 std::string listener_key(std::size_t index, std::string_view field = {}) {
     std::string key = "listener." + std::to_string(index);
     if (!field.empty()) {
@@ -1023,16 +1020,16 @@ std::string_view to_string(ListenerKind kind) noexcept {
     return enum_name(kListenerKinds, kind);
 }
 
+std::string default_listener_name(ListenerKind kind, std::size_t index) {
+    return std::string(to_string(kind)) + "-" + std::to_string(index);
+}
+
 std::string_view to_string(QueueFullPolicy policy) noexcept {
     return enum_name(kQueueFullPolicies, policy);
 }
 
 std::string_view to_string(KeepaliveV3 action) noexcept {
     return enum_name(kKeepaliveV3, action);
-}
-
-std::string_view to_string(SharedPolicy policy) noexcept {
-    return enum_name(kSharedPolicies, policy);
 }
 
 std::string_view to_string(Durability d) noexcept {

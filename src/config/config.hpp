@@ -18,12 +18,17 @@
 #include <string_view>
 #include <vector>
 
+#include "config/durability.hpp"
+#include "topic/shared_policy.hpp"
+
 namespace moth::config {
 
 enum class ListenerKind { Mqtt, Mqtts, Ws, Wss, Http };
 
 // "mqtt", "mqtts", "ws", "wss", "http": the names used in the file, in logs and in the ports file.
 [[nodiscard]] std::string_view to_string(ListenerKind kind) noexcept;
+// The name a listener gets when its table has no `name`: "<kind>-<index>" ("mqtt-0"), index into the listeners.
+[[nodiscard]] std::string default_listener_name(ListenerKind kind, std::size_t index);
 // The port a listener of this kind gets when its table has no `port`: 1883, 8883, 8000, 8884, 8080.
 [[nodiscard]] std::uint16_t default_port(ListenerKind kind) noexcept;
 [[nodiscard]] constexpr bool is_tls(ListenerKind kind) noexcept {
@@ -76,9 +81,10 @@ enum class QueueFullPolicy { DropNew, DropOldest };
 // tell the client, so Mosquitto refuses it (return code 2); "apply" accepts it and enforces the limit silently.
 enum class KeepaliveV3 { Refuse, Apply };
 [[nodiscard]] std::string_view to_string(KeepaliveV3 action) noexcept;  // "refuse", "apply"
-enum class SharedPolicy { RoundRobin, Random, Sticky };
+// features.shared_policy: the subscription tree's own enum, so that its values and names are defined once.
+using SharedPolicy = topic::SharedPolicy;
+using topic::to_string;  // to_string(SharedPolicy): "round_robin", "random", "sticky"
 [[nodiscard]] std::string_view to_string(QueueFullPolicy policy) noexcept;  // "drop_new", "drop_oldest"
-[[nodiscard]] std::string_view to_string(SharedPolicy policy) noexcept;     // "round_robin", "random", "sticky"
 
 struct Limits {
     std::uint32_t max_connections = 100000;    // broker-wide
@@ -112,15 +118,12 @@ struct Features {
     bool operator==(const Features&) const = default;
 };
 
-// [storage]: how durable the broker's state is (docs/configuration.md, docs/durability.md).
-enum class Durability { Sync, Batched, Memory };
+// [storage]: how durable the broker's state is; Durability is in config/durability.hpp.
 enum class OnCorruption { Fail, MoveAside };
-[[nodiscard]] std::string_view to_string(Durability d) noexcept;    // "sync", "batched", "memory"
 [[nodiscard]] std::string_view to_string(OnCorruption o) noexcept;  // "fail", "move-aside"
 
 struct Storage {
-    // sync: PUBACK/PUBREC after the fsync of the write that holds the message; batched: written in the
-    // background, fsynced every flush_interval_ms (the loss window); memory: nothing on disk.
+    // sync, batched or memory: config/durability.hpp.
     Durability durability = Durability::Sync;
     std::uint32_t flush_interval_ms = 100;  // batched only
     // A store that cannot be read: fail (exit 2) or rename it "<dir>.damaged-<time>" and start empty.

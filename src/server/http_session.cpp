@@ -138,7 +138,9 @@ public:
 
     std::vector<http::ListenerInfo> listeners() override {
         std::vector<http::ListenerInfo> out;
-        for (const auto& b : ctx_.bound) out.push_back({b.name, std::string(kind_name(b.kind)), b.address, b.port});
+        for (const auto& b : ctx_.bound) {
+            out.push_back({b.name, std::string(config::to_string(b.kind)), b.address, b.port});
+        }
         return out;
     }
 

@@ -36,17 +36,6 @@ using detail::Connection;
 using detail::TcpConnection;
 using detail::Worker;
 
-std::string_view kind_name(config::ListenerKind k) {
-    switch (k) {
-        case config::ListenerKind::Mqtt: return "mqtt";
-        case config::ListenerKind::Mqtts: return "mqtts";
-        case config::ListenerKind::Ws: return "ws";
-        case config::ListenerKind::Wss: return "wss";
-        case config::ListenerKind::Http: return "http";
-    }
-    return "unknown";
-}
-
 namespace {
 
 // Descriptors never used for connections, kept free for what must not fail when clients take all the others: the
@@ -501,7 +490,7 @@ void Server::start() {
     Worker& first = *impl.workers.front();
     std::size_t index = 0;
     for (const auto& lc : impl.shared.config.listeners) {
-        const std::string name = lc.name.empty() ? std::string(kind_name(lc.kind)) + "-" + std::to_string(index) : lc.name;
+        const std::string name = lc.name.empty() ? config::default_listener_name(lc.kind, index) : lc.name;
         ++index;
         auto l = std::make_unique<Impl::Listener>();
         l->cfg = lc;

@@ -16,12 +16,10 @@ namespace moth::server {
 
 struct BoundListener {
     std::string name;
-    config::ListenerKind kind;
+    config::ListenerKind kind;  // named by config::to_string, as in the config file
     std::string address;
     std::uint16_t port;
 };
-
-[[nodiscard]] std::string_view kind_name(config::ListenerKind k);
 
 // A listener that cannot start (its address does not resolve or cannot be bound, its certificate does not load):
 // `index` into config.listeners and the key to blame, so that mothd reports it as "file:line: key: message".

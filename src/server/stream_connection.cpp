@@ -796,8 +796,8 @@ std::shared_ptr<ListenerContext> make_listener_context(const std::string& name, 
     lc->proxy_protocol = listener.proxy_protocol;
     lc->trust_x_forwarded_for = listener.trust_x_forwarded_for;
     lc->max_connections = listener.max_connections;
-    lc->tag =
-        std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, std::string(kind_name(listener.kind))});
+    const std::string kind(config::to_string(listener.kind));
+    lc->tag = std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, kind});
     lc->replace(make_reloadable(name, listener, config, log, true));
     return lc;
 }

@@ -19,17 +19,9 @@
 
 #include "codec/topic.hpp"
 #include "topic/levels.hpp"
+#include "topic/shared_policy.hpp"
 
 namespace moth::topic {
-
-// How a shared group picks the one member that receives a message.
-enum class SharedPolicy : std::uint8_t {
-    RoundRobin,  // successive messages rotate through the members, in the order they joined
-    Random,      // uniformly at random, from the tree's own generator (seeded at construction)
-    Sticky,      // the same member until it leaves; then the longest-standing remaining member
-};
-
-[[nodiscard]] std::string_view to_string(SharedPolicy policy) noexcept;
 
 namespace detail {
 

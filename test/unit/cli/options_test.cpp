@@ -294,5 +294,31 @@ TEST(TopicMatches, Wildcards) {
     EXPECT_TRUE(topic_matches("a/+", "a/"));
 }
 
+// The topic rules are the codec's (the ones the client library checks before sending); the messages stay
+// mosquitto_pub/sub's.
+TEST(ParseTopics, CodecRulesWithMosquittoMessages) {
+    const auto has = [](const std::string& err, const std::string& message) {
+        return err.find(message) != std::string::npos;
+    };
+    EXPECT_EQ(ok(Tool::Sub, {"-t", "+/a/#", "-t", "$share/g/x/#"}).topics.size(), 2U);
+    // [MQTT-4.7.1-2] '+' fills a whole level.
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "a/b+"}),
+                    "Error: Invalid subscription topic 'a/b+', are all '+' and '#' wildcards correct?"));
+    // [MQTT-4.8.2-1] a ShareName has no wildcard.
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "$share/+/x"}),
+                    "Error: Invalid subscription topic '$share/+/x', are all '+' and '#' wildcards correct?"));
+    // [MQTT-4.7.1-1] '#' is last.
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "a", "-T", "#/a"}),
+                    "Error: Invalid filter topic '#/a', are all '+' and '#' wildcards correct?"));
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-U", "a#"}),
+                    "Error: Invalid unsubscribe topic 'a#', are all '+' and '#' wildcards correct?"));
+    // [MQTT-3.3.2-2] no wildcard in a Topic Name; [MQTT-1.5.4-1] no ill-formed UTF-8 (an overlong NUL).
+    EXPECT_TRUE(has(bad(Tool::Pub, {"-t", "a/+", "-m", "x"}),
+                    "Error: Invalid publish topic 'a/+', does it contain '+' or '#'?"));
+    EXPECT_TRUE(has(bad(Tool::Pub, {"-t", "a\xC0\x80", "-m", "x"}), "Error: Invalid publish topic"));
+    EXPECT_TRUE(has(bad(Tool::Pub, {"-t", "a", "-m", "x", "--will-topic", "w/#"}),
+                    "Error: Invalid will topic 'w/#', does it contain '+' or '#'?"));
+}
+
 }  // namespace
 }  // namespace moth::cli
