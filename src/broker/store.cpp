@@ -270,188 +270,233 @@ std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_v
     return out;
 }
 
-RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache) {
-    RestoredState out;
-    const auto format = read_format(backend);
-    bool any_record = false;
-    std::map<std::string, RestoredSession, std::less<>> sessions;
-    struct Mark {
-        std::uint16_t packet_id;
-        bool pubrec;
-    };
-    std::map<std::pair<std::string, std::uint64_t>, Mark> marks;
-    std::map<std::string, std::vector<StoredDelivery>, std::less<>> deliveries;
-    struct Spill {
-        std::uint64_t kept = 0;  // not past PUBREC, kept in memory
-        std::uint64_t count = 0, bytes = 0, from = 0, to = 0;
-    };
-    std::map<std::string, Spill, std::less<>> spills;
-    std::map<std::string, std::vector<std::uint16_t>, std::less<>> incoming;
-    std::map<std::string, StoredWillRecord, std::less<>> wills;
-    auto split = [](std::string_view rest, std::string_view key) {
-        const auto nul = rest.find('\0');
-        if (nul == std::string_view::npos) throw StoreCorrupt("key without separator: " + std::string(key));
-        return std::pair{rest.substr(0, nul), rest.substr(nul + 1)};
-    };
-    auto name_key = [](std::string_view key, const char* what) {
-        std::string printable;
-        for (char ch : key) printable += (ch >= 0x20 && ch < 0x7F) ? ch : '.';
-        return StoreCorrupt("record \"" + printable + "\": " + what);
-    };
-    backend.scan([&](std::string_view key, std::string_view value) {
-        any_record = true;
+namespace {
+
+// load_state's pass over every record: each kind is collected by client, then attached to its session (attach());
+// what belongs to no session is erased as an orphan.
+class Loader {
+public:
+    Loader(RestoredState& out, TimePoint now, std::size_t cache) : out_(out), now_(now), cache_(cache) {}
+
+    void read(std::string_view key, std::string_view value) {
+        any_record_ = true;
         if (key.empty()) return;
-        const std::string_view rest = key.substr(1);
         try {
-            Reader r(value);
-            switch (key[0]) {
-                case kSession: {
-                    RestoredSession rs;
-                    rs.session.client_id = std::string(rest);
-                    rs.session.version = r.u8();
-                    rs.session.expiry_s = r.u32();
-                    const auto n = r.u32();
-                    for (std::uint32_t i = 0; i < n; ++i) {
-                        StoredSubscription sub;
-                        sub.filter = r.str();
-                        const auto o = r.u8();
-                        sub.qos = o & 3;
-                        sub.no_local = (o & 4) != 0;
-                        sub.retain_as_published = (o & 8) != 0;
-                        sub.retain_handling = static_cast<std::uint8_t>((o >> 4) & 3);
-                        sub.identifier = r.u32();
-                        rs.session.subscriptions.push_back(std::move(sub));
-                    }
-                    r.finish();
-                    sessions.emplace(rs.session.client_id, std::move(rs));
-                    break;
-                }
-                case kDelivery: {
-                    auto [client, seqb] = split(rest, key);
-                    StoredDelivery d = read_delivery(key_seq(seqb), value, now);
-                    // 'p' sorts before 'q': the marks of this client are known. Past the cache, a message not past
-                    // PUBREC is only counted (decoded one at a time: memory stays bounded).
-                    auto& list = deliveries[std::string(client)];
-                    const bool marked = marks.contains({std::string(client), d.seq});
-                    auto& sp = spills[std::string(client)];
-                    out.next_seq = std::max(out.next_seq, d.seq + 1);
-                    if (!marked && (sp.count != 0 || sp.kept >= cache)) {
-                        if (sp.count == 0) sp.from = d.seq;
-                        sp.to = d.seq;
-                        ++sp.count;
-                        sp.bytes += d.message->memory_size();  // as the core counts (message_size)
-                        break;
-                    }
-                    if (!marked) ++sp.kept;
-                    list.push_back(std::move(d));
-                    break;
-                }
-                case kMark: {
-                    auto [client, seqb] = split(rest, key);
-                    const auto [packet_id, pubrec] = read_mark(value);
-                    marks.emplace(std::pair{std::string(client), key_seq(seqb)}, Mark{packet_id, pubrec});
-                    break;
-                }
-                case kIncoming: {
-                    auto [client, idb] = split(rest, key);
-                    Reader ir(idb);
-                    incoming[std::string(client)].push_back(ir.u16());
-                    ir.finish();
-                    break;
-                }
-                case kWill: {
-                    StoredWillRecord w;
-                    w.due_unix_ms = static_cast<std::int64_t>(r.u64());
-                    w.delay_s = r.u32();
-                    const bool has_expiry = r.u8() != 0;
-                    const auto expiry = r.u32();
-                    if (has_expiry) w.expiry_s = expiry;
-                    w.message = decode_message(r, now);
-                    r.finish();
-                    wills.emplace(std::string(rest), std::move(w));
-                    break;
-                }
-                case kRetained: {
-                    auto m = decode_message(r, now);
-                    r.finish();
-                    out.retained.push_back(std::move(m));
-                    break;
-                }
-                case kTotals: {
-                    auto& t = out.totals;
-                    for (auto* x : {&t.messages_received, &t.messages_sent, &t.publish_received, &t.publish_sent,
-                                    &t.messages_dropped, &t.bytes_received, &t.bytes_sent}) {
-                        *x = r.u64();
-                    }
-                    r.finish();
-                    break;
-                }
-                case kFormat:  // read first, by read_format
-                    if (!rest.empty()) throw StoreCorrupt("unknown record type");
-                    break;
-                default:
-                    throw StoreCorrupt("unknown record type");
-            }
+            read_record(key[0], key.substr(1), key, value);
         } catch (const StoreCorrupt& e) {
             throw name_key(key, e.what());
         } catch (const CodecError& e) {
             throw name_key(key, e.what());
         }
-    });
-    // Attach what belongs to each session; what belongs to none is left over from a session that ended while
-    // its last writes were queued: erased.
-    StoreBatch orphans{now};
-    for (auto& [client, list] : deliveries) {
-        auto it = sessions.find(client);
-        if (it == sessions.end()) {
-            for (const auto& d : list) orphans.erase_delivery(client, d.seq);
-            out.orphans += list.size();
-            if (auto sp = spills.find(client); sp != spills.end() && sp->second.count != 0) {
-                orphans.erase_session(client);  // the spilled ones too
-                out.orphans += sp->second.count;
+    }
+
+    // Attaches what was read to the sessions; erasures of orphans (and the format record) go into `b`.
+    void attach(StoreBatch& b);
+    [[nodiscard]] bool any_record() const { return any_record_; }
+
+private:
+    struct Mark {
+        std::uint16_t packet_id;
+        bool pubrec;
+    };
+    struct Spill {
+        std::uint64_t kept = 0;  // not past PUBREC, kept in memory
+        std::uint64_t count = 0, bytes = 0, from = 0, to = 0;
+    };
+
+    static std::pair<std::string_view, std::string_view> split(std::string_view rest, std::string_view key) {
+        const auto nul = rest.find('\0');
+        if (nul == std::string_view::npos) throw StoreCorrupt("key without separator: " + std::string(key));
+        return {rest.substr(0, nul), rest.substr(nul + 1)};
+    }
+    static StoreCorrupt name_key(std::string_view key, const char* what) {
+        std::string printable;
+        for (char ch : key) printable += (ch >= 0x20 && ch < 0x7F) ? ch : '.';
+        return StoreCorrupt("record \"" + printable + "\": " + what);
+    }
+
+    void read_record(char kind, std::string_view rest, std::string_view key, std::string_view value);
+    void read_session(std::string_view client, Reader& r);
+    void read_delivery_record(std::string_view rest, std::string_view key, std::string_view value);
+    void read_will(std::string_view client, Reader& r);
+    void read_totals(Reader& r);
+    void attach_deliveries(StoreBatch& b);
+
+    RestoredState& out_;
+    TimePoint now_;
+    std::size_t cache_;
+    bool any_record_ = false;
+    std::map<std::string, RestoredSession, std::less<>> sessions_;
+    std::map<std::pair<std::string, std::uint64_t>, Mark> marks_;
+    std::map<std::string, std::vector<StoredDelivery>, std::less<>> deliveries_;
+    std::map<std::string, Spill, std::less<>> spills_;
+    std::map<std::string, std::vector<std::uint16_t>, std::less<>> incoming_;
+    std::map<std::string, StoredWillRecord, std::less<>> wills_;
+};
+
+void Loader::read_record(char kind, std::string_view rest, std::string_view key, std::string_view value) {
+    Reader r(value);
+    switch (kind) {
+        case kSession: read_session(rest, r); break;
+        case kDelivery: read_delivery_record(rest, key, value); break;
+        case kMark: {
+            auto [client, seqb] = split(rest, key);
+            const auto [packet_id, pubrec] = read_mark(value);
+            marks_.emplace(std::pair{std::string(client), key_seq(seqb)}, Mark{packet_id, pubrec});
+            break;
+        }
+        case kIncoming: {
+            auto [client, idb] = split(rest, key);
+            Reader ir(idb);
+            incoming_[std::string(client)].push_back(ir.u16());
+            ir.finish();
+            break;
+        }
+        case kWill: read_will(rest, r); break;
+        case kRetained: {
+            auto m = decode_message(r, now_);
+            r.finish();
+            out_.retained.push_back(std::move(m));
+            break;
+        }
+        case kTotals: read_totals(r); break;
+        case kFormat:  // read first, by read_format
+            if (!rest.empty()) throw StoreCorrupt("unknown record type");
+            break;
+        default: throw StoreCorrupt("unknown record type");
+    }
+}
+
+void Loader::read_session(std::string_view client, Reader& r) {
+    RestoredSession rs;
+    rs.session.client_id = std::string(client);
+    rs.session.version = r.u8();
+    rs.session.expiry_s = r.u32();
+    const auto n = r.u32();
+    for (std::uint32_t i = 0; i < n; ++i) {
+        StoredSubscription sub;
+        sub.filter = r.str();
+        const auto o = r.u8();
+        sub.qos = o & 3;
+        sub.no_local = (o & 4) != 0;
+        sub.retain_as_published = (o & 8) != 0;
+        sub.retain_handling = static_cast<std::uint8_t>((o >> 4) & 3);
+        sub.identifier = r.u32();
+        rs.session.subscriptions.push_back(std::move(sub));
+    }
+    r.finish();
+    sessions_.emplace(rs.session.client_id, std::move(rs));
+}
+
+void Loader::read_delivery_record(std::string_view rest, std::string_view key, std::string_view value) {
+    auto [client, seqb] = split(rest, key);
+    StoredDelivery d = read_delivery(key_seq(seqb), value, now_);
+    // 'p' sorts before 'q': the marks of this client are known. Past the cache, a message not past PUBREC is only
+    // counted (decoded one at a time: memory stays bounded).
+    auto& list = deliveries_[std::string(client)];
+    const bool marked = marks_.contains({std::string(client), d.seq});
+    auto& sp = spills_[std::string(client)];
+    out_.next_seq = std::max(out_.next_seq, d.seq + 1);
+    if (!marked && (sp.count != 0 || sp.kept >= cache_)) {
+        if (sp.count == 0) sp.from = d.seq;
+        sp.to = d.seq;
+        ++sp.count;
+        sp.bytes += d.message->memory_size();  // as the core counts (message_size)
+        return;
+    }
+    if (!marked) ++sp.kept;
+    list.push_back(std::move(d));
+}
+
+void Loader::read_will(std::string_view client, Reader& r) {
+    StoredWillRecord w;
+    w.due_unix_ms = static_cast<std::int64_t>(r.u64());
+    w.delay_s = r.u32();
+    const bool has_expiry = r.u8() != 0;
+    const auto expiry = r.u32();
+    if (has_expiry) w.expiry_s = expiry;
+    w.message = decode_message(r, now_);
+    r.finish();
+    wills_.emplace(std::string(client), std::move(w));
+}
+
+void Loader::read_totals(Reader& r) {
+    auto& t = out_.totals;
+    for (auto* x : {&t.messages_received, &t.messages_sent, &t.publish_received, &t.publish_sent, &t.messages_dropped,
+                    &t.bytes_received, &t.bytes_sent}) {
+        *x = r.u64();
+    }
+    r.finish();
+}
+
+void Loader::attach_deliveries(StoreBatch& b) {
+    for (auto& [client, list] : deliveries_) {
+        auto it = sessions_.find(client);
+        if (it == sessions_.end()) {
+            for (const auto& d : list) b.erase_delivery(client, d.seq);
+            out_.orphans += list.size();
+            if (auto sp = spills_.find(client); sp != spills_.end() && sp->second.count != 0) {
+                b.erase_session(client);  // the spilled ones too
+                out_.orphans += sp->second.count;
             }
             continue;
         }
-        if (auto sp = spills.find(client); sp != spills.end()) {
+        if (auto sp = spills_.find(client); sp != spills_.end()) {
             it->second.spilled = sp->second.count;
             it->second.spilled_bytes = sp->second.bytes;
             it->second.spill_from = sp->second.from;
             it->second.spill_to = sp->second.to;
         }
         for (auto& d : list) {
-            if (auto m = marks.find({client, d.seq}); m != marks.end()) {
+            if (auto m = marks_.find({client, d.seq}); m != marks_.end()) {
                 d.packet_id = m->second.packet_id;
                 d.pubrec = m->second.pubrec;
             }
         }
         it->second.deliveries = std::move(list);
     }
-    for (auto& [client, ids] : incoming) {
-        auto it = sessions.find(client);
-        if (it == sessions.end()) {
-            for (auto id : ids) orphans.erase_incoming(client, id);
-            out.orphans += ids.size();
+}
+
+void Loader::attach(StoreBatch& b) {
+    // What belongs to no session is left over from a session that ended while its last writes were queued: erased.
+    attach_deliveries(b);
+    for (auto& [client, ids] : incoming_) {
+        auto it = sessions_.find(client);
+        if (it == sessions_.end()) {
+            for (auto id : ids) b.erase_incoming(client, id);
+            out_.orphans += ids.size();
             continue;
         }
         it->second.incoming_qos2 = std::move(ids);
     }
-    for (auto& [client, w] : wills) {
-        auto it = sessions.find(client);
-        if (it == sessions.end()) {
-            orphans.erase_will(client);
-            ++out.orphans;
+    for (auto& [client, w] : wills_) {
+        auto it = sessions_.find(client);
+        if (it == sessions_.end()) {
+            b.erase_will(client);
+            ++out_.orphans;
             continue;
         }
         it->second.will = std::move(w);
     }
-    for (auto& [client, rs] : sessions) out.sessions.push_back(std::move(rs));
+    for (auto& [client, rs] : sessions_) out_.sessions.push_back(std::move(rs));
+}
+
+}  // namespace
+
+RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache) {
+    RestoredState out;
+    const auto format = read_format(backend);
+    Loader loader(out, now, cache);
+    backend.scan([&](std::string_view key, std::string_view value) { loader.read(key, value); });
+    StoreBatch b{now};
+    loader.attach(b);
     if (!format) {
         // A new store, or one from before the record (its layout is format 1): from now on it says what it is.
-        orphans.put_format_version(kStoreFormatVersion);
-        out.format = any_record ? FormatRecord::AddedToOld : FormatRecord::AddedToEmpty;
+        b.put_format_version(kStoreFormatVersion);
+        out.format = loader.any_record() ? FormatRecord::AddedToOld : FormatRecord::AddedToEmpty;
     }
-    if (!orphans.empty()) {
-        auto ops = orphans.take();
+    if (!b.empty()) {
+        auto ops = b.take();
         (void)backend.write({&ops}, true);
     }
     return out;
