@@ -27,27 +27,30 @@ std::optional<std::string_view> placeholder(std::string_view tmpl, std::size_t i
 // replaced text is not scanned again), equals `level`. Compares in place instead of building the replaced text.
 bool template_equals(std::string_view tmpl, std::string_view level, const AclSubject& s) noexcept {
     std::size_t p = 0;
-    for (std::size_t i = 0; i < tmpl.size(); ++i) {
+    std::size_t i = 0;
+    while (i < tmpl.size()) {
         if (const auto value = placeholder(tmpl, i, s)) {
             if (level.substr(p, value->size()) != *value) return false;
             p += value->size();
-            ++i;
+            i += 2;
             continue;
         }
         if (p >= level.size() || level[p] != tmpl[i]) return false;
         ++p;
+        ++i;
     }
     return p == level.size();
 }
 
 std::string substitute(std::string_view tmpl, const AclSubject& s) {
     std::string out;
-    for (std::size_t i = 0; i < tmpl.size(); ++i) {
+    std::size_t i = 0;
+    while (i < tmpl.size()) {
         if (const auto value = placeholder(tmpl, i, s)) {
             out += *value;
-            ++i;
+            i += 2;
         } else {
-            out += tmpl[i];
+            out += tmpl[i++];
         }
     }
     return out;
@@ -55,11 +58,10 @@ std::string substitute(std::string_view tmpl, const AclSubject& s) {
 
 // The first character of the pattern once replaced ('\0' if it is empty), for Mosquitto's '$' rule.
 char first_char(std::string_view tmpl, const AclSubject& s) noexcept {
-    for (std::size_t i = 0; i < tmpl.size(); ++i) {
+    for (std::size_t i = 0; i < tmpl.size(); i += 2) {
         const auto value = placeholder(tmpl, i, s);
         if (!value) return tmpl[i];
         if (!value->empty()) return value->front();
-        ++i;
     }
     return '\0';
 }
