@@ -12,7 +12,9 @@ namespace {
 using topic::kNoLevel;
 using topic::level_at;
 
-bool starts_with(std::string_view s, std::string_view prefix) noexcept { return s.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+    return s.substr(0, prefix.size()) == prefix;
+}
 
 // What %c or %u at tmpl[i] stands for; nullopt when it is not a placeholder there. Mosquitto leaves %u unreplaced
 // for an anonymous client (and skips such patterns before), and a '%' ending the pattern is a plain character.
@@ -90,7 +92,9 @@ bool pattern_matches(const Acl::Rule& rule, std::string_view topic, const AclSub
     return topic::topic_matches(substitute(rule.filter, s), topic);
 }
 
-bool applies(const Acl::Rule& pattern, const AclSubject& s) noexcept { return !pattern.names_username || s.username; }
+bool applies(const Acl::Rule& pattern, const AclSubject& s) noexcept {
+    return !pattern.names_username || s.username;
+}
 
 // Mosquitto refuses pattern checks for a client id or username with '+' or '#': replaced into a pattern they
 // would widen it.

@@ -10,7 +10,9 @@ namespace {
 using topic::kNoLevel;
 using topic::level_at;
 
-bool is_wildcard(std::string_view level) noexcept { return level == "+" || level == "#"; }
+bool is_wildcard(std::string_view level) noexcept {
+    return level == "+" || level == "#";
+}
 
 // [MQTT-4.7.2-1] at the first level: a wildcard there never matches a literal starting with '$'.
 bool dollar_clash(std::string_view x, std::string_view y) noexcept {

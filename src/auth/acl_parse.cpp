@@ -17,7 +17,9 @@ namespace {
 
 constexpr std::size_t kMaxTopic = 65535;  // mosquitto_sub_topic_check; [MQTT-4.7.3-3]
 
-bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
+bool is_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
 
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -50,6 +52,15 @@ const char* filter_error(std::string_view f) noexcept {
     }
     if (f.size() > kMaxTopic) return "longer than 65535 bytes";
     return nullptr;
+}
+
+// Access bits of an access word (0: deny), as Mosquitto's MOSQ_ACL_READ / MOSQ_ACL_WRITE / MOSQ_ACL_NONE.
+std::optional<std::uint8_t> access_of(std::string_view word) noexcept {
+    if (word == "read") return std::uint8_t{1};
+    if (word == "write") return std::uint8_t{2};
+    if (word == "readwrite") return std::uint8_t{3};
+    if (word == "deny") return std::uint8_t{0};
+    return std::nullopt;
 }
 
 std::vector<std::string> split_levels(std::string_view f) {
@@ -110,13 +121,13 @@ private:
         } else {
             filter = trim(rest);
         }
-        std::uint8_t access = 3;
+        std::uint8_t access = 3;  // Access::Read | Access::Write
         if (access_word) {
-            if (*access_word == "read") access = 1;
-            else if (*access_word == "write") access = 2;
-            else if (*access_word == "readwrite") access = 3;
-            else if (*access_word == "deny") access = 0;
-            else fail("invalid access \"" + std::string(*access_word) + "\": expected read, write, readwrite or deny");
+            const auto parsed = access_of(*access_word);
+            if (!parsed) {
+                fail("invalid access \"" + std::string(*access_word) + "\": expected read, write, readwrite or deny");
+            }
+            access = *parsed;
         }
         if (const char* error = filter_error(filter)) fail("invalid topic \"" + std::string(filter) + "\": " + error);
         Acl::Rule r{std::string(filter), split_levels(filter), access, pattern && filter.find("%u") != filter.npos};

@@ -2,11 +2,11 @@
 // was checked against Debian's mosquitto binary), and errors with their line numbers.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
-#include <unistd.h>
 
 #include "auth/acl.hpp"
 
@@ -19,7 +19,9 @@ using moth::auth::AclSubject;
 
 constexpr AclSubject kAnon{"c1", std::nullopt};
 
-AclSubject user(std::string_view name) { return {"c1", name}; }
+AclSubject user(std::string_view name) {
+    return {"c1", name};
+}
 
 // The message of the AclError that parsing `text` throws, or "" when it parses.
 std::string error_of(std::string_view text) {
@@ -117,7 +119,9 @@ struct BadLine {
 
 class AclParseErrors : public testing::TestWithParam<BadLine> {};
 
-TEST_P(AclParseErrors, NamesFileLineAndCause) { EXPECT_EQ(error_of(GetParam().text), GetParam().error); }
+TEST_P(AclParseErrors, NamesFileLineAndCause) {
+    EXPECT_EQ(error_of(GetParam().text), GetParam().error);
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Lines, AclParseErrors,
@@ -125,16 +129,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadLine{"topic read a\n\nbogus line\n",
                 "acl.conf:3: unknown keyword \"bogus\": expected topic, pattern or user (a comment's '#' must be the "
                 "first character of the line)"},
-        BadLine{"Topic read a", "acl.conf:1: unknown keyword \"Topic\": expected topic, pattern or user (a comment's "
-                                "'#' must be the first character of the line)"},
+        BadLine{"Topic read a",
+                "acl.conf:1: unknown keyword \"Topic\": expected topic, pattern or user (a comment's "
+                "'#' must be the first character of the line)"},
         // A comment must start in the first column; words are separated by spaces, not tabs (as in Mosquitto).
-        BadLine{"  # indented", "acl.conf:1: unknown keyword \"#\": expected topic, pattern or user (a comment's '#' "
-                                "must be the first character of the line)"},
-        BadLine{"topic\tread a", "acl.conf:1: unknown keyword \"topic\tread\": expected topic, pattern or user (a "
-                                 "comment's '#' must be the first character of the line)"},
+        BadLine{"  # indented",
+                "acl.conf:1: unknown keyword \"#\": expected topic, pattern or user (a comment's '#' "
+                "must be the first character of the line)"},
+        BadLine{"topic\tread a",
+                "acl.conf:1: unknown keyword \"topic\tread\": expected topic, pattern or user (a "
+                "comment's '#' must be the first character of the line)"},
         BadLine{"topic read\ta b", "acl.conf:1: invalid access \"read\ta\": expected read, write, readwrite or deny"},
-        BadLine{"# ok\ntopic", "acl.conf:2: empty topic"},
-        BadLine{"pattern   ", "acl.conf:1: empty topic"},
+        BadLine{"# ok\ntopic", "acl.conf:2: empty topic"}, BadLine{"pattern   ", "acl.conf:1: empty topic"},
         BadLine{"user", "acl.conf:1: missing username after 'user'"},
         BadLine{"user    \t", "acl.conf:1: missing username after 'user'"},
         BadLine{"topic READ a", "acl.conf:1: invalid access \"READ\": expected read, write, readwrite or deny"},
@@ -150,8 +156,8 @@ TEST(AclParse, NulByteAndOverlongTopicAreErrors) {
     EXPECT_EQ(error_of(std::string_view("topic a\0b\n", 10)), "acl.conf:1: NUL byte in the line");
     const std::string longest = "topic " + std::string(65535, 'x');
     EXPECT_EQ(error_of(longest), "");
-    EXPECT_EQ(error_of(longest + "x"), "acl.conf:1: invalid topic \"" + std::string(65536, 'x') +
-                                           "\": longer than 65535 bytes");
+    EXPECT_EQ(error_of(longest + "x"),
+              "acl.conf:1: invalid topic \"" + std::string(65536, 'x') + "\": longer than 65535 bytes");
 }
 
 TEST(AclParse, ErrorCarriesFileAndLine) {
@@ -168,13 +174,9 @@ TEST(AclLoad, ReadsAFileAndNamesItInErrors) {
     const auto dir = std::filesystem::temp_directory_path() / ("moth-acl-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     const auto path = dir / "acl";
-    {
-        std::ofstream(path) << "user u\ntopic read a/#\n";
-    }
+    { std::ofstream(path) << "user u\ntopic read a/#\n"; }
     EXPECT_TRUE(Acl::load(path).allows(user("u"), "a/b", Access::Read));
-    {
-        std::ofstream(path) << "user u\ntopic rad a/#\n";
-    }
+    { std::ofstream(path) << "user u\ntopic rad a/#\n"; }
     EXPECT_THROW(
         {
             try {

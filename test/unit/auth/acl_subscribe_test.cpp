@@ -44,7 +44,9 @@ const Acl& acl() {
 }
 
 constexpr AclSubject kAnon{"dev1", std::nullopt};
-AclSubject user(std::string_view name, std::string_view client_id = "c1") { return {client_id, name}; }
+AclSubject user(std::string_view name, std::string_view client_id = "c1") {
+    return {client_id, name};
+}
 
 TEST(AclMaySubscribe, GrantsThatIntersect) {
     EXPECT_TRUE(acl().may_subscribe(user("alice"), "alice/#"));
