@@ -9,7 +9,9 @@ namespace moth::auth {
 namespace {
 
 // Mosquitto trims with isspace() in the C locale.
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+bool is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
@@ -25,7 +27,9 @@ bool has_control_character(std::string_view s) {
     return false;
 }
 
-PasswordLine bad(std::string_view problem) { return {PasswordLine::Kind::Bad, {}, {}, problem}; }
+PasswordLine bad(std::string_view problem) {
+    return {PasswordLine::Kind::Bad, {}, {}, problem};
+}
 
 std::string hash_problem(std::string_view encoded) {
     const bool known = encoded.starts_with("$6$") || encoded.starts_with("$7$") || encoded.starts_with("$argon2id$");

@@ -82,8 +82,8 @@ bool argon2_well_formed(std::string_view encoded) {
     const auto mem = parse_number<std::uint32_t>(m.substr(2));
     const auto time = parse_number<std::uint32_t>(t.substr(2));
     const auto lanes = parse_number<std::uint32_t>(p.substr(2));
-    if (!mem || !time || !lanes || *lanes < 1 || *lanes > kArgon2MaxLanes || *time < 1 ||
-        *time > kArgon2MaxTimeCost || *mem < 8 * *lanes || *mem > kArgon2MaxMemoryKiB) {
+    if (!mem || !time || !lanes || *lanes < 1 || *lanes > kArgon2MaxLanes || *time < 1 || *time > kArgon2MaxTimeCost ||
+        *mem < 8 * *lanes || *mem > kArgon2MaxMemoryKiB) {
         return false;
     }
     const auto salt = common::base64_decode(parts[4]);
@@ -122,19 +122,21 @@ std::string random_bytes(std::size_t n) {
 
 std::string hash_argon2id(std::string_view password) {
     const std::string salt = random_bytes(kArgon2SaltSize);
-    const std::size_t length = argon2_encodedlen(kArgon2TimeCost, kArgon2MemoryKiB, kArgon2Lanes,
-                                                 kArgon2SaltSize, kArgon2HashSize, Argon2_id);
+    const std::size_t length =
+        argon2_encodedlen(kArgon2TimeCost, kArgon2MemoryKiB, kArgon2Lanes, kArgon2SaltSize, kArgon2HashSize, Argon2_id);
     std::string encoded(length, '\0');
-    const int rc = argon2id_hash_encoded(kArgon2TimeCost, kArgon2MemoryKiB, kArgon2Lanes, password.data(),
-                                         password.size(), salt.data(), salt.size(), kArgon2HashSize,
-                                         encoded.data(), encoded.size());
+    const int rc =
+        argon2id_hash_encoded(kArgon2TimeCost, kArgon2MemoryKiB, kArgon2Lanes, password.data(), password.size(),
+                              salt.data(), salt.size(), kArgon2HashSize, encoded.data(), encoded.size());
     if (rc != ARGON2_OK) throw std::runtime_error(std::string("argon2id failed: ") + argon2_error_message(rc));
     encoded.resize(std::strlen(encoded.c_str()));  // the length above counts the terminating NUL
     return encoded;
 }
 
 // Mosquitto writes standard base64 with padding.
-std::string b64(std::string_view bytes) { return common::base64_encode(bytes); }
+std::string b64(std::string_view bytes) {
+    return common::base64_encode(bytes);
+}
 
 }  // namespace
 
@@ -162,19 +164,20 @@ bool verify_password(std::string_view encoded, std::string_view password) {
 
 std::string hash_password(std::string_view password, HashKind kind, int pbkdf2_iterations) {
     switch (kind) {
-    case HashKind::Argon2id:
-        return hash_argon2id(password);
-    case HashKind::Sha512: {
-        Sha512Entry e{0, random_bytes(kMosquittoSaltSize), {}};
-        return "$6$" + b64(e.salt) + "$" + b64(sha512_digest(password, e));
-    }
-    case HashKind::Sha512Pbkdf2: {
-        if (pbkdf2_iterations < 1 || pbkdf2_iterations > kPbkdf2MaxIterations) {
-            throw std::invalid_argument("PBKDF2 iterations out of range");
+        case HashKind::Argon2id:
+            return hash_argon2id(password);
+        case HashKind::Sha512: {
+            Sha512Entry e{0, random_bytes(kMosquittoSaltSize), {}};
+            return "$6$" + b64(e.salt) + "$" + b64(sha512_digest(password, e));
         }
-        Sha512Entry e{pbkdf2_iterations, random_bytes(kMosquittoSaltSize), {}};
-        return "$7$" + std::to_string(pbkdf2_iterations) + "$" + b64(e.salt) + "$" + b64(sha512_digest(password, e));
-    }
+        case HashKind::Sha512Pbkdf2: {
+            if (pbkdf2_iterations < 1 || pbkdf2_iterations > kPbkdf2MaxIterations) {
+                throw std::invalid_argument("PBKDF2 iterations out of range");
+            }
+            Sha512Entry e{pbkdf2_iterations, random_bytes(kMosquittoSaltSize), {}};
+            return "$7$" + std::to_string(pbkdf2_iterations) + "$" + b64(e.salt) + "$" +
+                   b64(sha512_digest(password, e));
+        }
     }
     throw std::invalid_argument("unknown HashKind");
 }

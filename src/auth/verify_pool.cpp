@@ -31,9 +31,8 @@ std::string cache_key(std::string_view user, std::string_view password, std::str
 VerifyPool::VerifyPool() : VerifyPool(Options{}) {}
 
 VerifyPool::VerifyPool(Options options) : options_(std::move(options)) {
-    if (!options_.verifier) options_.verifier = [](std::string_view e, std::string_view p) {
-        return verify_password(e, p);
-    };
+    if (!options_.verifier)
+        options_.verifier = [](std::string_view e, std::string_view p) { return verify_password(e, p); };
     if (options_.threads == 0) options_.threads = 1;
     threads_.reserve(options_.threads);
     for (std::size_t i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { run(); });

@@ -15,7 +15,8 @@
 //   - the submitting thread, inside submit(), on a cache hit;
 //   - a pool thread, when the job ran;
 //   - the destroying thread, with false, for jobs that were still waiting when the pool was destroyed.
-// The destructor must not run on a pool thread (from inside a `done`); it waits for running jobs to finish.
+// `done` must not throw (it may run on a pool thread). The destructor must not run on a pool thread (from inside a
+// `done`); it waits for running jobs to finish.
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -39,7 +40,7 @@ public:
 
     struct Options {
         std::size_t threads = 2;
-        std::size_t max_queued = 1024;  // jobs waiting for a thread; more is refused (the CONNECT: server busy)
+        std::size_t max_queued = 1024;       // jobs waiting for a thread; more is refused (the CONNECT: server busy)
         std::size_t cache_entries = 10'000;  // successful verifications remembered, least recently used dropped
         Verifier verifier;                   // empty: verify_password
     };
@@ -70,7 +71,7 @@ private:
     };
 
     void run();
-    void remember(const std::string& key);  // needs mutex_
+    void remember(const std::string& key);              // needs mutex_
     [[nodiscard]] bool lookup(const std::string& key);  // needs mutex_
 
     Options options_;
@@ -79,7 +80,7 @@ private:
     bool stopping_ = false;
     std::deque<std::shared_ptr<Job>> queue_;
     std::unordered_map<std::string, std::shared_ptr<Job>> pending_;  // queued or running, by key
-    std::list<std::string> lru_;                                      // most recent first
+    std::list<std::string> lru_;                                     // most recent first
     std::unordered_map<std::string, std::list<std::string>::iterator> cache_;
     std::vector<std::thread> threads_;
 };

@@ -2,11 +2,11 @@
 // file and line number.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 #include "auth/password_file.hpp"
 #include "vectors.hpp"
@@ -16,16 +16,19 @@ namespace {
 
 using namespace moth::auth::test;
 
-std::string entry(const char* user, const char* hash) { return std::string(user) + ":" + hash; }
+std::string entry(const char* user, const char* hash) {
+    return std::string(user) + ":" + hash;
+}
 
 TEST(PasswordFile, ReadsCommentsBlankLinesWhitespaceAndCrlf) {
-    const std::string text = "# users of the class\n"
-                             "\n" +
-                             entry("alice", kPbkdf2Alice) + "\r\n" +       // written on Windows
-                             "   \t\n"                                      // blank with whitespace
-                             "  # indented comment\n" +
-                             "  bob  :  " + kSha512Bob + "   \n" +         // Mosquitto trims both fields
-                             entry("carol", kArgon2Carol);                  // no final newline
+    const std::string text =
+        "# users of the class\n"
+        "\n" +
+        entry("alice", kPbkdf2Alice) + "\r\n" +  // written on Windows
+        "   \t\n"                                // blank with whitespace
+        "  # indented comment\n" +
+        "  bob  :  " + kSha512Bob + "   \n" +  // Mosquitto trims both fields
+        entry("carol", kArgon2Carol);          // no final newline
     const PasswordFile file = PasswordFile::parse(text, "pw");
     EXPECT_EQ(file.size(), 3u);
     ASSERT_NE(file.hash_of("alice"), nullptr);
@@ -78,8 +81,8 @@ TEST(PasswordFile, UnknownAndMalformedHashesAreErrors) {
 }
 
 TEST(PasswordFile, DuplicateUserIsAnError) {
-    const std::string text = entry("alice", kPbkdf2Alice) + "\n" + entry("bob", kSha512Bob) + "\n" +
-                             entry("alice", kArgon2Carol) + "\n";
+    const std::string text =
+        entry("alice", kPbkdf2Alice) + "\n" + entry("bob", kSha512Bob) + "\n" + entry("alice", kArgon2Carol) + "\n";
     EXPECT_EQ(error_of(text, 3), "conf/pw:3: user 'alice' is listed twice");
 }
 

@@ -31,7 +31,7 @@ TEST(VerifyPassword, UnknownOrMalformedIsFalse) {
     EXPECT_FALSE(verify_password("correct horse", "correct horse"));  // plain text is never accepted
     EXPECT_FALSE(verify_password("$5$abc$def", "x"));
     EXPECT_FALSE(verify_password("$argon2i$v=19$m=1024,t=2,p=1$bW90aC1zYWx0LTE2Ynl0ZQ$N6Io", "x"));
-    EXPECT_FALSE(verify_password("$7$0$plk0NDjp3Vgb8QKF$yfW1", kPbkdf2AlicePassword));  // no iterations
+    EXPECT_FALSE(verify_password("$7$0$plk0NDjp3Vgb8QKF$yfW1", kPbkdf2AlicePassword));        // no iterations
     EXPECT_FALSE(verify_password("$7$101$plk0NDjp3Vgb8QKF$c2hvcnQ=", kPbkdf2AlicePassword));  // hash not 64 bytes
     EXPECT_FALSE(verify_password("$7$101$!!!$yfW1", kPbkdf2AlicePassword));
     EXPECT_FALSE(verify_password("", ""));
