@@ -8,11 +8,13 @@
 #include "bench.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "passwd.hpp"
 
 namespace {
 
 constexpr std::string_view kUsage =
-    "moth " MOTH_VERSION " - the Moth MQTT command line\n"
+    "moth " MOTH_VERSION
+    " - the Moth MQTT command line\n"
     "\n"
     "Usage: moth <command> [options]\n"
     "\n"
@@ -22,6 +24,7 @@ constexpr std::string_view kUsage =
     "  rr    publish a request and print the response (mosquitto_rr's options)\n"
     "  bench load generator: connections, publishers, subscribers; throughput, latency, loss\n"
     "  device  build an Arduino sketch and run it as a virtual ESP32 (or a fleet of them)\n"
+    "  passwd  manage password files (mosquitto_passwd's options; argon2id by default; --check)\n"
     "\n"
     "'moth <command> --help' lists a command's options.\n";
 
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
     if (command == "rr") return moth::cli::run(moth::cli::Tool::Rr, rest);
     if (command == "bench") return moth::cli::run_bench(rest);
     if (command == "device") return moth::cli::run_device(rest);
+    if (command == "passwd") return moth::cli::run_passwd(rest);
     if (command == "--help" || command == "-h" || command == "help") {
         std::fputs(kUsage.data(), stdout);
         return 0;
