@@ -19,7 +19,8 @@
 # scenario cannot run (a broker does not start, a bench run fails).
 #
 # Environment: MOTHD, MOTH (default build/release/...), MOSQUITTO (default /usr/sbin/mosquitto),
-# BROKER_CPU (default 0), GEN_CPU (default 1), PYTHON (default /usr/bin/python3).
+# BROKER_CPU (default 0), GEN_CPU (default 1), PYTHON (default /usr/bin/python3), ONLY_MOTHD=1 (skip mosquitto),
+# MOTHD_EXTRA_TOML (top-level lines added to mothd's config, e.g. 'auth.acl_file = "/tmp/acl"': bench/acl_cost.sh).
 set -euo pipefail
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,6 +101,8 @@ start_broker() {  # $1: mothd | mosquitto; sets BROKER_PID, PORT, TLS_PORT
     rm -rf "$dir"; mkdir -p "$dir"
     if [[ "$1" == mothd ]]; then
         cat >"$dir/mothd.toml" <<EOF
+auth.allow_anonymous = true
+${MOTHD_EXTRA_TOML:-}
 workers = 1
 tcp_nodelay = true
 data_dir = "$dir/data"
@@ -239,6 +242,7 @@ for entry in "${SCENARIOS[@]}"; do
     if [[ -n "$ONLY" && ! "$name" =~ $ONLY ]]; then continue; fi
     for ((run = 1; run <= RUNS; run++)); do
         if ((run % 2 == 1)); then order=(mothd mosquitto); else order=(mosquitto mothd); fi
+        if [[ "${ONLY_MOTHD:-0}" == 1 ]]; then order=(mothd); fi
         for broker in "${order[@]}"; do
             echo "peers.sh: $name, run $run, $broker" >&2
             start_broker "$broker"

@@ -25,7 +25,8 @@ from mothd_bench import free_port, wait_port  # noqa: E402
 def start(binary, d, ws_port, mqtt_port):
     cfg = os.path.join(d, "mothd.toml")
     with open(cfg, "w") as f:
-        f.write(f'data_dir = "{d}/data"\nlog_level = "warn"\nsys_interval_s = 0\nworkers = 1\n'
+        f.write('auth.allow_anonymous = true\n'
+                f'data_dir = "{d}/data"\nlog_level = "warn"\nsys_interval_s = 0\nworkers = 1\n'
                 '[storage]\ndurability = "memory"\n'
                 f'[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = {mqtt_port}\n'
                 f'[[listener]]\nkind = "ws"\nbind = "127.0.0.1"\nport = {ws_port}\n')

@@ -33,6 +33,7 @@
 #include "common/error_text.hpp"
 #include "common/log_limiter.hpp"
 #include "config/config.hpp"
+#include "server/access_control.hpp"
 #include "server/server.hpp"
 #include "store/group_commit.hpp"
 #include "store/rocksdb/rocksdb_store.hpp"
@@ -177,6 +178,13 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
     if (options.check_config) {
+        try {
+            moth::server::AccessControl check(loaded.config, {});  // the password and ACL files load too
+        } catch (const moth::server::AccessError& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return kExitUsage;
+        }
+        for (const auto& w : moth::server::anonymous_warnings(loaded.config)) std::fprintf(stderr, "warning: %s\n", w.c_str());
         std::printf("%s: configuration OK\n", loaded.config.source.c_str());
         return 0;
     }
@@ -198,7 +206,6 @@ int main(int argc, char** argv) {
         }
         raise_descriptor_limit(*log, config);
         for (const auto& warning : moth::config::open_websocket_warnings(config)) log->warn("{}", warning);
-        moth::broker::AllowAll allow_all;
         static constexpr spdlog::level::level_enum kLevels[] = {spdlog::level::debug, spdlog::level::info,
                                                                 spdlog::level::warn, spdlog::level::err};
         const auto level_of = [](int level) { return kLevels[level < 0 ? 0 : (level > 3 ? 3 : level)]; };
@@ -287,7 +294,15 @@ int main(int argc, char** argv) {
         } else {
             log->info("storage.durability = \"memory\": nothing is persisted");
         }
-        moth::server::Server server(config, allow_all, sink, MOTH_VERSION);
+        std::unique_ptr<moth::server::AccessControl> access;
+        try {
+            access = std::make_unique<moth::server::AccessControl>(config, sink);
+        } catch (const moth::server::AccessError& e) {
+            log->critical("{}", e.what());
+            return kExitUsage;
+        }
+        for (const auto& w : moth::server::anonymous_warnings(config)) log->warn("{}", w);
+        moth::server::Server server(config, *access, sink, MOTH_VERSION, access.get());
         if (store) server.attach_store(*store, std::move(*restored));
         // Declared after the server, so destroyed before it: the store's last completions still find the workers.
         struct CloseStore {
@@ -321,6 +336,12 @@ int main(int argc, char** argv) {
                         log->warn("reload: {} changed; it takes effect after a restart", key);
                     }
                     log->set_level(spdlog::level::from_str(again.config.log_level));
+                    bool acl_changed = false;
+                    if (const auto problem = access->reload(again.config, acl_changed); !problem.empty()) {
+                        log->error("reload: {}; keeping the running password and ACL rules", problem);
+                    } else if (acl_changed) {
+                        server.rules_changed();
+                    }
                     server.reload(again.config);
                     log->info("reload: configuration applied");
                 }
@@ -331,6 +352,7 @@ int main(int argc, char** argv) {
 
         io.run();
         server.stop();
+        access->shutdown();  // password checks still waiting are answered before the workers go
         if (store) {
             store->close();  // the last writes of the shutdown, before the workers are destroyed
             const auto n = store->counters();

@@ -29,7 +29,8 @@ def start_mothd(binary, d, durability, port, limits, log_level="warn", timeout=6
     accepted a connection."""
     cfg = os.path.join(d, "mothd.toml")
     with open(cfg, "w") as f:
-        f.write(f'data_dir = "{d}/data"\nlog_level = "{log_level}"\nsys_interval_s = 0\n{top}\n'
+        f.write('auth.allow_anonymous = true\n'
+                f'data_dir = "{d}/data"\nlog_level = "{log_level}"\nsys_interval_s = 0\n{top}\n'
                 f'[limits]\n{limits}\n'
                 f'[storage]\ndurability = "{durability}"\n'
                 f'[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = {port}\n')

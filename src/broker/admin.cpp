@@ -33,6 +33,7 @@ CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
             info.subscriptions = s.subscriptions.size();
             info.inflight = s.inflight.size();
             info.queued = s.queue.size() + s.spilled;
+            info.denied = c.denied;
             out.clients.push_back(std::move(info));
         }
     }

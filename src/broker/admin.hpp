@@ -36,6 +36,7 @@ struct ClientInfo {
     std::size_t subscriptions = 0;
     std::size_t inflight = 0;
     std::size_t queued = 0;
+    std::uint64_t denied = 0;  // PUBLISH and SUBSCRIBE refused by the ACL on this connection
 };
 
 struct SessionInfo {

@@ -1,16 +1,31 @@
 #pragma once
-// Authentication hook: CONNECT credentials and the MQTT 5.0 enhanced authentication exchange
-// (CONNECT / AUTH 0x18 Continue authentication / ... / CONNACK, and re-authentication with AUTH 0x19).
+// Who may connect (Authenticator: CONNECT credentials and the MQTT 5.0 enhanced authentication exchange) and what
+// each client may read and write (Authorizer). The broker core asks; implementations live outside it (src/server's
+// AccessControl over the password and ACL files of src/auth, tests' fakes).
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "broker/identity.hpp"
 #include "codec/reason_code.hpp"
 #include "codec/types.hpp"
 
 namespace moth::broker {
+
+struct AuthDecision {
+    // Pending: the decision comes later through AuthRequest::later (a password hash on another thread).
+    enum class Kind { Allow, Deny, Continue, Pending } kind = Kind::Allow;
+    codec::ReasonCode reason = codec::ReasonCode::Success;  // Deny: e.g. NotAuthorized, BadUserNameOrPassword
+    std::optional<std::vector<std::byte>> data;             // Continue/Allow: Authentication Data to send
+
+    static AuthDecision allow() { return {}; }
+    static AuthDecision deny(codec::ReasonCode r) { return {Kind::Deny, r, std::nullopt}; }
+    static AuthDecision pending() { return {Kind::Pending, codec::ReasonCode::Success, std::nullopt}; }
+};
 
 struct AuthRequest {
     std::string_view client_id;
@@ -18,16 +33,13 @@ struct AuthRequest {
     std::optional<codec::Bytes> password;
     std::string_view method;  // empty: no enhanced authentication requested
     std::optional<codec::Bytes> data;
-    std::string_view remote;  // peer address, for logs and allow-lists
-};
-
-struct AuthDecision {
-    enum class Kind { Allow, Deny, Continue } kind = Kind::Allow;
-    codec::ReasonCode reason = codec::ReasonCode::Success;  // Deny: e.g. NotAuthorized, BadUserNameOrPassword
-    std::optional<std::vector<std::byte>> data;             // Continue/Allow: Authentication Data to send
-
-    static AuthDecision allow() { return {}; }
-    static AuthDecision deny(codec::ReasonCode r) { return {Kind::Deny, r, std::nullopt}; }
+    std::string_view remote;    // peer address, for logs and allow-lists
+    std::string_view listener;  // the listener's name, for per-listener rules; empty in unit tests
+    bool certificate_identity = false;  // `username` is the subject CN of a verified client certificate
+    // Set on a CONNECT (step 0): an authenticator whose answer takes time returns AuthDecision::pending() and calls
+    // `later` once, from any thread, with the decision (Allow or Deny). The CONNECT waits meanwhile (its connect
+    // timeout still runs). Empty for AUTH steps: no Pending then.
+    std::function<void(AuthDecision)> later;
 };
 
 // Called on the worker thread that owns the session. Implementations must not block.
@@ -45,6 +57,24 @@ class AllowAll final : public Authenticator {
 public:
     [[nodiscard]] bool supports_method(std::string_view) const override { return false; }
     [[nodiscard]] AuthDecision authenticate(const AuthRequest&, unsigned) override { return AuthDecision::allow(); }
+};
+
+enum class Access : std::uint8_t {
+    Read,       // a message on this topic name may be delivered to the client
+    Write,      // the client may publish on this topic name (its will included)
+    Subscribe,  // the client may subscribe to this filter (without "$share/<group>/"): it may read something it matches
+};
+
+// What a client may read and write. Called from any worker's thread, concurrently, on the hot path (every delivery
+// is checked for Read): implementations are immutable or synchronize themselves, and answer fast. The core caches
+// Read decisions per worker, keyed by identity and topic, for as long as generation() does not change.
+class Authorizer {
+public:
+    virtual ~Authorizer() = default;
+    [[nodiscard]] virtual bool allows(const Identity& who, std::string_view topic, Access access) const = 0;
+    // Changes whenever the rules do (a reload): decisions taken under another generation are stale. 0: there are no
+    // rules at all (everything is allowed): the core skips its per-delivery checks.
+    [[nodiscard]] virtual std::uint64_t generation() const = 0;
 };
 
 }  // namespace moth::broker

@@ -107,7 +107,21 @@ void Core::authenticate(Connection& c, const codec::Connect& p, TimePoint now) {
                                *c.rare->transport_username + "\" from its client certificate");
         }
     }
-    AuthRequest req{p.client_id, username, p.password, method, p.properties.authentication_data, c.remote};
+    AuthRequest req;
+    req.client_id = p.client_id;
+    req.username = username;
+    req.password = p.password;
+    req.method = method;
+    req.data = p.properties.authentication_data;
+    req.remote = c.remote;
+    req.listener = c.tag ? std::string_view(c.tag->name) : std::string_view();
+    req.certificate_identity = c.rare && c.rare->transport_username;
+    const std::uint32_t ticket = ++c.auth_ticket;
+    req.later = [host = &host_, w = index_, id = c.id, ticket](AuthDecision d) {
+        host->post(w, [id, ticket, d = std::move(d)](Core& core, TimePoint t) mutable {
+            core.auth_decided(id, ticket, std::move(d), t);
+        });
+    };
     auto decision = shared_.authenticator->authenticate(req, 0);
     // [MQTT-4.12.0-5]: the CONNACK of an enhanced authentication names its method, even without AUTH packets.
     if (!method.empty()) {
@@ -117,11 +131,18 @@ void Core::authenticate(Connection& c, const codec::Connect& p, TimePoint now) {
     }
     switch (decision.kind) {
         case AuthDecision::Kind::Deny:
-            connack_error(c, v, decision.reason == ReasonCode::Success ? ReasonCode::NotAuthorized : decision.reason);
+            refuse_auth(c, v, decision.reason == ReasonCode::Success ? ReasonCode::NotAuthorized : decision.reason,
+                        p.client_id);
+            return;
+        case AuthDecision::Kind::Pending:
+            // The CONNECT waits (its packet kept, later input paused by on_data) until auth_decided().
+            c.state = Connection::State::Authenticating;
+            c.auth_pending = true;
+            c.rare_state().pending_connect.emplace(current_raw_.begin(), current_raw_.end());
             return;
         case AuthDecision::Kind::Continue: {
             if (!is_v5(v) || method.empty()) {
-                connack_error(c, v, ReasonCode::NotAuthorized);
+                refuse_auth(c, v, ReasonCode::NotAuthorized, p.client_id);
                 return;
             }
             c.state = Connection::State::Authenticating;
@@ -241,11 +262,19 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     std::string client_id(p.client_id);
     const bool assigned = client_id.empty();
     if (assigned) client_id = assign_client_id();
+    auto identity = make_identity(c, client_id, p);
+    if (p.will && !may(*identity, p.will->topic, Access::Write)) {
+        // The will is checked now, not only when it is published: a client learns at once that it will not go out.
+        note_denied(c, "will on", p.will->topic);
+        connack_error(c, v, ReasonCode::NotAuthorized);
+        return;
+    }
     bool present = false;
     Session& s = take_session(client_id, p.clean_start, present, now);
     s.version = v;
     s.connection = c.id;
     c.session = &s;
+    s.tag->set_identity(std::move(identity));  // before the session record is written: it carries the user name
     std::optional<std::uint16_t> server_keep_alive;
     negotiate(c, s, p, server_keep_alive);
     if (store_ != nullptr) {
@@ -266,10 +295,6 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     c.username = p.username ? std::string(*p.username) : std::string();
     c.clean_start = p.clean_start;
     c.connected_at = now;
-    const auto* transport_username = c.rare && c.rare->transport_username ? &*c.rare->transport_username : nullptr;
-    s.tag->set_identity(std::make_shared<const Identity>(
-        Identity{s.client_id, transport_username ? *transport_username : c.username,
-                 transport_username ? *transport_username : std::string(), c.tag ? c.tag->name : std::string()}));
     Stats::add(stats_.connections);
     shared_.connection_count.fetch_add(1, std::memory_order_relaxed);
 

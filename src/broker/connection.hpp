@@ -46,6 +46,10 @@ struct Connection {
     // connection is processed, so it sees what a single-threaded broker would show (its SUBACK before the
     // echo of a PUBLISH it sent right after the SUBSCRIBE).
     std::uint16_t acks_awaited = 0;
+    // The CONNECT waits for the authenticator's answer (a password check on another thread): input is paused.
+    bool auth_pending = false;
+    std::uint32_t auth_ticket = 0;  // which answer is awaited (a later one for an older CONNECT is ignored)
+    std::uint32_t denied = 0;       // PUBLISH and SUBSCRIBE the authorizer refused
     bool clean_start = false;
     bool request_problem_info = true;
     // What few connections have (a transport identity, enhanced authentication) is kept out of line: one

@@ -23,6 +23,8 @@ StatsTotals sum(const std::vector<std::unique_ptr<Stats>>& stats) {
         t.subscriptions += get(st->subscriptions);
         t.protocol_errors += get(st->protocol_errors);
         t.connection_failures += get(st->connection_failures);
+        t.auth_failures += get(st->auth_failures);
+        t.denied += get(st->denied);
     }
     return t;
 }

@@ -31,6 +31,8 @@ struct alignas(64) Stats {
     std::atomic<std::uint64_t> subscriptions{0};
     std::atomic<std::uint64_t> protocol_errors{0};
     std::atomic<std::uint64_t> connection_failures{0};  // a core call for a connection threw (server's guard)
+    std::atomic<std::uint64_t> auth_failures{0};        // CONNECTs refused by the authenticator
+    std::atomic<std::uint64_t> denied{0};               // PUBLISH, SUBSCRIBE and wills the authorizer refused
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -44,7 +46,8 @@ struct alignas(64) Stats {
 struct StatsTotals {
     std::uint64_t connections = 0, sessions = 0, messages_received = 0, messages_sent = 0, messages_dropped = 0,
                   publish_received = 0, publish_sent = 0, bytes_received = 0, bytes_sent = 0, subscriptions = 0,
-                  protocol_errors = 0, connection_failures = 0;
+                  protocol_errors = 0, connection_failures = 0,
+                  auth_failures = 0, denied = 0;
 };
 [[nodiscard]] StatsTotals sum(const std::vector<std::unique_ptr<Stats>>& stats);
 
@@ -62,6 +65,7 @@ struct Shared {
     topic::RetainedIndex<MessagePtr> retained;  // guarded by retained_mutex
 
     Authenticator* authenticator = nullptr;  // must be set; AllowAll by default in mothd
+    const Authorizer* authorizer = nullptr;  // null: every client may read and write everything
     // Durable state (null: durability "memory", nothing persisted). Set before the workers start.
     Store* store = nullptr;
     // Keys of persisted deliveries: make_seq(next_seq++, worker), increasing across all workers, with the

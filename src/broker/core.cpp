@@ -25,6 +25,7 @@ Core::Core(unsigned index, Shared& shared, Host& host)
       stats_(*shared.stats.at(index)),
       cfg_(shared.config),
       tree_(shared.config.features.shared_policy),
+      router_(shared.authorizer),
       outbox_(shared.worker_count) {}
 
 Core::~Core() = default;
@@ -91,8 +92,9 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
     std::size_t off = 0;
     in_input_ = id;
     // A SUBSCRIBE/UNSUBSCRIBE whose acknowledgement waits for the other workers pauses the connection's input
-    // (Connection::acks_awaited): the rest is returned unconsumed and fed again after resume_input().
-    while (off < data.size() && c->state != Connection::State::Closed && c->acks_awaited == 0) {
+    // (Connection::acks_awaited), as does a CONNECT whose password is being checked (auth_pending): the rest is
+    // returned unconsumed and fed again after resume_input().
+    while (off < data.size() && c->state != Connection::State::Closed && c->acks_awaited == 0 && !c->auth_pending) {
         decoder_.set_max_packet_size(c->max_packet_in);
         decoder_.set_version(c->decoder_version);
         auto r = decoder_.decode(data.subspan(off));
@@ -118,7 +120,7 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
     }
     in_input_ = 0;
     if (c->state == Connection::State::Closed) return data.size();
-    if (c->acks_awaited != 0) host_.pause_input(id);
+    if (c->acks_awaited != 0 || c->auth_pending) host_.pause_input(id);
     return off;
 }
 
@@ -241,7 +243,7 @@ void Core::drop_connection(Connection& c, bool with_will, TimePoint now) {
 void Core::leave_will(Connection& c, Session& s, TimePoint now) {
     const auto delay = std::min(c.will->delay_s, s.expiry_s);
     if (delay == 0) {
-        publish_will(*c.will, now);
+        publish_will(*c.will, now, s.tag.get());
         return;
     }
     // 5.0 section 3.1.3.2.2: published after the Will Delay Interval or when the session ends, whichever comes
@@ -256,7 +258,7 @@ void Core::leave_will(Connection& c, Session& s, TimePoint now) {
 }
 
 void Core::end_session(Session& s) {
-    if (s.pending_will) publish_will(*s.pending_will, now_);  // [MQTT-3.1.3-9]: at the latest when the session ends
+    if (s.pending_will) publish_will(*s.pending_will, now_, s.tag.get());  // [MQTT-3.1.3-9]: at the latest when the session ends
     if (store_ != nullptr && s.tag->durable.exchange(false)) {
         StoreBatch b{now_};
         b.erase_session(s.client_id);
@@ -274,7 +276,14 @@ void Core::end_session(Session& s) {
     --sessions_known_;
 }
 
-void Core::publish_will(const StoredWill& w, TimePoint now) {
+void Core::publish_will(const StoredWill& w, TimePoint now, const SessionTag* tag) {
+    if (tag != nullptr && shared_.authorizer != nullptr &&
+        !shared_.authorizer->allows(*tag->identity(), w.message->topic, Access::Write)) {
+        // Checked again when it is due: the rules may have changed since the CONNECT.
+        Stats::add(stats_.denied);
+        if (shared_.log) shared_.log(1, "will of " + tag->client_id + " on " + w.message->topic + " denied (acl_file)");
+        return;
+    }
     MessagePtr m = w.message;
     if (w.expiry_s) {
         auto copy = std::make_shared<Message>(*m);
@@ -409,7 +418,7 @@ void Core::check_offline_sessions(TimePoint now) {
                 b.erase_will(s.client_id);
                 commit(b);
             }
-            publish_will(w, now);
+            publish_will(w, now, s.tag.get());
         }
         if (s.expiry_s != kNeverExpires && now - s.offline_since >= std::chrono::seconds(s.expiry_s)) {
             expired.push_back(id);

@@ -91,6 +91,9 @@ public:
     void apply_unsubscribe(const std::string& filter, SessionId session);
     // SIGHUP: new limits and features apply to new connections and new packets from now on.
     void reconfigure(const config::Config& c) { cfg_ = c; }
+    // The authorizer's rules changed (a reload): subscriptions they no longer allow are removed (logged), and every
+    // delivery from now on is checked against the new rules (the router's cache starts over by itself).
+    void on_rules_changed(TimePoint now);
     // Start-up, before the workers run: recreates a session from the store (offline, its queue and inflight
     // messages, QoS 2 receive state, pending will) and returns its subscriptions for the other workers' trees.
     std::vector<std::pair<std::string, SubscriptionEntry>> restore(RestoredSession& rs, TimePoint now);
@@ -131,7 +134,8 @@ private:
     void drop_connection(Connection& c, bool with_will, TimePoint now);  // network gone or closed by us
     void leave_will(Connection& c, Session& s, TimePoint now);            // at a close that publishes it
     void end_session(Session& s);
-    void publish_will(const StoredWill& w, TimePoint now);
+    // Publishes `w` of the session `tag` (null: not checked) if it may still write its topic.
+    void publish_will(const StoredWill& w, TimePoint now, const SessionTag* tag);
     Connection* find_connection(ConnectionId id);
     Session* find_session(SessionId id);
     // A connection of the session, connected now (not the one being closed), or null.
@@ -179,7 +183,7 @@ private:
     // ---- subscriptions.cpp ----
     void handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint now);
     // One filter of a SUBSCRIBE: its reason code (the granted QoS), adding to `added` and `retained`.
-    codec::ReasonCode subscribe_one(Session& s, const codec::Subscription& sub, std::uint32_t sub_id,
+    codec::ReasonCode subscribe_one(Connection& c, const codec::Subscription& sub, std::uint32_t sub_id,
                                     Subscriptions& added, std::vector<RetainedToSend>& retained);
     void handle_unsubscribe(Connection& c, const codec::Unsubscribe& p, TimePoint now);
     void broadcast_unsubscribe(const std::string& filter, SessionId s);  // no one waits (a session's end)
@@ -254,6 +258,20 @@ private:
     void on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, std::vector<StoredDelivery> ds,
                          TimePoint now);
     void restore_deliveries(Session& s, RestoredSession& rs);
+
+    // ---- access.cpp: authentication answers and authorization checks ----
+    // The answer to a CONNECT's pending authentication (posted back from the authenticator's thread).
+    void auth_decided(ConnectionId id, std::uint32_t ticket, AuthDecision d, TimePoint now);
+    // CONNACK with the authenticator's refusal, counted and logged.
+    void refuse_auth(Connection& c, codec::ProtocolVersion v, codec::ReasonCode reason, std::string_view client_id);
+    [[nodiscard]] IdentityPtr make_identity(const Connection& c, const std::string& client_id,
+                                            const codec::Connect& p) const;
+    [[nodiscard]] bool may(const Identity& who, std::string_view topic, Access access) const;
+    [[nodiscard]] bool may(const Session& s, std::string_view topic, Access access) const;
+    // A PUBLISH the ACL refuses: 5.0 PUBACK/PUBREC 0x87 (QoS 0: dropped); 3.x acknowledged and dropped, or
+    // disconnected with auth.deny_action = "disconnect".
+    void deny_publish(Connection& c, const codec::Publish& p, std::string_view topic);
+    void note_denied(Connection& c, std::string_view what, std::string_view topic);
 
     // ---- admin.cpp, sys_topics ----
     void publish_sys(TimePoint now);

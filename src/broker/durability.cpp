@@ -56,6 +56,7 @@ void Core::persist_session(Session& s, StoreBatch& b) {
         st.subscriptions.push_back({filter, static_cast<std::uint8_t>(e.options.qos), e.options.no_local,
                                     e.options.retain_as_published, e.options.retain_handling, e.subscription_id});
     }
+    if (const auto who = s.tag->identity(); !who->anonymous) st.username = who->username;
     b.put_session(st);
     s.tag->durable = true;
 }
@@ -325,6 +326,14 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
     s.client_id = rs.session.client_id;
     s.tag = std::make_shared<SessionTag>(s.client_id);
     s.tag->durable = true;
+    if (rs.session.username) {
+        // The identity of its last CONNECT, so that the authorizer checks its deliveries as that user's until it
+        // connects again (listener and certificate are not stored: the ACL does not look at them).
+        auto who = std::make_shared<Identity>(*s.tag->identity());
+        who->username = *rs.session.username;
+        who->anonymous = false;
+        s.tag->set_identity(std::move(who));
+    }
     s.version = static_cast<ProtocolVersion>(rs.session.version);
     s.expiry_s = rs.session.expiry_s;
     s.offline_since = now;  // the expiry interval counts again from the restart

@@ -31,7 +31,11 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
     auto& rare = *c.rare;  // there is an authentication method
     if (reauth && p.reason == ReasonCode::ReAuthenticate) rare.auth_step = 0;
     std::string_view client = c.session ? std::string_view(c.session->client_id) : std::string_view{};
-    AuthRequest req{client, std::nullopt, std::nullopt, rare.auth_method, p.properties.authentication_data, c.remote};
+    AuthRequest req;
+    req.client_id = client;
+    req.method = rare.auth_method;
+    req.data = p.properties.authentication_data;
+    req.remote = c.remote;
     auto decision = shared_.authenticator->authenticate(req, rare.auth_step++);
     if (decision.kind == AuthDecision::Kind::Continue) {
         send_auth(c, ReasonCode::ContinueAuthentication, decision.data);

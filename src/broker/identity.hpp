@@ -1,6 +1,8 @@
 #pragma once
-// Who a session's client is, as its last CONNECT established it: what authorization checks (issue 18) and the logs
-// need, on any worker. Immutable: a new CONNECT makes a new one (SessionTag::set_identity).
+// Who a session's client is, as its last CONNECT established it: what authorization checks and the logs need, on
+// any worker. Immutable: a new CONNECT makes a new one (SessionTag::set_identity).
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -8,9 +10,17 @@ namespace moth::broker {
 
 struct Identity {
     std::string client_id;
-    std::string username;     // the CONNECT's User Name, or the certificate's CN (use_cn_as_username); may be empty
-    std::string cert_cn;      // subject CN of a verified client certificate, empty without one
-    std::string listener;     // the listener's name ("mqtt-0"); empty in unit tests
+    std::string username;   // the CONNECT's User Name, or the certificate's CN (use_cn_as_username)
+    bool anonymous = true;  // no User Name and no certificate identity: the ACL's anonymous rules apply
+    std::string cert_cn;    // subject CN of a verified client certificate, empty without one
+    std::string listener;   // the listener's name ("mqtt-0"); empty in unit tests
+    // Unique for the broker's life (never reused like an address): keys cached decisions.
+    std::uint64_t serial = next_serial();
+
+    static std::uint64_t next_serial() {
+        static std::atomic<std::uint64_t> n{1};
+        return n.fetch_add(1, std::memory_order_relaxed);
+    }
 };
 
 using IdentityPtr = std::shared_ptr<const Identity>;

@@ -89,6 +89,10 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
         }
         return;
     }
+    if (!may(s, topic, Access::Write)) {
+        deny_publish(c, p, topic);
+        return;
+    }
     auto m = make_message(p, topic, now);
     m->origin_session = s.id;
     MessagePtr msg = std::move(m);

@@ -52,6 +52,7 @@ public:
     std::uint64_t u64() { return fixed(8); }
     std::string str();
     std::vector<std::byte> bytes();
+    [[nodiscard]] bool at_end() const { return in_.empty(); }
     // What is left unread.
     [[nodiscard]] std::string_view rest() const { return in_; }
     // Throws CodecError unless everything was read.

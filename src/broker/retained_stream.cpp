@@ -63,8 +63,8 @@ bool Core::pump_retained(Session& s, Connection& c, TimePoint now) {
             std::lock_guard lock(shared_.retained_mutex);
             if (const MessagePtr* found = shared_.retained.find(r.current())) m = *found;
         }
-        if (!m || m->expired(now)) {  // deleted or expired since the SUBSCRIBE: nothing retained to send
-            r.advance();
+        if (!m || m->expired(now) || !may(s, m->topic, Access::Read)) {
+            r.advance();  // deleted or expired since the SUBSCRIBE, or not for this client to read (acl_file)
             continue;
         }
         Outgoing o{m, lower_qos(m->qos, r.granted()), true, {}, {}};  // [MQTT-3.3.1-9]: the retain flag set

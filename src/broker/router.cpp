@@ -36,6 +36,7 @@ std::size_t Router::route(SubscriptionTree& tree, const MessagePtr& m, DeliveryS
             // [MQTT-3.3.1-12/13]: the retain flag is kept only with Retain As Published.
             const bool r = m->retain && e.options.retain_as_published;
             if (e.share) {
+                if (!may_read(&e.owner, m->topic)) continue;
                 Delivery one;
                 one.message = &m;
                 one.session = sid;
@@ -54,12 +55,34 @@ std::size_t Router::route(SubscriptionTree& tree, const MessagePtr& m, DeliveryS
             merged.retain = merged.retain || r;
             if (e.subscription_id != 0) merged.subscription_ids.push_back(e.subscription_id);
         }
-        if (any) {
+        if (any && may_read(merged.owner, m->topic)) {
             sink.deliver(std::move(merged));
             ++delivered;
         }
     }
     return delivered;
+}
+
+bool Router::may_read(const std::shared_ptr<SessionTag>* owner, std::string_view topic) {
+    if (authorizer_ == nullptr || owner == nullptr || *owner == nullptr) return true;
+    const auto generation = authorizer_->generation();
+    if (generation == 0) return true;  // no rules: everything is readable
+    if (generation != generation_ || cached_ >= kMaxCached) {
+        decisions_.clear();  // the rules changed (or the cache is full): decide again
+        cached_ = 0;
+        generation_ = generation;
+    }
+    const IdentityPtr who = (*owner)->identity();
+    auto& by_topic = decisions_[who->serial];
+    if (auto it = by_topic.find(topic); it != by_topic.end()) {
+        if (!it->second) ++denied_;
+        return it->second;
+    }
+    const bool ok = authorizer_->allows(*who, topic, Access::Read);
+    by_topic.emplace(std::string(topic), ok);
+    ++cached_;
+    if (!ok) ++denied_;
+    return ok;
 }
 
 }  // namespace moth::broker

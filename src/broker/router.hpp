@@ -8,9 +8,14 @@
 // Thread affinity: a Router belongs to one worker (its scratch space is reused across calls).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
+
+#include "broker/auth.hpp"
 
 #include "broker/ids.hpp"
 #include "broker/message.hpp"
@@ -45,15 +50,35 @@ public:
 
 class Router {
 public:
+    // With an authorizer, a delivery reaches the sink only when its session may read the topic (Access::Read, decided
+    // once per session and topic and cached until the rules' generation changes); null: everything is readable.
+    explicit Router(const Authorizer* authorizer = nullptr) : authorizer_(authorizer) {}
+
     // Routes `m` through `tree` into `sink`; returns the number of deliveries.
     std::size_t route(SubscriptionTree& tree, const MessagePtr& m, DeliverySink& sink);
+    // Whether the session of `owner` may read `topic` (true without an authorizer or an owner).
+    [[nodiscard]] bool may_read(const std::shared_ptr<SessionTag>* owner, std::string_view topic);
+    // Deliveries the read check held back, since the router was made.
+    [[nodiscard]] std::uint64_t denied() const { return denied_; }
 
 private:
     struct Match {
         SessionId session;
         const SubscriptionEntry* entry;
     };
+    struct TopicHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    using TopicDecisions = std::unordered_map<std::string, bool, TopicHash, std::equal_to<>>;
+    static constexpr std::size_t kMaxCached = 100'000;  // decisions kept per worker before the cache starts over
+
     std::vector<Match> matches_;
+    const Authorizer* authorizer_;
+    std::uint64_t generation_ = 0;
+    std::size_t cached_ = 0;
+    std::unordered_map<std::uint64_t, TopicDecisions> decisions_;  // by Identity::serial
+    std::uint64_t denied_ = 0;
 };
 
 }  // namespace moth::broker

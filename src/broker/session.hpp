@@ -31,8 +31,7 @@ inline constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
 // It also carries the session's Identity, so that a check on any worker (a read ACL while routing) knows who the
 // subscriber is, connected or not.
 struct SessionTag {
-    explicit SessionTag(std::string id)
-        : client_id(std::move(id)), identity_(std::make_shared<const Identity>(Identity{client_id, {}, {}, {}})) {}
+    explicit SessionTag(std::string id) : client_id(std::move(id)), identity_(initial_identity(client_id)) {}
     const std::string client_id;
     std::atomic<bool> durable{false};  // written by the owning worker, read by any publisher's worker
 
@@ -42,6 +41,11 @@ struct SessionTag {
     void set_identity(IdentityPtr i) { identity_.store(std::move(i), std::memory_order_release); }
 
 private:
+    static IdentityPtr initial_identity(const std::string& client_id) {
+        auto i = std::make_shared<Identity>();
+        i->client_id = client_id;
+        return i;
+    }
     std::atomic<IdentityPtr> identity_;
 };
 

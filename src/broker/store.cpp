@@ -74,6 +74,8 @@ void StoreBatch::put_session(const StoredSession& s) {
                                        (sub.retain_handling << 4)));
         w.u32(sub.identifier);
     }
+    w.u8(s.username ? 1 : 0);  // format 2: the identity
+    if (s.username) w.str(*s.username);
     put(ops_, client_key(kSession, s.client_id), std::move(v));
 }
 
@@ -384,6 +386,7 @@ void Loader::read_session(std::string_view client, Reader& r) {
         sub.identifier = r.u32();
         rs.session.subscriptions.push_back(std::move(sub));
     }
+    if (!r.at_end() && r.u8() != 0) rs.session.username = r.str();  // format 1 records end before it
     r.finish();
     sessions_.emplace(rs.session.client_id, std::move(rs));
 }
@@ -494,6 +497,11 @@ RestoredState load_state(StoreBackend& backend, TimePoint now, std::size_t cache
         // A new store, or one from before the record (its layout is format 1): from now on it says what it is.
         b.put_format_version(kStoreFormatVersion);
         out.format = loader.any_record() ? FormatRecord::AddedToOld : FormatRecord::AddedToEmpty;
+    } else if (*format < kStoreFormatVersion) {
+        // Read as it is; what is written from now on is the current format, so the record says so (an older mothd
+        // then refuses the store clearly instead of taking the new records for damage).
+        b.put_format_version(kStoreFormatVersion);
+        out.format = FormatRecord::Upgraded;
     }
     if (!b.empty()) {
         auto ops = b.take();

@@ -69,7 +69,9 @@ public:
 // The layout version this build reads and writes, kept in the store's "v" record. 1: the layout of the first
 // releases (which wrote no record). A change to any record's key or value that an older build would misread
 // raises it (and load_state learns to read the older one, or says it cannot).
-inline constexpr std::uint32_t kStoreFormatVersion = 1;
+// 1: the first layout. 2: a session record ends with its client's identity (anonymous, or a user name) for the
+// authorizer after a restart; a format 1 record without it is read as anonymous.
+inline constexpr std::uint32_t kStoreFormatVersion = 2;
 
 // A store written by a newer build (its format version above kStoreFormatVersion). Not StoreCorrupt: nothing is
 // damaged, so it must never be moved aside; the operator runs a newer mothd instead.
@@ -145,6 +147,8 @@ struct StoredSession {
     std::uint8_t version = 5;  // protocol level
     std::uint32_t expiry_s = 0;
     std::vector<StoredSubscription> subscriptions;
+    // Its client's identity as the last CONNECT gave it (format 2): nullopt for anonymous (or a format 1 record).
+    std::optional<std::string> username;
 };
 
 // One message queued (or in flight) for a session.
@@ -191,6 +195,7 @@ enum class FormatRecord : std::uint8_t {
     Present,       // written at an earlier start
     AddedToEmpty,  // a new store: load_state wrote the record
     AddedToOld,    // records but no version: written by a Moth before the record (format 1); load_state wrote it
+    Upgraded,      // an older format version: readable, and from now on written as kStoreFormatVersion
 };
 
 struct RestoredState {

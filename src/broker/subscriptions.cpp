@@ -29,7 +29,7 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
     a.sub_id = sub_id;
     a.codes.reserve(p.subscriptions.size());
     Subscriptions added;
-    for (const auto& sub : p.subscriptions) a.codes.push_back(subscribe_one(s, sub, sub_id, added, a.retained));
+    for (const auto& sub : p.subscriptions) a.codes.push_back(subscribe_one(c, sub, sub_id, added, a.retained));
     // Not a structured binding: clang 14 (the fuzz preset) cannot capture one in a lambda.
     const auto awaited = await_ack(c.id, std::move(a));
     const AckKey key = awaited.first;
@@ -48,17 +48,25 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
     release_acks(c.id, now);
 }
 
-ReasonCode Core::subscribe_one(Session& s, const codec::Subscription& sub, std::uint32_t sub_id,
+ReasonCode Core::subscribe_one(Connection& c, const codec::Subscription& sub, std::uint32_t sub_id,
                                Subscriptions& added, std::vector<RetainedToSend>& retained) {
+    Session& s = *c.session;
     const auto& features = cfg_.features;
     const auto f = sub.filter;
-    const bool shared = codec::parse_shared_filter(f).has_value();
+    const auto share = codec::parse_shared_filter(f);
+    const bool shared = share.has_value();
     if (codec::validate_topic_filter(f) != codec::TopicError::None ||
         codec::topic_level_count(f) > cfg_.limits.max_topic_levels) {
         return ReasonCode::TopicFilterInvalid;
     }
     if (shared && !features.shared_subscriptions) return ReasonCode::SharedSubscriptionsNotSupported;
     if (codec::has_wildcard(f) && !features.wildcard_subscriptions) return ReasonCode::WildcardSubscriptionsNotSupported;
+    // Unlike Mosquitto, SUBSCRIBE is checked: a filter matching nothing the client may read is refused (5.0 0x87,
+    // 3.1.1 0x80) rather than granted and silently empty. "$share/<group>/<filter>" is checked on <filter>.
+    if (!may(s, shared ? share->filter : f, Access::Subscribe)) {
+        note_denied(c, "SUBSCRIBE to", f);
+        return ReasonCode::NotAuthorized;
+    }
     if (cfg_.limits.max_subscriptions_per_client != 0 &&
         s.subscriptions.size() >= cfg_.limits.max_subscriptions_per_client &&
         s.subscriptions.find(f) == s.subscriptions.end()) {

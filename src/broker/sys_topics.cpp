@@ -63,6 +63,8 @@ std::vector<std::pair<std::string, std::string>> SysTopics::update(const SysInpu
         {"$SYS/broker/bytes/sent", std::to_string(all.bytes_sent)},
         {"$SYS/broker/subscriptions/count", std::to_string(in.totals.subscriptions)},
         {"$SYS/broker/connections/failed", std::to_string(in.totals.connection_failures)},
+        {"$SYS/broker/clients/auth_failed", std::to_string(in.totals.auth_failures)},
+        {"$SYS/broker/clients/denied", std::to_string(in.totals.denied)},
         {"$SYS/broker/retained messages/count", std::to_string(in.retained_count)},
     };
     const char* names[3] = {"1min", "5min", "15min"};

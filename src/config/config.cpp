@@ -68,6 +68,10 @@ constexpr std::array<EnumName<Durability>, 3> kDurabilities{{
     {"batched", Durability::Batched},
     {"memory", Durability::Memory},
 }};
+constexpr std::array<EnumName<DenyAction>, 2> kDenyActions{{
+    {"ack", DenyAction::Acknowledge},
+    {"disconnect", DenyAction::Disconnect},
+}};
 constexpr std::array<EnumName<OnCorruption>, 2> kOnCorruption{{
     {"fail", OnCorruption::Fail},
     {"move-aside", OnCorruption::MoveAside},
@@ -425,6 +429,19 @@ Field<T> bool_field(std::string_view key, bool T::*member) {
 }
 
 template <class T>
+Field<T> optional_bool_field(std::string_view key, std::optional<bool> T::*member) {
+    Reader<T> read = [member](T& target, const toml::node& node) -> std::optional<std::string> {
+        const auto* value = node.as_boolean();
+        if (value == nullptr) {
+            return "expected a boolean, got " + describe(node);
+        }
+        target.*member = value->get();
+        return std::nullopt;
+    };
+    return {key, false, std::move(read), member_equal(member)};
+}
+
+template <class T>
 Field<T> string_field(std::string_view key, std::string T::*member, Check check) {
     Reader<T> read = [member, check](T& target, const toml::node& node) -> std::optional<std::string> {
         const auto* value = node.as_string();
@@ -543,6 +560,18 @@ const std::vector<Field<Storage>>& storage_fields() {
     return fields;
 }
 
+const std::vector<Field<Auth>>& auth_fields() {
+    static const std::vector<Field<Auth>> fields{
+        string_field("password_file", &Auth::password_file, any_string),
+        string_field("acl_file", &Auth::acl_file, any_string),
+        bool_field("allow_anonymous", &Auth::allow_anonymous),
+        enum_field("deny_action", &Auth::deny_action, kDenyActions),
+        integer_field("verify_threads", &Auth::verify_threads, 1, 64),
+        integer_field("max_pending_verifications", &Auth::max_pending_verifications, 1, 1000000),
+    };
+    return fields;
+}
+
 const std::vector<Field<Listener>>& listener_fields() {
     static const std::vector<Field<Listener>> fields{
         enum_field("kind", &Listener::kind, kListenerKinds),
@@ -567,6 +596,7 @@ const std::vector<Field<Listener>>& listener_fields() {
         string_list_field("allowed_origins", &Listener::allowed_origins, origin_pattern),
         bool_field("proxy_protocol", &Listener::proxy_protocol),
         bool_field("trust_x_forwarded_for", &Listener::trust_x_forwarded_for),
+        optional_bool_field("allow_anonymous", &Listener::allow_anonymous),
     };
     return fields;
 }
@@ -590,7 +620,7 @@ std::vector<std::string_view> field_keys(const std::vector<Field<T>>& fields) {
     return keys;
 }
 
-constexpr std::array<std::string_view, 4> kTables{"limits", "features", "storage", "listener"};
+constexpr std::array<std::string_view, 5> kTables{"limits", "features", "storage", "auth", "listener"};
 
 std::vector<std::string_view> top_level_keys() {
     auto keys = field_keys(config_fields());
@@ -964,6 +994,8 @@ void apply_one_override(Config& config, std::string_view assignment, Collector& 
         override_field(features_fields(), config.features, parts[1], text, key, errors);
     } else if (head == "storage" && parts.size() == 2) {
         override_field(storage_fields(), config.storage, parts[1], text, key, errors);
+    } else if (head == "auth" && parts.size() == 2) {
+        override_field(auth_fields(), config.auth, parts[1], text, key, errors);
     } else if (head == "listener" && parts.size() == 3) {
         override_listener(config, parts[1], parts[2], text, key, errors);
     } else if (std::find(kTables.begin(), kTables.end(), head) != kTables.end()) {
@@ -1038,6 +1070,10 @@ std::string_view to_string(Durability d) noexcept {
 
 std::string_view to_string(OnCorruption o) noexcept {
     return enum_name(kOnCorruption, o);
+}
+
+std::string_view to_string(DenyAction a) noexcept {
+    return enum_name(kDenyActions, a);
 }
 
 std::uint16_t default_port(ListenerKind kind) noexcept {
@@ -1128,6 +1164,7 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
 
     Collector errors(source, result.errors);
     Config& config = result.config;
+    config.auth.allow_anonymous = false;  // a config file refuses anonymous clients unless it says otherwise
     for (auto&& [k, v] : root) {
         const std::size_t line = key_line(k, v);
         const std::string_view name = k.str();
@@ -1137,6 +1174,8 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
             read_sub_table(name, features_fields(), config.features, v, line, errors);
         } else if (name == "storage") {
             read_sub_table(name, storage_fields(), config.storage, v, line, errors);
+        } else if (name == "auth") {
+            read_sub_table(name, auth_fields(), config.auth, v, line, errors);
         } else if (name == "listener") {
             read_listeners(v, line, config, errors);
         } else if (const Field<Config>* field = find_field(config_fields(), name)) {
@@ -1238,6 +1277,7 @@ std::vector<std::string> differences(const Config& a, const Config& b) {
     diff_fields(limits_fields(), a.limits, b.limits, "limits.", out);
     diff_fields(features_fields(), a.features, b.features, "features.", out);
     diff_fields(storage_fields(), a.storage, b.storage, "storage.", out);
+    diff_fields(auth_fields(), a.auth, b.auth, "auth.", out);
     const std::size_t common = std::min(a.listeners.size(), b.listeners.size());
     for (std::size_t i = 0; i < common; ++i) {
         diff_fields(listener_fields(), a.listeners[i], b.listeners[i], listener_key(i) + ".", out);
@@ -1260,11 +1300,11 @@ bool needs_restart(std::string_view key) noexcept {
                                                               "tls_min_version", "tls_max_version", "ciphers",
                                                               "ciphersuites"};
         const std::string_view field = key.substr(dot + 1);
-        return field != "allowed_origins" &&
+        return field != "allowed_origins" && field != "allow_anonymous" &&
                std::find(kReloadable.begin(), kReloadable.end(), field) == kReloadable.end();
     }
     return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
-           key.starts_with("storage.");
+           key.starts_with("storage.") || key == "auth.verify_threads" || key == "auth.max_pending_verifications";
 }
 
 std::vector<std::string> reload_differences(const Config& running, const Config& reloaded) {

@@ -86,7 +86,8 @@ json client_json(const broker::ClientInfo& c, std::chrono::system_clock::time_po
                 {"clean_start", c.clean_start},
                 {"subscriptions", c.subscriptions},
                 {"inflight", c.inflight},
-                {"queued", c.queued}};
+                {"queued", c.queued},
+                {"denied", c.denied}};
 }
 
 json subscription_json(const broker::SubscriptionInfo& s) {
@@ -686,6 +687,9 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
     single("moth_connection_failures_total", "counter",
            "Connections closed because the broker failed internally while serving them, since start.",
            s.connection_failures);
+    single("moth_auth_failures_total", "counter", "CONNECTs refused by authentication since start.", s.auth_failures);
+    single("moth_access_denied_total", "counter", "PUBLISH, SUBSCRIBE and wills refused by the ACL since start.",
+           s.denied);
     metric("moth_connections", "gauge", "Open MQTT connections per listener.");
     for (const auto& [name, n] : connections) {
         out += "moth_connections{listener=\"" + label(name) + "\"} " + std::to_string(n) + "\n";

@@ -60,6 +60,8 @@ struct StatsInfo {
     std::uint64_t bytes_sent = 0;
     std::uint64_t messages_dropped = 0;
     std::uint64_t connection_failures = 0;  // connections closed because a call into the core threw
+    std::uint64_t auth_failures = 0;        // CONNECTs refused by authentication
+    std::uint64_t denied = 0;               // PUBLISH, SUBSCRIBE and wills refused by the ACL
 };
 
 struct RetainedInfo {

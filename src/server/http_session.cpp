@@ -83,6 +83,8 @@ public:
         s.bytes_sent = t.bytes_sent;
         s.messages_dropped = t.messages_dropped;
         s.connection_failures = t.connection_failures;
+        s.auth_failures = t.auth_failures;
+        s.denied = t.denied;
         std::lock_guard lock(ctx_.shared->retained_mutex);
         s.retained = ctx_.shared->retained.size();
         return s;

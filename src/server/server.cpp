@@ -447,8 +447,16 @@ void Server::Impl::descriptor_freed() {
 }
 
 Server::Server(config::Config config, broker::Authenticator& auth, std::function<void(int, const std::string&)> log,
-               std::string version)
-    : impl_(std::make_unique<Impl>(std::move(config), auth, std::move(log), std::move(version))) {}
+               std::string version, const broker::Authorizer* authorizer)
+    : impl_(std::make_unique<Impl>(std::move(config), auth, std::move(log), std::move(version))) {
+    impl_->shared.authorizer = authorizer;
+}
+
+void Server::rules_changed() {
+    for (auto& w : impl_->workers) {
+        asio::post(w->ioc(), [w = w.get()] { w->core().on_rules_changed(Clock::now()); });
+    }
+}
 
 Server::~Server() { stop(); }
 

@@ -33,8 +33,9 @@ struct ListenerStartError : std::runtime_error {
 class Server {
 public:
     // `log` receives (level, line): 0 debug, 1 info, 2 warning, 3 error; called from any thread.
+    // `authorizer` (may be null: everything allowed) must outlive the server, like `auth`.
     Server(config::Config config, broker::Authenticator& auth, std::function<void(int, const std::string&)> log,
-           std::string version);
+           std::string version, const broker::Authorizer* authorizer = nullptr);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -52,6 +53,8 @@ public:
     // Applies a reloaded configuration's reloadable settings (limits, features, sys interval, server
     // reference) on every worker. Listeners and the worker count stay as started.
     void reload(const config::Config& config);
+    // The authorizer's rules changed (SIGHUP): every worker checks its sessions' subscriptions again.
+    void rules_changed();
     [[nodiscard]] unsigned worker_count() const;
 
     struct Impl;  // defined in server.cpp

@@ -29,7 +29,8 @@ class Mothd:
 
     def write_config(self):
         with open(self.config, "w", encoding="utf-8") as f:
-            f.write(f'ports_file = "{self.ports}"\n'
+            f.write('auth.allow_anonymous = true\n'
+                    f'ports_file = "{self.ports}"\n'
                     f'data_dir = "{os.path.join(self.dir, "data")}"\n'
                     f"workers = {self.workers}\n"
                     "sys_interval_s = 1\n"

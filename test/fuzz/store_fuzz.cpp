@@ -52,7 +52,12 @@ void build(Input& in, StoreBatch& b) {
     for (int ops = 0; ops < 32 && !in.empty(); ++ops) {
         const auto& id = ids[in.byte() % 3];
         switch (in.byte() % 7) {
-            case 0: b.put_session({id, static_cast<std::uint8_t>(3 + in.byte() % 3), in.u32(), {}}); break;
+            case 0: {
+                StoredSession s{id, static_cast<std::uint8_t>(3 + in.byte() % 3), in.u32(), {}, std::nullopt};
+                if (in.byte() % 2 == 0) s.username = "user-" + id;
+                b.put_session(s);
+                break;
+            }
             case 1: {
                 StoredDelivery d;
                 d.seq = make_seq(in.u32(), in.byte() % 2);

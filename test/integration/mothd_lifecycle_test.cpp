@@ -50,6 +50,7 @@ public:
         std::ofstream out(path());
         if (text.find("[[listener]]") != std::string::npos && text.find("data_dir") == std::string::npos) {
             out << "data_dir = \"" << (dir_ / "data").string() << "\"\n";
+            if (text.find("allow_anonymous") == std::string::npos) out << "auth.allow_anonymous = true\n";
         }
         out << text;
     }

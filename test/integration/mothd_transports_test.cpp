@@ -87,7 +87,7 @@ protected:
         fs::remove(ports);
         {
             std::ofstream conf(dir_ / "mothd.toml");
-            conf << "ports_file = \"" << ports.string() << "\"\ndata_dir = \"" << (dir_ / "data").string()
+            conf << "auth.allow_anonymous = true\nports_file = \"" << ports.string() << "\"\ndata_dir = \"" << (dir_ / "data").string()
                  << "\"\nworkers = 2\n" << listeners;
         }
         mothd_ = std::make_unique<MothdProcess>(MOTH_MOTHD_PATH,

@@ -82,11 +82,14 @@ class Broker(LoggedProcess):
 
     log_name = "mothd"
 
-    def __init__(self, overrides=(), extra_toml="", nofile=None):
+    # anonymous: the config's auth.allow_anonymous (True, as the demo; None leaves it out: a config file alone
+    # refuses anonymous clients).
+    def __init__(self, overrides=(), extra_toml="", nofile=None, anonymous=True):
         super().__init__()
         self.overrides = list(overrides)
         self.extra_toml = extra_toml
         self.nofile = nofile  # (soft, hard) RLIMIT_NOFILE for mothd, or None to inherit
+        self.anonymous = anonymous
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self):
@@ -95,6 +98,7 @@ class Broker(LoggedProcess):
         config = os.path.join(self.dir, "mothd.toml")
         with open(config, "w", encoding="utf-8") as f:
             f.write(
+                ("" if self.anonymous is None else f"auth.allow_anonymous = {str(self.anonymous).lower()}\n") +
                 f'ports_file = "{ports}"\n'
                 f'data_dir = "{os.path.join(self.dir, "data")}"\n'
                 "workers = 2\n"

@@ -21,14 +21,19 @@ def mqtt_str(s):
     return struct.pack(">H", len(b)) + b
 
 
-def connect_packet(client_id, version=4, receive_maximum=None, keepalive=60):
+def connect_packet(client_id, version=4, receive_maximum=None, keepalive=60, username=None, password=None):
     props = b""
     if version == 5:
         p = b"" if receive_maximum is None else b"\x21" + struct.pack(">H", receive_maximum)
         props = varint(len(p)) + p
     name = "MQIsdp" if version == 3 else "MQTT"  # MQTT 3.1 names the protocol MQIsdp
-    return packet(0x10, mqtt_str(name) + bytes([version, 0x02]) + struct.pack(">H", keepalive) + props +
-                  mqtt_str(client_id))
+    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+    payload = mqtt_str(client_id)
+    if username is not None:
+        payload += mqtt_str(username)
+    if password is not None:
+        payload += mqtt_str(password)
+    return packet(0x10, mqtt_str(name) + bytes([version, flags]) + struct.pack(">H", keepalive) + props + payload)
 
 
 def subscribe_packet(packet_id, topic, qos):

@@ -43,7 +43,8 @@ def start_mothd(path, workdir):
     ports = os.path.join(workdir, "ports")
     cfg = os.path.join(workdir, "mothd.toml")
     with open(cfg, "w") as f:
-        f.write(f'ports_file = "{ports}"\ndata_dir = "{workdir}/data"\nworkers = 2\nsys_interval_s = 2\n'
+        f.write('auth.allow_anonymous = true\n'
+                f'ports_file = "{ports}"\ndata_dir = "{workdir}/data"\nworkers = 2\nsys_interval_s = 2\n'
                 '[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = 0\n')
     log = open(os.path.join(workdir, "mothd.log"), "w")
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0")

@@ -72,6 +72,7 @@ void BrokerFixture::start(std::string_view extra_toml) {
     const auto ports_file = dir_ / "ports";
     std::ostringstream config;
     config << "# written by BrokerFixture for " << ::testing::UnitTest::GetInstance()->current_test_info()->name()
+           << (extra_toml.find("allow_anonymous") == std::string_view::npos ? "\nauth.allow_anonymous = true" : "")
            << "\nports_file = " << toml_string(ports_file) << "\ndata_dir = " << toml_string(dir_ / "data")
            << "\nworkers = " << workers_ << "\nsys_interval_s = " << sys_interval_s_ << "\nlog_level = \"" << log_level_
            << "\"\n"

@@ -67,6 +67,7 @@ export class Mothd {
     const portsFile = path.join(this.dir, 'ports');
     const config = path.join(this.dir, 'mothd.toml');
     let toml =
+      (extraToml.includes('allow_anonymous') ? '' : 'auth.allow_anonymous = true\n') +
       `ports_file = ${tomlString(portsFile)}\n` +
       `data_dir = ${tomlString(this.dataDir)}\n` +
       'workers = 2\n' +

@@ -144,7 +144,7 @@ public:
         std::filesystem::remove(ports);
         {
             std::ofstream conf(dir_ / "mothd.toml");
-            conf << "ports_file = \"" << ports.string() << "\"\ndata_dir = \"" << (dir_ / "data").string()
+            conf << "auth.allow_anonymous = true\nports_file = \"" << ports.string() << "\"\ndata_dir = \"" << (dir_ / "data").string()
                  << "\"\n[[listener]]\nkind = \"mqtt\"\nbind = \"127.0.0.1\"\nport = " << port_ << "\n";
         }
         process_ = std::make_unique<MothdProcess>(MOTH_MOTHD_PATH,

@@ -84,7 +84,39 @@ TEST(ConfigDefaults, EmptyTextGivesTheDefaults) {
     const LoadResult r = parse_config("", "empty.toml");
     ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
     EXPECT_EQ(r.config.source, "empty.toml");
-    EXPECT_TRUE(differences(r.config, default_config()).empty());
+    // The one difference a file makes by existing: it refuses anonymous clients unless it says otherwise (Mosquitto
+    // 2's rule; the embedded defaults, the course demo, allow them).
+    EXPECT_EQ(differences(r.config, default_config()), std::vector<std::string>{"auth.allow_anonymous"});
+    EXPECT_FALSE(r.config.auth.allow_anonymous);
+    EXPECT_TRUE(default_config().auth.allow_anonymous);
+}
+
+TEST(ConfigAuth, ReadsTheAuthTableAndTheListenersOwnAnonymousRule) {
+    const LoadResult r = parse_config(
+        "[auth]\npassword_file = \"/etc/moth/passwd\"\nacl_file = \"/etc/moth/acl\"\nallow_anonymous = false\n"
+        "deny_action = \"disconnect\"\nverify_threads = 4\n"
+        "[[listener]]\nkind = \"ws\"\nbind = \"127.0.0.1\"\nallow_anonymous = true\n[[listener]]\nkind = \"mqtt\"\n",
+        "auth.toml");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
+    const auto& a = r.config.auth;
+    EXPECT_EQ(a.password_file, "/etc/moth/passwd");
+    EXPECT_EQ(a.acl_file, "/etc/moth/acl");
+    EXPECT_EQ(a.deny_action, DenyAction::Disconnect);
+    EXPECT_EQ(a.verify_threads, 4U);
+    EXPECT_TRUE(anonymous_allowed(r.config.listeners[0], a));
+    EXPECT_FALSE(anonymous_allowed(r.config.listeners[1], a));
+    EXPECT_FALSE(needs_restart("auth.acl_file"));
+    EXPECT_FALSE(needs_restart("listener.0.allow_anonymous"));
+    EXPECT_TRUE(needs_restart("auth.verify_threads"));
+}
+
+TEST(ConfigAuth, BadValuesNameTheirLine) {
+    const LoadResult r = parse_config("[auth]\ndeny_action = \"shout\"\nverify_threads = 0\n", "bad.toml");
+    ASSERT_EQ(r.errors.size(), 2U);
+    EXPECT_EQ(r.errors[0].line, 2U);
+    EXPECT_EQ(r.errors[0].key, "auth.deny_action");
+    EXPECT_EQ(r.errors[1].line, 3U);
+    EXPECT_EQ(r.errors[1].key, "auth.verify_threads");
 }
 
 TEST(ConfigDefaults, ExampleFileEqualsDefaultsFieldByField) {
@@ -226,7 +258,7 @@ max_connections = 5
     EXPECT_EQ(differences(c, default_config()),
               (std::vector<std::string>{"workers", "log_level", "server_reference", "limits.max_inflight",
                                         "limits.max_queued_bytes", "limits.queue_full_policy", "features.maximum_qos",
-                                        "features.shared_policy", "listener.0.kind", "listener.0.name",
+                                        "features.shared_policy", "auth.allow_anonymous", "listener.0.kind", "listener.0.name",
                                         "listener.0.port", "listener.1.kind", "listener.1.name", "listener.1.bind",
                                         "listener.1.port", "listener.1.max_connections", "listener.2",
                                         "listener.3", "listener.4"}));

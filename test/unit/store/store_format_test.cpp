@@ -149,5 +149,54 @@ TEST(StoreFormat, DamagedRecordIsCorruptNotNewer) {
     }
 }
 
+// Format 2 (issue 18): a session record ends with its client's identity, so that the ACL checks an offline session's
+// deliveries as its user after a restart. A format 1 store is read (its sessions anonymous until they reconnect) and
+// from then on says format 2, so that an older mothd refuses it clearly instead of taking new records for damage.
+TEST(StoreFormat, Format1SessionsAreReadAndTheStoreIsUpgraded) {
+    MemoryBackend mem;
+    {
+        StoreBatch b{broker::Clock::now()};
+        b.put_format_version(1);
+        write(mem, b);
+        // A format 1 session record: version, expiry, no subscriptions, and nothing after them.
+        std::string v;
+        broker::ByteWriter w(v);
+        w.u8(5);
+        w.u32(3600);
+        w.u32(0);
+        std::vector<broker::StoreOp> ops{{broker::StoreOp::Kind::Put, "sold-client", v}};
+        ASSERT_TRUE(mem.write({&ops}, true));
+    }
+    const auto st = broker::load_state(mem, broker::Clock::now());
+    EXPECT_EQ(st.format, FormatRecord::Upgraded);
+    ASSERT_EQ(st.sessions.size(), 1U);
+    EXPECT_EQ(st.sessions[0].session.expiry_s, 3600U);
+    EXPECT_FALSE(st.sessions[0].session.username.has_value());
+    EXPECT_EQ(format_value(mem), version_bytes(kStoreFormatVersion));
+}
+
+TEST(StoreFormat, SessionUserNameSurvivesARestart) {
+    MemoryBackend mem;
+    (void)broker::load_state(mem, broker::Clock::now());
+    StoreBatch b{broker::Clock::now()};
+    broker::StoredSession named;
+    named.client_id = "named";
+    named.username = "alice";
+    broker::StoredSession anonymous;
+    anonymous.client_id = "anonymous";
+    b.put_session(named);
+    b.put_session(anonymous);
+    write(mem, b);
+    const auto st = broker::load_state(mem, broker::Clock::now());
+    ASSERT_EQ(st.sessions.size(), 2U);
+    for (const auto& rs : st.sessions) {
+        if (rs.session.client_id == "named") {
+            EXPECT_EQ(rs.session.username, std::optional<std::string>("alice"));
+        } else {
+            EXPECT_FALSE(rs.session.username.has_value());
+        }
+    }
+}
+
 }  // namespace
 }  // namespace moth::store

@@ -1,0 +1,297 @@
+// Access control in the broker core, without sockets: an authenticator that answers later (as the password pool
+// does), and an authorizer with a fixed table, checked at PUBLISH, SUBSCRIBE, every delivery, retained messages on
+// subscribe, the will, and again after the rules change. Denials as each protocol version's clients expect them
+// (docs/security.md).
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "broker/core.hpp"
+#include "codec/encoder.hpp"
+#include "core_test_support.hpp"
+
+namespace moth::broker {
+namespace {
+
+using codec::ProtocolVersion;
+using codec::QoS;
+using codec::ReasonCode;
+using test::FakeHost;
+using test::Peer;
+
+// Answers every CONNECT later: the test calls answer().
+class LaterAuthenticator final : public Authenticator {
+public:
+    bool supports_method(std::string_view) const override { return false; }
+    AuthDecision authenticate(const AuthRequest& r, unsigned) override {
+        if (!r.username) return AuthDecision::allow();
+        waiting.push_back(r.later);
+        users.emplace_back(*r.username);
+        return AuthDecision::pending();
+    }
+    void answer(std::size_t i, AuthDecision d) { waiting.at(i)(std::move(d)); }
+    std::vector<std::function<void(AuthDecision)>> waiting;
+    std::vector<std::string> users;
+};
+
+// "alice" reads and writes a/#; everybody reads public/#; nobody writes elsewhere.
+class TableAuthorizer final : public Authorizer {
+public:
+    bool allows(const Identity& who, std::string_view topic, Access access) const override {
+        ++calls;
+        const bool alice = !who.anonymous && who.username == "alice" && !revoked;
+        const auto under = [&](std::string_view prefix) { return topic == prefix || topic.starts_with(std::string(prefix) + "/"); };
+        switch (access) {
+            case Access::Write: return alice && (under("a") || under("public"));
+            case Access::Read: return (under("public") && !hide_public) || (alice && under("a"));
+            case Access::Subscribe:
+                return under("public") || topic == "public/#" || (alice && (under("a") || topic == "#"));
+        }
+        return false;
+    }
+    std::uint64_t generation() const override { return gen; }
+    mutable int calls = 0;
+    bool revoked = false;
+    bool hide_public = false;  // public/# may still be subscribed to, but nothing under it read
+    std::uint64_t gen = 1;
+};
+
+class AccessTest : public ::testing::Test {
+protected:
+    AccessTest() : shared_(config::default_config(), 1, TimePoint{}) {
+        shared_.authenticator = &auth_;
+        shared_.authorizer = &acl_;
+        core_ = std::make_unique<Core>(0, shared_, host_);
+    }
+
+    Peer open(ProtocolVersion v) {
+        const ConnectionId id = next_id_++;
+        core_->on_open(id, "test", now_);
+        return {id, v};
+    }
+    // Encodes packets into the connection's pending input and feeds what the core takes.
+    void send(const Peer& p, const std::vector<codec::Packet>& packets) {
+        auto& in = input_.pending(p.id);
+        for (const auto& packet : packets) ASSERT_TRUE(codec::encode_append(packet, p.version, in));
+        input_.feed(*core_, host_, p.id, now_);
+        core_->flush();
+    }
+    // Runs what the core posted to itself (the authenticator's answers), then the input it resumed.
+    void run_posts() {
+        for (auto& fn : host_.take_posts_to(0)) fn(*core_, now_);
+        input_.feed_resumed(*core_, host_, now_);
+        core_->flush();
+    }
+    std::vector<codec::Packet> received(const Peer& p) { return reader_.decode(host_.take(p.id), p.version); }
+
+    codec::Connect connect_packet(ProtocolVersion v, std::string id, std::optional<std::string> user) {
+        ids_.push_back(std::move(id));
+        codec::Connect c;
+        c.version = v;
+        c.client_id = ids_.back();
+        c.clean_start = true;
+        if (user) {
+            ids_.push_back(*user);
+            c.username = ids_.back();
+            c.password = codec::Bytes(reinterpret_cast<const std::byte*>("pw"), 2);
+        }
+        return c;
+    }
+    // Connects and answers the authenticator at once (Allow) for a named user.
+    Peer connect(ProtocolVersion v, std::string id, std::optional<std::string> user) {
+        Peer p = open(v);
+        send(p, {connect_packet(v, std::move(id), user)});
+        if (user) {
+            auth_.answer(auth_.waiting.size() - 1, AuthDecision::allow());
+            run_posts();
+        }
+        auto got = received(p);
+        EXPECT_EQ(got.size(), 1U);
+        if (!got.empty()) {
+            EXPECT_EQ(std::get<codec::Connack>(got[0]).reason, ReasonCode::Success);
+        }
+        return p;
+    }
+    codec::Subscribe subscribe_packet(std::string_view filter, QoS qos, std::uint16_t id = 1) {
+        filters_.emplace_back(filter);
+        subs_.push_back({{filters_.back(), {qos}}});
+        codec::Subscribe s;
+        s.packet_id = id;
+        s.subscriptions = subs_.back();
+        return s;
+    }
+    codec::Publish publish_packet(std::string_view topic, QoS qos, std::uint16_t id = 0, bool retain = false) {
+        codec::Publish p;
+        p.topic = topic;
+        p.qos = qos;
+        p.packet_id = id;
+        p.retain = retain;
+        static const std::byte payload[] = {std::byte{'x'}};
+        p.payload = payload;  // not empty: an empty retained payload deletes [MQTT-3.3.1-6]
+        return p;
+    }
+
+    FakeHost host_{true, 1};
+    LaterAuthenticator auth_;
+    TableAuthorizer acl_;
+    Shared shared_;
+    std::unique_ptr<Core> core_;
+    test::PausableInput input_;
+    TimePoint now_{};
+    ConnectionId next_id_ = 1;
+    std::deque<std::string> ids_;
+    std::deque<std::string> filters_;
+    std::deque<std::vector<codec::Subscription>> subs_;
+    test::PacketReader reader_;
+};
+
+TEST_F(AccessTest, ConnectWaitsForTheAuthenticatorAndPacketsAfterItWaitToo) {
+    Peer p = open(ProtocolVersion::V5);
+    // CONNECT and SUBSCRIBE in one read: the SUBSCRIBE must not be taken before the CONNECT is accepted.
+    send(p, {connect_packet(ProtocolVersion::V5, "c1", "alice"), subscribe_packet("a/#", QoS::AtLeastOnce)});
+    EXPECT_TRUE(received(p).empty()) << "no CONNACK before the password is checked";
+    EXPECT_EQ(host_.paused.count(p.id), 1U);
+    auth_.answer(0, AuthDecision::allow());
+    run_posts();
+    auto got = received(p);
+    ASSERT_EQ(got.size(), 2U);
+    EXPECT_EQ(std::get<codec::Connack>(got[0]).reason, ReasonCode::Success);
+    EXPECT_EQ(std::get<codec::Suback>(got[1]).reason_codes[0], ReasonCode::GrantedQoS1);
+}
+
+TEST_F(AccessTest, RefusedPasswordGetsBadUserNameOrPasswordPerVersion) {
+    for (const auto v : {ProtocolVersion::V5, ProtocolVersion::V3_1_1}) {
+        Peer p = open(v);
+        send(p, {connect_packet(v, "c-" + std::to_string(static_cast<int>(v)), "mallory")});
+        auth_.answer(auth_.waiting.size() - 1, AuthDecision::deny(ReasonCode::BadUserNameOrPassword));
+        run_posts();
+        auto got = received(p);
+        ASSERT_EQ(got.size(), 1U);
+        // 5.0 0x86; 3.1.1 return code 4 (decoded back as the same reason).
+        EXPECT_EQ(std::get<codec::Connack>(got[0]).reason, ReasonCode::BadUserNameOrPassword);
+        EXPECT_TRUE(host_.closed(p.id));
+    }
+    EXPECT_EQ(shared_.stats[0]->auth_failures.load(), 2U);
+}
+
+TEST_F(AccessTest, AnAnswerForAConnectionThatWentAwayIsIgnored) {
+    Peer p = open(ProtocolVersion::V5);
+    send(p, {connect_packet(ProtocolVersion::V5, "gone", "alice")});
+    core_->on_closed(p.id, now_);
+    core_->flush();
+    auth_.answer(0, AuthDecision::allow());
+    run_posts();
+    EXPECT_TRUE(received(p).empty());
+    EXPECT_EQ(shared_.stats[0]->connections.load(), 0U);
+}
+
+TEST_F(AccessTest, DeniedPublishIsAcknowledgedWith0x87On5AndDroppedOn311) {
+    Peer reader = connect(ProtocolVersion::V5, "reader", "alice");
+    send(reader, {subscribe_packet("#", QoS::AtLeastOnce)});
+    (void)received(reader);
+    Peer v5 = connect(ProtocolVersion::V5, "anon5", std::nullopt);
+    send(v5, {publish_packet("a/x", QoS::AtLeastOnce, 7)});
+    auto got = received(v5);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Puback>(got[0]).reason, ReasonCode::NotAuthorized);  // [MQTT-3.4.2.1]
+    Peer v3 = connect(ProtocolVersion::V3_1_1, "anon3", std::nullopt);
+    send(v3, {publish_packet("a/x", QoS::AtLeastOnce, 8)});
+    got = received(v3);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Puback>(got[0]).packet_id, 8);  // acknowledged, as Mosquitto does
+    EXPECT_FALSE(host_.closed(v3.id));
+    EXPECT_TRUE(received(reader).empty()) << "a denied message reaches nobody";
+    EXPECT_EQ(shared_.stats[0]->denied.load(), 2U);
+}
+
+TEST_F(AccessTest, DenyActionDisconnectClosesA311Publisher) {
+    auto cfg = config::default_config();
+    cfg.auth.deny_action = config::DenyAction::Disconnect;
+    core_->reconfigure(cfg);
+    Peer v3 = connect(ProtocolVersion::V3_1_1, "anon3", std::nullopt);
+    send(v3, {publish_packet("a/x", QoS::AtLeastOnce, 8)});
+    EXPECT_TRUE(received(v3).empty());
+    EXPECT_TRUE(host_.closed(v3.id));
+}
+
+TEST_F(AccessTest, SubscribeToWhatCannotBeReadIsRefusedPerVersion) {
+    Peer v5 = connect(ProtocolVersion::V5, "anon5", std::nullopt);
+    send(v5, {subscribe_packet("a/#", QoS::AtMostOnce)});
+    auto got = received(v5);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Suback>(got[0]).reason_codes[0], ReasonCode::NotAuthorized);
+    Peer v3 = connect(ProtocolVersion::V3_1_1, "anon3", std::nullopt);
+    send(v3, {subscribe_packet("a/#", QoS::AtMostOnce), subscribe_packet("$share/g/public/x", QoS::AtMostOnce, 2)});
+    got = received(v3);
+    ASSERT_EQ(got.size(), 2U);
+    // 3.1.1 [MQTT-3.9.3-2]: 0x80 Failure (decoded back as UnspecifiedError); a shared one is checked on its filter.
+    EXPECT_TRUE(codec::is_error(std::get<codec::Suback>(got[0]).reason_codes[0]));
+    EXPECT_EQ(std::get<codec::Suback>(got[1]).reason_codes[0], ReasonCode::GrantedQoS0);
+}
+
+TEST_F(AccessTest, AWildcardSubscriberReceivesOnlyWhatItMayRead) {
+    Peer alice = connect(ProtocolVersion::V5, "alice-1", "alice");
+    Peer anon = connect(ProtocolVersion::V5, "anon", std::nullopt);
+    send(anon, {subscribe_packet("public/#", QoS::AtMostOnce)});
+    send(alice, {subscribe_packet("#", QoS::AtMostOnce)});
+    (void)received(anon);
+    (void)received(alice);
+    send(alice, {publish_packet("a/secret", QoS::AtMostOnce), publish_packet("a/other", QoS::AtMostOnce)});
+    EXPECT_TRUE(received(anon).empty());
+    EXPECT_EQ(received(alice).size(), 2U);
+    const int calls = acl_.calls;
+    send(alice, {publish_packet("a/secret", QoS::AtMostOnce)});
+    (void)received(alice);
+    EXPECT_EQ(acl_.calls, calls + 1) << "the read decision is cached per session and topic (one write check)";
+}
+
+TEST_F(AccessTest, RetainedMessagesOnSubscribeAreFilteredByRead) {
+    Peer alice = connect(ProtocolVersion::V5, "alice-1", "alice");
+    send(alice, {publish_packet("public/r", QoS::AtMostOnce, 0, true)});
+    Peer anon = connect(ProtocolVersion::V5, "anon", std::nullopt);
+    send(anon, {subscribe_packet("public/#", QoS::AtMostOnce)});
+    EXPECT_EQ(received(anon).size(), 2U) << "SUBACK and the retained message, while it may be read";
+    acl_.hide_public = true;
+    ++acl_.gen;
+    Peer other = connect(ProtocolVersion::V5, "anon-2", std::nullopt);
+    send(other, {subscribe_packet("public/#", QoS::AtMostOnce)});
+    EXPECT_EQ(received(other).size(), 1U) << "the SUBACK only: public/r may not be read now";
+}
+
+TEST_F(AccessTest, AWillOnATopicTheClientMayNotWriteIsRefusedAtConnect) {
+    Peer p = open(ProtocolVersion::V5);
+    auto c = connect_packet(ProtocolVersion::V5, "w", std::nullopt);
+    codec::Will w;
+    w.topic = "a/last-words";
+    c.will = w;
+    send(p, {c});
+    auto got = received(p);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(std::get<codec::Connack>(got[0]).reason, ReasonCode::NotAuthorized);
+}
+
+TEST_F(AccessTest, ChangedRulesRevokeASubscriptionAndStopItsDeliveries) {
+    Peer alice = connect(ProtocolVersion::V5, "alice-1", "alice");
+    send(alice, {subscribe_packet("a/#", QoS::AtMostOnce)});
+    (void)received(alice);
+    Peer writer = connect(ProtocolVersion::V5, "alice-2", "alice");
+    acl_.revoked = true;
+    ++acl_.gen;
+    core_->on_rules_changed(now_);
+    core_->flush();
+    CoreSnapshot snap = core_->snapshot(SnapshotQuery{false, false, true, false, std::string("alice-1")}, now_);
+    EXPECT_TRUE(snap.subscriptions.empty()) << "revoked: the API no longer lists it";
+    acl_.revoked = false;  // writing is allowed again, the subscription stays gone
+    ++acl_.gen;
+    send(writer, {publish_packet("a/x", QoS::AtMostOnce)});
+    EXPECT_TRUE(received(alice).empty());
+}
+
+}  // namespace
+}  // namespace moth::broker
