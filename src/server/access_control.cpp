@@ -109,19 +109,21 @@ AuthDecision AccessControl::authenticate(const broker::AuthRequest& request, uns
     const auto rules = rules_.load(std::memory_order_acquire);
     // A verified client certificate is the identity (use_cn_as_username): TLS checked it, no password is needed.
     if (request.certificate_identity) return AuthDecision::allow();
+    const auto it = rules->anonymous.find(std::string(request.listener));
+    const bool open = it != rules->anonymous.end() ? it->second : rules->anonymous_default;
     if (!request.username) {
-        const auto it = rules->anonymous.find(std::string(request.listener));
-        const bool open = it != rules->anonymous.end() ? it->second : rules->anonymous_default;
         // 5.0 0x87 Not authorized; 3.1/3.1.1 return code 5.
         return open ? AuthDecision::allow() : AuthDecision::deny(ReasonCode::NotAuthorized);
     }
+    // No password file: nothing can check a user name, so it counts as no credentials at all (the demo accepts the
+    // placeholder credentials many sketches send; a closed listener refuses them).
+    if (!rules->passwords) return open ? AuthDecision::allow() : AuthDecision::deny(ReasonCode::BadUserNameOrPassword);
     return check_password(*rules, request);
 }
 
 AuthDecision AccessControl::check_password(const Rules& rules, const broker::AuthRequest& request) {
-    // A user name is accepted only when the password file knows it and the password matches (Mosquitto accepts any
-    // user name when there is no password file; Moth does not: docs/security.md).
-    const std::string* hash = rules.passwords ? rules.passwords->hash_of(*request.username) : nullptr;
+    // With a password file, a user name is accepted only when the file knows it and the password matches.
+    const std::string* hash = rules.passwords->hash_of(*request.username);
     if (hash == nullptr || !request.password) return AuthDecision::deny(ReasonCode::BadUserNameOrPassword);
     const std::string password(reinterpret_cast<const char*>(request.password->data()), request.password->size());
     // The pool answers at once from its cache (a reconnect), or later from one of its threads.
@@ -160,6 +162,10 @@ AuthDecision AccessControl::check_password(const Rules& rules, const broker::Aut
 
 std::vector<std::string> anonymous_warnings(const config::Config& config) {
     std::vector<std::string> out;
+    if (!config.auth.acl_file.empty() && config.auth.password_file.empty()) {
+        out.push_back("auth.acl_file without auth.password_file: the ACL's user sections trust whatever user name a "
+                      "client claims (docs/security.md)");
+    }
     for (const auto& l : config.listeners) {
         if (!config::anonymous_allowed(l, config.auth)) continue;
         const bool loopback = l.bind.starts_with("127.") || l.bind == "::1" || l.bind == "localhost";

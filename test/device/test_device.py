@@ -4,6 +4,7 @@ Time runs faster with --speed so that the course sketch's 5 s interval and EspMQ
 take a fraction of that; every wait is on a serial line or an MQTT message, with a deadline.
 """
 
+import itertools
 import os
 import signal
 import time
@@ -133,6 +134,17 @@ class FeaturesSketchTest(BrokerTestCase, DeviceTestCase):
         pub = Client(self.port)
         self.addCleanup(pub.stop)
         pub.connect()
+        # The sketch prints "Subscribed to" when it sends a SUBSCRIBE, not when the broker has it: probe the last
+        # filter until the device sees a probe (a connection's SUBSCRIBEs apply in order, so the others are in force).
+        deadline = time.monotonic() + WAIT_S
+        for n in itertools.count(1):
+            pub.publish("mytopic/config/probe", str(n).encode(), qos=0)
+            try:
+                dev.wait_line(rf"^config mytopic/config/probe = {n}$", 0.5)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
         pub.publish("mytopic/room/kitchen/command", b"heat", qos=1)
         dev.wait_line(r"^MQTT >> \[mytopic/room/kitchen/command\] heat$", WAIT_S)
         dev.wait_line(r"^command for mytopic/room/kitchen/command: heat$", WAIT_S)
