@@ -277,8 +277,7 @@ void Core::end_session(Session& s) {
 }
 
 void Core::publish_will(const StoredWill& w, TimePoint now, const SessionTag* tag) {
-    if (tag != nullptr && shared_.authorizer != nullptr &&
-        !shared_.authorizer->allows(*tag->identity(), w.message->topic, Access::Write)) {
+    if (tag != nullptr && checks_access() && !shared_.authorizer->allows(*tag->identity(), w.message->topic, Access::Write)) {
         // Checked again when it is due: the rules may have changed since the CONNECT.
         Stats::add(stats_.denied);
         if (shared_.log) shared_.log(1, "will of " + tag->client_id + " on " + w.message->topic + " denied (acl_file)");

@@ -266,8 +266,9 @@ private:
     void refuse_auth(Connection& c, codec::ProtocolVersion v, codec::ReasonCode reason, std::string_view client_id);
     [[nodiscard]] IdentityPtr make_identity(const Connection& c, const std::string& client_id,
                                             const codec::Connect& p) const;
+    [[nodiscard]] bool checks_access() const;  // an authorizer with rules is in place
     [[nodiscard]] bool may(const Identity& who, std::string_view topic, Access access) const;
-    [[nodiscard]] bool may(const Session& s, std::string_view topic, Access access) const;
+    [[nodiscard]] bool may(const Session& s, std::string_view topic, Access access);
     // A PUBLISH the ACL refuses: 5.0 PUBACK/PUBREC 0x87 (QoS 0: dropped); 3.x acknowledged and dropped, or
     // disconnected with auth.deny_action = "disconnect".
     void deny_publish(Connection& c, const codec::Publish& p, std::string_view topic);

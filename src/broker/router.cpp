@@ -63,23 +63,25 @@ std::size_t Router::route(SubscriptionTree& tree, const MessagePtr& m, DeliveryS
     return delivered;
 }
 
-bool Router::may_read(const std::shared_ptr<SessionTag>* owner, std::string_view topic) {
-    if (authorizer_ == nullptr || owner == nullptr || *owner == nullptr) return true;
+bool Router::may(const SessionTag& tag, std::string_view topic, Access access) {
+    if (authorizer_ == nullptr) return true;
     const auto generation = authorizer_->generation();
-    if (generation == 0) return true;  // no rules: everything is readable
+    if (generation == 0) return true;  // no rules: everything is allowed
     if (generation != generation_ || cached_ >= kMaxCached) {
-        decisions_.clear();  // the rules changed (or the cache is full): decide again
+        for (auto& d : decisions_) d.clear();  // the rules changed (or the cache is full): decide again
         cached_ = 0;
         generation_ = generation;
     }
-    const IdentityPtr who = (*owner)->identity();
-    auto& by_topic = decisions_[who->serial];
-    if (auto it = by_topic.find(topic); it != by_topic.end()) {
-        if (!it->second) ++denied_;
-        return it->second;
+    auto& cache = decisions_[access == Access::Write ? 1 : 0];
+    if (auto by = cache.find(tag.identity_serial()); by != cache.end()) {
+        if (auto it = by->second.find(topic); it != by->second.end()) {
+            if (!it->second) ++denied_;
+            return it->second;
+        }
     }
-    const bool ok = authorizer_->allows(*who, topic, Access::Read);
-    by_topic.emplace(std::string(topic), ok);
+    const IdentityPtr who = tag.identity();
+    const bool ok = authorizer_->allows(*who, topic, access);
+    cache[who->serial].emplace(std::string(topic), ok);
     ++cached_;
     if (!ok) ++denied_;
     return ok;

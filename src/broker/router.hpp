@@ -57,7 +57,11 @@ public:
     // Routes `m` through `tree` into `sink`; returns the number of deliveries.
     std::size_t route(SubscriptionTree& tree, const MessagePtr& m, DeliverySink& sink);
     // Whether the session of `owner` may read `topic` (true without an authorizer or an owner).
-    [[nodiscard]] bool may_read(const std::shared_ptr<SessionTag>* owner, std::string_view topic);
+    [[nodiscard]] bool may_read(const std::shared_ptr<SessionTag>* owner, std::string_view topic) {
+        return owner == nullptr || *owner == nullptr || may(**owner, topic, Access::Read);
+    }
+    // Read or Write for the session of `tag`, cached like the reads (the core asks it for every PUBLISH).
+    [[nodiscard]] bool may(const SessionTag& tag, std::string_view topic, Access access);
     // Deliveries the read check held back, since the router was made.
     [[nodiscard]] std::uint64_t denied() const { return denied_; }
 
@@ -77,7 +81,7 @@ private:
     const Authorizer* authorizer_;
     std::uint64_t generation_ = 0;
     std::size_t cached_ = 0;
-    std::unordered_map<std::uint64_t, TopicDecisions> decisions_;  // by Identity::serial
+    std::unordered_map<std::uint64_t, TopicDecisions> decisions_[2];  // Read, Write; by Identity::serial
     std::uint64_t denied_ = 0;
 };
 

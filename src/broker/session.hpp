@@ -31,14 +31,22 @@ inline constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
 // It also carries the session's Identity, so that a check on any worker (a read ACL while routing) knows who the
 // subscriber is, connected or not.
 struct SessionTag {
-    explicit SessionTag(std::string id) : client_id(std::move(id)), identity_(initial_identity(client_id)) {}
+    explicit SessionTag(std::string id)
+        : client_id(std::move(id)), identity_(initial_identity(client_id)), serial_(identity_.load()->serial) {}
     const std::string client_id;
     std::atomic<bool> durable{false};  // written by the owning worker, read by any publisher's worker
 
     // Any worker's thread.
     [[nodiscard]] IdentityPtr identity() const { return identity_.load(std::memory_order_acquire); }
+    // identity()->serial without loading the shared pointer (which takes a lock): the key of cached decisions. Right
+    // after a new CONNECT it may still name the previous identity for a moment.
+    [[nodiscard]] std::uint64_t identity_serial() const { return serial_.load(std::memory_order_acquire); }
     // The owning worker, at CONNECT.
-    void set_identity(IdentityPtr i) { identity_.store(std::move(i), std::memory_order_release); }
+    void set_identity(IdentityPtr i) {
+        const auto serial = i->serial;
+        identity_.store(std::move(i), std::memory_order_release);
+        serial_.store(serial, std::memory_order_release);
+    }
 
 private:
     static IdentityPtr initial_identity(const std::string& client_id) {
@@ -47,6 +55,7 @@ private:
         return i;
     }
     std::atomic<IdentityPtr> identity_;
+    std::atomic<std::uint64_t> serial_;
 };
 
 struct SubscriptionEntry {
