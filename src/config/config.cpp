@@ -415,21 +415,9 @@ Field<T> integer_field(std::string_view key, U T::*member, std::uint64_t min, st
     return {key, false, std::move(read), member_equal(member)};
 }
 
-template <class T>
-Field<T> bool_field(std::string_view key, bool T::*member) {
-    Reader<T> read = [member](T& target, const toml::node& node) -> std::optional<std::string> {
-        const auto* value = node.as_boolean();
-        if (value == nullptr) {
-            return "expected a boolean, got " + describe(node);
-        }
-        target.*member = value->get();
-        return std::nullopt;
-    };
-    return {key, false, std::move(read), member_equal(member)};
-}
-
-template <class T>
-Field<T> optional_bool_field(std::string_view key, std::optional<bool> T::*member) {
+// B: bool, or std::optional<bool> for a key whose absence means "not said" (a listener's allow_anonymous).
+template <class T, class B>
+Field<T> bool_field(std::string_view key, B T::*member) {
     Reader<T> read = [member](T& target, const toml::node& node) -> std::optional<std::string> {
         const auto* value = node.as_boolean();
         if (value == nullptr) {
@@ -596,7 +584,7 @@ const std::vector<Field<Listener>>& listener_fields() {
         string_list_field("allowed_origins", &Listener::allowed_origins, origin_pattern),
         bool_field("proxy_protocol", &Listener::proxy_protocol),
         bool_field("trust_x_forwarded_for", &Listener::trust_x_forwarded_for),
-        optional_bool_field("allow_anonymous", &Listener::allow_anonymous),
+        bool_field("allow_anonymous", &Listener::allow_anonymous),
     };
     return fields;
 }
