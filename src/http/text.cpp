@@ -1,0 +1,152 @@
+// The http listener's small text jobs that need no routing: percent-decoding and query strings, mapping a URL path
+// to a file under web_root, RFC 3339 time stamps, and the Prometheus text of /metrics (split from api.cpp).
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <system_error>
+
+#include "http/api.hpp"
+
+namespace moth::http {
+
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+    std::string out;
+    out.reserve(s.size());
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= s.size()) return std::nullopt;
+            const int hi = hex(s[i + 1]);
+            const int lo = hex(s[i + 2]);
+            if (hi < 0 || lo < 0) return std::nullopt;
+            const char decoded = static_cast<char>(hi * 16 + lo);
+            if (decoded == '\0') return std::nullopt;
+            out += decoded;
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out += ' ';
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view key) {
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        const auto eq = pair.find('=');
+        const auto name = percent_decode(pair.substr(0, eq), true);
+        if (!name || *name != key) continue;
+        return percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> resolve_static(const std::string& web_root, std::string_view path) {
+    namespace fs = std::filesystem;
+    if (path.empty() || path.front() != '/' || path.find('\0') != std::string_view::npos) return std::nullopt;
+    // No segment may climb: "..", and "." for good measure, refused outright rather than normalised away.
+    // Empty segments ("//") are skipped, so the result is always relative to web_root.
+    fs::path relative;
+    std::string_view rest = path;
+    while (!rest.empty()) {
+        const auto slash = rest.find('/');
+        const std::string_view segment = rest.substr(0, slash);
+        if (segment == ".." || segment == "." || segment.find('\\') != std::string_view::npos) return std::nullopt;
+        if (!segment.empty()) relative /= fs::path(std::string(segment));
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    }
+    std::error_code ec;
+    const fs::path root = fs::canonical(web_root, ec);
+    if (ec) return std::nullopt;
+    fs::path candidate = root / relative;
+    if (fs::is_directory(candidate, ec)) candidate /= "index.html";
+    // Symbolic links are followed, but wherever they lead must still be under web_root.
+    const fs::path real = fs::canonical(candidate, ec);
+    if (ec || !fs::is_regular_file(real, ec)) return std::nullopt;
+    const auto [root_end, real_it] = std::mismatch(root.begin(), root.end(), real.begin(), real.end());
+    if (root_end != root.end()) return std::nullopt;
+    return real.string();
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::array<char, 32> buf{};
+    const std::size_t n = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string(buf.data(), n);
+}
+
+std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::string, std::size_t>>& connections) {
+    std::string out;
+    const auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
+        out += "# HELP ";
+        out += name;
+        out += ' ';
+        out += help;
+        out += "\n# TYPE ";
+        out += name;
+        out += ' ';
+        out += type;
+        out += '\n';
+    };
+    // A metric with one unlabelled sample.
+    const auto single = [&](std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
+        metric(name, type, help);
+        out += name;
+        out += ' ';
+        out += std::to_string(value);
+        out += '\n';
+    };
+    // Label values escape backslash, double quote and newline (exposition format 0.0.4).
+    const auto label = [](std::string_view v) {
+        std::string e;
+        for (const char c : v) {
+            if (c == '\\' || c == '"') {
+                e += '\\';
+                e += c;
+            } else if (c == '\n') {
+                e += "\\n";
+            } else {
+                e += c;
+            }
+        }
+        return e;
+    };
+    single("moth_clients_connected", "gauge", "MQTT clients connected now.", s.clients_connected);
+    single("moth_sessions", "gauge", "Sessions held, connected or not.", s.sessions);
+    single("moth_subscriptions", "gauge", "Subscriptions held by all sessions.", s.subscriptions);
+    single("moth_retained_messages", "gauge", "Retained messages stored.", s.retained);
+    single("moth_messages_received_total", "counter", "MQTT packets received since start.", s.messages_received);
+    single("moth_messages_sent_total", "counter", "MQTT packets sent since start.", s.messages_sent);
+    single("moth_bytes_received_total", "counter", "MQTT bytes received since start.", s.bytes_received);
+    single("moth_bytes_sent_total", "counter", "MQTT bytes sent since start.", s.bytes_sent);
+    single("moth_messages_dropped_total", "counter", "Messages dropped (queue limits, slow consumers) since start.",
+           s.messages_dropped);
+    single("moth_connection_failures_total", "counter",
+           "Connections closed because the broker failed internally while serving them, since start.",
+           s.connection_failures);
+    single("moth_auth_failures_total", "counter", "CONNECTs refused by authentication since start.", s.auth_failures);
+    single("moth_access_denied_total", "counter", "PUBLISH, SUBSCRIBE and wills refused by the ACL since start.",
+           s.denied);
+    metric("moth_connections", "gauge", "Open MQTT connections per listener.");
+    for (const auto& [name, n] : connections) {
+        out += "moth_connections{listener=\"" + label(name) + "\"} " + std::to_string(n) + "\n";
+    }
+    single("moth_uptime_seconds", "gauge", "Seconds since mothd started.", s.uptime_s);
+    metric("moth_build_info", "gauge", "Build information; always 1.");
+    out += "moth_build_info{version=\"" + label(s.version) + "\"} 1\n";
+    return out;
+}
+
+}  // namespace moth::http
