@@ -74,16 +74,12 @@ bool Router::may(const SessionTag& tag, std::string_view topic, Access access) {
     }
     auto& cache = decisions_[access == Access::Write ? 1 : 0];
     if (auto by = cache.find(tag.identity_serial()); by != cache.end()) {
-        if (auto it = by->second.find(topic); it != by->second.end()) {
-            if (!it->second) ++denied_;
-            return it->second;
-        }
+        if (auto it = by->second.find(topic); it != by->second.end()) return it->second;
     }
     const IdentityPtr who = tag.identity();
     const bool ok = authorizer_->allows(*who, topic, access);
     cache[who->serial].emplace(std::string(topic), ok);
     ++cached_;
-    if (!ok) ++denied_;
     return ok;
 }
 

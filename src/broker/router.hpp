@@ -62,8 +62,6 @@ public:
     }
     // Read or Write for the session of `tag`, cached like the reads (the core asks it for every PUBLISH).
     [[nodiscard]] bool may(const SessionTag& tag, std::string_view topic, Access access);
-    // Deliveries the read check held back, since the router was made.
-    [[nodiscard]] std::uint64_t denied() const { return denied_; }
 
 private:
     struct Match {
@@ -82,7 +80,6 @@ private:
     std::uint64_t generation_ = 0;
     std::size_t cached_ = 0;
     std::unordered_map<std::uint64_t, TopicDecisions> decisions_[2];  // Read, Write; by Identity::serial
-    std::uint64_t denied_ = 0;
 };
 
 }  // namespace moth::broker

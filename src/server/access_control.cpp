@@ -18,12 +18,6 @@ struct AccessControl::Rules {
     bool anonymous_default = true;
 };
 
-namespace {
-
-std::string key_for(const config::Listener& l) { return l.name; }
-
-}  // namespace
-
 std::shared_ptr<const AccessControl::Rules> AccessControl::load(const config::Config& config) {
     auto rules = std::make_shared<Rules>();
     try {
@@ -38,7 +32,7 @@ std::shared_ptr<const AccessControl::Rules> AccessControl::load(const config::Co
         throw AccessError(e.what());
     }
     rules->anonymous_default = config.auth.allow_anonymous;
-    for (const auto& l : config.listeners) rules->anonymous[key_for(l)] = config::anonymous_allowed(l, config.auth);
+    for (const auto& l : config.listeners) rules->anonymous[l.name] = config::anonymous_allowed(l, config.auth);
     return rules;
 }
 
@@ -56,7 +50,7 @@ std::unique_ptr<auth::VerifyPool> make_pool(const config::Auth& a) {
 AccessControl::AccessControl(const config::Config& config, std::function<void(int, const std::string&)> log)
     : log_(std::move(log)), pool_(make_pool(config.auth)) {
     auto rules = load(config);
-    generation_ = rules->acl ? 1 : 0;
+    generation_ = rules->acl ? last_generation_ : 0;
     rules_.store(std::move(rules));
 }
 
@@ -84,8 +78,7 @@ std::string AccessControl::reload(const config::Config& config, bool& acl_change
         if (pool_) pool_->clear();  // a changed password must not be answered from the cache
     }
     // A new generation makes every worker decide again; 0 means no ACL at all (nothing to check).
-    static std::atomic<std::uint64_t> next{2};
-    generation_ = had_acl ? next.fetch_add(1) : 0;
+    generation_ = had_acl ? ++last_generation_ : 0;
     return {};
 }
 

@@ -65,6 +65,7 @@ private:
     std::function<void(int, const std::string&)> log_;
     std::atomic<std::shared_ptr<const Rules>> rules_;
     std::atomic<std::uint64_t> generation_{0};
+    std::uint64_t last_generation_ = 1;  // the newest generation handed out (reload() runs on one thread)
     std::mutex pool_mutex_;  // guards pool_ against shutdown() only
     std::unique_ptr<auth::VerifyPool> pool_;
 };
