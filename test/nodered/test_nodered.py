@@ -77,9 +77,12 @@ class NodeRed(LoggedProcess):
 
     log_name = "Node-RED"
 
-    def __init__(self, flows):
+    # credentials: {node id: {"user": ..., "password": ...}}, written to flows_cred.json as the editor's deploy would
+    # (unencrypted: credentialSecret is false).
+    def __init__(self, flows, credentials=None):
         super().__init__()
         self.flows = flows
+        self.credentials = credentials
 
     def start(self):
         for path, what in ((NODE, "Node.js 22"), (RED_JS, "Node-RED 5")):
@@ -90,6 +93,9 @@ class NodeRed(LoggedProcess):
         flow_file = os.path.join(self.dir, "flows.json")
         with open(flow_file, "w", encoding="utf-8") as f:
             json.dump(self.flows, f, indent=2)
+        if self.credentials is not None:
+            with open(os.path.join(self.dir, "flows_cred.json"), "w", encoding="utf-8") as f:
+                json.dump(self.credentials, f, indent=2)
         settings = os.path.join(self.dir, "settings.js")
         with open(settings, "w", encoding="utf-8") as f:
             f.write(
