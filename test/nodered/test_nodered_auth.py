@@ -32,8 +32,8 @@ import unittest
 
 from test_nodered import HOST, NodeRed, wait_for  # also puts test/interop on sys.path
 
-from broker import Broker  # noqa: E402
-from pahoclient import Client  # noqa: E402
+from broker import Broker
+from pahoclient import Client
 
 WAIT_S = 30.0
 GOOD_BROKER, WRONG_BROKER = "c0ffee0000000001", "c0ffee0000000002"
