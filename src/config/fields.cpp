@@ -127,6 +127,15 @@ const std::vector<Field<Limits>>& limits_fields() {
         enum_field("max_keepalive_v3", &Limits::max_keepalive_v3, kKeepaliveV3),
         integer_field("max_session_expiry_interval", &Limits::max_session_expiry_interval, 0, kU32Max),
         integer_field("topic_alias_maximum", &Limits::topic_alias_maximum, 0, kU16Max),
+        rate_field("publish_rate", &Limits::publish_rate),
+        rate_field("publish_burst", &Limits::publish_burst),
+        rate_field("publish_byte_rate", &Limits::publish_byte_rate),
+        rate_field("publish_byte_burst", &Limits::publish_byte_burst),
+        enum_field("over_rate", &Limits::over_rate, kOverRates),
+        rate_field("connection_rate", &Limits::connection_rate),
+        rate_field("connection_burst", &Limits::connection_burst),
+        rate_field("connection_rate_per_address", &Limits::connection_rate_per_address),
+        rate_field("connection_burst_per_address", &Limits::connection_burst_per_address),
     };
     return fields;
 }
@@ -166,6 +175,18 @@ const std::vector<Field<Auth>>& auth_fields() {
     return fields;
 }
 
+const std::vector<Field<Flapping>>& flapping_fields() {
+    static const std::vector<Field<Flapping>> fields{
+        bool_field("enabled", &Flapping::enabled),
+        // 1 would ban a client for its second CONNECT in a window: a reconnect after a network hiccup.
+        integer_field("max_connects", &Flapping::max_connects, 2, kU32Max),
+        integer_field("window_s", &Flapping::window_s, 1, kU32Max),
+        integer_field("ban_s", &Flapping::ban_s, 1, kU32Max),
+        integer_field("address_max_connects", &Flapping::address_max_connects, 0, kU32Max),
+    };
+    return fields;
+}
+
 const std::vector<Field<Listener>>& listener_fields() {
     static const std::vector<Field<Listener>> fields{
         enum_field("kind", &Listener::kind, kListenerKinds),
@@ -191,6 +212,13 @@ const std::vector<Field<Listener>>& listener_fields() {
         bool_field("proxy_protocol", &Listener::proxy_protocol),
         bool_field("trust_x_forwarded_for", &Listener::trust_x_forwarded_for),
         bool_field("allow_anonymous", &Listener::allow_anonymous),
+        enum_field("auth", &Listener::auth, kListenerAuths),
+        rate_field("publish_rate", &Listener::publish_rate),
+        rate_field("publish_burst", &Listener::publish_burst),
+        rate_field("publish_byte_rate", &Listener::publish_byte_rate),
+        rate_field("publish_byte_burst", &Listener::publish_byte_burst),
+        rate_field("connection_rate", &Listener::connection_rate),
+        rate_field("connection_burst", &Listener::connection_burst),
     };
     return fields;
 }
@@ -234,6 +262,14 @@ std::string_view to_string(Durability d) noexcept {
 
 std::string_view to_string(OnCorruption o) noexcept {
     return detail::enum_name(detail::kOnCorruption, o);
+}
+
+std::string_view to_string(ListenerAuth auth) noexcept {
+    return detail::enum_name(detail::kListenerAuths, auth);
+}
+
+std::string_view to_string(OverRate action) noexcept {
+    return detail::enum_name(detail::kOverRates, action);
 }
 
 std::string_view to_string(DenyAction a) noexcept {

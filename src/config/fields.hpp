@@ -6,6 +6,7 @@
 // and how two values compare. Adding a key is adding one line to its table (fields.cpp); the loader, --set,
 // differences() and the example-file test then know it.
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -73,8 +74,18 @@ inline constexpr std::array<EnumName<OnCorruption>, 2> kOnCorruption{{
     {"fail", OnCorruption::Fail},
     {"move-aside", OnCorruption::MoveAside},
 }};
+inline constexpr std::array<EnumName<ListenerAuth>, 3> kListenerAuths{{
+    {"any", ListenerAuth::Any},
+    {"password", ListenerAuth::Password},
+    {"certificate", ListenerAuth::Certificate},
+}};
+inline constexpr std::array<EnumName<OverRate>, 2> kOverRates{{
+    {"slow", OverRate::Slow},
+    {"disconnect", OverRate::Disconnect},
+}};
 // spdlog's level names; "critical" too, as mothd's --log-level accepts it.
-inline constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+inline constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug",    "info", "warn",
+                                                            "error", "critical", "off"};
 
 template <class E, std::size_t N>
 std::string_view enum_name(const std::array<EnumName<E>, N>& names, E value) noexcept {
@@ -241,12 +252,35 @@ Field<T> enum_field(std::string_view key, E T::*member, const std::array<EnumNam
     return {key, true, std::move(read), member_equal(member)};
 }
 
+// A rate or a burst: an integer or a float, >= 0 and finite (TOML has inf and nan). D: double, or
+// std::optional<double> for a listener's own value (absent: the [limits] one applies).
+template <class T, class D>
+Field<T> rate_field(std::string_view key, D T::*member) {
+    Reader<T> read = [member](T& target, const toml::node& node) -> std::optional<std::string> {
+        double x = 0;
+        if (const auto* integer = node.as_integer()) {
+            x = static_cast<double>(integer->get());
+        } else if (const auto* floating = node.as_floating_point()) {
+            x = floating->get();
+        } else {
+            return "expected a number, got " + describe(node);
+        }
+        if (!std::isfinite(x) || x < 0) {
+            return "must be a finite number >= 0, got " + describe(node);
+        }
+        target.*member = x;
+        return std::nullopt;
+    };
+    return {key, false, std::move(read), member_equal(member)};
+}
+
 // The key tables (fields.cpp), built once on first use.
 const std::vector<Field<Config>>& config_fields();
 const std::vector<Field<Limits>>& limits_fields();
 const std::vector<Field<Features>>& features_fields();
 const std::vector<Field<Storage>>& storage_fields();
 const std::vector<Field<Auth>>& auth_fields();
+const std::vector<Field<Flapping>>& flapping_fields();
 const std::vector<Field<Listener>>& listener_fields();
 
 template <class T>
@@ -268,7 +302,8 @@ std::vector<std::string_view> field_keys(const std::vector<Field<T>>& fields) {
     return keys;
 }
 
-inline constexpr std::array<std::string_view, 5> kTables{"limits", "features", "storage", "auth", "listener"};
+inline constexpr std::array<std::string_view, 7> kTables{"limits",   "features", "storage", "auth",
+                                                         "flapping", "ban",      "listener"};
 
 // The keys a file may have at its top level: the settings and the tables.
 std::vector<std::string_view> top_level_keys();
@@ -334,5 +369,12 @@ void check_listener_set(const std::vector<Listener>& listeners, std::span<const 
 std::vector<Problem> listener_problems(const Config& config);
 // Reads the file's `listener` array (replacing config.listeners) and reports each problem at its line.
 void read_listeners(const toml::node& node, std::size_t line, Config& config, Collector& errors);
+
+// ---- [[ban]] (abuse.cpp) ---------------------------------------------------------------------------------------
+
+// Reads the file's `ban` array into config.bans, recording "ban.<i>" and "ban.<i>.<key>" in config.lines.keys.
+void read_bans(const toml::node& node, std::size_t line, Config& config, Collector& errors);
+// "ban.<index>" or "ban.<index>.<field>".
+std::string ban_key(std::size_t index, std::string_view field = {});
 
 }  // namespace moth::config::detail

@@ -71,11 +71,26 @@ void check_tls_keys(const Listener& l, std::size_t position, std::vector<Problem
     }
 }
 
+// `auth` against the certificate settings it depends on or contradicts.
+void check_auth(const Listener& l, std::size_t position, std::vector<Problem>& out) {
+    if (l.auth == ListenerAuth::Certificate && !(is_tls(l.kind) && l.require_client_cert && l.use_cn_as_username)) {
+        out.push_back({position, "auth",
+                       "\"certificate\" needs an mqtts or wss listener with require_client_cert = true and "
+                       "use_cn_as_username = true"});
+    }
+    if (l.auth == ListenerAuth::Password && l.use_cn_as_username) {
+        out.push_back({position, "auth",
+                       "\"password\" contradicts use_cn_as_username = true (there the certificate's CN is the "
+                       "identity, without a password)"});
+    }
+}
+
 }  // namespace
 
 // Keys set on a listener of a kind that ignores them, and settings that need each other.
 void check_listener(const Listener& l, std::size_t position, std::vector<Problem>& out) {
     check_tls_keys(l, position, out);
+    check_auth(l, position, out);
     const bool http_like = has_ws_path(l.kind);  // a WebSocket upgrade: ws, wss and the http listener's /mqtt
     if (!http_like && !l.allowed_origins.empty()) {
         out.push_back({position, "allowed_origins", "only applies to ws, wss and http listeners"});

@@ -15,15 +15,21 @@ using namespace detail;  // this file is the loader: its tables and checks are e
 
 namespace {
 
+// Reads [name] into `target`, recording the table's line as "name" and each key's as "name.key" in lines.keys.
 template <class T>
 void read_sub_table(std::string_view name, const std::vector<Field<T>>& fields, T& target, const toml::node& node,
-                    std::size_t line, Collector& errors) {
+                    std::size_t line, Collector& errors, Config::Lines& lines) {
     const toml::table* table = node.as_table();
     if (table == nullptr) {
         errors.add(line, std::string(name), "expected a table ([" + std::string(name) + "]), got " + describe(node));
         return;
     }
-    read_table(fields, target, *table, std::string(name) + ".", errors);
+    std::map<std::string, std::size_t, std::less<>> key_lines;
+    read_table(fields, target, *table, std::string(name) + ".", errors, &key_lines);
+    lines.keys[std::string(name)] = line;
+    for (const auto& [key, key_line] : key_lines) {
+        lines.keys[std::string(name) + "." + key] = key_line;
+    }
 }
 
 }  // namespace
@@ -79,8 +85,17 @@ ConfigError source_error(const Config& config, std::string_view key, std::string
             const auto it = l.keys.find(key);
             e.line = it != l.keys.end() ? it->second : l.table;
         }
-    } else if (const auto it = config.lines.keys.find(key); it != config.lines.keys.end()) {
-        e.line = it->second;
+    } else {
+        // A dotted key the file did not write ("limits.publish_rate" left at its default, "ban.0.until") is
+        // blamed on its table's line ([limits], [[ban]]) when the file has the table.
+        for (std::string_view k = key; !k.empty();) {
+            if (const auto it = config.lines.keys.find(k); it != config.lines.keys.end()) {
+                e.line = it->second;
+                break;
+            }
+            const std::size_t dot = k.rfind('.');
+            k = k.substr(0, dot == std::string_view::npos ? 0 : dot);
+        }
     }
     return e;
 }
@@ -105,13 +120,17 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
         const std::size_t line = key_line(k, v);
         const std::string_view name = k.str();
         if (name == "limits") {
-            read_sub_table(name, limits_fields(), config.limits, v, line, errors);
+            read_sub_table(name, limits_fields(), config.limits, v, line, errors, config.lines);
         } else if (name == "features") {
-            read_sub_table(name, features_fields(), config.features, v, line, errors);
+            read_sub_table(name, features_fields(), config.features, v, line, errors, config.lines);
         } else if (name == "storage") {
-            read_sub_table(name, storage_fields(), config.storage, v, line, errors);
+            read_sub_table(name, storage_fields(), config.storage, v, line, errors, config.lines);
         } else if (name == "auth") {
-            read_sub_table(name, auth_fields(), config.auth, v, line, errors);
+            read_sub_table(name, auth_fields(), config.auth, v, line, errors, config.lines);
+        } else if (name == "flapping") {
+            read_sub_table(name, flapping_fields(), config.flapping, v, line, errors, config.lines);
+        } else if (name == "ban") {
+            read_bans(v, line, config, errors);
         } else if (name == "listener") {
             read_listeners(v, line, config, errors);
         } else if (const Field<Config>* field = find_field(config_fields(), name)) {

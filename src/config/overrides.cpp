@@ -135,6 +135,11 @@ void apply_one_override(Config& config, std::string_view assignment, Collector& 
         override_field(storage_fields(), config.storage, parts[1], text, key, errors);
     } else if (head == "auth" && parts.size() == 2) {
         override_field(auth_fields(), config.auth, parts[1], text, key, errors);
+    } else if (head == "flapping" && parts.size() == 2) {
+        override_field(flapping_fields(), config.flapping, parts[1], text, key, errors);
+    } else if (head == "ban") {
+        // A ban is several keys that only make sense together (exactly one of client_id, username, address).
+        errors.add(0, key, "bans cannot be set with --set: write a [[ban]] table in the config file");
     } else if (head == "listener" && parts.size() == 3) {
         override_listener(config, parts[1], parts[2], text, key, errors);
     } else if (std::find(kTables.begin(), kTables.end(), head) != kTables.end()) {
