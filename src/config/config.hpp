@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cidr.hpp"
 #include "config/durability.hpp"
 #include "topic/shared_policy.hpp"
 
@@ -41,6 +42,12 @@ enum class ListenerKind { Mqtt, Mqtts, Ws, Wss, Http };
 [[nodiscard]] constexpr bool has_ws_path(ListenerKind kind) noexcept {
     return is_websocket(kind) || kind == ListenerKind::Http;
 }
+
+// Which credentials a listener accepts (docs/configuration.md, `auth`): any = what [auth] and allow_anonymous
+// allow (a password, a certificate identity, or none); password = a user name and password; certificate = the
+// verified client certificate's CN (an mqtts/wss listener with require_client_cert and use_cn_as_username).
+enum class ListenerAuth { Any, Password, Certificate };
+[[nodiscard]] std::string_view to_string(ListenerAuth auth) noexcept;  // "any", "password", "certificate"
 
 struct Listener {
     ListenerKind kind = ListenerKind::Mqtt;
@@ -75,6 +82,11 @@ struct Listener {
     // Whether clients without a user name (and without a certificate identity) may connect here; unset: the
     // [auth] table's allow_anonymous decides.
     std::optional<bool> allow_anonymous;
+    ListenerAuth auth = ListenerAuth::Any;
+    // This listener's own values of the [limits] rates of the same names (>= 0, finite); unset: the [limits] value
+    // applies. Read them through publish_rate(), publish_byte_rate() and connection_rate() below.
+    std::optional<double> publish_rate, publish_burst, publish_byte_rate, publish_byte_burst;
+    std::optional<double> connection_rate, connection_burst;
 
     bool operator==(const Listener&) const = default;
 };
@@ -88,6 +100,10 @@ enum class KeepaliveV3 { Refuse, Apply };
 using SharedPolicy = topic::SharedPolicy;
 using topic::to_string;  // to_string(SharedPolicy): "round_robin", "random", "sticky"
 [[nodiscard]] std::string_view to_string(QueueFullPolicy policy) noexcept;  // "drop_new", "drop_oldest"
+// What a client sending faster than limits.publish_rate / publish_byte_rate gets: slowed down (its input paused
+// until the rate allows the next packet) or disconnected.
+enum class OverRate { Slow, Disconnect };
+[[nodiscard]] std::string_view to_string(OverRate action) noexcept;  // "slow", "disconnect"
 
 struct Limits {
     std::uint32_t max_connections = 100000;    // broker-wide
@@ -105,6 +121,16 @@ struct Limits {
     KeepaliveV3 max_keepalive_v3 = KeepaliveV3::Refuse;  // 3.x clients above max_keepalive (or 0): see KeepaliveV3
     std::uint32_t max_session_expiry_interval = 4294967295;  // seconds
     std::uint16_t topic_alias_maximum = 32;                  // inbound aliases accepted per connection; 0 = none
+    // Rates (all >= 0 and finite; a file may write integers). A burst of 0 means its default.
+    double publish_rate = 0;         // PUBLISH packets/s per client; 0 = unlimited
+    double publish_burst = 0;        // packets above the rate a client may send at once; 0 = max(1, publish_rate)
+    double publish_byte_rate = 0;    // PUBLISH bytes/s per client (whole packets); 0 = unlimited
+    double publish_byte_burst = 0;   // 0 = max(publish_byte_rate, 1)
+    OverRate over_rate = OverRate::Slow;
+    double connection_rate = 0;               // new connections/s per listener; 0 = unlimited
+    double connection_burst = 0;              // 0 = max(1, connection_rate)
+    double connection_rate_per_address = 0;   // new connections/s per source address (all listeners); 0 = unlimited
+    double connection_burst_per_address = 0;  // 0 = max(1, connection_rate_per_address)
 
     bool operator==(const Limits&) const = default;
 };
@@ -158,10 +184,48 @@ struct Auth {
     bool operator==(const Auth&) const = default;
 };
 
+// [flapping]: a client id (or a source address) that connects too often within a window is banned for a while.
+struct Flapping {
+    bool enabled = true;
+    std::uint32_t max_connects = 30;         // CONNECTs of one client id within window_s; more: banned (>= 2)
+    std::uint32_t window_s = 60;             // >= 1
+    std::uint32_t ban_s = 300;               // >= 1
+    std::uint32_t address_max_connects = 0;  // CONNECTs from one source address within window_s; 0 = not checked
+    bool operator==(const Flapping&) const = default;
+};
+
+// [[ban]]: a client refused at CONNECT, by client id, user name or source address range.
+struct Ban {
+    enum class Kind { ClientId, Username, Address };
+    Kind kind = Kind::ClientId;
+    std::string value;            // exactly one of the keys client_id, username, address is given
+    std::optional<Cidr> range;    // Address only: parse_cidr(value)
+    std::string reason;           // optional key `reason` (for logs and the API)
+    std::optional<std::int64_t> until;  // optional key `until` (RFC 3339, UTC): Unix seconds; unset = for ever
+    bool operator==(const Ban&) const = default;
+};
+// The key that names a ban's kind in the file: "client_id", "username", "address".
+[[nodiscard]] std::string_view to_string(Ban::Kind kind) noexcept;
+
 // The listener's allow_anonymous, or the [auth] default.
 [[nodiscard]] inline bool anonymous_allowed(const Listener& l, const Auth& a) {
     return l.allow_anonymous.value_or(a.allow_anonymous);
 }
+
+// An effective rate: per second, and how much above it may come at once (the bucket's size). rate 0 = unlimited
+// (the burst then means nothing).
+struct Rate {
+    double rate = 0, burst = 0;
+};
+// The listener's publish_rate/publish_burst, else the [limits] ones, with a burst of 0 resolved to
+// max(1, rate).
+[[nodiscard]] Rate publish_rate(const Listener& l, const Limits& limits);
+// publish_byte_rate/publish_byte_burst likewise; a burst of 0 is max(rate, 1) bytes.
+[[nodiscard]] Rate publish_byte_rate(const Listener& l, const Limits& limits);
+// connection_rate/connection_burst likewise: new connections per second on this listener.
+[[nodiscard]] Rate connection_rate(const Listener& l, const Limits& limits);
+// connection_rate_per_address/connection_burst_per_address (no per-listener values: one address, all listeners).
+[[nodiscard]] Rate connection_rate_per_address(const Limits& limits);
 
 struct Config {
     std::string source;         // file path, "<defaults>", or the name given to parse_config; not a setting
@@ -178,6 +242,8 @@ struct Config {
     Features features;
     Storage storage;
     Auth auth;
+    Flapping flapping;
+    std::vector<Ban> bans;  // in file order
     // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884 on 0.0.0.0, http 8080 on 127.0.0.1
     std::vector<Listener> listeners;
 
@@ -185,7 +251,9 @@ struct Config {
     // does not load, a data_dir that cannot be written): see source_error(). Not a setting: two configs never
     // differ by it.
     struct Lines {
-        std::map<std::string, std::size_t, std::less<>> keys;  // top-level keys ("data_dir") -> line
+        // Top-level keys ("data_dir"), tables ("limits", "ban.0") and their keys, dotted ("limits.publish_rate",
+        // "flapping.ban_s", "ban.0.until") -> line. Listeners are below.
+        std::map<std::string, std::size_t, std::less<>> keys;
         struct Listener {
             std::size_t table = 0;                                  // its [[listener]] line
             std::map<std::string, std::size_t, std::less<>> keys;  // its keys ("port") -> line
@@ -217,9 +285,10 @@ struct LoadResult {
     [[nodiscard]] bool ok() const { return errors.empty(); }
 };
 
-// A start-up error about a setting, as "file:line: key: message": `key` is a top-level key ("data_dir") or a
+// A start-up error about a setting, as "file:line: key: message": `key` is a top-level key ("data_dir"), a dotted
+// key of a table ("limits.publish_rate", "flapping.ban_s", "ban.0.address", or "ban.0" for the whole ban), or a
 // listener's key ("port") when `listener` is its index in config.listeners. The line is where the file wrote that
-// key, else the listener's [[listener]] line, else none (defaults, --set).
+// key, else its table's line ([[listener]], [limits], [[ban]]), else none (defaults, --set).
 [[nodiscard]] ConfigError source_error(const Config& config, std::string_view key, std::string message,
                                        std::optional<std::size_t> listener = std::nullopt);
 
@@ -237,7 +306,8 @@ struct LoadResult {
 // "limits.max_inflight=10", "features.maximum_qos=1", "listener.0.port=0"; listener indexes are 0-based and the
 // index one past the last adds a listener. Values are TOML values, except that a string key also takes bare text
 // ("data_dir=/tmp/x", "listener.0.kind=ws"). Changing a listener's kind also moves its name and port along when
-// they were the old kind's defaults ("mqtt-0" -> "ws-0", 1883 -> 8000). Each key gets the same checks as in the
+// they were the old kind's defaults ("mqtt-0" -> "ws-0", 1883 -> 8000). Bans cannot be set this way (an error says
+// so): write [[ban]] tables in the file. Each key gets the same checks as in the
 // file; the checks between keys and listeners (cert_file needs key_file, unique names and ports) run once on the
 // outcome, so give mothd's every --set to one apply_overrides call. All or nothing: on any error the config is
 // left unchanged. Errors name the file "<override>" and have no line.
@@ -246,13 +316,15 @@ struct LoadResult {
 [[nodiscard]] std::vector<ConfigError> apply_override(Config& config, std::string_view assignment);
 
 // Every setting that differs, as dotted keys in file order ("limits.max_inflight", "listener.0.port",
-// "listener.2" for a listener only one side has). `source` is not a setting and is ignored.
+// "listener.2" for a listener only one side has, "ban.1" for a [[ban]] that differs or that only one side has).
+// `source` is not a setting and is ignored.
 [[nodiscard]] std::vector<std::string> differences(const Config& a, const Config& b);
 // What SIGHUP cannot apply: the differing keys that need a restart (workers, tcp_nodelay, data_dir, ports_file,
 // listeners added or removed, a listener's kind, name, bind, port, ws_path, proxy settings, ...). A listener's TLS
 // files and settings (cert_file, key_file, ca_file, tls_*_version, ciphers, ciphersuites) and allowed_origins
-// apply to new connections. Everything else (limits, features, log_level, sys_interval_s, server_reference)
-// applies to new connections, or at once, without one.
+// apply to new connections, and so do its auth and its rate overrides (publish_rate, connection_rate, ...).
+// Everything else (limits, features, flapping, bans, log_level, sys_interval_s, server_reference) applies to new
+// connections, or at once, without one.
 [[nodiscard]] std::vector<std::string> reload_differences(const Config& running, const Config& reloaded);
 // True for a key (as returned by differences()) that only a restart can apply.
 [[nodiscard]] bool needs_restart(std::string_view key) noexcept;

@@ -1,0 +1,79 @@
+// What differs between two configs, and which of those differences only a restart can apply (SIGHUP).
+#include <algorithm>
+#include <array>
+
+#include "config/fields.hpp"
+
+namespace moth::config {
+
+using namespace detail;
+
+namespace {
+
+template <class T>
+void diff_fields(const std::vector<Field<T>>& fields, const T& a, const T& b, const std::string& prefix,
+                 std::vector<std::string>& out) {
+    for (const auto& f : fields) {
+        if (!f.equal(a, b)) {
+            out.push_back(prefix + std::string(f.key));
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> differences(const Config& a, const Config& b) {
+    std::vector<std::string> out;
+    diff_fields(config_fields(), a, b, "", out);
+    diff_fields(limits_fields(), a.limits, b.limits, "limits.", out);
+    diff_fields(features_fields(), a.features, b.features, "features.", out);
+    diff_fields(storage_fields(), a.storage, b.storage, "storage.", out);
+    diff_fields(auth_fields(), a.auth, b.auth, "auth.", out);
+    diff_fields(flapping_fields(), a.flapping, b.flapping, "flapping.", out);
+    for (std::size_t i = 0; i < std::max(a.bans.size(), b.bans.size()); ++i) {
+        if (i >= a.bans.size() || i >= b.bans.size() || a.bans[i] != b.bans[i]) {
+            out.push_back(ban_key(i));
+        }
+    }
+    const std::size_t common = std::min(a.listeners.size(), b.listeners.size());
+    for (std::size_t i = 0; i < common; ++i) {
+        diff_fields(listener_fields(), a.listeners[i], b.listeners[i], listener_key(i) + ".", out);
+    }
+    for (std::size_t i = common; i < std::max(a.listeners.size(), b.listeners.size()); ++i) {
+        out.push_back(listener_key(i));
+    }
+    return out;
+}
+
+bool needs_restart(std::string_view key) noexcept {
+    if (key.starts_with("listener.")) {
+        // "listener.<index>.<field>": a listener's TLS material, Origin allow-list, who may connect and its rates
+        // apply to new connections (Server::reload builds new TLS contexts; the others are read per connection);
+        // "listener.<index>" alone is a listener added or removed.
+        const std::size_t dot = key.find('.', 9);
+        if (dot == std::string_view::npos) {
+            return true;
+        }
+        constexpr std::array<std::string_view, 16> kReloadable{
+            "cert_file",       "key_file",      "ca_file",           "tls_min_version",    "tls_max_version",
+            "ciphers",         "ciphersuites",  "allowed_origins",   "allow_anonymous",    "auth",
+            "publish_rate",    "publish_burst", "publish_byte_rate", "publish_byte_burst", "connection_rate",
+            "connection_burst"};
+        const std::string_view field = key.substr(dot + 1);
+        return std::find(kReloadable.begin(), kReloadable.end(), field) == kReloadable.end();
+    }
+    return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
+           key.starts_with("storage.") || key == "auth.verify_threads" || key == "auth.max_pending_verifications";
+}
+
+std::vector<std::string> reload_differences(const Config& running, const Config& reloaded) {
+    std::vector<std::string> out;
+    for (auto& key : differences(running, reloaded)) {
+        if (needs_restart(key)) {
+            out.push_back(std::move(key));
+        }
+    }
+    return out;
+}
+
+}  // namespace moth::config
