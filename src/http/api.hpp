@@ -77,6 +77,7 @@ struct ListenerInfo {
     std::string kind;
     std::string address;
     std::uint16_t port = 0;
+    bool anonymous = false;  // accepts clients without credentials: config::anonymous_allowed (issue 18)
 };
 
 // The broker as the API sees it. Implemented by the server; every callback runs on the Api's thread.

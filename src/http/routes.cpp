@@ -293,6 +293,7 @@ void listeners(Call& c) {
                                 {"kind", l.kind},
                                 {"address", l.address},
                                 {"port", l.port},
+                                {"anonymous", l.anonymous},
                                 {"connections", it == s.connections_by_listener.end() ? 0 : it->second}});
         }
         done(json_response(200, json{{"listeners", std::move(list)}}));
