@@ -1,6 +1,7 @@
 #pragma once
 // The http listener's application layer, without any I/O: static files (web_root or the embedded console), the
-// JSON API under /api/v1 and the Prometheus /metrics page (docs/http-api.md is the contract).
+// JSON API under /api/v1 and the Prometheus /metrics page (docs/http-api.md is the contract). api.cpp is the front
+// door (checks, static files), routes.cpp the API's routes, text.cpp the text helpers declared below.
 //
 // The server (src/server/http_session.cpp) parses HTTP with Beast, hands each request here as a plain Request,
 // and writes the Response back. What the API needs from the broker comes through a Backend that the server
@@ -76,6 +77,7 @@ struct ListenerInfo {
     std::string kind;
     std::string address;
     std::uint16_t port = 0;
+    bool anonymous = false;  // accepts clients without credentials: config::anonymous_allowed (issue 18)
 };
 
 // The broker as the API sees it. Implemented by the server; every callback runs on the Api's thread.
@@ -124,9 +126,11 @@ public:
     void handle(const Request& request, std::function<void(Response)> done);
 
 private:
-    void handle_api(const Request& request, std::string_view path, std::string_view query,
-                    std::function<void(Response)> done);
+    // Why a request to /api or /metrics is refused (403 cross-site, 401 credentials, 415 a body that is not JSON),
+    // or nullopt when it may go on to its route.
+    [[nodiscard]] std::optional<Response> refusal(const Request& request, bool is_api) const;
     [[nodiscard]] bool authorized(const Request& request) const;
+    void serve_static(const Request& request, std::string_view raw_path, std::function<void(Response)> done);
 
     Settings settings_;
     Backend& backend_;

@@ -2,6 +2,7 @@
 // moth::http::Api, the Backend that gathers state from every worker, and the file work on the blocking pool.
 #include "server/http_session.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <filesystem>
@@ -139,9 +140,14 @@ public:
     }
 
     std::vector<http::ListenerInfo> listeners() override {
+        // The configuration mothd started with (read-only from then on; a SIGHUP does not replace it).
+        const config::Config& cfg = ctx_.shared->config;
         std::vector<http::ListenerInfo> out;
         for (const auto& b : ctx_.bound) {
-            out.push_back({b.name, std::string(config::to_string(b.kind)), b.address, b.port});
+            const auto it = std::find_if(cfg.listeners.begin(), cfg.listeners.end(),
+                                         [&](const config::Listener& l) { return l.name == b.name; });
+            const bool anonymous = it != cfg.listeners.end() && config::anonymous_allowed(*it, cfg.auth);
+            out.push_back({b.name, std::string(config::to_string(b.kind)), b.address, b.port, anonymous});
         }
         return out;
     }

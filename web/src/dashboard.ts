@@ -14,6 +14,7 @@ import {
   randomId,
   toast,
 } from "./common";
+import { showAnonymousBanner } from "./security";
 import { filterError, topicError, topicMatches } from "./topic";
 
 type WidgetType = "gauge" | "chart" | "text" | "switch" | "button" | "slider";
@@ -591,3 +592,4 @@ client.on("connect", () => {
 });
 client.on("message", (topic, payload) => onMessage(topic, payload));
 void load();
+void showAnonymousBanner();

@@ -15,6 +15,7 @@ import {
   mountHeader,
   toast,
 } from "./common";
+import { showAnonymousBanner } from "./security";
 
 interface Stats {
   version: string;
@@ -43,6 +44,7 @@ interface ClientInfo {
   subscriptions: number;
   inflight: number;
   queued: number;
+  denied: number; // PUBLISH, SUBSCRIBE and wills refused by the ACL on this connection
 }
 interface SessionInfo {
   client_id: string;
@@ -112,6 +114,12 @@ function renderStats(s: Stats): void {
   prev = { t: now, s };
 }
 
+// Denials stand out: a client refused by the ACL is misconfigured, or trying what it should not.
+function deniedCell(denied: number): string {
+  const title = denied ? ` title="${denied} PUBLISH, SUBSCRIBE or will refused by the ACL"` : "";
+  return `<td class="num denied${denied ? " nonzero" : ""}" data-col="denied"${title}>${denied}</td>`;
+}
+
 function renderClients(): void {
   const q = input("#clients-filter").value.trim().toLowerCase();
   const shown = clients.filter((c) => !q || c.client_id.toLowerCase().includes(q) || c.address.toLowerCase().includes(q));
@@ -125,7 +133,8 @@ function renderClients(): void {
         <td class="mono">${escapeHtml(c.address)}</td><td>${versionName(c.protocol_version)}</td>
         <td><span class="badge">${escapeHtml(c.transport)}</span></td><td>${escapeHtml(c.listener)}</td>
         <td><time datetime="${escapeHtml(c.connected_since)}">${Number.isNaN(since.getTime()) ? escapeHtml(c.connected_since) : formatTimestamp(since)}</time></td>
-        <td class="num">${c.subscriptions}</td><td class="num">${c.inflight}</td><td class="num">${c.queued}</td><td></td>`;
+        <td class="num">${c.subscriptions}</td><td class="num">${c.inflight}</td><td class="num">${c.queued}</td>
+        ${deniedCell(c.denied)}<td></td>`;
       const b = document.createElement("button");
       b.type = "button";
       b.className = "btn btn-small";
@@ -339,5 +348,6 @@ mq.on("message", (topic, payload) => {
 });
 
 void poll().then(() => loadRetained().catch(() => undefined));
+void showAnonymousBanner();
 setInterval(() => void poll(), POLL_MS);
 setInterval(() => void loadRetained().catch(() => undefined), 10_000);

@@ -9,6 +9,10 @@
 //
 //   const broker = await Mothd.start({ listeners: [{ name: 'tcp', kind: 'mqtt' }, { name: 'wss', kind: 'wss' }] });
 //   broker.port('wss'); broker.caFile; await broker.stop();
+//
+// `Mothd.startDefaults()` runs it without a config file instead: the embedded defaults (mqtt, mqtts, ws and wss on
+// all addresses, http on 127.0.0.1, anonymous clients allowed), with every port 0 and data_dir in the temporary
+// directory, set by --set overrides.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +22,7 @@ import path from 'node:path';
 import { waitFor } from './wait.js';
 
 export const HOST = '127.0.0.1';
+const DEFAULT_LISTENERS = 5; // config::default_config(): mqtt, mqtts, ws, wss, http
 const START_TIMEOUT_MS = 30_000; // a Debug + ASan build on a loaded 2-core machine can be slow to start
 const STOP_TIMEOUT_MS = 20_000;
 
@@ -52,6 +57,19 @@ export class Mothd {
     return broker;
   }
 
+  // The embedded defaults (no config file) with every listener on port 0; `set`: more `--set key=value` overrides.
+  static async startDefaults({ set = [], prefix = 'moth-e2e-defaults-' } = {}) {
+    const broker = new Mothd();
+    broker.#anyAddress = true;
+    broker.#makeDir(prefix);
+    const args = ['--ports-file', broker.#portsFile, '--set', `data_dir=${broker.dataDir}`, '--set', 'workers=2',
+      '--log-level', 'debug'];
+    for (let i = 0; i < DEFAULT_LISTENERS; i++) args.push('--set', `listener.${i}.port=0`);
+    for (const s of set) args.push('--set', s);
+    await broker.#spawn(args, []);
+    return broker;
+  }
+
   dir = null;
   dataDir = null;
   logPath = null;
@@ -60,15 +78,21 @@ export class Mothd {
   exitSignal = null;
   #proc = null;
   #exited = null;
+  #anyAddress = false; // the embedded defaults bind all addresses: the ports file says 0.0.0.0, not 127.0.0.1
+  #portsFile = null;
 
-  async #start(listeners, extraToml, prefix) {
+  #makeDir(prefix) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     this.dataDir = path.join(this.dir, 'data');
-    const portsFile = path.join(this.dir, 'ports');
+    this.#portsFile = path.join(this.dir, 'ports');
+  }
+
+  async #start(listeners, extraToml, prefix) {
+    this.#makeDir(prefix);
     const config = path.join(this.dir, 'mothd.toml');
     let toml =
       (extraToml.includes('allow_anonymous') ? '' : 'auth.allow_anonymous = true\n') +
-      `ports_file = ${tomlString(portsFile)}\n` +
+      `ports_file = ${tomlString(this.#portsFile)}\n` +
       `data_dir = ${tomlString(this.dataDir)}\n` +
       'workers = 2\n' +
       'log_level = "debug"\n' +
@@ -78,10 +102,16 @@ export class Mothd {
       for (const [k, v] of Object.entries({ ...l, bind: HOST, port: 0 })) toml += `${k} = ${tomlValue(v)}\n`;
     }
     fs.writeFileSync(config, toml);
+    await this.#spawn(['--config', config], listeners.map((l) => l.name));
+  }
+
+  // Runs mothd with `args` and waits for its ports file, which must name every listener in `names`.
+  async #spawn(args, names) {
+    const portsFile = this.#portsFile;
     this.logPath = path.join(this.dir, 'mothd.log');
     const log = fs.openSync(this.logPath, 'w');
     try {
-      this.#proc = spawn(mothdPath(), ['--config', config], { stdio: ['ignore', log, log] });
+      this.#proc = spawn(mothdPath(), args, { stdio: ['ignore', log, log] });
     } finally {
       fs.closeSync(log);
     }
@@ -112,8 +142,8 @@ export class Mothd {
       err.message += `\n${this.logTail()}`;
       throw err;
     }
-    for (const l of listeners) {
-      if (!this.ports.has(l.name)) throw new Error(`listener ${l.name} missing from the ports file\n${this.logTail()}`);
+    for (const name of names) {
+      if (!this.ports.has(name)) throw new Error(`listener ${name} missing from the ports file\n${this.logTail()}`);
     }
   }
 
@@ -129,7 +159,7 @@ export class Mothd {
     for (const line of text.split('\n').filter(Boolean)) {
       const f = line.split(/\s+/);
       if (f.length !== 4) throw new Error(`bad ports file line ${JSON.stringify(line)}`);
-      if (f[2] !== HOST) throw new Error(`listener ${f[0]} bound to ${f[2]}, expected ${HOST}`);
+      if (f[2] !== HOST && !this.#anyAddress) throw new Error(`listener ${f[0]} bound to ${f[2]}, expected ${HOST}`);
       this.ports.set(f[0], { kind: f[1], address: f[2], port: Number(f[3]) });
     }
     return true;

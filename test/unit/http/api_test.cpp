@@ -134,7 +134,9 @@ public:
         truncated = false;
         return {};
     }
-    std::vector<ListenerInfo> listeners() override { return {{"mqtt-0", "mqtt", "127.0.0.1", 1883}}; }
+    std::vector<ListenerInfo> listeners() override {
+        return {{"mqtt-0", "mqtt", "0.0.0.0", 1883, true}, {"http-1", "http", "127.0.0.1", 8080, false}};
+    }
     void disconnect(std::string client_id, std::function<void(bool)> done) override { done(client_id == "known"); }
     std::optional<std::string> publish(broker::BrokerPublish m) override {
         if (refuse) return refuse;
@@ -227,6 +229,21 @@ TEST(HttpApi, ClientsByIdAreUrlDecodedAndDeleteSaysWhetherFound) {
     EXPECT_EQ(call(api, "DELETE", "/api/v1/clients/known").body, "{\"disconnected\":\"known\"}\n");
     EXPECT_EQ(call(api, "DELETE", "/api/v1/clients/unknown").status, 404U);
     EXPECT_EQ(call(api, "PUT", "/api/v1/clients/known").status, 405U);
+}
+
+// Issue 18: the console warns when a listener reachable from the network takes anonymous clients.
+TEST(HttpApi, ListenersSayWhetherTheyTakeAnonymousClients) {
+    FakeBackend b;
+    b.snap.connections_by_listener["mqtt-0"] = 2;
+    Api api(Settings{}, b);
+    const Response r = call(api, "GET", "/api/v1/listeners");
+    ASSERT_EQ(r.status, 200U);
+    EXPECT_EQ(json::parse(r.body), json::parse(R"({"listeners":[
+        {"name":"mqtt-0","kind":"mqtt","address":"0.0.0.0","port":1883,"anonymous":true,"connections":2},
+        {"name":"http-1","kind":"http","address":"127.0.0.1","port":8080,"anonymous":false,"connections":0}]})"));
+    ASSERT_FALSE(b.queries.empty());
+    EXPECT_TRUE(b.queries.back().listeners);
+    EXPECT_EQ(call(api, "POST", "/api/v1/listeners").status, 405U);
 }
 
 TEST(HttpApi, PublishChecksItsInput) {
