@@ -127,7 +127,7 @@ int run_bench(const std::vector<std::string>& args) {
     std::size_t next = 0;
     auto add = [&](Role role, std::uint32_t id) {
         Worker& w = *workers[next++ % workers.size()];
-        w.conns.push_back(std::make_unique<Conn>(w, *run, role, id));
+        w.conns.push_back(std::make_unique<Conn>(w, *run, role, id, all.size()));
         all.push_back(w.conns.back().get());
         return w.conns.back().get();
     };
@@ -310,6 +310,7 @@ int run_bench(const std::vector<std::string>& args) {
     j["duration_s"] = window_s;
     j["connect"] = {{"connected", run->connected.load()},
                     {"failed", run->failed.load()},
+                    {"refused", run->refused.load()},
                     {"dropped", run->dropped.load()},
                     {"seconds", connect_s},
                     {"rate_per_s", connect_s > 0 ? static_cast<double>(run->connected.load()) / connect_s : 0},
@@ -365,9 +366,11 @@ int run_bench(const std::vector<std::string>& args) {
     if (o.json) {
         std::puts(j.dump().c_str());
     } else {
-        std::printf("%s: %llu connections (%llu failed), %.1f s\n", std::string(scenario_name(o.scenario)).c_str(),
+        std::printf("%s: %llu connections (%llu failed, %llu of them refused by the broker), %.1f s\n",
+                    std::string(scenario_name(o.scenario)).c_str(),
                     static_cast<unsigned long long>(run->connected.load()),
-                    static_cast<unsigned long long>(run->failed.load()), window_s);
+                    static_cast<unsigned long long>(run->failed.load()),
+                    static_cast<unsigned long long>(run->refused.load()), window_s);
         std::printf("  sent %llu (%.0f msg/s), delivered %llu in the window (%.0f msg/s), received %llu in all\n",
                     static_cast<unsigned long long>(s1), j["sent_rate"].get<double>(),
                     static_cast<unsigned long long>(delivered), j["delivered_rate"].get<double>(),
@@ -389,8 +392,14 @@ int run_bench(const std::vector<std::string>& args) {
         if (j.contains("broker")) std::printf("  broker: %s\n", j["broker"].dump().c_str());
         if (!run->first_error.empty()) std::printf("  first error: %s\n", run->first_error.c_str());
     }
+    if (run->refused.load() > 0) {
+        // On stderr even with --json: a refusal is a setup error (user name, password, ACL), not a measurement.
+        std::fprintf(stderr, "Error: the broker refused %llu of %llu connections; first error: %s\n",
+                     static_cast<unsigned long long>(run->refused.load()),
+                     static_cast<unsigned long long>(total_conns), run->first_error.c_str());
+    }
     if (run->connected.load() == 0 && total_conns > 0) {
-        std::fprintf(stderr, "Error: no connection: %s\n", run->first_error.c_str());
+        if (run->refused.load() == 0) std::fprintf(stderr, "Error: no connection: %s\n", run->first_error.c_str());
         return 1;
     }
     return g_interrupted.load() ? 130 : 0;

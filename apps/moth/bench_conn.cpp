@@ -4,6 +4,9 @@
 // are decoded in place, and writes are gathered: one write per connection per loop turn, however many packets wait.
 #include <unistd.h>
 
+#include <cstdio>
+#include <span>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -15,8 +18,15 @@
 
 namespace moth::cli::bench {
 
-Conn::Conn(Worker& worker, Run& r, Role ro, std::uint32_t i)
-    : w(worker), run(r), role(ro), id(i), wake(worker.ioc), keepalive_timer(worker.ioc) {
+Conn::Conn(Worker& worker, Run& r, Role ro, std::uint32_t i, std::uint64_t index_in_run)
+    : w(worker),
+      run(r),
+      role(ro),
+      id(i),
+      index(index_in_run),
+      wake(worker.ioc),
+      keepalive_timer(worker.ioc),
+      setup_timer(worker.ioc) {
     const char* kind = role == Role::Publisher ? "pub" : role == Role::Subscriber ? "sub" : "conn";
     decoder.set_version(run.version);
     client_id = run.o.client_prefix + "-" + kind + "-" + std::to_string(i) + "-" + std::to_string(getpid());
@@ -304,20 +314,38 @@ asio::awaitable<void> publish_loop(Conn& c) {
     st.done.store(true);
 }
 
+// --connect-timeout: from the stream's connect to the end of the setup (CONNACK, SUBACK); cancels the stream so
+// that the pending read ends. The handler runs on the connection's thread, as everything of it.
+void arm_setup_timer(Conn& c) {
+    c.setup_timer.expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(c.run.o.connect_timeout_s)));
+    c.setup_timer.async_wait([&c](const boost::system::error_code& ec) {
+        if (ec || c.dead) return;
+        c.setup_timed_out = true;
+        if (c.stream) c.stream->cancel();
+    });
+}
+
 // One connection's life: paced start, connect, CONNECT/CONNACK, SUBSCRIBE/SUBACK, reading, publishing.
 asio::awaitable<void> conn_main(Conn& c) {
     Run& run = c.run;
     const Options& o = run.o;
     const auto t0 = now_ns();
     atomic_min_nonzero(run.first_connect_ns, t0);
-    bool counted = false;
+    bool connected = false;  // CONNACK Success came
+    bool set_up = false;     // and the SUBACK (subscribers): counted in setup_done
+    bool refused = false;    // a CONNACK with an error
     try {
         c.stream = co_await net::connect(c.w.ioc.get_executor(), run.settings);
+        arm_setup_timer(c);
+        const Credentials cred = credentials(o, c.index);
         codec::Connect connect;
         connect.version = run.version;
         connect.clean_start = true;
         connect.keep_alive_s = o.keepalive;
         connect.client_id = c.client_id;
+        if (cred.username) connect.username = *cred.username;
+        if (cred.password) connect.password = std::as_bytes(std::span(*cred.password));
         append(c.out, connect, run.version);
         co_await c.stream->write(c.out);
         c.out.clear();
@@ -328,6 +356,7 @@ asio::awaitable<void> conn_main(Conn& c) {
                 refusal = "expected CONNACK";
             } else if (ack->reason != codec::ReasonCode::Success) {
                 refusal = "connection refused: " + std::string(codec::reason_code_name(ack->reason));
+                refused = true;
             } else if (ack->properties.receive_maximum) {
                 c.receive_maximum = *ack->properties.receive_maximum;
             }
@@ -338,7 +367,7 @@ asio::awaitable<void> conn_main(Conn& c) {
         atomic_max(run.last_connect_ns, t1);
         run.connected.fetch_add(1);
         --c.w.pending;
-        counted = true;
+        connected = true;
         if (c.role == Role::Subscriber) {
             const std::string filter = expand(o.filter_pattern(), c.id);
             const codec::Subscription sub{.filter = filter, .options = {.qos = static_cast<codec::QoS>(o.qos)}};
@@ -359,9 +388,12 @@ asio::awaitable<void> conn_main(Conn& c) {
                 }
             });
             if (!refusal.empty()) throw std::runtime_error(refusal);
+            c.setup_timer.cancel();
             process(c);  // retained messages may have come with the SUBACK
             c.kick();    // with their PUBACKs: the broker sends no more than its inflight window without them
         }
+        c.setup_timer.cancel();
+        set_up = true;
         run.setup_done.fetch_add(1);
         asio::co_spawn(c.w.ioc, read_loop(c), asio::detached);
         if (o.keepalive > 0) asio::co_spawn(c.w.ioc, keepalive_loop(c), asio::detached);
@@ -371,15 +403,24 @@ asio::awaitable<void> conn_main(Conn& c) {
             run.pubs[c.id].done.store(true);
         }
     } catch (const std::exception& e) {
-        if (!counted) {
+        c.setup_timer.cancel();
+        if (!connected) {
             --c.w.pending;
             run.failed.fetch_add(1);
-            run.setup_done.fetch_add(1);
-        } else if (!c.dead) {
-            run.dropped.fetch_add(1);
+            if (refused) run.refused.fetch_add(1);
         }
+        // A refused SUBSCRIBE ends the setup too: the controller waits for every connection's setup to end.
+        if (!set_up) run.setup_done.fetch_add(1);
+        if (connected && !c.dead) run.dropped.fetch_add(1);
         if (c.role == Role::Publisher) run.pubs[c.id].done.store(true);
-        c.fail(e.what());
+        if (c.setup_timed_out) {
+            char why[64];
+            std::snprintf(why, sizeof why, "no %s within %g s (--connect-timeout)", connected ? "SUBACK" : "CONNACK",
+                          o.connect_timeout_s);
+            c.fail(why);
+        } else {
+            c.fail(e.what());
+        }
     }
 }
 

@@ -63,6 +63,7 @@ struct Run {
     std::atomic<std::uint64_t> setup_done{0};  // connections that finished setting up, or failed
     std::atomic<std::uint64_t> connected{0};
     std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> refused{0};  // of the failed: a CONNACK with an error (e.g. bad user name or password)
     std::atomic<std::uint64_t> dropped{0};  // connections lost after setup
     std::atomic<std::uint64_t> first_connect_ns{0};
     std::atomic<std::uint64_t> last_connect_ns{0};
@@ -98,7 +99,8 @@ struct Conn {
     Worker& w;
     Run& run;
     Role role;
-    std::uint32_t id;  // publisher id, subscriber index or idle index
+    std::uint32_t id;      // publisher id, subscriber index or idle index
+    std::uint64_t index;   // among all the run's connections: %i of --username and --password
     std::string client_id;
     std::unique_ptr<net::Stream> stream;
     codec::Decoder decoder{codec::DecoderOptions{.role = codec::Role::Client}};
@@ -117,8 +119,10 @@ struct Conn {
     std::uint32_t receive_maximum = 65535;
     std::uint16_t next_id = 1;
     bool stalled = false;
+    asio::steady_timer setup_timer;  // --connect-timeout: CONNACK (and SUBACK) due
+    bool setup_timed_out = false;
 
-    Conn(Worker& worker, Run& r, Role ro, std::uint32_t i);
+    Conn(Worker& worker, Run& r, Role ro, std::uint32_t i, std::uint64_t index);
     void kick();
     asio::awaitable<void> write_loop();
     void fail(const std::string& why);
