@@ -162,6 +162,21 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("--size must be at least 16", p.stderr)
 
+    def test_silent_broker_fails_the_connection_after_connect_timeout(self):
+        # A listener that accepts and never sends CONNACK: each connection fails after --connect-timeout, so the
+        # run ends (exit 1: nobody connected) instead of waiting for ever.
+        import socket
+        with socket.socket() as silent:
+            silent.bind((HOST, 0))
+            silent.listen(8)
+            cmd = [moth(), "bench", "conn", "-c", "2", "--connect-timeout", "1", "-d", "0", "--json", "--quiet",
+                   "-L", f"mqtt://{HOST}:{silent.getsockname()[1]}"]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        r = json.loads(p.stdout)
+        self.assertEqual((r["connect"]["connected"], r["connect"]["failed"], r["connect"]["refused"]), (0, 2, 0), r)
+        self.assertIn("no CONNACK within 1 s", r["first_error"])
+
 
 class BenchCredentialsTest(unittest.TestCase):
     """-u/--pw against mothd with a password file and allow_anonymous false: %i gives each connection its own
