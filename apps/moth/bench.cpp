@@ -187,7 +187,9 @@ int run_bench(const std::vector<std::string>& args) {
             }
         }
     }
-    const double connect_s = static_cast<double>(run->last_connect_ns.load() - run->first_connect_ns.load()) / 1e9;
+    // First connect attempt to the last CONNACK; 0 when nobody connected (no last CONNACK).
+    const std::uint64_t first_ns = run->first_connect_ns.load(), last_ns = run->last_connect_ns.load();
+    const double connect_s = last_ns > first_ns ? static_cast<double>(last_ns - first_ns) / 1e9 : 0;
     // Memory held by the idle connections, after a short settle for the broker to finish its bookkeeping.
     ProcSample broker_connected;
     if (o.broker_pid > 0) {

@@ -326,6 +326,61 @@ void arm_setup_timer(Conn& c) {
     });
 }
 
+// CONNECT (with --username and --password) and the CONNACK. Returns why the connection failed, empty when it was
+// accepted; `refused`: the broker answered with an error (e.g. Bad User Name or Password).
+asio::awaitable<std::string> login(Conn& c, bool& refused) {
+    const Run& run = c.run;
+    const Credentials cred = credentials(run.o, c.index);
+    codec::Connect connect;
+    connect.version = run.version;
+    connect.clean_start = true;
+    connect.keep_alive_s = run.o.keepalive;
+    connect.client_id = c.client_id;
+    if (cred.username) connect.username = *cred.username;
+    if (cred.password) connect.password = std::as_bytes(std::span(*cred.password));
+    append(c.out, connect, run.version);
+    co_await c.stream->write(c.out);
+    c.out.clear();
+    std::string refusal;
+    co_await read_one(c, [&](const codec::Packet& p) {
+        const auto* ack = std::get_if<codec::Connack>(&p);
+        if (ack == nullptr) {
+            refusal = "expected CONNACK";
+        } else if (ack->reason != codec::ReasonCode::Success) {
+            refusal = "connection refused: " + std::string(codec::reason_code_name(ack->reason));
+            refused = true;
+        } else if (ack->properties.receive_maximum) {
+            c.receive_maximum = *ack->properties.receive_maximum;
+        }
+    });
+    co_return refusal;
+}
+
+// A subscriber's SUBSCRIBE and SUBACK. Returns why the subscription failed, empty when it was granted.
+asio::awaitable<std::string> subscribe(Conn& c) {
+    Run& run = c.run;
+    const std::string filter = expand(run.o.filter_pattern(), c.id);
+    const codec::Subscription sub{.filter = filter, .options = {.qos = static_cast<codec::QoS>(run.o.qos)}};
+    codec::Subscribe subscribe;
+    subscribe.packet_id = 1;
+    subscribe.subscriptions = std::span(&sub, 1);
+    append(c.out, subscribe, run.version);
+    atomic_min_nonzero(run.first_subscribe_ns, now_ns());
+    co_await c.stream->write(c.out);
+    c.out.clear();
+    std::string refusal;
+    co_await read_one(c, [&](const codec::Packet& p) {
+        const auto* ack = std::get_if<codec::Suback>(&p);
+        if (ack == nullptr || ack->reason_codes.empty()) {
+            refusal = "expected SUBACK";
+        } else if (static_cast<std::uint8_t>(ack->reason_codes[0]) >= 0x80) {
+            refusal = "subscription to " + filter +
+                      " refused: " + std::string(codec::reason_code_name(ack->reason_codes[0]));
+        }
+    });
+    co_return refusal;
+}
+
 // One connection's life: paced start, connect, CONNECT/CONNACK, SUBSCRIBE/SUBACK, reading, publishing.
 asio::awaitable<void> conn_main(Conn& c) {
     Run& run = c.run;
@@ -338,30 +393,7 @@ asio::awaitable<void> conn_main(Conn& c) {
     try {
         c.stream = co_await net::connect(c.w.ioc.get_executor(), run.settings);
         arm_setup_timer(c);
-        const Credentials cred = credentials(o, c.index);
-        codec::Connect connect;
-        connect.version = run.version;
-        connect.clean_start = true;
-        connect.keep_alive_s = o.keepalive;
-        connect.client_id = c.client_id;
-        if (cred.username) connect.username = *cred.username;
-        if (cred.password) connect.password = std::as_bytes(std::span(*cred.password));
-        append(c.out, connect, run.version);
-        co_await c.stream->write(c.out);
-        c.out.clear();
-        std::string refusal;
-        co_await read_one(c, [&](const codec::Packet& p) {
-            const auto* ack = std::get_if<codec::Connack>(&p);
-            if (ack == nullptr) {
-                refusal = "expected CONNACK";
-            } else if (ack->reason != codec::ReasonCode::Success) {
-                refusal = "connection refused: " + std::string(codec::reason_code_name(ack->reason));
-                refused = true;
-            } else if (ack->properties.receive_maximum) {
-                c.receive_maximum = *ack->properties.receive_maximum;
-            }
-        });
-        if (!refusal.empty()) throw std::runtime_error(refusal);
+        if (auto why = co_await login(c, refused); !why.empty()) throw std::runtime_error(why);
         const auto t1 = now_ns();
         c.w.connect_latency.record(t1 - t0);
         atomic_max(run.last_connect_ns, t1);
@@ -369,26 +401,7 @@ asio::awaitable<void> conn_main(Conn& c) {
         --c.w.pending;
         connected = true;
         if (c.role == Role::Subscriber) {
-            const std::string filter = expand(o.filter_pattern(), c.id);
-            const codec::Subscription sub{.filter = filter, .options = {.qos = static_cast<codec::QoS>(o.qos)}};
-            codec::Subscribe subscribe;
-            subscribe.packet_id = 1;
-            subscribe.subscriptions = std::span(&sub, 1);
-            append(c.out, subscribe, run.version);
-            atomic_min_nonzero(run.first_subscribe_ns, now_ns());
-            co_await c.stream->write(c.out);
-            c.out.clear();
-            co_await read_one(c, [&](const codec::Packet& p) {
-                const auto* ack = std::get_if<codec::Suback>(&p);
-                if (ack == nullptr || ack->reason_codes.empty()) {
-                    refusal = "expected SUBACK";
-                } else if (static_cast<std::uint8_t>(ack->reason_codes[0]) >= 0x80) {
-                    refusal = "subscription to " + filter +
-                              " refused: " + std::string(codec::reason_code_name(ack->reason_codes[0]));
-                }
-            });
-            if (!refusal.empty()) throw std::runtime_error(refusal);
-            c.setup_timer.cancel();
+            if (auto why = co_await subscribe(c); !why.empty()) throw std::runtime_error(why);
             process(c);  // retained messages may have come with the SUBACK
             c.kick();    // with their PUBACKs: the broker sends no more than its inflight window without them
         }
