@@ -397,8 +397,8 @@ int run_bench(const std::vector<std::string>& args) {
     if (run->refused.load() > 0) {
         // On stderr even with --json: a refusal is a setup error (user name, password, ACL), not a measurement.
         std::fprintf(stderr, "Error: the broker refused %llu of %llu connections; first error: %s\n",
-                     static_cast<unsigned long long>(run->refused.load()),
-                     static_cast<unsigned long long>(total_conns), run->first_error.c_str());
+                     static_cast<unsigned long long>(run->refused.load()), static_cast<unsigned long long>(total_conns),
+                     run->first_error.c_str());
     }
     if (run->connected.load() == 0 && total_conns > 0) {
         if (run->refused.load() == 0) std::fprintf(stderr, "Error: no connection: %s\n", run->first_error.c_str());
@@ -406,6 +406,5 @@ int run_bench(const std::vector<std::string>& args) {
     }
     return g_interrupted.load() ? 130 : 0;
 }
-
 
 }  // namespace moth::cli

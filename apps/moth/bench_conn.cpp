@@ -317,8 +317,8 @@ asio::awaitable<void> publish_loop(Conn& c) {
 // --connect-timeout: from the stream's connect to the end of the setup (CONNACK, SUBACK); cancels the stream so
 // that the pending read ends. The handler runs on the connection's thread, as everything of it.
 void arm_setup_timer(Conn& c) {
-    c.setup_timer.expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::duration<double>(c.run.o.connect_timeout_s)));
+    c.setup_timer.expires_after(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(c.run.o.connect_timeout_s)));
     c.setup_timer.async_wait([&c](const boost::system::error_code& ec) {
         if (ec || c.dead) return;
         c.setup_timed_out = true;
@@ -374,8 +374,8 @@ asio::awaitable<std::string> subscribe(Conn& c) {
         if (ack == nullptr || ack->reason_codes.empty()) {
             refusal = "expected SUBACK";
         } else if (static_cast<std::uint8_t>(ack->reason_codes[0]) >= 0x80) {
-            refusal = "subscription to " + filter +
-                      " refused: " + std::string(codec::reason_code_name(ack->reason_codes[0]));
+            refusal =
+                "subscription to " + filter + " refused: " + std::string(codec::reason_code_name(ack->reason_codes[0]));
         }
     });
     co_return refusal;

@@ -99,8 +99,8 @@ struct Conn {
     Worker& w;
     Run& run;
     Role role;
-    std::uint32_t id;      // publisher id, subscriber index or idle index
-    std::uint64_t index;   // among all the run's connections: %i of --username and --password
+    std::uint32_t id;     // publisher id, subscriber index or idle index
+    std::uint64_t index;  // among all the run's connections: %i of --username and --password
     std::string client_id;
     std::unique_ptr<net::Stream> stream;
     codec::Decoder decoder{codec::DecoderOptions{.role = codec::Role::Client}};

@@ -266,8 +266,8 @@ TEST(BenchOptions, ParsesValues) {
 
 TEST(BenchOptions, UserNameAndPasswordPatternsExpandPerConnection) {
     // -P stays --publishers (mosquitto_pub's -P is the password): --pw is the short spelling here.
-    const auto r = parse_options({"conn", "-u", "user%i", "--pw", "secret%i-100%%", "-P", "3", "--connect-timeout",
-                                  "2.5"});
+    const auto r =
+        parse_options({"conn", "-u", "user%i", "--pw", "secret%i-100%%", "-P", "3", "--connect-timeout", "2.5"});
     ASSERT_TRUE(r.options) << r.text;
     const Options& o = *r.options;
     EXPECT_EQ(o.publishers, 3U);
@@ -305,19 +305,20 @@ TEST(BenchOptions, PasswordWithoutUserNameOnlyInMqtt5) {
 }
 
 TEST(BenchOptions, RefusesBadInputWithAMessage) {
-    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{{},
-                                                                                      {"nope"},
-                                                                                      {"pairs", "-s", "15"},
-                                                                                      {"pairs", "-q", "2"},
-                                                                                      {"pairs", "-V", "3"},
-                                                                                      {"pairs", "-c"},
-                                                                                      {"pairs", "-c", "x"},
-                                                                                      {"pairs", "--bogus"},
-                                                                                      {"pairs", "-T", "0"},
-                                                                                      {"pairs", "-r", "-1"},
-                                                                                      {"pairs", "-u"},
-                                                                                      {"pairs", "--connect-timeout", "0"},
-                                                                                      {"shared", "--group", "a/b"}}) {
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{},
+                                               {"nope"},
+                                               {"pairs", "-s", "15"},
+                                               {"pairs", "-q", "2"},
+                                               {"pairs", "-V", "3"},
+                                               {"pairs", "-c"},
+                                               {"pairs", "-c", "x"},
+                                               {"pairs", "--bogus"},
+                                               {"pairs", "-T", "0"},
+                                               {"pairs", "-r", "-1"},
+                                               {"pairs", "-u"},
+                                               {"pairs", "--connect-timeout", "0"},
+                                               {"shared", "--group", "a/b"}}) {
         const auto r = parse_options(args);
         EXPECT_FALSE(r.options.has_value());
         EXPECT_EQ(r.exit_code, 1);
