@@ -1,613 +1,36 @@
-// `moth bench`: the load generator. Lean on purpose: each connection is a byte stream (net::Stream, so TCP, TLS
-// and WebSocket alike), packets are encoded with src/codec once per publisher into a template and patched per
-// message (payload header, packet identifier), received packets are decoded in place, and writes are gathered:
-// one write per connection per loop turn, however many packets wait. Measuring (histograms, receipts) is in
-// bench_stats.cpp.
-//
-// Threads: --threads io_contexts, one thread each; a connection lives on one of them (round robin) and is touched
-// only there. What crosses threads: per-publisher atomic counters (sent, delivered) and the controller's flags.
-// The controller (main thread) connects, starts the measurement, prints progress, stops, drains and reports.
+// `moth bench`: the load generator's controller (main thread): parses the options, plans which subscriber expects
+// which publisher, starts the worker threads (bench_run.hpp: the shared state; bench_conn.cpp: the connections),
+// then connects, measures, drains, stops and reports. Measuring (histograms, receipts) is in bench_stats.cpp, the
+// broker's CPU and memory in bench_proc.cpp.
 #include "bench.hpp"
-
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <sstream>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench_proc.hpp"
+#include "bench_run.hpp"
 #include "bench_stats.hpp"
-#include "codec/decoder.hpp"
-#include "codec/encoder.hpp"
-#include "net/stream.hpp"
 
 namespace moth::cli {
 namespace {
 
-namespace asio = boost::asio;
 using namespace bench;
-using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_bench_signal(int) {
     g_interrupted.store(true);
-}
-
-std::uint64_t now_ns() noexcept {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
-}
-
-// ---- /proc ------------------------------------------------------------------------------------------------------
-struct ProcSample {
-    bool ok = false;
-    double cpu_s = 0;          // utime + stime
-    std::uint64_t rss_kb = 0;  // VmRSS
-    std::uint64_t hwm_kb = 0;  // VmHWM
-};
-
-ProcSample sample_process(long pid) {
-    ProcSample s;
-    if (pid <= 0) return s;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) return s;
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) return s;
-    std::istringstream in(line.substr(close + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-        if (i == 14) utime = std::stoull(field);
-        if (i == 15) stime = std::stoull(field);
-    }
-    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    s.cpu_s = static_cast<double>(utime + stime) / tick;
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    while (std::getline(status, line)) {
-        if (line.starts_with("VmRSS:")) s.rss_kb = std::stoull(line.substr(6));
-        if (line.starts_with("VmHWM:")) s.hwm_kb = std::stoull(line.substr(6));
-    }
-    s.ok = true;
-    return s;
-}
-
-double self_cpu_s() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-// ---- shared state ------------------------------------------------------------------------------------------------
-struct PublisherState {
-    std::atomic<std::uint64_t> sent{0};
-    // Per group expecting this publisher: messages it received. A message is undelivered until every group has
-    // it, so the window looks at the slowest group.
-    std::unique_ptr<std::atomic<std::uint64_t>[]> delivered;
-    std::atomic<bool> done{false};
-    std::uint32_t fan = 0;  // groups expecting this publisher: copies per message
-
-    [[nodiscard]] std::uint64_t slowest() const noexcept {
-        std::uint64_t m = ~std::uint64_t{0};
-        for (std::uint32_t g = 0; g < fan; ++g) m = std::min(m, delivered[g].load(std::memory_order_relaxed));
-        return fan == 0 ? 0 : m;
-    }
-};
-
-struct Run {
-    Options o;
-    net::ConnectSettings settings;
-    codec::ProtocolVersion version = codec::ProtocolVersion::V3_1_1;
-    std::uint32_t npub = 0;
-    std::uint32_t nsub = 0;
-    std::uint32_t nidle = 0;
-    std::vector<PublisherState> pubs;
-    std::vector<std::vector<std::uint32_t>> sub_expects;  // per subscriber: publisher ids its filter matches
-    std::vector<std::string> topics;                      // per publisher (expanded %i; %j stays)
-
-    std::atomic<bool> go{false};
-    std::atomic<bool> stop_publishing{false};
-    std::atomic<std::uint64_t> setup_done{0};  // connections that finished setting up, or failed
-    std::atomic<std::uint64_t> connected{0};
-    std::atomic<std::uint64_t> failed{0};
-    std::atomic<std::uint64_t> dropped{0};  // connections lost after setup
-    std::atomic<std::uint64_t> first_connect_ns{0};
-    std::atomic<std::uint64_t> last_connect_ns{0};
-    std::atomic<std::uint64_t> first_subscribe_ns{0};
-    std::atomic<std::uint64_t> window_resets{0};
-    std::mutex error_mutex;
-    std::string first_error;
-
-    void error(std::string text) {
-        std::lock_guard lock(error_mutex);
-        if (first_error.empty()) first_error = std::move(text);
-    }
-};
-
-void atomic_min_nonzero(std::atomic<std::uint64_t>& a, std::uint64_t v) {
-    std::uint64_t cur = a.load();
-    while ((cur == 0 || v < cur) && !a.compare_exchange_weak(cur, v)) {
-    }
-}
-void atomic_max(std::atomic<std::uint64_t>& a, std::uint64_t v) {
-    std::uint64_t cur = a.load();
-    while (v > cur && !a.compare_exchange_weak(cur, v)) {
-    }
-}
-
-enum class Role : std::uint8_t { Idle, Publisher, Subscriber };
-constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
-
-struct Worker;
-
-// One client connection. Owned by its worker; touched only on the worker's thread.
-struct Conn {
-    Worker& w;
-    Run& run;
-    Role role;
-    std::uint32_t id;  // publisher id, subscriber index or idle index
-    std::string client_id;
-    std::unique_ptr<net::Stream> stream;
-    codec::Decoder decoder{codec::DecoderOptions{.role = codec::Role::Client}};
-    std::vector<std::byte> rbuf = std::vector<std::byte>(64 * 1024);
-    std::size_t rbeg = 0, rend = 0;
-    std::vector<std::byte> out, writing;
-    bool write_active = false;
-    bool dead = false;
-    asio::steady_timer wake;
-    Receipts receipts;
-    std::vector<std::uint32_t> slot;  // subscriber: per publisher, this connection's group's delivered counter
-    std::uint64_t foreign = 0;        // messages without this run's payload header
-    asio::steady_timer keepalive_timer;
-    std::atomic<std::uint64_t> received{0};  // stored by this thread only, read by the controller
-    std::uint32_t inflight = 0;
-    std::uint32_t receive_maximum = 65535;
-    std::uint16_t next_id = 1;
-    bool stalled = false;
-
-    Conn(Worker& worker, Run& r, Role ro, std::uint32_t i);
-    void kick();
-    asio::awaitable<void> write_loop();
-    void fail(const std::string& why);
-};
-
-struct Worker {
-    asio::io_context ioc{1};
-    Histogram latency;
-    Histogram connect_latency;
-    std::vector<std::unique_ptr<Conn>> conns;
-    std::vector<Conn*> stalled;         // publishers of this worker waiting for deliveries
-    std::uint64_t last_message_ns = 0;  // when this worker last received a PUBLISH
-    std::uint32_t pending = 0;          // connections being set up
-    std::thread thread;
-};
-
-Conn::Conn(Worker& worker, Run& r, Role ro, std::uint32_t i)
-    : w(worker), run(r), role(ro), id(i), wake(worker.ioc), keepalive_timer(worker.ioc) {
-    const char* kind = role == Role::Publisher ? "pub" : role == Role::Subscriber ? "sub" : "conn";
-    decoder.set_version(run.version);
-    client_id = run.o.client_prefix + "-" + kind + "-" + std::to_string(i) + "-" + std::to_string(getpid());
-}
-
-void Conn::fail(const std::string& why) {
-    if (dead) return;
-    dead = true;
-    run.error(client_id + ": " + why);
-    if (stream) stream->cancel();
-    wake.cancel();
-}
-
-void Conn::kick() {
-    if (write_active || out.empty() || dead) return;
-    write_active = true;
-    asio::co_spawn(w.ioc, write_loop(), asio::detached);
-}
-
-asio::awaitable<void> Conn::write_loop() {
-    try {
-        while (!out.empty() && !dead) {
-            std::swap(out, writing);
-            co_await stream->write(writing);
-            writing.clear();
-        }
-    } catch (const std::exception& e) {
-        fail(std::string("write: ") + e.what());
-    }
-    write_active = false;
-    wake.cancel();  // a publisher may wait for the buffer to drain
-}
-
-// ---- packets -----------------------------------------------------------------------------------------------------
-void append(std::vector<std::byte>& out, const codec::Packet& p, codec::ProtocolVersion v) {
-    if (auto r = codec::encode_append(p, v, out); !r) throw std::runtime_error("encode failed");
-}
-
-// Reads until one packet is decoded and hands it to `f`; used during setup (CONNACK, SUBACK).
-template <class F>
-asio::awaitable<void> read_one(Conn& c, F&& f) {
-    for (;;) {
-        auto r = c.decoder.decode(codec::Bytes(c.rbuf.data() + c.rbeg, c.rend - c.rbeg));
-        if (r.status == codec::DecodeStatus::Ok) {
-            c.rbeg += r.consumed;
-            f(r.packet);
-            co_return;
-        }
-        if (r.status == codec::DecodeStatus::Error) throw std::runtime_error("bad packet: " + std::string(r.message));
-        if (c.rend == c.rbuf.size()) {
-            std::copy(c.rbuf.begin() + static_cast<std::ptrdiff_t>(c.rbeg),
-                      c.rbuf.begin() + static_cast<std::ptrdiff_t>(c.rend), c.rbuf.begin());
-            c.rend -= c.rbeg;
-            c.rbeg = 0;
-            if (c.rend == c.rbuf.size()) c.rbuf.resize(c.rbuf.size() * 2);
-        }
-        c.rend += co_await c.stream->read_some(std::span(c.rbuf).subspan(c.rend));
-    }
-}
-
-// Messages of publisher `p` not yet received by its slowest group.
-std::uint64_t outstanding(const PublisherState& st) noexcept {
-    const std::uint64_t sent = st.sent.load(std::memory_order_relaxed);
-    const std::uint64_t delivered = st.slowest();
-    return sent > delivered ? sent - delivered : 0;
-}
-
-bool window_full(const Run& run, const Conn& p) {
-    const std::uint32_t w = run.o.effective_window();
-    const PublisherState& st = run.pubs[p.id];
-    return w != 0 && st.fan != 0 && outstanding(st) >= w;
-}
-
-// After a subscriber took in messages: publishers on this thread whose window has room again go on at once
-// (publishers on other threads notice by polling).
-void wake_stalled(Worker& w, const Run& run) {
-    for (std::size_t i = 0; i < w.stalled.size();) {
-        Conn* p = w.stalled[i];
-        if (!window_full(run, *p)) {
-            p->stalled = false;
-            p->wake.cancel();
-            w.stalled[i] = w.stalled.back();
-            w.stalled.pop_back();
-        } else {
-            ++i;
-        }
-    }
-}
-
-// Handles every complete packet in the read buffer; queues PUBACKs.
-void process(Conn& c) {
-    Run& run = c.run;
-    bool took_messages = false;
-    for (;;) {
-        auto r = c.decoder.decode(codec::Bytes(c.rbuf.data() + c.rbeg, c.rend - c.rbeg));
-        if (r.status == codec::DecodeStatus::NeedMore) break;
-        if (r.status == codec::DecodeStatus::Error) throw std::runtime_error("bad packet: " + std::string(r.message));
-        c.rbeg += r.consumed;
-        if (auto* pub = std::get_if<codec::Publish>(&r.packet)) {
-            const auto t = now_ns();
-            c.w.last_message_ns = t;
-            const auto h = read_header(pub->payload);
-            // A header from this run: a known publisher (any below 65536 when this process does not publish) and
-            // a sequence number a run can reach; anything else is someone else's message.
-            if (h && h->publisher < std::max<std::size_t>(run.pubs.size(), run.npub == 0 ? 65536 : 0) &&
-                h->seq < (1U << 28)) {
-                c.w.latency.record(t > h->send_ns ? t - h->send_ns : 0);
-                if (c.receipts.record(h->publisher, h->seq) && h->publisher < c.slot.size() &&
-                    c.slot[h->publisher] != kNoSlot) {
-                    run.pubs[h->publisher].delivered[c.slot[h->publisher]].fetch_add(1, std::memory_order_relaxed);
-                }
-            } else {
-                ++c.foreign;  // not ours: counted as unexpected
-            }
-            took_messages = true;
-            if (pub->qos == codec::QoS::AtLeastOnce) {
-                const std::byte ack[4] = {std::byte{0x40}, std::byte{0x02}, static_cast<std::byte>(pub->packet_id >> 8),
-                                          static_cast<std::byte>(pub->packet_id & 0xff)};
-                c.out.insert(c.out.end(), ack, ack + 4);
-            }
-        } else if (std::holds_alternative<codec::Puback>(r.packet)) {
-            if (c.inflight > 0) --c.inflight;
-            if (!c.stalled) c.wake.cancel();
-        } else if (auto* d = std::get_if<codec::Disconnect>(&r.packet)) {
-            throw std::runtime_error("broker sent DISCONNECT: " + std::string(codec::reason_code_name(d->reason)));
-        }
-    }
-    if (took_messages) {
-        c.received.store(c.receipts.received() + c.foreign, std::memory_order_relaxed);
-        if (!c.w.stalled.empty()) wake_stalled(c.w, run);
-    }
-    // Keep the unread tail at the front; grow for a packet larger than the buffer.
-    if (c.rbeg == c.rend) {
-        c.rbeg = c.rend = 0;
-    } else if (c.rbeg > 0 && c.rend > c.rbuf.size() / 2) {
-        std::copy(c.rbuf.begin() + static_cast<std::ptrdiff_t>(c.rbeg),
-                  c.rbuf.begin() + static_cast<std::ptrdiff_t>(c.rend), c.rbuf.begin());
-        c.rend -= c.rbeg;
-        c.rbeg = 0;
-    }
-    if (c.rend == c.rbuf.size()) c.rbuf.resize(c.rbuf.size() * 2);
-}
-
-asio::awaitable<void> read_loop(Conn& c) {
-    try {
-        for (;;) {
-            c.rend += co_await c.stream->read_some(std::span(c.rbuf).subspan(c.rend));
-            process(c);
-            c.kick();
-        }
-    } catch (const std::exception& e) {
-        if (!c.dead && !c.run.stop_publishing.load()) {
-            c.run.dropped.fetch_add(1);
-            c.fail(std::string("read: ") + e.what());
-        }
-        c.dead = true;
-        c.wake.cancel();
-    }
-}
-
-asio::awaitable<void> wait(Conn& c, std::chrono::nanoseconds d) {
-    c.wake.expires_after(d);
-    boost::system::error_code ec;
-    co_await c.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
-
-asio::awaitable<void> keepalive_loop(Conn& c) {
-    const std::byte ping[2] = {std::byte{0xc0}, std::byte{0x00}};
-    asio::steady_timer& t = c.keepalive_timer;
-    while (!c.dead) {
-        t.expires_after(std::chrono::seconds(c.run.o.keepalive) * 3 / 4);
-        boost::system::error_code ec;
-        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (c.dead) break;
-        c.out.insert(c.out.end(), ping, ping + 2);
-        c.kick();
-    }
-}
-
-// The publishing loop: batches of messages into the write buffer, as the rate, the window, the receive maximum
-// (QoS 1) and the write buffer allow.
-asio::awaitable<void> publish_loop(Conn& c) {
-    Run& run = c.run;
-    const Options& o = run.o;
-    PublisherState& st = run.pubs[c.id];
-    const std::string& topic_pattern = run.topics[c.id];
-    const bool per_message_topic = has_seq(topic_pattern);
-    const std::vector<std::byte> zeros(o.size);
-    codec::Publish tmpl_pub;
-    tmpl_pub.topic = topic_pattern;
-    tmpl_pub.qos = static_cast<codec::QoS>(o.qos);
-    tmpl_pub.retain = o.retain;
-    tmpl_pub.packet_id = static_cast<std::uint16_t>(o.qos > 0 ? 1 : 0);
-    tmpl_pub.payload = codec::Bytes(zeros);
-    std::vector<std::byte> tmpl;
-    append(tmpl, tmpl_pub, run.version);
-    const double rate = o.rate > 0 ? o.rate : o.total_rate > 0 ? o.total_rate / run.npub : 0;
-    constexpr std::size_t kBatch = 64;
-    constexpr std::size_t kHighWater = 256 * 1024;
-    // QoS 1: no more unacknowledged PUBLISHes than the broker's Receive Maximum (5.0) or the window.
-    const std::uint32_t window = o.effective_window();
-    const std::uint32_t max_inflight =
-        std::min<std::uint32_t>(c.receive_maximum, window > 0 ? window : std::uint32_t{65535});
-    std::uint64_t seq = 0;
-    const std::uint64_t start = now_ns();
-    std::uint64_t stall_since = 0, stall_delivered = 0;
-    std::string topic;
-    while (!c.dead && !run.stop_publishing.load(std::memory_order_relaxed) && (o.count == 0 || seq < o.count)) {
-        std::uint64_t budget = kBatch;
-        if (o.count != 0) budget = std::min(budget, o.count - seq);
-        if (rate > 0) {
-            const auto due = static_cast<std::uint64_t>(static_cast<double>(now_ns() - start) * rate / 1e9) + 1;
-            if (due <= seq) {
-                const auto next = start + static_cast<std::uint64_t>(static_cast<double>(seq) * 1e9 / rate);
-                co_await wait(c, std::chrono::nanoseconds(next - std::min(next, now_ns())));
-                continue;
-            }
-            budget = std::min(budget, due - seq);
-        }
-        if (window_full(run, c)) {
-            const auto delivered = st.slowest();
-            const auto t = now_ns();
-            if (stall_since == 0 || delivered != stall_delivered) {
-                stall_since = t;
-                stall_delivered = delivered;
-            } else if (t - stall_since > 1'000'000'000) {
-                // Nothing delivered for a second: what is outstanding is taken as lost (QoS 0 under overload)
-                // and the window starts over, so that one lost message cannot stop the publisher for good.
-                for (std::uint32_t g = 0; g < st.fan; ++g) {
-                    atomic_max(st.delivered[g], st.sent.load());
-                }
-                run.window_resets.fetch_add(1);
-                stall_since = 0;
-                continue;
-            }
-            if (!c.stalled) {
-                c.stalled = true;
-                c.w.stalled.push_back(&c);
-            }
-            co_await wait(c, std::chrono::milliseconds(1));
-            continue;
-        }
-        stall_since = 0;
-        if (window > 0 && st.fan > 0) {
-            budget = std::min<std::uint64_t>(budget, window - std::min<std::uint64_t>(window, outstanding(st)));
-            if (budget == 0) budget = 1;
-        }
-        if (o.qos > 0) {
-            if (c.inflight >= max_inflight) {
-                co_await wait(c, std::chrono::milliseconds(100));
-                continue;
-            }
-            budget = std::min<std::uint64_t>(budget, max_inflight - c.inflight);
-        }
-        if (c.out.size() >= kHighWater) {
-            co_await wait(c, std::chrono::milliseconds(100));  // woken when the write completes
-            continue;
-        }
-        const std::uint64_t t = now_ns();
-        for (std::uint64_t k = 0; k < budget; ++k, ++seq) {
-            std::size_t at = c.out.size();
-            if (per_message_topic) {
-                topic = expand(topic_pattern, c.id, seq);
-                tmpl_pub.topic = topic;
-                tmpl.clear();
-                append(tmpl, tmpl_pub, run.version);
-            }
-            c.out.insert(c.out.end(), tmpl.begin(), tmpl.end());
-            const std::span<std::byte> packet(c.out.data() + at, tmpl.size());
-            write_header(packet.subspan(packet.size() - o.size),
-                         PayloadHeader{t, c.id, static_cast<std::uint32_t>(seq)});
-            if (o.qos > 0) {
-                codec::patch_publish_packet_id(packet, c.next_id);
-                c.next_id = static_cast<std::uint16_t>(c.next_id == 65535 ? 1 : c.next_id + 1);
-                ++c.inflight;
-            }
-        }
-        st.sent.store(seq, std::memory_order_relaxed);
-        c.kick();
-        // Let the reader and the other connections of this thread run.
-        co_await asio::post(c.w.ioc, asio::use_awaitable);
-    }
-    st.done.store(true);
-}
-
-// One connection's life: paced start, connect, CONNECT/CONNACK, SUBSCRIBE/SUBACK, reading, publishing.
-asio::awaitable<void> conn_main(Conn& c) {
-    Run& run = c.run;
-    const Options& o = run.o;
-    const auto t0 = now_ns();
-    atomic_min_nonzero(run.first_connect_ns, t0);
-    bool counted = false;
-    try {
-        c.stream = co_await net::connect(c.w.ioc.get_executor(), run.settings);
-        codec::Connect connect;
-        connect.version = run.version;
-        connect.clean_start = true;
-        connect.keep_alive_s = o.keepalive;
-        connect.client_id = c.client_id;
-        append(c.out, connect, run.version);
-        co_await c.stream->write(c.out);
-        c.out.clear();
-        std::string refusal;
-        co_await read_one(c, [&](const codec::Packet& p) {
-            const auto* ack = std::get_if<codec::Connack>(&p);
-            if (ack == nullptr) {
-                refusal = "expected CONNACK";
-            } else if (ack->reason != codec::ReasonCode::Success) {
-                refusal = "connection refused: " + std::string(codec::reason_code_name(ack->reason));
-            } else if (ack->properties.receive_maximum) {
-                c.receive_maximum = *ack->properties.receive_maximum;
-            }
-        });
-        if (!refusal.empty()) throw std::runtime_error(refusal);
-        const auto t1 = now_ns();
-        c.w.connect_latency.record(t1 - t0);
-        atomic_max(run.last_connect_ns, t1);
-        run.connected.fetch_add(1);
-        --c.w.pending;
-        counted = true;
-        if (c.role == Role::Subscriber) {
-            const std::string filter = expand(o.filter_pattern(), c.id);
-            const codec::Subscription sub{.filter = filter, .options = {.qos = static_cast<codec::QoS>(o.qos)}};
-            codec::Subscribe subscribe;
-            subscribe.packet_id = 1;
-            subscribe.subscriptions = std::span(&sub, 1);
-            append(c.out, subscribe, run.version);
-            atomic_min_nonzero(run.first_subscribe_ns, now_ns());
-            co_await c.stream->write(c.out);
-            c.out.clear();
-            co_await read_one(c, [&](const codec::Packet& p) {
-                const auto* ack = std::get_if<codec::Suback>(&p);
-                if (ack == nullptr || ack->reason_codes.empty()) {
-                    refusal = "expected SUBACK";
-                } else if (static_cast<std::uint8_t>(ack->reason_codes[0]) >= 0x80) {
-                    refusal = "subscription to " + filter +
-                              " refused: " + std::string(codec::reason_code_name(ack->reason_codes[0]));
-                }
-            });
-            if (!refusal.empty()) throw std::runtime_error(refusal);
-            process(c);  // retained messages may have come with the SUBACK
-            c.kick();    // with their PUBACKs: the broker sends no more than its inflight window without them
-        }
-        run.setup_done.fetch_add(1);
-        asio::co_spawn(c.w.ioc, read_loop(c), asio::detached);
-        if (o.keepalive > 0) asio::co_spawn(c.w.ioc, keepalive_loop(c), asio::detached);
-        if (c.role == Role::Publisher) {
-            while (!run.go.load() && !c.dead) co_await wait(c, std::chrono::milliseconds(1));
-            if (!c.dead) co_await publish_loop(c);
-            run.pubs[c.id].done.store(true);
-        }
-    } catch (const std::exception& e) {
-        if (!counted) {
-            --c.w.pending;
-            run.failed.fetch_add(1);
-            run.setup_done.fetch_add(1);
-        } else if (!c.dead) {
-            run.dropped.fetch_add(1);
-        }
-        if (c.role == Role::Publisher) run.pubs[c.id].done.store(true);
-        c.fail(e.what());
-    }
-}
-
-// Starts this worker's connections, paced by --connect-rate and --max-pending (both split over the threads).
-asio::awaitable<void> launcher(Worker& w, const Run& run) {
-    const double rate = run.o.connect_rate / run.o.threads;
-    const std::uint32_t max_pending = std::max<std::uint32_t>(1, run.o.max_pending / run.o.threads);
-    asio::steady_timer t(w.ioc);
-    const auto start = Clock::now();
-    std::uint64_t n = 0;
-    for (auto& c : w.conns) {
-        if (rate > 0) {
-            t.expires_at(start +
-                         std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(n) * 1e9 / rate)));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        while (w.pending >= max_pending) {
-            t.expires_after(std::chrono::microseconds(200));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-        ++w.pending;
-        ++n;
-        asio::co_spawn(w.ioc, conn_main(*c), asio::detached);
-    }
-}
-
-asio::awaitable<void> disconnect(Conn& c) {
-    c.keepalive_timer.cancel();
-    c.wake.cancel();
-    if (c.dead || !c.stream) co_return;
-    try {
-        const std::byte bye[2] = {std::byte{0xe0}, std::byte{0x00}};
-        c.out.insert(c.out.end(), bye, bye + 2);
-        c.kick();
-        asio::steady_timer t(c.w.ioc);
-        for (int i = 0; i < 100 && c.write_active; ++i) {
-            t.expires_after(std::chrono::milliseconds(10));
-            co_await t.async_wait(asio::use_awaitable);
-        }
-    } catch (...) {
-    }
-    c.dead = true;
-    c.stream->cancel();
-    c.wake.cancel();
-    c.keepalive_timer.cancel();
 }
 
 std::string fmt_us(std::uint64_t ns) {
@@ -704,7 +127,7 @@ int run_bench(const std::vector<std::string>& args) {
     std::size_t next = 0;
     auto add = [&](Role role, std::uint32_t id) {
         Worker& w = *workers[next++ % workers.size()];
-        w.conns.push_back(std::make_unique<Conn>(w, *run, role, id));
+        w.conns.push_back(std::make_unique<Conn>(w, *run, role, id, all.size()));
         all.push_back(w.conns.back().get());
         return w.conns.back().get();
     };
@@ -764,7 +187,9 @@ int run_bench(const std::vector<std::string>& args) {
             }
         }
     }
-    const double connect_s = static_cast<double>(run->last_connect_ns.load() - run->first_connect_ns.load()) / 1e9;
+    // First connect attempt to the last CONNACK; 0 when nobody connected (no last CONNACK).
+    const std::uint64_t first_ns = run->first_connect_ns.load(), last_ns = run->last_connect_ns.load();
+    const double connect_s = last_ns > first_ns ? static_cast<double>(last_ns - first_ns) / 1e9 : 0;
     // Memory held by the idle connections, after a short settle for the broker to finish its bookkeeping.
     ProcSample broker_connected;
     if (o.broker_pid > 0) {
@@ -887,6 +312,7 @@ int run_bench(const std::vector<std::string>& args) {
     j["duration_s"] = window_s;
     j["connect"] = {{"connected", run->connected.load()},
                     {"failed", run->failed.load()},
+                    {"refused", run->refused.load()},
                     {"dropped", run->dropped.load()},
                     {"seconds", connect_s},
                     {"rate_per_s", connect_s > 0 ? static_cast<double>(run->connected.load()) / connect_s : 0},
@@ -942,9 +368,11 @@ int run_bench(const std::vector<std::string>& args) {
     if (o.json) {
         std::puts(j.dump().c_str());
     } else {
-        std::printf("%s: %llu connections (%llu failed), %.1f s\n", std::string(scenario_name(o.scenario)).c_str(),
+        std::printf("%s: %llu connections (%llu failed, %llu of them refused by the broker), %.1f s\n",
+                    std::string(scenario_name(o.scenario)).c_str(),
                     static_cast<unsigned long long>(run->connected.load()),
-                    static_cast<unsigned long long>(run->failed.load()), window_s);
+                    static_cast<unsigned long long>(run->failed.load()),
+                    static_cast<unsigned long long>(run->refused.load()), window_s);
         std::printf("  sent %llu (%.0f msg/s), delivered %llu in the window (%.0f msg/s), received %llu in all\n",
                     static_cast<unsigned long long>(s1), j["sent_rate"].get<double>(),
                     static_cast<unsigned long long>(delivered), j["delivered_rate"].get<double>(),
@@ -966,8 +394,14 @@ int run_bench(const std::vector<std::string>& args) {
         if (j.contains("broker")) std::printf("  broker: %s\n", j["broker"].dump().c_str());
         if (!run->first_error.empty()) std::printf("  first error: %s\n", run->first_error.c_str());
     }
+    if (run->refused.load() > 0) {
+        // On stderr even with --json: a refusal is a setup error (user name, password, ACL), not a measurement.
+        std::fprintf(stderr, "Error: the broker refused %llu of %llu connections; first error: %s\n",
+                     static_cast<unsigned long long>(run->refused.load()), static_cast<unsigned long long>(total_conns),
+                     run->first_error.c_str());
+    }
     if (run->connected.load() == 0 && total_conns > 0) {
-        std::fprintf(stderr, "Error: no connection: %s\n", run->first_error.c_str());
+        if (run->refused.load() == 0) std::fprintf(stderr, "Error: no connection: %s\n", run->first_error.c_str());
         return 1;
     }
     return g_interrupted.load() ? 130 : 0;

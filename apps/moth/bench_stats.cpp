@@ -322,6 +322,13 @@ std::string Options::filter_pattern() const {
     }
 }
 
+Credentials credentials(const Options& o, std::uint64_t index) {
+    Credentials c;
+    if (o.username) c.username = expand(*o.username, index);
+    if (o.password) c.password = expand(*o.password, index);
+    return c;
+}
+
 std::string_view usage() noexcept {
     return "Usage: moth bench SCENARIO [options]\n"
            "\n"
@@ -364,6 +371,11 @@ std::string_view usage() noexcept {
            "  -T, --threads N        generator threads (default 1)\n"
            "  -k, --keepalive S      MQTT keep alive (default 0: no PINGREQ)\n"
            "      --prefix P         client id prefix (default bench)\n"
+           "  -u, --username PATTERN user name; %i is the connection's index (0.. over all connections: subscribers,\n"
+           "                         then publishers, then idle), so -u user%i gives each its own user\n"
+           "      --pw, --password PATTERN\n"
+           "                         password; %i as for --username (-P is --publishers here, not mosquitto's -P)\n"
+           "      --connect-timeout S  fail a connection whose CONNACK (or SUBACK) has not come in S s (default 60)\n"
            "      --cafile FILE      CA certificate for mqtts:// and wss://\n"
            "      --insecure         do not verify the server's certificate\n"
            "      --broker-pid PID   also report the broker's CPU time per message and memory (/proc/PID)\n"
@@ -480,6 +492,12 @@ ParseResult parse_options(const std::vector<std::string>& args) {
             ok = num(o.keepalive);
         else if (a == "--prefix")
             ok = value(o.client_prefix);
+        else if (a == "-u" || a == "--username")
+            ok = value(o.username.emplace());
+        else if (a == "--pw" || a == "--password")
+            ok = value(o.password.emplace());
+        else if (a == "--connect-timeout")
+            ok = num(o.connect_timeout_s) && o.connect_timeout_s > 0;
         else if (a == "--cafile")
             ok = value(o.cafile);
         else if (a == "--insecure")
@@ -496,6 +514,9 @@ ParseResult parse_options(const std::vector<std::string>& args) {
     }
     if (o.size < kHeaderSize) return fail("--size must be at least 16 (the payload header)");
     if (o.group.empty() || o.group.find_first_of("/+#") != std::string::npos) return fail("bad --group");
+    // [MQTT-3.1.2-22]: in 3.1.1 the Password Flag must be 0 when the User Name Flag is 0 (5.0 allows a password
+    // alone).
+    if (o.password && !o.username && o.version == 4) return fail("--password needs --username in MQTT 3.1.1");
     if (o.scenario == Scenario::Conn && o.clients == 0) o.clients = 100;
     r.options = std::move(o);
     return r;

@@ -145,6 +145,12 @@ struct Options {
     unsigned threads = 1;
     std::uint16_t keepalive = 0;  // 0: no PINGREQ, connections stay open as long as the run
     std::string client_prefix = "bench";
+    // CONNECT's user name and password patterns, %i the connection's index (see credentials()); nullopt: not sent.
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+    // A connection whose CONNACK (and SUBACK) has not come this long after the TCP/TLS/WebSocket connect fails, so
+    // that a broker that never answers (or a password check queue that never drains) ends the run, not hangs it.
+    double connect_timeout_s = 60;
     std::string cafile;
     bool insecure = false;
     long broker_pid = 0;  // read the broker's CPU time and memory from /proc/<pid>
@@ -158,6 +164,15 @@ struct Options {
     [[nodiscard]] std::string topic_pattern() const;
     [[nodiscard]] std::string filter_pattern() const;
 };
+
+// The user name and password that connection `index` sends: Options' patterns with %i (and %%) expanded. Indices
+// count every connection of the run, subscribers first, then publishers, then idle ones, so "-u user%i" gives each
+// connection its own user (in conn: user0 .. user<clients-1>).
+struct Credentials {
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+};
+[[nodiscard]] Credentials credentials(const Options& o, std::uint64_t index);
 
 struct ParseResult {
     std::optional<Options> options;  // nullopt: print `text` (usage or error) and exit with `exit_code`

@@ -162,6 +162,76 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("--size must be at least 16", p.stderr)
 
+    def test_silent_broker_fails_the_connection_after_connect_timeout(self):
+        # A listener that accepts and never sends CONNACK: each connection fails after --connect-timeout, so the
+        # run ends (exit 1: nobody connected) instead of waiting for ever.
+        import socket
+        with socket.socket() as silent:
+            silent.bind((HOST, 0))
+            silent.listen(8)
+            cmd = [moth(), "bench", "conn", "-c", "2", "--connect-timeout", "1", "-d", "0", "--json", "--quiet",
+                   "-L", f"mqtt://{HOST}:{silent.getsockname()[1]}"]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        r = json.loads(p.stdout)
+        self.assertEqual((r["connect"]["connected"], r["connect"]["failed"], r["connect"]["refused"]), (0, 2, 0), r)
+        self.assertIn("no CONNACK within 1 s", r["first_error"])
+
+
+class BenchCredentialsTest(unittest.TestCase):
+    """-u/--pw against mothd with a password file and allow_anonymous false: %i gives each connection its own
+    user; a wrong password is refused with CONNACK "Bad User Name or Password" (3.1.1 return code 4, 5.0 reason
+    0x86), which moth bench counts as a refused connection and reports as an error, instead of waiting for it."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="moth-bench-auth-")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        passwd = os.path.join(self.dir, "passwd")
+        with open(passwd, "w", encoding="utf-8") as f:
+            f.write("".join(f"user{i}:secret{i}\n" for i in range(4)))
+        # PBKDF2 rather than argon2id: this is about the bench, and the sanitizer build hashes slowly.
+        subprocess.run([moth(), "passwd", "-H", "sha512-pbkdf2", "-U", passwd], check=True, capture_output=True,
+                       timeout=RUN_TIMEOUT_S)
+        self.broker = Broker(anonymous=False, extra_toml=f'auth.password_file = "{passwd}"')
+        self.addCleanup(self.broker.cleanup)
+        self.addCleanup(self.broker.stop)
+        self.broker.start()
+
+    def bench(self, *args):
+        cmd = [moth(), "bench", *args, "-L", f"mqtt://{HOST}:{self.broker.port}", "--json", "--quiet"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        return p, json.loads(p.stdout)
+
+    def test_each_connection_logs_in_as_its_own_user(self):
+        p, r = self.bench("conn", "-c", "4", "-u", "user%i", "--pw", "secret%i", "-d", "0")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # Anonymous clients are refused and each user has its own password: all four in means each sent its own.
+        self.assertEqual((r["connect"]["connected"], r["connect"]["failed"], r["connect"]["refused"]), (4, 0, 0), r)
+
+    def test_pairs_with_one_user(self):
+        p, r = self.bench("pairs", "-c", "2", "-q", "1", "-d", "1", "-u", "user1", "--pw", "secret1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(r["connect"]["connected"], 4, r)
+        self.assertEqual(r["lost"], 0, r)
+        self.assertGreater(r["received"], 0, r)
+
+    def test_wrong_password_is_refused_counted_and_reported(self):
+        for version in ("311", "5"):
+            with self.subTest(version):
+                p, r = self.bench("conn", "-c", "3", "-u", "user%i", "--pw", "wrong", "-V", version, "-d", "0")
+                self.assertEqual(p.returncode, 1, p.stderr)  # nobody connected
+                self.assertEqual((r["connect"]["connected"], r["connect"]["failed"], r["connect"]["refused"]),
+                                 (0, 3, 3), r)
+                self.assertIn("connection refused: Bad User Name or Password", r["first_error"])
+                self.assertIn("Error: the broker refused 3 of 3 connections", p.stderr)
+
+    def test_some_refused_the_others_measured(self):
+        # user4 is not in the file: one of five refused, the run goes on with the other four.
+        p, r = self.bench("conn", "-c", "5", "-u", "user%i", "--pw", "secret%i", "-d", "0")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual((r["connect"]["connected"], r["connect"]["failed"], r["connect"]["refused"]), (4, 1, 1), r)
+        self.assertIn("Error: the broker refused 1 of 5 connections", p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

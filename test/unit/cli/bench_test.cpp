@@ -264,18 +264,61 @@ TEST(BenchOptions, ParsesValues) {
     EXPECT_EQ(o.broker_pid, 123);
 }
 
+TEST(BenchOptions, UserNameAndPasswordPatternsExpandPerConnection) {
+    // -P stays --publishers (mosquitto_pub's -P is the password): --pw is the short spelling here.
+    const auto r =
+        parse_options({"conn", "-u", "user%i", "--pw", "secret%i-100%%", "-P", "3", "--connect-timeout", "2.5"});
+    ASSERT_TRUE(r.options) << r.text;
+    const Options& o = *r.options;
+    EXPECT_EQ(o.publishers, 3U);
+    EXPECT_DOUBLE_EQ(o.connect_timeout_s, 2.5);
+    const Credentials c0 = credentials(o, 0);
+    EXPECT_EQ(c0.username, "user0");
+    EXPECT_EQ(c0.password, "secret0-100%");
+    const Credentials c999 = credentials(o, 999);
+    EXPECT_EQ(c999.username, "user999");
+    EXPECT_EQ(c999.password, "secret999-100%");
+
+    // One fixed user for every connection; an empty password is sent (present, zero length), not left out.
+    const auto fixed = parse_options({"pairs", "--username", "bench", "--password", ""});
+    ASSERT_TRUE(fixed.options) << fixed.text;
+    EXPECT_EQ(credentials(*fixed.options, 7).username, "bench");
+    EXPECT_EQ(credentials(*fixed.options, 7).password, "");
+
+    // Neither given: no user name and no password in CONNECT (anonymous), and the default timeout.
+    const auto anonymous = parse_options({"pairs"});
+    ASSERT_TRUE(anonymous.options);
+    EXPECT_FALSE(credentials(*anonymous.options, 0).username.has_value());
+    EXPECT_FALSE(credentials(*anonymous.options, 0).password.has_value());
+    EXPECT_DOUBLE_EQ(anonymous.options->connect_timeout_s, 60);
+}
+
+TEST(BenchOptions, PasswordWithoutUserNameOnlyInMqtt5) {
+    // [MQTT-3.1.2-22]: a 3.1.1 CONNECT may not carry a password without a user name; 5.0 allows it.
+    const auto v311 = parse_options({"pairs", "--pw", "x"});
+    EXPECT_FALSE(v311.options.has_value());
+    EXPECT_NE(v311.text.find("--password needs --username"), std::string::npos);
+    const auto v5 = parse_options({"pairs", "--pw", "x", "-V", "5"});
+    ASSERT_TRUE(v5.options) << v5.text;
+    EXPECT_FALSE(credentials(*v5.options, 0).username.has_value());
+    EXPECT_EQ(credentials(*v5.options, 0).password, "x");
+}
+
 TEST(BenchOptions, RefusesBadInputWithAMessage) {
-    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{{},
-                                                                                      {"nope"},
-                                                                                      {"pairs", "-s", "15"},
-                                                                                      {"pairs", "-q", "2"},
-                                                                                      {"pairs", "-V", "3"},
-                                                                                      {"pairs", "-c"},
-                                                                                      {"pairs", "-c", "x"},
-                                                                                      {"pairs", "--bogus"},
-                                                                                      {"pairs", "-T", "0"},
-                                                                                      {"pairs", "-r", "-1"},
-                                                                                      {"shared", "--group", "a/b"}}) {
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{},
+                                               {"nope"},
+                                               {"pairs", "-s", "15"},
+                                               {"pairs", "-q", "2"},
+                                               {"pairs", "-V", "3"},
+                                               {"pairs", "-c"},
+                                               {"pairs", "-c", "x"},
+                                               {"pairs", "--bogus"},
+                                               {"pairs", "-T", "0"},
+                                               {"pairs", "-r", "-1"},
+                                               {"pairs", "-u"},
+                                               {"pairs", "--connect-timeout", "0"},
+                                               {"shared", "--group", "a/b"}}) {
         const auto r = parse_options(args);
         EXPECT_FALSE(r.options.has_value());
         EXPECT_EQ(r.exit_code, 1);
