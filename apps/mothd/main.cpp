@@ -29,10 +29,12 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/auth.hpp"
+#include "broker/core.hpp"
 #include "broker/store.hpp"
 #include "common/error_text.hpp"
 #include "common/log_limiter.hpp"
 #include "config/config.hpp"
+#include "server/abuse_gate.hpp"
 #include "server/access_control.hpp"
 #include "server/server.hpp"
 #include "store/group_commit.hpp"
@@ -302,7 +304,15 @@ int main(int argc, char** argv) {
             return kExitUsage;
         }
         for (const auto& w : moth::server::anonymous_warnings(config)) log->warn("{}", w);
+        // Connection rates, flapping and bans (outlives the server's workers, which ask it).
+        moth::server::AbuseGate gate(config, sink);
         moth::server::Server server(config, *access, sink, MOTH_VERSION, access.get());
+        // A ban added at run time disconnects the clients it matches.
+        gate.attach_store(store.get(), restored ? restored->bans : std::vector<moth::limits::Ban>{});
+        gate.on_ban_added([&server] {
+            server.each_core([](moth::broker::Core& c, moth::broker::TimePoint t) { c.on_bans_changed(t); });
+        });
+        server.attach_gate(gate);
         if (store) server.attach_store(*store, std::move(*restored));
         // Declared after the server, so destroyed before it: the store's last completions still find the workers.
         struct CloseStore {
@@ -340,8 +350,9 @@ int main(int argc, char** argv) {
                     if (const auto problem = access->reload(again.config, acl_changed); !problem.empty()) {
                         log->error("reload: {}; keeping the running password and ACL rules", problem);
                     } else if (acl_changed) {
-                        server.rules_changed();
+                        server.each_core([](moth::broker::Core& c, moth::broker::TimePoint t) { c.on_rules_changed(t); });
                     }
+                    gate.reconfigure(again.config);
                     server.reload(again.config);
                     log->info("reload: configuration applied");
                 }

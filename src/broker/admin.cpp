@@ -34,6 +34,11 @@ CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
             info.inflight = s.inflight.size();
             info.queued = s.queue.size() + s.spilled;
             info.denied = c.denied;
+            if (c.throttle) {
+                info.throttled = c.throttle->times;
+                // The last whole second's rate; a client quiet since then is at 0.
+                info.publish_rate = now - c.throttle->window_start < std::chrono::seconds(2) ? c.throttle->rate : 0.0;
+            }
             out.clients.push_back(std::move(info));
         }
     }
@@ -149,6 +154,7 @@ void Core::publish_sys(TimePoint now) {
     {
         std::lock_guard lock(shared_.retained_mutex);
         in.retained_count = shared_.retained.size();
+        in.flapping_bans = shared_.gate != nullptr ? shared_.gate->flapping_bans() : 0;
     }
     // Totals count from the broker's first start: what the store kept, plus this run's counters.
     if (store_ != nullptr) {

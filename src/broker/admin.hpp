@@ -37,6 +37,10 @@ struct ClientInfo {
     std::size_t inflight = 0;
     std::size_t queued = 0;
     std::uint64_t denied = 0;  // PUBLISH and SUBSCRIBE refused by the ACL on this connection
+    // Publish rate limits (only where one applies): times the client was slowed down, and its PUBLISH rate over
+    // the last whole second.
+    std::uint64_t throttled = 0;
+    std::optional<double> publish_rate;
 };
 
 struct SessionInfo {

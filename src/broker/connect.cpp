@@ -72,6 +72,7 @@ ReasonCode Core::will_refusal(const codec::Connect& p) const {
 void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now) {
     c.version = p.version;
     const auto v = p.version;
+    if (gate_refuses(c, p, now)) return;  // first: a refused connection costs no more work than this
     if (const auto refusal = connect_refusal(c, p); refusal != ReasonCode::Success) {
         connack_error(c, v, refusal);
         return;
@@ -91,6 +92,10 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
     }
     if (const auto refusal = will_refusal(p); refusal != ReasonCode::Success) {
         connack_error(c, v, refusal);
+        return;
+    }
+    if (const auto refusal = listener_auth_refusal(c, p); refusal != ReasonCode::Success) {
+        refuse_auth(c, v, refusal, p.client_id);
         return;
     }
     authenticate(c, p, now);
@@ -295,6 +300,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     c.username = p.username ? std::string(*p.username) : std::string();
     c.clean_start = p.clean_start;
     c.connected_at = now;
+    start_throttle(c, now);
     Stats::add(stats_.connections);
     shared_.connection_count.fetch_add(1, std::memory_order_relaxed);
 

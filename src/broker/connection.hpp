@@ -13,6 +13,7 @@
 #include "broker/ids.hpp"
 #include "broker/lazy_container.hpp"
 #include "broker/session.hpp"
+#include "broker/throttle.hpp"
 #include "broker/timers.hpp"
 #include "codec/types.hpp"
 
@@ -61,9 +62,15 @@ struct Connection {
         std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
     };
     std::unique_ptr<Rare> rare;
+    // Publish rate limits in force on this connection (limits.publish_rate ...); null when none applies.
+    std::unique_ptr<Throttle> throttle;
     Rare& rare_state() {
         if (!rare) rare = std::make_unique<Rare>();
         return *rare;
+    }
+    // Input waits: for the other workers' SUBACK barrier, a password check, or a publish rate's debt.
+    [[nodiscard]] bool input_held() const {
+        return acks_awaited != 0 || auth_pending || (throttle && throttle->paused);
     }
     [[nodiscard]] std::string_view auth_method() const {
         return rare ? std::string_view(rare->auth_method) : std::string_view();

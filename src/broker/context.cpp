@@ -25,6 +25,10 @@ StatsTotals sum(const std::vector<std::unique_ptr<Stats>>& stats) {
         t.connection_failures += get(st->connection_failures);
         t.auth_failures += get(st->auth_failures);
         t.denied += get(st->denied);
+        t.throttled += get(st->throttled);
+        t.rate_disconnects += get(st->rate_disconnects);
+        t.connect_rate_refused += get(st->connect_rate_refused);
+        t.banned_refused += get(st->banned_refused);
     }
     return t;
 }

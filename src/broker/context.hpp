@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "broker/auth.hpp"
+#include "broker/gate.hpp"
 #include "broker/message.hpp"
 #include "broker/store.hpp"
 #include "config/config.hpp"
@@ -33,6 +34,10 @@ struct alignas(64) Stats {
     std::atomic<std::uint64_t> connection_failures{0};  // a core call for a connection threw (server's guard)
     std::atomic<std::uint64_t> auth_failures{0};        // CONNECTs refused by the authenticator
     std::atomic<std::uint64_t> denied{0};               // PUBLISH, SUBSCRIBE and wills the authorizer refused
+    std::atomic<std::uint64_t> throttled{0};            // times a client's input paused for its publish rate
+    std::atomic<std::uint64_t> rate_disconnects{0};     // clients disconnected for their publish rate
+    std::atomic<std::uint64_t> connect_rate_refused{0};  // CONNECTs refused by a connection rate
+    std::atomic<std::uint64_t> banned_refused{0};       // CONNECTs refused by a ban
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -47,7 +52,8 @@ struct StatsTotals {
     std::uint64_t connections = 0, sessions = 0, messages_received = 0, messages_sent = 0, messages_dropped = 0,
                   publish_received = 0, publish_sent = 0, bytes_received = 0, bytes_sent = 0, subscriptions = 0,
                   protocol_errors = 0, connection_failures = 0,
-                  auth_failures = 0, denied = 0;
+                  auth_failures = 0, denied = 0, throttled = 0, rate_disconnects = 0, connect_rate_refused = 0,
+                  banned_refused = 0;
 };
 [[nodiscard]] StatsTotals sum(const std::vector<std::unique_ptr<Stats>>& stats);
 
@@ -66,6 +72,7 @@ struct Shared {
 
     Authenticator* authenticator = nullptr;  // must be set; AllowAll by default in mothd
     const Authorizer* authorizer = nullptr;  // null: every client may read and write everything
+    Gate* gate = nullptr;                    // connection rates, bans, flapping; null: none
     // Durable state (null: durability "memory", nothing persisted). Set before the workers start.
     Store* store = nullptr;
     // Keys of persisted deliveries: make_seq(next_seq++, worker), increasing across all workers, with the

@@ -92,9 +92,9 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
     std::size_t off = 0;
     in_input_ = id;
     // A SUBSCRIBE/UNSUBSCRIBE whose acknowledgement waits for the other workers pauses the connection's input
-    // (Connection::acks_awaited), as does a CONNECT whose password is being checked (auth_pending): the rest is
-    // returned unconsumed and fed again after resume_input().
-    while (off < data.size() && c->state != Connection::State::Closed && c->acks_awaited == 0 && !c->auth_pending) {
+    // (Connection::acks_awaited), as does a CONNECT whose password is being checked (auth_pending) and a client
+    // over its publish rate (throttle): the rest is returned unconsumed and fed again after resume_input().
+    while (off < data.size() && c->state != Connection::State::Closed && !c->input_held()) {
         decoder_.set_max_packet_size(c->max_packet_in);
         decoder_.set_version(c->decoder_version);
         auto r = decoder_.decode(data.subspan(off));
@@ -120,7 +120,7 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
     }
     in_input_ = 0;
     if (c->state == Connection::State::Closed) return data.size();
-    if (c->acks_awaited != 0 || c->auth_pending) host_.pause_input(id);
+    if (c->input_held()) host_.pause_input(id);
     return off;
 }
 
@@ -382,6 +382,17 @@ void Core::check_connection(Connection& c, TimePoint now) {
         }
         drop_connection(c, false, now);
         return;
+    }
+    if (c.throttle && c.throttle->paused) {
+        // Resumed in the tick its debt is paid (up to a tick early: the next PUBLISH then pauses it again, so the
+        // rate holds). Keep alive does not run while the broker itself is not reading.
+        if (tick_of(c.throttle->resume_at) > tick_of(now)) {
+            wheel_.schedule(c.id, c.due_tick, c.throttle->resume_at);
+            return;
+        }
+        c.throttle->paused = false;
+        c.last_rx = now;
+        host_.resume_input(c.id);
     }
     // [MQTT-3.1.2-24] (3.1.1 [MQTT-3.1.2-24]): nothing received for 1.5 times the Keep Alive -> close.
     if (c.keep_alive_s == 0) return;

@@ -94,6 +94,9 @@ public:
     // The authorizer's rules changed (a reload): subscriptions they no longer allow are removed (logged), and every
     // delivery from now on is checked against the new rules (the router's cache starts over by itself).
     void on_rules_changed(TimePoint now);
+    // A ban was added (API, flapping, reload): connected clients it matches are disconnected (5.0: DISCONNECT
+    // 0x98 Administrative action).
+    void on_bans_changed(TimePoint now);
     // Start-up, before the workers run: recreates a session from the store (offline, its queue and inflight
     // messages, QoS 2 receive state, pending will) and returns its subscriptions for the other workers' trees.
     std::vector<std::pair<std::string, SubscriptionEntry>> restore(RestoredSession& rs, TimePoint now);
@@ -273,6 +276,17 @@ private:
     // disconnected with auth.deny_action = "disconnect".
     void deny_publish(Connection& c, const codec::Publish& p, std::string_view topic);
     void note_denied(Connection& c, std::string_view what, std::string_view topic);
+
+    // ---- abuse.cpp: connection rates, bans, flapping (the gate), publish rates, a listener's auth choice ----
+    [[nodiscard]] const config::Listener* listener_config(const Connection& c) const;  // by the tag's name
+    // The gate's refusal of a CONNECT (CONNACK 0x9F / 0x8A; 3.x 3 / 5), counted and logged. True: refused.
+    bool gate_refuses(Connection& c, const codec::Connect& p, TimePoint now);
+    // What the listener's `auth` requires and the CONNECT lacks (NotAuthorized), or Success.
+    [[nodiscard]] codec::ReasonCode listener_auth_refusal(const Connection& c, const codec::Connect& p) const;
+    void start_throttle(Connection& c, TimePoint now);  // at CONNACK: the publish rates that apply, if any
+    // A PUBLISH against the connection's rates: pauses its input while in debt, or (over_rate = "disconnect")
+    // closes it (false).
+    bool charge_publish(Connection& c, TimePoint now);
 
     // ---- admin.cpp, sys_topics ----
     void publish_sys(TimePoint now);

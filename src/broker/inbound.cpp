@@ -62,6 +62,7 @@ ReasonCode Core::publish_refusal(const Connection& c, const codec::Publish& p, s
 void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now) {
     Session& s = *c.session;
     Stats::add(stats_.publish_received);
+    if (c.throttle && !charge_publish(c, now)) return;
     std::string_view topic = p.topic;
     if (!resolve_alias(c, p, topic)) return;
     if (static_cast<std::uint8_t>(p.qos) > cfg_.features.maximum_qos) {

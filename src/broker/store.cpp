@@ -18,7 +18,15 @@ using Writer = ByteWriter;
 using Reader = ByteReader;
 
 constexpr char kSession = 's', kDelivery = 'q', kMark = 'p', kIncoming = 'i', kWill = 'w', kRetained = 'r',
-               kTotals = 't', kFormat = 'v';
+               kTotals = 't', kFormat = 'v', kBan = 'b';
+
+// A ban's key: 'b', its kind's first letter ('c'lient id, 'u'sername, 'a'ddress), its value.
+std::string ban_key(limits::Ban::Kind kind, std::string_view value) {
+    std::string k(1, kBan);
+    k.push_back(to_string(kind).front());
+    k.append(value);
+    return k;
+}
 
 std::string client_key(char tag, std::string_view client_id) {
     std::string k(1, tag);
@@ -154,6 +162,21 @@ void StoreBatch::put_format_version(std::uint32_t version) {
     std::string v;
     Writer(v).u32(version);
     put(ops_, std::string(1, kFormat), std::move(v));
+}
+
+void StoreBatch::put_ban(const limits::Ban& ban) {
+    std::string v;
+    Writer w(v);
+    w.u8(static_cast<std::uint8_t>(ban.source));
+    w.u64(static_cast<std::uint64_t>(ban.created));
+    w.u8(ban.until ? 1 : 0);
+    w.u64(static_cast<std::uint64_t>(ban.until.value_or(0)));
+    w.str(ban.reason);
+    put(ops_, ban_key(ban.kind, ban.value), std::move(v));
+}
+
+void StoreBatch::erase_ban(limits::Ban::Kind kind, std::string_view value) {
+    ops_.push_back({StoreOp::Kind::Erase, ban_key(kind, value), {}});
 }
 
 void StoreBatch::put_totals(const StoredTotals& t) {
@@ -322,6 +345,7 @@ private:
     void read_delivery_record(std::string_view rest, std::string_view key, std::string_view value);
     void read_will(std::string_view client, Reader& r);
     void read_totals(Reader& r);
+    void read_ban(std::string_view rest, Reader& r);
     void attach_deliveries(StoreBatch& b);
 
     RestoredState& out_;
@@ -362,6 +386,7 @@ void Loader::read_record(char kind, std::string_view rest, std::string_view key,
             break;
         }
         case kTotals: read_totals(r); break;
+        case kBan: read_ban(rest, r); break;
         case kFormat:  // read first, by read_format
             if (!rest.empty()) throw StoreCorrupt("unknown record type");
             break;
@@ -421,6 +446,27 @@ void Loader::read_will(std::string_view client, Reader& r) {
     w.message = decode_message(r, now_);
     r.finish();
     wills_.emplace(std::string(client), std::move(w));
+}
+
+void Loader::read_ban(std::string_view rest, Reader& r) {
+    std::optional<limits::Ban::Kind> kind;
+    for (auto k : {limits::Ban::Kind::ClientId, limits::Ban::Kind::Username, limits::Ban::Kind::Address}) {
+        if (!rest.empty() && rest.front() == to_string(k).front()) kind = k;
+    }
+    if (!kind) throw StoreCorrupt("unknown ban kind");
+    std::string why;
+    auto ban = limits::make_ban(*kind, rest.substr(1), &why);
+    if (!ban) throw StoreCorrupt(why);
+    const auto source = r.u8();
+    if (source > static_cast<std::uint8_t>(limits::Ban::Source::Flapping)) throw StoreCorrupt("unknown ban source");
+    ban->source = static_cast<limits::Ban::Source>(source);
+    ban->created = static_cast<std::int64_t>(r.u64());
+    const bool has_until = r.u8() != 0;
+    const auto until = static_cast<std::int64_t>(r.u64());
+    if (has_until) ban->until = until;
+    ban->reason = r.str();
+    r.finish();
+    out_.bans.push_back(std::move(*ban));
 }
 
 void Loader::read_totals(Reader& r) {

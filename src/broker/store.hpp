@@ -25,6 +25,7 @@
 #include "broker/message.hpp"
 #include "broker/message_codec.hpp"
 #include "config/durability.hpp"
+#include "limits/ban_list.hpp"
 
 namespace moth::broker {
 
@@ -70,8 +71,9 @@ public:
 // releases (which wrote no record). A change to any record's key or value that an older build would misread
 // raises it (and load_state learns to read the older one, or says it cannot).
 // 1: the first layout. 2: a session record ends with its client's identity (anonymous, or a user name) for the
-// authorizer after a restart; a format 1 record without it is read as anonymous.
-inline constexpr std::uint32_t kStoreFormatVersion = 2;
+// authorizer after a restart; a format 1 record without it is read as anonymous. 3: ban records ("b"), which a
+// format 2 build would take for damage.
+inline constexpr std::uint32_t kStoreFormatVersion = 3;
 
 // A store written by a newer build (its format version above kStoreFormatVersion). Not StoreCorrupt: nothing is
 // damaged, so it must never be moved aside; the operator runs a newer mothd instead.
@@ -204,6 +206,7 @@ struct RestoredState {
     std::vector<MessagePtr> retained;
     StoredTotals totals;
     std::uint64_t next_seq = 1;
+    std::vector<limits::Ban> bans;  // those of the API and of flapping detection (format 3), expired ones included
     std::size_t orphans = 0;  // records of sessions that no longer exist (removed while loading)
 };
 
@@ -238,6 +241,9 @@ public:
     void put_retained(const Message& m);
     void erase_retained(std::string_view topic);
     void put_totals(const StoredTotals& t);
+    // A ban of the API or of flapping detection (config bans come from the config file each start).
+    void put_ban(const limits::Ban& ban);
+    void erase_ban(limits::Ban::Kind kind, std::string_view value);
     // The "v" record. load_state writes it; tests write other versions.
     void put_format_version(std::uint32_t version);
 

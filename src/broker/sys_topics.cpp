@@ -65,6 +65,11 @@ std::vector<std::pair<std::string, std::string>> SysTopics::update(const SysInpu
         {"$SYS/broker/connections/failed", std::to_string(in.totals.connection_failures)},
         {"$SYS/broker/clients/auth_failed", std::to_string(in.totals.auth_failures)},
         {"$SYS/broker/clients/denied", std::to_string(in.totals.denied)},
+        {"$SYS/broker/clients/throttled", std::to_string(in.totals.throttled)},
+        {"$SYS/broker/clients/rate_disconnected", std::to_string(in.totals.rate_disconnects)},
+        {"$SYS/broker/clients/connection_rate_refused", std::to_string(in.totals.connect_rate_refused)},
+        {"$SYS/broker/clients/banned", std::to_string(in.totals.banned_refused)},
+        {"$SYS/broker/clients/flapping_bans", std::to_string(in.flapping_bans)},
         {"$SYS/broker/retained messages/count", std::to_string(in.retained_count)},
     };
     const char* names[3] = {"1min", "5min", "15min"};

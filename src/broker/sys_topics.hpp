@@ -17,6 +17,7 @@ struct SysInputs {
     StatsTotals totals;              // this run's counters, all workers
     StoredTotals base;               // what the store kept from earlier runs (totals count from the first start)
     std::size_t retained_count = 0;
+    std::uint64_t flapping_bans = 0;  // Gate::flapping_bans()
     std::int64_t uptime_s = 0;
     std::string version;
 };

@@ -132,6 +132,7 @@ std::uint8_t connack_return_code(ReasonCode code) noexcept {
         case ReasonCode::ServerUnavailable: return 3;
         case ReasonCode::BadUserNameOrPassword: return 4;
         case ReasonCode::NotAuthorized: return 5;
+        case ReasonCode::Banned: return 5;  // a ban refuses the client as such: "not authorized" is what 3.x can say
         default: return 3;
     }
 }

@@ -452,11 +452,11 @@ Server::Server(config::Config config, broker::Authenticator& auth, std::function
     impl_->shared.authorizer = authorizer;
 }
 
-void Server::rules_changed() {
-    for (auto& w : impl_->workers) {
-        asio::post(w->ioc(), [w = w.get()] { w->core().on_rules_changed(Clock::now()); });
-    }
+void Server::each_core(const std::function<void(broker::Core&, broker::TimePoint)>& fn) {
+    for (auto& w : impl_->workers) asio::post(w->ioc(), [w = w.get(), fn] { fn(w->core(), Clock::now()); });
 }
+
+void Server::attach_gate(broker::Gate& gate) { impl_->shared.gate = &gate; }
 
 Server::~Server() { stop(); }
 

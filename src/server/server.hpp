@@ -9,8 +9,14 @@
 #include <vector>
 
 #include "broker/auth.hpp"
+#include "broker/gate.hpp"
+#include "broker/message.hpp"
 #include "broker/store.hpp"
 #include "config/config.hpp"
+
+namespace moth::broker {
+class Core;
+}  // namespace moth::broker
 
 namespace moth::server {
 
@@ -53,8 +59,11 @@ public:
     // Applies a reloaded configuration's reloadable settings (limits, features, sys interval, server
     // reference) on every worker. Listeners and the worker count stay as started.
     void reload(const config::Config& config);
-    // The authorizer's rules changed (SIGHUP): every worker checks its sessions' subscriptions again.
-    void rules_changed();
+    // Runs `fn` on every worker's thread with its core (from any thread; returns at once): the authorizer's rules
+    // changed (Core::on_rules_changed), a ban was added (Core::on_bans_changed).
+    void each_core(const std::function<void(broker::Core&, broker::TimePoint)>& fn);
+    // Connection rates, bans and flapping detection (call before start(); without it: none). Must outlive the server.
+    void attach_gate(broker::Gate& gate);
     [[nodiscard]] unsigned worker_count() const;
 
     struct Impl;  // defined in server.cpp

@@ -385,7 +385,7 @@ TEST(GoldenConnack, V311EveryReturnCode) {  // 3.1.1 Table 3.1 - Connect Return 
 
 TEST(GoldenConnack, V311ReasonWithoutReturnCodeIsServerUnavailable) {  // see connack_return_code
     Connack a;
-    a.reason = ReasonCode::Banned;
+    a.reason = ReasonCode::ServerBusy;
     ByteVec out = test::encode_or_fail(a, V311);
     EXPECT_EQ(out, bytes({0x20, 0x02, 0x00, 0x03})) << hex(out);
 }

@@ -148,10 +148,14 @@ TEST(ConnackReturnCode, MapsTheSixV311Codes) {  // 3.1.1 Table 3.1
 }
 
 TEST(ConnackReturnCode, CodesWithoutAV3EquivalentAreServerUnavailable) {
-    for (const auto r : {ReasonCode::Banned, ReasonCode::ServerBusy, ReasonCode::ServerMoved,
+    for (const auto r : {ReasonCode::ConnectionRateExceeded, ReasonCode::ServerBusy, ReasonCode::ServerMoved,
                          ReasonCode::UseAnotherServer, ReasonCode::QuotaExceeded}) {
         EXPECT_EQ(connack_return_code(r), 3) << reason_code_name(r);
     }
+}
+
+TEST(ConnackReturnCode, BannedIsNotAuthorized) {  // a banned 3.x client is refused as one not authorized
+    EXPECT_EQ(connack_return_code(ReasonCode::Banned), 5);
 }
 
 TEST(ConnackReturnCode, ReservedV3CodesHaveNoReason) {  // 3.1.1 Table 3.1: 6-255 reserved
