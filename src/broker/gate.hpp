@@ -6,8 +6,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "broker/message.hpp"
+#include "limits/ban_list.hpp"
 
 namespace moth::broker {
 
@@ -37,6 +39,17 @@ public:
                                                             std::string_view remote) const = 0;
     // Bans flapping detection gave since start ($SYS, /metrics).
     [[nodiscard]] virtual std::uint64_t flapping_bans() const = 0;
+
+    // ---- The ban list, for the HTTP API (any thread) ----
+    // Bans in force, in kind then value order.
+    [[nodiscard]] virtual std::vector<limits::Ban> bans() const = 0;
+    // Adds or replaces a ban (its source becomes Api, created now): persisted, and connected clients it matches are
+    // disconnected (5.0: DISCONNECT 0x98).
+    virtual void add_ban(limits::Ban ban) = 0;
+    // Removes a ban whatever its source (a config file's comes back at the next reload). False: there was none.
+    virtual bool remove_ban(limits::Ban::Kind kind, std::string_view value) = 0;
+    // The wall clock bans are written in (Unix seconds).
+    [[nodiscard]] virtual std::int64_t wall_now() const = 0;
 };
 
 }  // namespace moth::broker

@@ -45,11 +45,10 @@ public:
     [[nodiscard]] std::uint64_t flapping_bans() const override { return flapping_bans_.load(std::memory_order_relaxed); }
 
     // ---- The HTTP API ----
-    [[nodiscard]] std::vector<limits::Ban> bans() const;
-    // Adds (or replaces) a ban; source and created are set here. Connected clients it matches are disconnected.
-    void add_ban(limits::Ban ban);
-    bool remove_ban(limits::Ban::Kind kind, std::string_view value);
-    [[nodiscard]] std::int64_t wall_now() const { return wall_(); }
+    [[nodiscard]] std::vector<limits::Ban> bans() const override;
+    void add_ban(limits::Ban ban) override;
+    bool remove_ban(limits::Ban::Kind kind, std::string_view value) override;
+    [[nodiscard]] std::int64_t wall_now() const override { return wall_(); }
 
 private:
     struct Settings {
