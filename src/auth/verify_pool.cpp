@@ -60,10 +60,12 @@ bool VerifyPool::submit(std::string username, std::string password, std::string 
         if (!lookup(key)) {
             if (const auto it = pending_.find(key); it != pending_.end()) {
                 it->second->waiters.push_back(std::move(done));
+                it->second->latest = std::chrono::steady_clock::now();
                 return true;
             }
             if (stopping_ || queue_.size() >= options_.max_queued) return false;
-            auto job = std::make_shared<Job>(Job{key, std::move(password), std::move(encoded), {}});
+            auto job = std::make_shared<Job>(
+                Job{key, std::move(password), std::move(encoded), {}, std::chrono::steady_clock::now()});
             job->waiters.push_back(std::move(done));
             pending_.emplace(std::move(key), job);
             queue_.push_back(std::move(job));
@@ -79,16 +81,19 @@ bool VerifyPool::submit(std::string username, std::string password, std::string 
 void VerifyPool::run() {
     for (;;) {
         std::shared_ptr<Job> job;
+        bool stale = false;
         {
             std::unique_lock lock(mutex_);
             wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
             if (queue_.empty()) return;  // stopping, and the destructor answers what was left
             job = std::move(queue_.front());
             queue_.pop_front();
+            stale = options_.max_wait.count() > 0 && std::chrono::steady_clock::now() - job->latest > options_.max_wait;
+            if (stale) ++skipped_;
         }
         bool ok = false;
         try {
-            ok = options_.verifier(job->encoded, job->password);
+            ok = !stale && options_.verifier(job->encoded, job->password);
         } catch (...) {
             ok = false;  // a failing hash library refuses the login rather than ending the process
         }
@@ -134,6 +139,11 @@ std::size_t VerifyPool::queued() const {
 std::size_t VerifyPool::cached() const {
     const std::lock_guard lock(mutex_);
     return cache_.size();
+}
+
+std::size_t VerifyPool::skipped() const {
+    const std::lock_guard lock(mutex_);
+    return skipped_;
 }
 
 }  // namespace moth::auth

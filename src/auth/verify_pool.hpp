@@ -17,6 +17,7 @@
 //   - the destroying thread, with false, for jobs that were still waiting when the pool was destroyed.
 // `done` must not throw (it may run on a pool thread). The destructor must not run on a pool thread (from inside a
 // `done`); it waits for running jobs to finish.
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -43,6 +44,10 @@ public:
         std::size_t max_queued = 1024;       // jobs waiting for a thread; more is refused (the CONNECT: server busy)
         std::size_t cache_entries = 10'000;  // successful verifications remembered, least recently used dropped
         Verifier verifier;                   // empty: verify_password
+        // A job whose newest submit is older than this when a thread gets to it is answered false without hashing:
+        // the connect timeout has closed every connection waiting for it (a storm must not leave the pool hashing
+        // for clients long gone). Zero: every job is checked.
+        std::chrono::steady_clock::duration max_wait{};
     };
 
     VerifyPool();
@@ -61,6 +66,7 @@ public:
     // For metrics and tests.
     [[nodiscard]] std::size_t queued() const;
     [[nodiscard]] std::size_t cached() const;
+    [[nodiscard]] std::size_t skipped() const;  // jobs answered false unchecked (max_wait)
 
 private:
     struct Job {
@@ -68,6 +74,7 @@ private:
         std::string password;
         std::string encoded;
         std::vector<Done> waiters;
+        std::chrono::steady_clock::time_point latest;  // the newest submit for this job
     };
 
     void run();
@@ -83,6 +90,7 @@ private:
     std::list<std::string> lru_;                                     // most recent first
     std::unordered_map<std::string, std::list<std::string>::iterator> cache_;
     std::vector<std::thread> threads_;
+    std::size_t skipped_ = 0;
 };
 
 }  // namespace moth::auth

@@ -28,11 +28,11 @@ bool Core::gate_refuses(Connection& c, const codec::Connect& p, TimePoint now) {
     if (verdict.kind == GateVerdict::Kind::Admit) return false;
     const bool banned = verdict.kind == GateVerdict::Kind::Banned;
     Stats::add(banned ? stats_.banned_refused : stats_.connect_rate_refused);
-    if (shared_.log) {
-        shared_.log(1, "refusing client " + std::string(p.client_id) + " from " + c.remote + ": " + verdict.why);
-    }
-    // 3.x: a ban is "not authorized" (return code 5), a rate "server unavailable" (3): what they can say.
-    connack_error(c, p.version, banned ? ReasonCode::Banned : ReasonCode::ConnectionRateExceeded);
+    // 3.x: a ban is "not authorized" (return code 5), a rate "server unavailable" (3): what they can say. Logged
+    // at debug level: a client in a reconnect loop would fill the log (the counters and the ban's own warning
+    // say it).
+    connack_error(c, p.version, banned ? ReasonCode::Banned : ReasonCode::ConnectionRateExceeded,
+                  "client " + std::string(p.client_id) + ": " + verdict.why, 0);
     return true;
 }
 

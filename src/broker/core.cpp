@@ -203,11 +203,13 @@ void Core::protocol_close(Connection& c, ReasonCode reason, std::string_view why
     drop_connection(c, true, now_);
 }
 
-void Core::connack_error(Connection& c, ProtocolVersion v, ReasonCode reason) {
+void Core::connack_error(Connection& c, ProtocolVersion v, ReasonCode reason, std::string_view why, int level) {
     if (shared_.log) {
-        shared_.log(1, "refusing the connection from " + c.remote + ": CONNACK " +
-                           std::string(codec::reason_code_name(reason)) +
-                           (is_v5(v) ? std::string() : " (return code " + std::to_string(codec::connack_return_code(reason)) + ")"));
+        shared_.log(level, "refusing the connection from " + c.remote + ": CONNACK " +
+                               std::string(codec::reason_code_name(reason)) +
+                               (is_v5(v) ? std::string()
+                                         : " (return code " + std::to_string(codec::connack_return_code(reason)) + ")") +
+                               (why.empty() ? std::string() : ": " + std::string(why)));
     }
     codec::Connack ack;
     ack.reason = reason;

@@ -133,7 +133,9 @@ private:
     bool hand_off_connect(Connection& c, const codec::Packet& p, std::span<const std::byte> from);
     void send_packet(Connection& c, const codec::Packet& p);
     void protocol_close(Connection& c, codec::ReasonCode reason, std::string_view why);
-    void connack_error(Connection& c, codec::ProtocolVersion v, codec::ReasonCode reason);
+    // The refusal is logged (at `level`), with `why` when given.
+    void connack_error(Connection& c, codec::ProtocolVersion v, codec::ReasonCode reason, std::string_view why = {},
+                       int level = 1);
     void drop_connection(Connection& c, bool with_will, TimePoint now);  // network gone or closed by us
     void leave_will(Connection& c, Session& s, TimePoint now);            // at a close that publishes it
     void end_session(Session& s);

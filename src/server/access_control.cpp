@@ -42,6 +42,9 @@ std::unique_ptr<auth::VerifyPool> make_pool(const config::Auth& a) {
     auth::VerifyPool::Options o;
     o.threads = a.verify_threads;
     o.max_queued = a.max_pending_verifications;
+    // The core closes a CONNECT not authenticated within its connect timeout (10 s): a check that waited longer
+    // has nobody left to answer.
+    o.max_wait = std::chrono::seconds(10);
     return std::make_unique<auth::VerifyPool>(std::move(o));
 }
 

@@ -36,6 +36,9 @@ std::optional<std::string> canonical_address(std::string_view s, int family) {
 }
 
 std::string with_port(std::string address, std::uint16_t port) {
+    // IPv6 in brackets ("[::1]:5000"): without them the port reads as part of the address (a ban on ::1 would not
+    // match "::1:5000").
+    if (address.find(':') != std::string::npos) return "[" + address + "]:" + std::to_string(port);
     return address + ":" + std::to_string(port);
 }
 

@@ -19,6 +19,7 @@
 
 #include "broker/core.hpp"
 #include "common/error_text.hpp"
+#include "net/transport.hpp"
 #include "server/http_session.hpp"
 #include "server/listen.hpp"
 #include "server/stream_connection.hpp"
@@ -369,7 +370,7 @@ void Server::Impl::serve(Listener& l, Worker* w, tcp::socket s) {
     boost::system::error_code opt_ec;
     if (shared.config.tcp_nodelay) s.set_option(tcp::no_delay(true), opt_ec);
     auto ep = s.remote_endpoint(opt_ec);
-    std::string remote = opt_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+    std::string remote = opt_ec ? std::string("?") : net::format_endpoint(ep);  // "[v6]:port" for IPv6
     auto& lc = *l.context;
     if (lc.max_connections != 0 && lc.open.load(std::memory_order_relaxed) >= lc.max_connections) {
         refuse_over_limit(lc, remote);

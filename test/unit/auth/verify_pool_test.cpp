@@ -119,6 +119,26 @@ TEST(VerifyPool, CachedSuccessIsAnsweredInsideSubmit) {
     EXPECT_EQ(gate.calls(), 3);
 }
 
+TEST(VerifyPool, JobOlderThanMaxWaitIsAnsweredWithoutHashing) {
+    Gate gate;
+    gate.set_open(false);
+    VerifyPool pool(
+        {.threads = 1, .max_queued = 8, .cache_entries = 16, .verifier = gate.verifier(), .max_wait = 20ms});
+    Answers answers;
+    ASSERT_TRUE(pool.submit("a", "pw", "pw", answers.done("running")));
+    gate.wait_started(1);  // the one thread is busy with "running"
+    ASSERT_TRUE(pool.submit("b", "pw", "pw", answers.done("stale")));
+    // Time passes (the CONNECT behind "stale" has been closed by its connect timeout): not a synchronisation.
+    const auto until = std::chrono::steady_clock::now() + 40ms;
+    while (std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    gate.set_open(true);
+    answers.wait(2);
+    EXPECT_TRUE(answers.answer("running"));
+    EXPECT_FALSE(answers.answer("stale"));
+    EXPECT_EQ(gate.calls(), 1) << "the stale job was never hashed";
+    EXPECT_EQ(pool.skipped(), 1u);
+}
+
 TEST(VerifyPool, FailuresAreNotCached) {
     Gate gate;
     VerifyPool pool({.threads = 1, .max_queued = 8, .cache_entries = 16, .verifier = gate.verifier()});

@@ -62,7 +62,7 @@ TEST(ProxyProtocol, V1Tcp4StopsAtTheEndOfTheHeader) {
 TEST(ProxyProtocol, V1Tcp6) {
     auto p = parse(bytes("PROXY TCP6 2001:DB8::1 2001:db8::2 1234 8883\r\n"));
     ASSERT_EQ(p.status(), Status::Done);
-    EXPECT_EQ(p.source(), std::optional<std::string>("2001:db8::1:1234"));
+    EXPECT_EQ(p.source(), std::optional<std::string>("[2001:db8::1]:1234"));
 }
 
 TEST(ProxyProtocol, V1UnknownKeepsTheSocketAddress) {
