@@ -6,7 +6,7 @@
 #
 #   bench/acl_cost.sh [--runs N]        (default 3; about 2 minutes per run)
 #
-# Uses bench/peers.sh (ONLY_MOTHD=1, MOTHD_EXTRA_TOML) and build/release's mothd and moth.
+# Uses bench/compare_cost.sh (bench/peers.sh with ONLY_MOTHD=1, MOTHD_EXTRA_TOML) and build/release's mothd and moth.
 set -euo pipefail
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS=3
@@ -24,8 +24,4 @@ ACL="$WORK/acl"
     done
 } >"$ACL"
 echo "acl_cost.sh: $(grep -c '^topic' "$ACL") rules" >&2
-ONLY_MOTHD=1 "$ROOT_DIR/bench/peers.sh" --only '^(pairs|fan-out)$' --runs "$RUNS" --out "$WORK/none.md"
-ONLY_MOTHD=1 MOTHD_EXTRA_TOML="auth.acl_file = \"$ACL\"" \
-    "$ROOT_DIR/bench/peers.sh" --only '^(pairs|fan-out)$' --runs "$RUNS" --out "$WORK/acl.md"
-echo "### Without an ACL"; grep '| mothd |' "$WORK/none.md"
-echo "### With the 1,000-rule ACL"; grep '| mothd |' "$WORK/acl.md"
+"$ROOT_DIR/bench/compare_cost.sh" "$RUNS" "With the 1,000-rule ACL" "auth.acl_file = \"$ACL\""

@@ -20,7 +20,8 @@
 #
 # Environment: MOTHD, MOTH (default build/release/...), MOSQUITTO (default /usr/sbin/mosquitto),
 # BROKER_CPU (default 0), GEN_CPU (default 1), PYTHON (default /usr/bin/python3), ONLY_MOTHD=1 (skip mosquitto),
-# MOTHD_EXTRA_TOML (top-level lines added to mothd's config, e.g. 'auth.acl_file = "/tmp/acl"': bench/acl_cost.sh).
+# MOTHD_EXTRA_TOML (top-level lines added to mothd's config, e.g. 'auth.acl_file = "/tmp/acl"': bench/acl_cost.sh),
+# MOTHD_EXTRA_LIMITS (lines added to its [limits] table, e.g. 'publish_rate = 1000': bench/limits_cost.sh).
 set -euo pipefail
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -116,6 +117,7 @@ max_queued_messages = 1000
 # mosquitto has no cap on the bytes waiting for one client (max_queued_bytes 0); mothd's default (1 MB) drops
 # QoS 0 messages for a client that far behind, which a subscription to '#' over 100 k retained topics is.
 max_outgoing_buffer_bytes = 268435456
+${MOTHD_EXTRA_LIMITS:-}
 # mosquitto runs without persistence here, so mothd keeps its state in memory too (the issue's QoS 1 target is
 # "with the memory store"; the sync mode has its own comparison, bench/durability/qos1_throughput.py).
 [storage]
