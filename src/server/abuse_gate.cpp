@@ -127,7 +127,8 @@ void AbuseGate::flapped(limits::Ban::Kind kind, std::string value, const config:
     if (!ban) return;
     ban->source = limits::Ban::Source::Flapping;
     ban->created = wall_();
-    ban->until = ban->created + f.ban_s;
+    // Whole seconds: the ban ends in the second after ban_s has passed, never before (created is rounded down).
+    ban->until = ban->created + 1 + f.ban_s;
     ban->reason = "flapping: more than " +
                   std::to_string(kind == limits::Ban::Kind::ClientId ? f.max_connects : f.address_max_connects) +
                   " connects in " + std::to_string(f.window_s) + " s";
