@@ -7,6 +7,7 @@ storm's Python does not delay its timings. Flapping detection is off so that it 
 
 import asyncio
 import multiprocessing
+import os
 import time
 import unittest
 
@@ -22,13 +23,14 @@ OFFER_S = 1.0  # the attempts are started evenly over this time (or as fast as t
 # runs as fast as mothd answers (a Debug + ASan mothd: about 1,200 CONNECTs a second here, most of them refused). With
 # all 5,000 open at once the pinger's round trips reached 400-730 ms on this loaded 2-core machine, with 1,000 open
 # 77-340 ms, with 250 open 50-90 ms: mothd answers the ready sockets of the storm before the pinger's.
-CONCURRENCY = 250
+CONCURRENCY = int(os.environ.get("MOTH_STORM_CONCURRENCY", "250"))  # the benchmark run sets 5000
 ATTEMPT_TIMEOUT_S = 15.0
 PING_EVERY_S = 0.05
-# Issue 19's target is every PINGREQ round trip under 50 ms during the storm: that is for a benchmark on a release
-# build (bench/connect_storm.sh measures logins, not this yet). Here mothd is a Debug + ASan build on a loaded 2-core
-# machine shared with the storm's own client, so the test asserts a pragmatic 250 ms and prints what it measured.
-MAX_PING_RTT_S = 0.25
+# Issue 19's target is every PINGREQ round trip under 50 ms during the storm: that is for a release build, run as a
+# benchmark (docs/benchmarks.md, "Connection rate storm": MOTHD=<release mothd> MOTH_STORM_CONCURRENCY=5000
+# MOTH_STORM_MAX_PING_MS=50). Here mothd is a Debug + ASan build on a loaded 2-core machine shared with the storm's own
+# client, so the test asserts a pragmatic 250 ms and prints what it measured.
+MAX_PING_RTT_S = float(os.environ.get("MOTH_STORM_MAX_PING_MS", "250")) / 1000
 
 
 def pinger(port, ready, stop, results):
