@@ -118,7 +118,7 @@ TEST(BanList, MatchesClientIdUsernameAndAddress) {
     EXPECT_EQ(who("evil", std::nullopt, "203.0.113.1:5000"), "client_id evil");
     EXPECT_EQ(who("Evil", std::nullopt, "203.0.113.1:5000"), "-");  // ids are case-sensitive
     EXPECT_EQ(who("ok", "mallory", "203.0.113.1:5000"), "username mallory");
-    EXPECT_EQ(who("mallory", std::nullopt, "203.0.113.1:5000"), "-");  // a user name ban is not an id ban
+    EXPECT_EQ(who("mallory", std::nullopt, "203.0.113.1:5000"), "-");         // a user name ban is not an id ban
     EXPECT_EQ(who("evil", "mallory", "203.0.113.1:5000"), "client_id evil");  // the id is asked first
     // IPv4: a /32 and a /8.
     EXPECT_EQ(who("ok", std::nullopt, "192.0.2.7:5000"), "address 192.0.2.7");

@@ -16,7 +16,7 @@ const TimePoint t0 = TimePoint{} + 1000s;
 TEST(FlapDetector, ReportsOnceOnTheConnectPastMax) {
     FlapDetector f;
     for (int i = 0; i < 3; ++i) EXPECT_FALSE(f.record("c", 3, 10s, t0 + i * 1s)) << i;
-    EXPECT_TRUE(f.record("c", 3, 10s, t0 + 3s));  // the 4th within 10 s
+    EXPECT_TRUE(f.record("c", 3, 10s, t0 + 3s));                                     // the 4th within 10 s
     for (int i = 0; i < 20; ++i) EXPECT_FALSE(f.record("c", 3, 10s, t0 + 9s)) << i;  // once per window
     // Other keys count on their own.
     for (int i = 0; i < 3; ++i) EXPECT_FALSE(f.record("d", 3, 10s, t0 + 9s)) << i;

@@ -304,8 +304,7 @@ TEST_F(GateTest, PersistsApiAndFlappingBansButNotConfigOnes) {
     EXPECT_TRUE(gate().remove_ban(Ban::Kind::ClientId, "x"));
     EXPECT_TRUE(gate().remove_ban(Ban::Kind::Address, "2001:db8::/32"));
     EXPECT_TRUE(gate().remove_ban(Ban::Kind::ClientId, "f"));
-    EXPECT_EQ(store.take_ops(),
-              (std::vector<std::string>{"erase bcx", "erase ba2001:db8::/32", "erase bcf"}));
+    EXPECT_EQ(store.take_ops(), (std::vector<std::string>{"erase bcx", "erase ba2001:db8::/32", "erase bcf"}));
     EXPECT_FALSE(gate().remove_ban(Ban::Kind::ClientId, "x"));
     EXPECT_TRUE(store.take_ops().empty());
     // Removing a config ban by hand writes no record of it (at most an erase of the same key, in case an API ban

@@ -36,16 +36,16 @@ Ban ban(Ban::Kind kind, std::string_view value, Ban::Source source, std::optiona
 }
 
 std::vector<Ban> sorted(std::vector<Ban> v) {
-    std::sort(v.begin(), v.end(), [](const Ban& a, const Ban& b) {
-        return std::tie(a.kind, a.value) < std::tie(b.kind, b.value);
-    });
+    std::sort(v.begin(), v.end(),
+              [](const Ban& a, const Ban& b) { return std::tie(a.kind, a.value) < std::tie(b.kind, b.value); });
     return v;
 }
 
 TEST(StoreBans, PutBanThenLoadGivesTheSameBans) {
     const std::vector<Ban> bans{
         ban(Ban::Kind::ClientId, "sensor-1", Ban::Source::Api, std::nullopt, "", 1'700'000'000),
-        ban(Ban::Kind::ClientId, "flappy", Ban::Source::Flapping, 1'700'000'300, "flapping: more than 30", 1'700'000'000),
+        ban(Ban::Kind::ClientId, "flappy", Ban::Source::Flapping, 1'700'000'300, "flapping: more than 30",
+            1'700'000'000),
         ban(Ban::Kind::Username, "mallory", Ban::Source::Api, 1'800'000'000, "reason with \"quotes\"\n", 5),
         ban(Ban::Kind::Username, "ünïcode user", Ban::Source::Api, std::nullopt, "", 0),
         ban(Ban::Kind::Address, "192.0.2.7", Ban::Source::Api, std::nullopt, "one host", 1),
@@ -106,12 +106,12 @@ std::string good_value() {
 
 TEST(StoreBans, CorruptRecordsThrowNamingTheKey) {
     const std::string v = good_value();
-    expect_corrupt("bxsomething", v, "bxsomething");         // no such kind letter
-    expect_corrupt("b", v, "b");                             // no kind at all
+    expect_corrupt("bxsomething", v, "bxsomething");            // no such kind letter
+    expect_corrupt("b", v, "b");                                // no kind at all
     expect_corrupt("banot-an-address", v, "banot-an-address");  // not a range
-    expect_corrupt("ba10.0.0.1/8", v, "ba10.0.0.1/8");       // host bits set
-    expect_corrupt("bc", v, "bc");                           // an empty client id
-    expect_corrupt(std::string("b\x01x", 3), v, "b.x");     // named in printable characters
+    expect_corrupt("ba10.0.0.1/8", v, "ba10.0.0.1/8");          // host bits set
+    expect_corrupt("bc", v, "bc");                              // an empty client id
+    expect_corrupt(std::string("b\x01x", 3), v, "b.x");         // named in printable characters
     std::string bad_source = v;
     bad_source[0] = 7;
     expect_corrupt("bcx", bad_source, "bcx");
