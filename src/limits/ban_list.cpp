@@ -60,7 +60,8 @@ bool BanList::add(Ban ban) {
 
 bool BanList::remove(Ban::Kind kind, std::string_view value) {
     std::unique_lock lock(mutex_);
-    // An address is looked up by its canonical text, so "10.0.0.0/8" and "10.0.0.0/08" name the same ban.
+    // An address is looked up by its canonical text, so "192.0.2.7/32" and "192.0.2.7" (or "2001:0db8::/32" and
+    // "2001:db8::/32") name the same ban; text parse_cidr refuses ("10.0.0.0/08") names none.
     std::string key(value);
     if (kind == Ban::Kind::Address) {
         if (auto r = parse_cidr(value)) key = to_string(*r);
