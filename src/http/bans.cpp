@@ -39,7 +39,7 @@ json ban_json(const limits::Ban& b) {
            {"created", b.created}};
     if (b.until) {
         j["until"] = *b.until;
-        j["until_text"] = rfc3339_seconds(*b.until);
+        if (auto text = rfc3339_seconds(*b.until); !text.empty()) j["until_text"] = std::move(text);
     }
     return j;
 }
