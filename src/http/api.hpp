@@ -22,6 +22,10 @@
 
 #include "broker/admin.hpp"
 
+namespace moth::broker {
+class Gate;
+}  // namespace moth::broker
+
 namespace moth::http {
 
 inline constexpr std::size_t kMaxBodyBytes = 1024 * 1024;      // larger request bodies: 413
@@ -63,6 +67,13 @@ struct StatsInfo {
     std::uint64_t connection_failures = 0;  // connections closed because a call into the core threw
     std::uint64_t auth_failures = 0;        // CONNECTs refused by authentication
     std::uint64_t denied = 0;               // PUBLISH, SUBSCRIBE and wills refused by the ACL
+    // Abuse limits (issue 19).
+    std::uint64_t throttled = 0;             // times a client's input paused for its publish rate
+    std::uint64_t rate_disconnects = 0;      // clients disconnected for their publish rate
+    std::uint64_t connect_rate_refused = 0;  // CONNECTs refused by a connection rate
+    std::uint64_t banned_refused = 0;        // CONNECTs refused by a ban
+    std::uint64_t flapping_bans = 0;         // bans flapping detection gave
+    std::uint64_t bans = 0;                  // bans in force now
 };
 
 struct RetainedInfo {
@@ -107,6 +118,9 @@ public:
         std::string content;
     };
     virtual void read_static(std::string web_root, std::string path, std::function<void(std::optional<File>)> done) = 0;
+    // The broker's ban list and abuse limits (thread-safe, callable from this thread); null when the broker has
+    // none (the ban routes answer 503).
+    [[nodiscard]] virtual broker::Gate* gate() = 0;
 };
 
 struct Settings {
@@ -152,6 +166,8 @@ private:
 [[nodiscard]] std::optional<std::string> resolve_static(const std::string& web_root, std::string_view path);
 // RFC 3339 UTC with seconds: "2026-11-24T22:50:43Z".
 [[nodiscard]] std::string rfc3339(std::chrono::system_clock::time_point t);
+// The same for a time in Unix seconds (bans are kept in those); "" for a time gmtime cannot represent.
+[[nodiscard]] std::string rfc3339_seconds(std::int64_t unix_s);
 // The Prometheus text exposition format 0.0.4 of the stats and per-listener connection counts.
 [[nodiscard]] std::string metrics_text(const StatsInfo& stats,
                                        const std::vector<std::pair<std::string, std::size_t>>& connections);

@@ -23,14 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-Response json_response(unsigned status, const json& j) {
-    Response r;
-    r.status = status;
-    r.content_type = "application/json";
-    r.body = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    return r;
-}
-
 json client_json(const broker::ClientInfo& c, std::chrono::system_clock::time_point now) {
     return json{{"client_id", c.client_id},
                 {"username", c.username},
@@ -45,7 +37,9 @@ json client_json(const broker::ClientInfo& c, std::chrono::system_clock::time_po
                 {"subscriptions", c.subscriptions},
                 {"inflight", c.inflight},
                 {"queued", c.queued},
-                {"denied", c.denied}};
+                {"denied", c.denied},
+                {"throttled", c.throttled},
+                {"publish_rate", c.publish_rate ? json(*c.publish_rate) : json(nullptr)}};
 }
 
 json subscription_json(const broker::SubscriptionInfo& s) {
@@ -357,7 +351,7 @@ struct Route {
     void (*handler)(Call&);
 };
 
-constexpr std::array<Route, 9> kRoutes{{
+constexpr std::array<Route, 11> kRoutes{{
     {"stats", stats},
     {"clients", clients},
     {"clients/", client},
@@ -367,9 +361,19 @@ constexpr std::array<Route, 9> kRoutes{{
     {"listeners", listeners},
     {"publish", publish},
     {"dashboard", dashboard},
+    {"bans", bans},
+    {"bans/", ban},
 }};
 
 }  // namespace
+
+Response json_response(unsigned status, const json& j) {
+    Response r;
+    r.status = status;
+    r.content_type = "application/json";
+    r.body = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    return r;
+}
 
 Response error(unsigned status, std::string_view why) {
     return json_response(status, json{{"error", why}});

@@ -7,10 +7,14 @@
 #include <functional>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "http/api.hpp"
 
 namespace moth::http::detail {
 
+// `j` as the JSON body of a response with `status`.
+[[nodiscard]] Response json_response(unsigned status, const nlohmann::json& j);
 // A JSON body {"error": why} with `status`.
 [[nodiscard]] Response error(unsigned status, std::string_view why);
 // 405 with an Allow header listing `allow`.
@@ -28,6 +32,10 @@ struct Call {
     // Whether the method is `allowed` ("GET" also takes HEAD, as everywhere on this server); answers 405 if not.
     [[nodiscard]] bool only(std::string_view allowed);
 };
+
+// The ban list (bans.cpp): GET, HEAD and POST /api/v1/bans; DELETE /api/v1/bans/<kind>/<value>.
+void bans(Call& c);
+void ban(Call& c);
 
 // Answers /api/v1/<call.path> by the route for that path; 404 when there is none.
 void route_api(Call call);

@@ -79,9 +79,13 @@ std::optional<std::string> resolve_static(const std::string& web_root, std::stri
 }
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {
-    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    return rfc3339_seconds(static_cast<std::int64_t>(std::chrono::system_clock::to_time_t(t)));
+}
+
+std::string rfc3339_seconds(std::int64_t unix_s) {
+    const auto secs = static_cast<std::time_t>(unix_s);
     std::tm tm{};
-    gmtime_r(&secs, &tm);
+    if (gmtime_r(&secs, &tm) == nullptr) return {};
     std::array<char, 32> buf{};
     const std::size_t n = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
     return std::string(buf.data(), n);
@@ -139,6 +143,17 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
     single("moth_auth_failures_total", "counter", "CONNECTs refused by authentication since start.", s.auth_failures);
     single("moth_access_denied_total", "counter", "PUBLISH, SUBSCRIBE and wills refused by the ACL since start.",
            s.denied);
+    single("moth_publish_throttled_total", "counter",
+           "Times a client's input was paused for its publish rate since start.", s.throttled);
+    single("moth_publish_rate_disconnects_total", "counter", "Clients disconnected for their publish rate since start.",
+           s.rate_disconnects);
+    metric("moth_connections_refused_total", "counter",
+           "CONNECTs refused by the abuse limits since start, by reason (a connection rate, a ban).");
+    out +=
+        "moth_connections_refused_total{reason=\"connection_rate\"} " + std::to_string(s.connect_rate_refused) + "\n";
+    out += "moth_connections_refused_total{reason=\"banned\"} " + std::to_string(s.banned_refused) + "\n";
+    single("moth_flapping_bans_total", "counter", "Bans given by flapping detection since start.", s.flapping_bans);
+    single("moth_bans", "gauge", "Bans in force now (config file, API and flapping detection).", s.bans);
     metric("moth_connections", "gauge", "Open MQTT connections per listener.");
     for (const auto& [name, n] : connections) {
         out += "moth_connections{listener=\"" + label(name) + "\"} " + std::to_string(n) + "\n";

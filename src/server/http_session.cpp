@@ -86,6 +86,14 @@ public:
         s.connection_failures = t.connection_failures;
         s.auth_failures = t.auth_failures;
         s.denied = t.denied;
+        s.throttled = t.throttled;
+        s.rate_disconnects = t.rate_disconnects;
+        s.connect_rate_refused = t.connect_rate_refused;
+        s.banned_refused = t.banned_refused;
+        if (sh.gate != nullptr) {
+            s.flapping_bans = sh.gate->flapping_bans();
+            s.bans = sh.gate->bans().size();
+        }
         std::lock_guard lock(ctx_.shared->retained_mutex);
         s.retained = ctx_.shared->retained.size();
         return s;
@@ -232,6 +240,9 @@ public:
             std::move(done));
     }
 
+    // The Gate synchronizes itself (every worker asks it at each CONNECT), so the API may call it on this thread.
+    broker::Gate* gate() override { return ctx_.shared->gate; }
+
 private:
     [[nodiscard]] std::filesystem::path dashboard_file() const {
         return std::filesystem::path(ctx_.data_dir) / "console" / "dashboard.json";
@@ -261,11 +272,13 @@ struct Waiter {
 bhttp::response<bhttp::string_body> to_beast(http::Response r, unsigned version, bool keep_alive, bool head) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
     res.set(bhttp::field::server, "moth");
-    res.set(bhttp::field::content_type, r.content_type);
+    if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
     for (auto& [name, value] : r.headers) res.set(name, value);
     res.keep_alive(keep_alive);
     res.body() = std::move(r.body);
     res.prepare_payload();
+    // A 204 has no body by definition, and must not say Content-Length (RFC 9110, 8.6).
+    if (r.status == 204) res.erase(bhttp::field::content_length);
     if (head) res.body().clear();  // Content-Length still says what a GET would get
     return res;
 }

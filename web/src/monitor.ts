@@ -1,5 +1,6 @@
-// Monitor page: the broker seen through its HTTP API (stats, clients, sessions, retained messages) polled every
-// few seconds, rates drawn from the cumulative counters, and $SYS values through an MQTT subscription.
+// Monitor page: the broker seen through its HTTP API (stats, clients, sessions, retained messages, bans) polled
+// every few seconds, rates drawn from the cumulative counters, and $SYS values through an MQTT subscription.
+import { banClient, loadBans, mountBans } from "./bans";
 import { TimeChart } from "./chart";
 import {
   $,
@@ -45,6 +46,8 @@ interface ClientInfo {
   inflight: number;
   queued: number;
   denied: number; // PUBLISH, SUBSCRIBE and wills refused by the ACL on this connection
+  throttled?: number; // times slowed down for its publish rate (absent from brokers before issue 19)
+  publish_rate?: number | null; // PUBLISH per second over the last second; null: no rate limit applies
 }
 interface SessionInfo {
   client_id: string;
@@ -120,6 +123,24 @@ function deniedCell(denied: number): string {
   return `<td class="num denied${denied ? " nonzero" : ""}" data-col="denied"${title}>${denied}</td>`;
 }
 
+// Throttling is the broker doing its job, not an alarm: shown, with the client's current rate where a limit applies.
+function throttledCell(c: ClientInfo): string {
+  const n = c.throttled ?? 0;
+  const rate = typeof c.publish_rate === "number" ? `<div class="muted">${c.publish_rate.toFixed(1)}/s</div>` : "";
+  const title = n ? ` title="slowed down ${n} times for its publish rate"` : "";
+  return `<td class="num throttled${n ? " nonzero" : ""}" data-col="throttled"${title}>${n}${rate}</td>`;
+}
+
+function actionButton(label: string, ariaLabel: string, onClick: () => void): HTMLButtonElement {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "btn btn-small";
+  b.textContent = label;
+  b.setAttribute("aria-label", ariaLabel);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
 function renderClients(): void {
   const q = input("#clients-filter").value.trim().toLowerCase();
   const shown = clients.filter((c) => !q || c.client_id.toLowerCase().includes(q) || c.address.toLowerCase().includes(q));
@@ -132,16 +153,13 @@ function renderClients(): void {
       tr.innerHTML = `<td class="mono">${escapeHtml(c.client_id)}${c.username ? `<div class="muted">${escapeHtml(c.username)}</div>` : ""}</td>
         <td class="mono">${escapeHtml(c.address)}</td><td>${versionName(c.protocol_version)}</td>
         <td><span class="badge">${escapeHtml(c.transport)}</span></td><td>${escapeHtml(c.listener)}</td>
-        <td><time datetime="${escapeHtml(c.connected_since)}">${Number.isNaN(since.getTime()) ? escapeHtml(c.connected_since) : formatTimestamp(since)}</time></td>
+        <td class="since"><time datetime="${escapeHtml(c.connected_since)}">${Number.isNaN(since.getTime()) ? escapeHtml(c.connected_since) : formatTimestamp(since)}</time></td>
         <td class="num">${c.subscriptions}</td><td class="num">${c.inflight}</td><td class="num">${c.queued}</td>
-        ${deniedCell(c.denied)}<td></td>`;
-      const b = document.createElement("button");
-      b.type = "button";
-      b.className = "btn btn-small";
-      b.textContent = "Disconnect";
-      b.setAttribute("aria-label", `Disconnect ${c.client_id}`);
-      b.addEventListener("click", () => void disconnectClient(c.client_id));
-      tr.lastElementChild!.append(b);
+        ${deniedCell(c.denied)}${throttledCell(c)}<td class="row-actions"></td>`;
+      tr.lastElementChild!.append(
+        actionButton("Disconnect", `Disconnect ${c.client_id}`, () => void disconnectClient(c.client_id)),
+        actionButton("Ban", `Ban ${c.client_id}`, () => void banClient(c.client_id)),
+      );
       return tr;
     }),
   );
@@ -307,6 +325,7 @@ async function poll(): Promise<void> {
     clients = cl.clients;
     renderClients();
     renderSessions(sess.sessions);
+    void loadBans();
     showError(null);
     $("#mon-updated").textContent = `updated ${formatTimestamp(new Date())}`;
     document.body.dataset.loaded = "true";
@@ -322,6 +341,7 @@ async function poll(): Promise<void> {
 
 $("#retained-refresh").addEventListener("click", () => void loadRetained().catch((e) => toast((e as Error).message, "error")));
 input("#clients-filter").addEventListener("input", renderClients);
+mountBans(() => void poll());
 
 // --- $SYS -------------------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "fake_backend.hpp"
 #include "http/assets.hpp"
 #include "http/origin.hpp"
 
@@ -113,79 +114,7 @@ TEST_F(ResolveStatic, NothingOutsideTheRoot) {
     }
 }
 
-// ---- the Api with a fake backend ----
-
-class FakeBackend : public Backend {
-public:
-    StatsInfo stats() override {
-        StatsInfo s;
-        s.version = "test";
-        s.workers = 2;
-        s.retained = 1;
-        return s;
-    }
-    void snapshot(broker::SnapshotQuery query, std::function<void(broker::CoreSnapshot)> done) override {
-        queries.push_back(query);
-        done(snap);
-    }
-    std::vector<RetainedInfo> retained(std::string_view filter, std::size_t limit, bool& truncated) override {
-        last_filter = std::string(filter);
-        last_limit = limit;
-        truncated = false;
-        return {};
-    }
-    std::vector<ListenerInfo> listeners() override {
-        return {{"mqtt-0", "mqtt", "0.0.0.0", 1883, true}, {"http-1", "http", "127.0.0.1", 8080, false}};
-    }
-    void disconnect(std::string client_id, std::function<void(bool)> done) override { done(client_id == "known"); }
-    std::optional<std::string> publish(broker::BrokerPublish m) override {
-        if (refuse) return refuse;
-        published.push_back(std::move(m));
-        return std::nullopt;
-    }
-    std::optional<std::string> refuse;  // what publish() answers, when set
-    void load_dashboard(std::function<void(std::optional<std::string>, std::string)> done) override {
-        done(dashboard, {});
-    }
-    void save_dashboard(std::string doc, std::function<void(std::string)> done) override {
-        dashboard = std::move(doc);
-        done({});
-    }
-    void read_static(std::string, std::string, std::function<void(std::optional<File>)> done) override {
-        done(std::nullopt);
-    }
-
-    broker::CoreSnapshot snap;
-    std::vector<broker::SnapshotQuery> queries;
-    std::vector<broker::BrokerPublish> published;
-    std::optional<std::string> dashboard;
-    std::string last_filter;
-    std::size_t last_limit = 0;
-};
-
-Request make(std::string method, std::string target, std::string auth = {}, std::string body = {}) {
-    Request r;
-    r.method = std::move(method);
-    r.target = std::move(target);
-    r.authorization = std::move(auth);
-    r.body = std::move(body);
-    return r;
-}
-
-Response send(Api& api, const Request& request) {
-    std::optional<Response> out;
-    api.handle(request, [&](Response r) { out = std::move(r); });
-    EXPECT_TRUE(out.has_value());  // the fake answers at once
-    return out.value_or(Response{});
-}
-
-// A request as curl or a script sends it: JSON bodies say so, no Origin, no Sec-Fetch-Site.
-Response call(Api& api, std::string method, std::string target, std::string body = {}, std::string auth = {}) {
-    Request r = make(std::move(method), std::move(target), std::move(auth), std::move(body));
-    r.content_type = "application/json";
-    r.host = "127.0.0.1:8080";
-    return send(api, r);
-}
+// ---- the Api with a fake backend (fake_backend.hpp) ----
 
 TEST(HttpApi, OpenWhenNoCredentialsAreSet) {
     FakeBackend b;
