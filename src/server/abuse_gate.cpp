@@ -89,14 +89,14 @@ broker::GateVerdict AbuseGate::on_connect(const broker::ConnectAttempt& a, broke
     const auto& f = s->flapping;
     if (!f.enabled) return {};
     const std::chrono::seconds window(f.window_s);
-    if (!a.client_id.empty() && flapping_ids_.record(a.client_id, f.max_connects, window, now)) {
-        flapped(limits::Ban::Kind::ClientId, std::string(a.client_id), f);
+    if (!a.client_id.empty() && flapping_ids_.record(a.client_id, f.max_connects, window, now) &&
+        flapped(limits::Ban::Kind::ClientId, std::string(a.client_id), f)) {
         return {Kind::Banned, "flapping: more than " + std::to_string(f.max_connects) + " connects in " +
                                   std::to_string(f.window_s) + " s; banned for " + std::to_string(f.ban_s) + " s"};
     }
     const auto address = address_of(a.remote);
-    if (f.address_max_connects > 0 && flapping_addresses_.record(address, f.address_max_connects, window, now)) {
-        flapped(limits::Ban::Kind::Address, std::string(address), f);
+    if (f.address_max_connects > 0 && flapping_addresses_.record(address, f.address_max_connects, window, now) &&
+        flapped(limits::Ban::Kind::Address, std::string(address), f)) {
         return {Kind::Banned, "flapping address: more than " + std::to_string(f.address_max_connects) +
                                   " connects in " + std::to_string(f.window_s) + " s; banned for " +
                                   std::to_string(f.ban_s) + " s"};
@@ -122,9 +122,9 @@ std::optional<std::string> AbuseGate::over_rate(const Settings& s, const broker:
     return std::nullopt;
 }
 
-void AbuseGate::flapped(limits::Ban::Kind kind, std::string value, const config::Flapping& f) {
+bool AbuseGate::flapped(limits::Ban::Kind kind, std::string value, const config::Flapping& f) {
     auto ban = limits::make_ban(kind, value);
-    if (!ban) return;
+    if (!ban) return false;  // an address mothd cannot parse: nothing to ban, the CONNECT goes on
     ban->source = limits::Ban::Source::Flapping;
     ban->created = wall_();
     // Whole seconds: the ban ends in the second after ban_s has passed, never before (created is rounded down).
@@ -139,6 +139,7 @@ void AbuseGate::flapped(limits::Ban::Kind kind, std::string value, const config:
     bans_.add(std::move(*ban));
     // A flapping client is refused at this CONNECT; others it matches (an address ban) go too.
     if (kind == limits::Ban::Kind::Address && ban_added_) ban_added_();
+    return true;
 }
 
 std::optional<std::string> AbuseGate::banned(std::string_view client_id, std::optional<std::string_view> username,

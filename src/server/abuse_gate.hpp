@@ -59,7 +59,8 @@ private:
     [[nodiscard]] std::shared_ptr<const Settings> settings() const;
     std::optional<std::string> over_rate(const Settings& s, const broker::ConnectAttempt& a,
                                          broker::TimePoint now);
-    void flapped(limits::Ban::Kind kind, std::string value, const config::Flapping& f);
+    // Bans `value` for f.ban_s (logged, counted, persisted). False when it is no valid ban value.
+    bool flapped(limits::Ban::Kind kind, std::string value, const config::Flapping& f);
     void persist(const limits::Ban& ban, bool erase);
 
     Log log_;

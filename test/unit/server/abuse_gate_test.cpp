@@ -185,7 +185,7 @@ TEST_F(GateTest, FlappingClientIdIsBanned) {
     ASSERT_TRUE(b);
     EXPECT_EQ(b->source, Ban::Source::Flapping);
     EXPECT_EQ(b->created, wall);
-    EXPECT_EQ(b->until, wall + 60);
+    EXPECT_EQ(b->until, wall + 1 + 60) << "whole seconds: the ban ends once 60 s have passed, never before";
     EXPECT_EQ(connect("other"), Verdict::Admit);
 
     // Refused while banned, well past the detection window, without counting more flapping bans.
@@ -195,8 +195,11 @@ TEST_F(GateTest, FlappingClientIdIsBanned) {
         EXPECT_EQ(connect("flappy"), Verdict::Banned) << i;
     }
     EXPECT_TRUE(gate().banned("flappy", std::nullopt, "192.0.2.1:1"));
-    wall += 10;  // created + 60
+    wall += 10;  // created + 60: still banned (the second it was created in may have been almost over)
     now += 10s;
+    EXPECT_EQ(connect("flappy"), Verdict::Banned);
+    wall += 1;  // created + 61
+    now += 1s;
     EXPECT_EQ(connect("flappy"), Verdict::Admit);
     EXPECT_EQ(gate().flapping_bans(), 1U);
     EXPECT_FALSE(find(gate().bans(), Ban::Kind::ClientId, "flappy"));

@@ -133,7 +133,7 @@ TEST(ProxyProtocol, V2ProxyIpv6) {
     body[32] = 0x12, body[33] = 0x34;                                                 // port 4660
     auto p = parse(v2(0x21, 0x21, body));
     ASSERT_EQ(p.status(), Status::Done);
-    EXPECT_EQ(p.source(), std::optional<std::string>("2001:db8::5:4660"));
+    EXPECT_EQ(p.source(), std::optional<std::string>("[2001:db8::5]:4660"));
 }
 
 TEST(ProxyProtocol, V2LocalAndUnspecKeepTheSocketAddress) {
@@ -168,7 +168,7 @@ TEST(ForwardedFor, FirstAddressOfXForwardedFor) {
     std::array<std::string_view, 1> v6{" 2001:DB8::7 ,10.0.0.1"};
     EXPECT_EQ(forwarded_client(v6, {}), std::optional<std::string>("2001:db8::7"));
     std::array<std::string_view, 1> with_port{"[2001:db8::7]:4711"};
-    EXPECT_EQ(forwarded_client(with_port, {}), std::optional<std::string>("2001:db8::7:4711"));
+    EXPECT_EQ(forwarded_client(with_port, {}), std::optional<std::string>("[2001:db8::7]:4711"));
     std::array<std::string_view, 1> v4_port{"203.0.113.7:5000"};
     EXPECT_EQ(forwarded_client(v4_port, {}), std::optional<std::string>("203.0.113.7:5000"));
 }
@@ -177,7 +177,7 @@ TEST(ForwardedFor, ForwardedHeaderWhenNoXForwardedFor) {
     std::array<std::string_view, 1> fwd{"for=192.0.2.60;proto=http;by=203.0.113.43, for=198.51.100.17"};
     EXPECT_EQ(forwarded_client({}, fwd), std::optional<std::string>("192.0.2.60"));
     std::array<std::string_view, 1> quoted{"proto=https; For=\"[2001:db8:cafe::17]:4711\""};
-    EXPECT_EQ(forwarded_client({}, quoted), std::optional<std::string>("2001:db8:cafe::17:4711"));
+    EXPECT_EQ(forwarded_client({}, quoted), std::optional<std::string>("[2001:db8:cafe::17]:4711"));
     std::array<std::string_view, 1> xff{"203.0.113.7"};
     EXPECT_EQ(forwarded_client(xff, fwd), std::optional<std::string>("203.0.113.7")) << "X-Forwarded-For first";
 }
