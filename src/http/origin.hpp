@@ -2,7 +2,7 @@
 // Cross-site request checks for the http listener (docs/security.md): which Origin is the listener's own, and
 // whether a request to the API shows that a web page on another site made the visitor's browser send it.
 // Pure functions on header values: no I/O, shared by the API (src/http/api.cpp) and the /mqtt WebSocket upgrade
-// (src/server/stream_connection.cpp).
+// (src/server/ws_handshake.cpp).
 #include <optional>
 #include <string>
 #include <string_view>
