@@ -419,7 +419,7 @@ class ListenerOptionsTestCase(ListenerTestMixin, BrokerTestCase):
             s.sendall(ws_frame(connect_packet(cid)))
             s.sendall(ws_frame(connect_packet(cid)))
             self.read_until_closed(s)
-            self.expect_closing_line(f"2001:db8::{i + 1}:4711", cid)
+            self.expect_closing_line(f"[2001:db8::{i + 1}]:4711", cid)
         # Plain TLS without the header: closed before the handshake, logged once.
         raw = self.connect_raw(self.ports["tls-proxied"])
         with self.assertRaises((ssl.SSLError, OSError)):
@@ -430,7 +430,7 @@ class ListenerOptionsTestCase(ListenerTestMixin, BrokerTestCase):
     def test_x_forwarded_for(self):
         self.start(listener("ws-xff", "ws", trust_x_forwarded_for=True) + listener("ws-plain", "ws"))
         cases = (("ws-xff", ["X-Forwarded-For: 203.0.113.50, 10.0.0.1"], "203.0.113.50"),
-                 ("ws-xff", ['Forwarded: for="[2001:db8:cafe::17]:4711";proto=https'], "2001:db8:cafe::17:4711"),
+                 ("ws-xff", ['Forwarded: for="[2001:db8:cafe::17]:4711";proto=https'], "[2001:db8:cafe::17]:4711"),
                  ("ws-xff", ["X-Forwarded-For: unknown"], None),  # nothing usable: the socket's address
                  ("ws-plain", ["X-Forwarded-For: 203.0.113.51"], None))  # not trusted: the socket's address
         for name, headers, address in cases:
