@@ -1,5 +1,9 @@
 #include "auth/verify_pool.hpp"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <openssl/evp.h>
 
 #include <stdexcept>
@@ -79,6 +83,11 @@ bool VerifyPool::submit(std::string username, std::string password, std::string 
 }
 
 void VerifyPool::run() {
+    if (options_.nice != 0) {
+        // Linux applies setpriority to the calling thread when given its thread id. Failing (e.g. not allowed to
+        // lower a nice value) changes nothing but the priority: ignored.
+        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), options_.nice);
+    }
     for (;;) {
         std::shared_ptr<Job> job;
         bool stale = false;

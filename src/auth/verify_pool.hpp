@@ -48,6 +48,9 @@ public:
         // the connect timeout has closed every connection waiting for it (a storm must not leave the pool hashing
         // for clients long gone). Zero: every job is checked.
         std::chrono::steady_clock::duration max_wait{};
+        // The pool's threads run at this nice value (Linux: per thread), so that a storm of logins takes the CPU
+        // the network workers leave over instead of delaying their messages. 0: the process's own priority.
+        int nice = 0;
     };
 
     VerifyPool();

@@ -42,9 +42,12 @@ std::unique_ptr<auth::VerifyPool> make_pool(const config::Auth& a) {
     auth::VerifyPool::Options o;
     o.threads = a.verify_threads;
     o.max_queued = a.max_pending_verifications;
-    // The core closes a CONNECT not authenticated within its connect timeout (10 s): a check that waited longer
-    // has nobody left to answer.
-    o.max_wait = std::chrono::seconds(10);
+    // The core closes a CONNECT not authenticated within its connect timeout (10 s, checked on its 250 ms tick): a
+    // check that waited longer than that and a margin has nobody left to answer (a skipped check answers "refused",
+    // which must never reach a client that is still waiting).
+    o.max_wait = std::chrono::seconds(11);
+    // Logins yield to the workers: a connect storm slows the logins, not everyone's messages (issue 18's target).
+    o.nice = 10;
     return std::make_unique<auth::VerifyPool>(std::move(o));
 }
 
