@@ -91,6 +91,8 @@ public:
     void apply_unsubscribe(const std::string& filter, SessionId session);
     // SIGHUP: new limits and features apply to new connections and new packets from now on.
     void reconfigure(const config::Config& c) { cfg_ = c; }
+    // This worker's configuration: the start-up one, or the last reload's.
+    [[nodiscard]] const config::Config& config() const { return cfg_; }
     // The authorizer's rules changed (a reload): subscriptions they no longer allow are removed (logged), and every
     // delivery from now on is checked against the new rules (the router's cache starts over by itself).
     void on_rules_changed(TimePoint now);

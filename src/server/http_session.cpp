@@ -148,8 +148,8 @@ public:
     }
 
     std::vector<http::ListenerInfo> listeners() override {
-        // The configuration mothd started with (read-only from then on; a SIGHUP does not replace it).
-        const config::Config& cfg = ctx_.shared->config;
+        // This worker's copy of the configuration (runs on the worker's thread): a SIGHUP's allow_anonymous shows.
+        const config::Config& cfg = w_.core().config();
         std::vector<http::ListenerInfo> out;
         for (const auto& b : ctx_.bound) {
             const auto it = std::find_if(cfg.listeners.begin(), cfg.listeners.end(),
