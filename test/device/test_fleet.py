@@ -65,6 +65,7 @@ class FleetTest(BrokerTestCase, DeviceTestCase):
         width = max(4, len(str(COUNT)))
         ids = [f"TEST-{n:0{width}d}" for n in range(1, COUNT + 1)]
         connected = set()
+        connects = 0  # "- ok." lines: a device whose connection was lost (a keepalive missed under load) connects again
         published = {"mytopic/temp": collections.Counter(), "mytopic/humid": collections.Counter()}
         rx_ok = re.compile(r'^\[(TEST-\d+)\] MQTT: Connecting to broker .*client name "(TEST-\d+)" .* - ok\.')
         rx_pub = re.compile(r"^\[(TEST-\d+)\] MQTT << \[(mytopic/\w+)\] (-?\d+\.\d\d)$")
@@ -73,6 +74,7 @@ class FleetTest(BrokerTestCase, DeviceTestCase):
             if m:
                 self.assertEqual(m.group(1), m.group(2))
                 connected.add(m.group(1))
+                connects += 1
                 continue
             m = rx_pub.match(line)
             if m:
@@ -99,9 +101,12 @@ class FleetTest(BrokerTestCase, DeviceTestCase):
             max_connected = counter.max_connected
         # A power cut can fall between a device's publish and its "MQTT << ..." line: at most one such reading
         # per device arrives without having been reported.
+        # A will per connection that ended without DISCONNECT, never more: every device's last one (the power cut),
+        # plus one per connection lost earlier (the device then connected again).
         for topic, n in expected.items():
             self.assertGreaterEqual(got[topic], n, topic)
-            self.assertLessEqual(got[topic], n + (COUNT if topic.startswith("mytopic/") else 0), topic)
+            most = n + COUNT if topic.startswith("mytopic/") else connects
+            self.assertLessEqual(got[topic], most, topic)
         # $SYS (every second): all devices were connected at once, plus this subscriber.
         self.assertGreaterEqual(max_connected, COUNT + 1)
         total = sum(expected.values()) - COUNT
