@@ -81,6 +81,9 @@ Reader<Ban> kind_reader(Ban::Kind kind) {
                        quote(s);
             }
             ban.range = range;
+            ban.kind = kind;
+            ban.value = to_string(*range);  // canonical, as the ban list keys it
+            return std::nullopt;
         } else if (auto problem = non_empty(s)) {
             return problem;
         } else if (auto bad = mqtt_string(s)) {
@@ -154,18 +157,6 @@ void read_bans(const toml::node& node, std::size_t line, Config& config, Collect
 }
 
 }  // namespace detail
-
-std::string_view to_string(Ban::Kind kind) noexcept {
-    switch (kind) {
-        case Ban::Kind::ClientId:
-            return "client_id";
-        case Ban::Kind::Username:
-            return "username";
-        case Ban::Kind::Address:
-            return "address";
-    }
-    return "?";
-}
 
 namespace {
 

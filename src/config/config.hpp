@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/cidr.hpp"
+#include "limits/ban_list.hpp"
 #include "config/durability.hpp"
 #include "topic/shared_policy.hpp"
 
@@ -194,18 +195,11 @@ struct Flapping {
     bool operator==(const Flapping&) const = default;
 };
 
-// [[ban]]: a client refused at CONNECT, by client id, user name or source address range.
-struct Ban {
-    enum class Kind { ClientId, Username, Address };
-    Kind kind = Kind::ClientId;
-    std::string value;            // exactly one of the keys client_id, username, address is given
-    std::optional<Cidr> range;    // Address only: parse_cidr(value)
-    std::string reason;           // optional key `reason` (for logs and the API)
-    std::optional<std::int64_t> until;  // optional key `until` (RFC 3339, UTC): Unix seconds; unset = for ever
-    bool operator==(const Ban&) const = default;
-};
-// The key that names a ban's kind in the file: "client_id", "username", "address".
-[[nodiscard]] std::string_view to_string(Ban::Kind kind) noexcept;
+// [[ban]]: a client refused at CONNECT, by client id, user name or source address range: the ban list's own type
+// (src/limits/ban_list.hpp), source Config. Exactly one of the keys client_id, username, address gives kind and value
+// (an address in its canonical text, with `range`); `reason` and `until` (RFC 3339, UTC: Unix seconds) are optional.
+// limits::to_string(Ban::Kind) names the keys: "client_id", "username", "address".
+using Ban = limits::Ban;
 
 // The listener's allow_anonymous, or the [auth] default.
 [[nodiscard]] inline bool anonymous_allowed(const Listener& l, const Auth& a) {

@@ -24,7 +24,7 @@ struct Ban {
     std::optional<Cidr> range;  // Address only
     std::string reason;
     std::optional<std::int64_t> until;  // none: until removed
-    Source source = Source::Api;
+    Source source = Source::Config;  // the API and flapping detection set theirs
     std::int64_t created = 0;
 
     [[nodiscard]] bool expired(std::int64_t now) const { return until && now >= *until; }

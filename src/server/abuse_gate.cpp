@@ -33,19 +33,6 @@ std::string_view address_of(std::string_view remote) {
     return remote;
 }
 
-limits::Ban ban_from_config(const config::Ban& b) {
-    limits::Ban out;
-    out.kind = b.kind == config::Ban::Kind::ClientId   ? limits::Ban::Kind::ClientId
-               : b.kind == config::Ban::Kind::Username ? limits::Ban::Kind::Username
-                                                       : limits::Ban::Kind::Address;
-    out.value = b.range ? to_string(*b.range) : b.value;
-    out.range = b.range;
-    out.reason = b.reason;
-    out.until = b.until;
-    out.source = limits::Ban::Source::Config;
-    return out;
-}
-
 AbuseGate::AbuseGate(const config::Config& config, Log log, WallClock wall)
     : log_(std::move(log)), wall_(wall ? std::move(wall) : WallClock(system_now)) {
     reconfigure(config);
@@ -57,10 +44,8 @@ void AbuseGate::reconfigure(const config::Config& config) {
         std::lock_guard lock(settings_mutex_);
         settings_ = std::move(s);
     }
-    std::vector<limits::Ban> bans;
-    for (const auto& b : config.bans) bans.push_back(ban_from_config(b));
-    bans_.set_config_bans(bans);
-    if (!bans.empty() && ban_added_) ban_added_();
+    bans_.set_config_bans(config.bans);  // config::Ban is limits::Ban
+    if (!config.bans.empty() && ban_added_) ban_added_();
 }
 
 std::shared_ptr<const AbuseGate::Settings> AbuseGate::settings() const {
@@ -183,7 +168,8 @@ bool AbuseGate::remove_ban(limits::Ban::Kind kind, std::string_view value) {
 
 void AbuseGate::persist(const limits::Ban& ban, bool erase) {
     broker::Store* store = store_.load();
-    if (store == nullptr || ban.source == limits::Ban::Source::Config) return;
+    // Config bans come from the file at each start: never written. An erase is harmless for any source.
+    if (store == nullptr || (!erase && ban.source == limits::Ban::Source::Config)) return;
     broker::StoreBatch b(broker::Clock::now());
     if (erase) {
         b.erase_ban(ban.kind, ban.value);

@@ -79,7 +79,5 @@ private:
 
 // The address part of a connection's "ip:port" / "[v6]:port" text ("10.0.0.1", "::1"); the text itself otherwise.
 [[nodiscard]] std::string_view address_of(std::string_view remote);
-// A ban from the config file's [[ban]] table.
-[[nodiscard]] limits::Ban ban_from_config(const config::Ban& b);
 
 }  // namespace moth::server
