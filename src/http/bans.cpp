@@ -172,8 +172,7 @@ void ban(Call& c) {
         return;
     }
     // Any spelling of an address names its ban ("FD00:0::/8" is "fd00::/8"); other values are taken as they are.
-    const auto canonical = limits::make_ban(*kind, *value);
-    const std::string key = canonical ? canonical->value : *value;
+    const std::string key = limits::canonical_value(*kind, *value);
     if (!gate->remove_ban(*kind, key)) {
         c.done(error(404, "no ban of " + std::string(to_string(*kind)) + " \"" + key + "\""));
         return;

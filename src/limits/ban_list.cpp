@@ -50,6 +50,13 @@ std::optional<Ban> make_ban(Ban::Kind kind, std::string_view value, std::string*
     return b;
 }
 
+std::string canonical_value(Ban::Kind kind, std::string_view value) {
+    if (kind == Ban::Kind::Address) {
+        if (auto r = parse_cidr(value)) return to_string(*r);
+    }
+    return std::string(value);
+}
+
 bool BanList::add(Ban ban) {
     std::unique_lock lock(mutex_);
     ++generation_;
@@ -60,12 +67,7 @@ bool BanList::add(Ban ban) {
 
 bool BanList::remove(Ban::Kind kind, std::string_view value) {
     std::unique_lock lock(mutex_);
-    // An address is looked up by its canonical text, so "192.0.2.7/32" and "192.0.2.7" (or "2001:0db8::/32" and
-    // "2001:db8::/32") name the same ban; text parse_cidr refuses ("10.0.0.0/08") names none.
-    std::string key(value);
-    if (kind == Ban::Kind::Address) {
-        if (auto r = parse_cidr(value)) key = to_string(*r);
-    }
+    const std::string key = canonical_value(kind, value);
     if (map_for(kind).erase(key) == 0) return false;
     ++generation_;
     return true;

@@ -39,6 +39,8 @@ struct Ban {
 // A ban from its parts, `value` checked and made canonical (an address parsed as a CIDR range); nullopt with
 // `error` set when the value is not valid for the kind (empty, or not an address / range).
 [[nodiscard]] std::optional<Ban> make_ban(Ban::Kind kind, std::string_view value, std::string* error = nullptr);
+// The text a ban of `kind` is keyed by: an address range's canonical form, other values as they are.
+[[nodiscard]] std::string canonical_value(Ban::Kind kind, std::string_view value);
 
 class BanList {
 public:

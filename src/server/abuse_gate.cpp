@@ -150,10 +150,7 @@ void AbuseGate::add_ban(limits::Ban ban) {
 }
 
 bool AbuseGate::remove_ban(limits::Ban::Kind kind, std::string_view value) {
-    std::string key(value);
-    if (kind == limits::Ban::Kind::Address) {
-        if (auto r = parse_cidr(value)) key = to_string(*r);
-    }
+    const std::string key = limits::canonical_value(kind, value);
     if (!bans_.remove(kind, key)) return false;
     // The key counts from zero again, so a client unbanned by hand is not banned again at its next connect.
     if (kind == limits::Ban::Kind::ClientId) flapping_ids_.forget(key);
