@@ -84,6 +84,8 @@ struct Listener {
     // [auth] table's allow_anonymous decides.
     std::optional<bool> allow_anonymous;
     ListenerAuth auth = ListenerAuth::Any;
+    // This listener's chain of identity providers ("file", "jwt", "http"); unset: [auth] providers.
+    std::optional<std::vector<std::string>> auth_providers;
     // This listener's own values of the [limits] rates of the same names (>= 0, finite); unset: the [limits] value
     // applies. Read them through publish_rate(), publish_byte_rate() and connection_rate() below.
     std::optional<double> publish_rate, publish_burst, publish_byte_rate, publish_byte_burst;
@@ -169,6 +171,46 @@ struct Storage {
 enum class DenyAction { Acknowledge, Disconnect };
 [[nodiscard]] std::string_view to_string(DenyAction a) noexcept;  // "ack", "disconnect"
 
+// [auth.http]: an HTTP hook mothd POSTs JSON to at CONNECT (url) and, optionally, at each PUBLISH and SUBSCRIBE
+// (authorize_url); docs/security.md "HTTP hook".
+enum class OnError { Deny, Next };  // a hook that fails (timeout, status not 2xx, bad JSON): refuse, or ask the next
+[[nodiscard]] std::string_view to_string(OnError e) noexcept;  // "deny", "next"
+struct AuthHttp {
+    std::string url;            // http://host[:port]/path or https://...; empty: no HTTP authentication
+    std::string authorize_url;  // empty: PUBLISH and SUBSCRIBE are not asked
+    std::string ca_file;        // https: CA bundle the hook's certificate must chain to; empty: the system's
+    std::string cert_file;      // https: client certificate (with key_file) mothd presents
+    std::string key_file;
+    std::uint32_t timeout_ms = 5000;      // per request, connecting included
+    std::uint32_t cache_ttl_s = 60;       // answers (allow and deny) kept this long; 0: no cache
+    std::uint32_t max_connections = 8;    // kept-alive connections per URL
+    OnError on_error = OnError::Deny;
+    [[nodiscard]] bool enabled() const { return !url.empty() || !authorize_url.empty(); }
+    bool operator==(const AuthHttp&) const = default;
+};
+
+// [auth.jwt]: a JSON Web Token as the MQTT password (or user name); docs/security.md "JWT".
+enum class JwtFrom { Password, Username };
+[[nodiscard]] std::string_view to_string(JwtFrom f) noexcept;  // "password", "username"
+struct AuthJwt {
+    // Exactly one key source: an HS256 secret (the file's bytes, a final newline dropped), a PEM public key (RSA:
+    // RS256, EC P-256: ES256) or a JWKS document (RFC 7517). Read again on SIGHUP.
+    std::string secret_file;
+    std::string public_key_file;
+    std::string jwks_file;
+    std::vector<std::string> algorithms;  // accepted "alg" values; empty: those the key(s) can verify. Never "none".
+    JwtFrom from = JwtFrom::Password;
+    std::string issuer;    // non-empty: "iss" must equal it
+    std::string audience;  // non-empty: "aud" (string or array) must contain it
+    std::string username_claim = "sub";  // the identity's user name; empty: the CONNECT's User Name
+    std::string acl_claim;               // non-empty: {"pub":[..],"sub":[..],"all":[..]} rules for this client
+    std::uint32_t leeway_s = 0;          // clock skew allowed on exp and nbf
+    [[nodiscard]] bool enabled() const {
+        return !secret_file.empty() || !public_key_file.empty() || !jwks_file.empty();
+    }
+    bool operator==(const AuthJwt&) const = default;
+};
+
 struct Auth {
     std::string password_file;  // Mosquitto's format (moth passwd, mosquitto_passwd); empty: no passwords
     std::string acl_file;       // Mosquitto's acl_file format; empty: every client may read and write everything
@@ -181,6 +223,11 @@ struct Auth {
     DenyAction deny_action = DenyAction::Acknowledge;
     std::uint32_t verify_threads = 2;               // threads that check passwords (never a worker)
     std::uint32_t max_pending_verifications = 1000;  // CONNECTs waiting for a check; beyond: CONNACK Server busy
+    // The identity providers asked in turn, by name: "file" (password_file), "jwt", "http". Empty: those configured,
+    // in that order. A listener's auth_providers replaces it for that listener.
+    std::vector<std::string> providers;
+    AuthHttp http;
+    AuthJwt jwt;
 
     bool operator==(const Auth&) const = default;
 };

@@ -1,0 +1,1 @@
+// Written by the http_client helper (issue 20).

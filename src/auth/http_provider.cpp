@@ -1,0 +1,1 @@
+// Written by the http_provider helper (issue 20).

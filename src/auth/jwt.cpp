@@ -1,0 +1,1 @@
+// Written by the jwt helper (issue 20).

@@ -1,0 +1,1 @@
+// Written by the jwt_keys helper (issue 20).

@@ -1,0 +1,1 @@
+// Written by the jwt_provider helper (issue 20).

@@ -1,0 +1,1 @@
+// Written by the scram helper (issue 20).
