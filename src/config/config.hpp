@@ -248,6 +248,10 @@ struct Flapping {
 // limits::to_string(Ban::Kind) names the keys: "client_id", "username", "address".
 using Ban = limits::Ban;
 
+// The identity providers a listener's CONNECTs go through, in order: its auth_providers, else [auth] providers,
+// else those configured ("file" with a password_file, "jwt" with [auth.jwt] keys, "http" with auth.http.url).
+[[nodiscard]] std::vector<std::string> provider_chain(const Listener& l, const Auth& a);
+
 // The listener's allow_anonymous, or the [auth] default.
 [[nodiscard]] inline bool anonymous_allowed(const Listener& l, const Auth& a) {
     return l.allow_anonymous.value_or(a.allow_anonymous);

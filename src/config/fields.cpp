@@ -171,6 +171,7 @@ const std::vector<Field<Auth>>& auth_fields() {
         enum_field("deny_action", &Auth::deny_action, kDenyActions),
         integer_field("verify_threads", &Auth::verify_threads, 1, 64),
         integer_field("max_pending_verifications", &Auth::max_pending_verifications, 1, 1000000),
+        providers_field(),
     };
     return fields;
 }
@@ -213,6 +214,7 @@ const std::vector<Field<Listener>>& listener_fields() {
         bool_field("trust_x_forwarded_for", &Listener::trust_x_forwarded_for),
         bool_field("allow_anonymous", &Listener::allow_anonymous),
         enum_field("auth", &Listener::auth, kListenerAuths),
+        auth_providers_field(),
         rate_field("publish_rate", &Listener::publish_rate),
         rate_field("publish_burst", &Listener::publish_burst),
         rate_field("publish_byte_rate", &Listener::publish_byte_rate),

@@ -351,6 +351,23 @@ void read_table(const std::vector<Field<T>>& fields, T& target, const toml::tabl
     }
 }
 
+// Reads [name] into `target`, recording the table's line as "name" and each key's as "name.key" in lines.keys.
+template <class T>
+ void read_sub_table(std::string_view name, const std::vector<Field<T>>& fields, T& target, const toml::node& node,
+                    std::size_t line, Collector& errors, Config::Lines& lines) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+        errors.add(line, std::string(name), "expected a table ([" + std::string(name) + "]), got " + describe(node));
+        return;
+    }
+    std::map<std::string, std::size_t, std::less<>> key_lines;
+    read_table(fields, target, *table, std::string(name) + ".", errors, &key_lines);
+    lines.keys[std::string(name)] = line;
+    for (const auto& [key, key_line] : key_lines) {
+        lines.keys[std::string(name) + "." + key] = key_line;
+    }
+}
+
 // ---- checks that span several keys of a listener, or several listeners (listeners.cpp) -------------------------
 
 struct Problem {
@@ -376,5 +393,20 @@ void read_listeners(const toml::node& node, std::size_t line, Config& config, Co
 void read_bans(const toml::node& node, std::size_t line, Config& config, Collector& errors);
 // "ban.<index>" or "ban.<index>.<field>".
 std::string ban_key(std::size_t index, std::string_view field = {});
+
+// ---- [auth.http], [auth.jwt], provider chains (auth.cpp) --------------------------------------------------------
+
+const std::vector<Field<AuthHttp>>& auth_http_fields();
+const std::vector<Field<AuthJwt>>& auth_jwt_fields();
+Field<Auth> providers_field();              // [auth] providers
+Field<Listener> auth_providers_field();     // a listener's auth_providers
+// Reads the file's [auth] table, [auth.http] and [auth.jwt] included.
+void read_auth(const toml::node& node, std::size_t line, Config& config, Collector& errors);
+struct AuthProblem {
+    std::string key;  // dotted: "auth.providers", "listener.0.auth_providers", "auth.jwt"
+    std::string message;
+};
+// Keys of [auth] that contradict each other: a chain naming a provider that is not configured, two JWT key sources.
+std::vector<AuthProblem> auth_problems(const Config& config);
 
 }  // namespace moth::config::detail

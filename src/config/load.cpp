@@ -13,26 +13,6 @@ namespace moth::config {
 
 using namespace detail;  // this file is the loader: its tables and checks are everywhere here
 
-namespace {
-
-// Reads [name] into `target`, recording the table's line as "name" and each key's as "name.key" in lines.keys.
-template <class T>
-void read_sub_table(std::string_view name, const std::vector<Field<T>>& fields, T& target, const toml::node& node,
-                    std::size_t line, Collector& errors, Config::Lines& lines) {
-    const toml::table* table = node.as_table();
-    if (table == nullptr) {
-        errors.add(line, std::string(name), "expected a table ([" + std::string(name) + "]), got " + describe(node));
-        return;
-    }
-    std::map<std::string, std::size_t, std::less<>> key_lines;
-    read_table(fields, target, *table, std::string(name) + ".", errors, &key_lines);
-    lines.keys[std::string(name)] = line;
-    for (const auto& [key, key_line] : key_lines) {
-        lines.keys[std::string(name) + "." + key] = key_line;
-    }
-}
-
-}  // namespace
 
 std::string ConfigError::to_string() const {
     std::string out = file;
@@ -126,7 +106,7 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
         } else if (name == "storage") {
             read_sub_table(name, storage_fields(), config.storage, v, line, errors, config.lines);
         } else if (name == "auth") {
-            read_sub_table(name, auth_fields(), config.auth, v, line, errors, config.lines);
+            read_auth(v, line, config, errors);
         } else if (name == "flapping") {
             read_sub_table(name, flapping_fields(), config.flapping, v, line, errors, config.lines);
         } else if (name == "ban") {
@@ -141,6 +121,19 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
         } else {
             errors.add(line, std::string(name), unknown_key_message(name, top_level_keys()));
         }
+    }
+    for (auto& problem : auth_problems(config)) {
+        const auto it = config.lines.keys.find(problem.key);
+        std::size_t at = it != config.lines.keys.end() ? it->second : 0;
+        if (problem.key.starts_with("listener.")) {
+            const std::size_t index = std::stoul(problem.key.substr(9));
+            if (index < config.lines.listeners.size()) {
+                const auto& l = config.lines.listeners[index];
+                const auto k = l.keys.find("auth_providers");
+                at = k != l.keys.end() ? k->second : l.table;
+            }
+        }
+        errors.add(at, std::move(problem.key), std::move(problem.message));
     }
     // The table iterates in key order; report in file order.
     std::stable_sort(result.errors.begin(), result.errors.end(),

@@ -133,6 +133,10 @@ void apply_one_override(Config& config, std::string_view assignment, Collector& 
         override_field(features_fields(), config.features, parts[1], text, key, errors);
     } else if (head == "storage" && parts.size() == 2) {
         override_field(storage_fields(), config.storage, parts[1], text, key, errors);
+    } else if (head == "auth" && parts.size() == 3 && parts[1] == "http") {
+        override_field(auth_http_fields(), config.auth.http, parts[2], text, key, errors);
+    } else if (head == "auth" && parts.size() == 3 && parts[1] == "jwt") {
+        override_field(auth_jwt_fields(), config.auth.jwt, parts[2], text, key, errors);
     } else if (head == "auth" && parts.size() == 2) {
         override_field(auth_fields(), config.auth, parts[1], text, key, errors);
     } else if (head == "flapping" && parts.size() == 2) {
@@ -174,6 +178,9 @@ std::vector<ConfigError> apply_overrides(Config& config, std::span<const std::st
             });
             if (!old) errors.add(0, listener_key(problem.position, problem.field), std::move(problem.message));
         }
+    }
+    if (result.empty()) {
+        for (auto& problem : auth_problems(updated)) errors.add(0, std::move(problem.key), std::move(problem.message));
     }
     if (result.empty()) {
         for (const auto& assignment : assignments) {

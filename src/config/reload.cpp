@@ -29,6 +29,8 @@ std::vector<std::string> differences(const Config& a, const Config& b) {
     diff_fields(features_fields(), a.features, b.features, "features.", out);
     diff_fields(storage_fields(), a.storage, b.storage, "storage.", out);
     diff_fields(auth_fields(), a.auth, b.auth, "auth.", out);
+    diff_fields(auth_http_fields(), a.auth.http, b.auth.http, "auth.http.", out);
+    diff_fields(auth_jwt_fields(), a.auth.jwt, b.auth.jwt, "auth.jwt.", out);
     diff_fields(flapping_fields(), a.flapping, b.flapping, "flapping.", out);
     for (std::size_t i = 0; i < std::max(a.bans.size(), b.bans.size()); ++i) {
         if (i >= a.bans.size() || i >= b.bans.size() || a.bans[i] != b.bans[i]) {
@@ -54,11 +56,11 @@ bool needs_restart(std::string_view key) noexcept {
         if (dot == std::string_view::npos) {
             return true;
         }
-        constexpr std::array<std::string_view, 16> kReloadable{
+        constexpr std::array<std::string_view, 17> kReloadable{
             "cert_file",       "key_file",      "ca_file",           "tls_min_version",    "tls_max_version",
             "ciphers",         "ciphersuites",  "allowed_origins",   "allow_anonymous",    "auth",
             "publish_rate",    "publish_burst", "publish_byte_rate", "publish_byte_burst", "connection_rate",
-            "connection_burst"};
+            "connection_burst", "auth_providers"};
         const std::string_view field = key.substr(dot + 1);
         return std::find(kReloadable.begin(), kReloadable.end(), field) == kReloadable.end();
     }
