@@ -24,7 +24,7 @@ void Core::auth_decided(ConnectionId id, std::uint32_t ticket, AuthDecision d, T
     const auto& connect = std::get<codec::Connect>(r.packet);
     c->state = Connection::State::AwaitConnect;
     if (d.kind == AuthDecision::Kind::Allow) {
-        complete_connect(*c, connect, now, std::move(d.data));
+        complete_connect(*c, connect, now, std::move(d));
     } else {
         const auto reason = d.kind == AuthDecision::Kind::Deny && d.reason != ReasonCode::Success
                                 ? d.reason
@@ -44,10 +44,16 @@ void Core::refuse_auth(Connection& c, ProtocolVersion v, ReasonCode reason, std:
     connack_error(c, v, reason);
 }
 
-IdentityPtr Core::make_identity(const Connection& c, const std::string& client_id, const codec::Connect& p) const {
+IdentityPtr Core::make_identity(const Connection& c, const std::string& client_id, const codec::Connect& p,
+                                const AuthDecision& d) const {
     auto i = std::make_shared<Identity>();
     i->client_id = client_id;
-    if (c.rare && c.rare->transport_username) {
+    i->grants = d.grants;
+    if (d.username) {
+        i->username = *d.username;  // the provider's name for it (a JWT claim, the SCRAM user)
+        i->anonymous = false;
+        if (c.rare && c.rare->transport_username) i->cert_cn = *c.rare->transport_username;
+    } else if (c.rare && c.rare->transport_username) {
         i->username = *c.rare->transport_username;
         i->cert_cn = *c.rare->transport_username;
         i->anonymous = false;

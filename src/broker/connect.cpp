@@ -48,7 +48,7 @@ ReasonCode Core::connect_refusal(Connection& c, const codec::Connect& p) {
     return ReasonCode::Success;
 }
 
-ReasonCode Core::will_refusal(const codec::Connect& p) const {
+ReasonCode Core::will_refusal(const codec::Connect& p, std::string_view listener) const {
     const auto v = p.version;
     const auto& features = cfg_.features;
     if (p.will) {
@@ -65,7 +65,9 @@ ReasonCode Core::will_refusal(const codec::Connect& p) const {
         }
     }
     const std::string_view method = p.properties.authentication_method.value_or(std::string_view{});
-    if (!method.empty() && !shared_.authenticator->supports_method(method)) return ReasonCode::BadAuthenticationMethod;
+    if (!method.empty() && !shared_.authenticator->supports_method(method, listener)) {
+        return ReasonCode::BadAuthenticationMethod;
+    }
     return ReasonCode::Success;
 }
 
@@ -90,7 +92,8 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
         }
         return;
     }
-    if (const auto refusal = will_refusal(p); refusal != ReasonCode::Success) {
+    if (const auto refusal = will_refusal(p, c.tag ? std::string_view(c.tag->name) : std::string_view());
+        refusal != ReasonCode::Success) {
         connack_error(c, v, refusal);
         return;
     }
@@ -121,6 +124,12 @@ void Core::authenticate(Connection& c, const codec::Connect& p, TimePoint now) {
     req.remote = c.remote;
     req.listener = c.tag ? std::string_view(c.tag->name) : std::string_view();
     req.certificate_identity = c.rare && c.rare->transport_username;
+    req.version = v;
+    if (!method.empty()) {
+        auto& rare = c.rare_state();
+        rare.auth_exchange.reset();  // a new CONNECT starts a new exchange
+        req.exchange = &rare.auth_exchange;
+    }
     const std::uint32_t ticket = ++c.auth_ticket;
     req.later = [host = &host_, w = index_, id = c.id, ticket](AuthDecision d) {
         host->post(w, [id, ticket, d = std::move(d)](Core& core, TimePoint t) mutable {
@@ -160,7 +169,7 @@ void Core::authenticate(Connection& c, const codec::Connect& p, TimePoint now) {
         }
         case AuthDecision::Kind::Allow: break;
     }
-    complete_connect(c, p, now, std::move(decision.data));
+    complete_connect(c, p, now, std::move(decision));
 }
 
 std::string Core::assign_client_id() {
@@ -261,13 +270,12 @@ void Core::keep_will(Connection& c, const Session& s, const codec::Connect& p, T
     c.will = std::move(w);
 }
 
-void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint now,
-                            std::optional<std::vector<std::byte>> auth_data) {
+void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint now, AuthDecision decision) {
     const auto v = p.version;
     std::string client_id(p.client_id);
     const bool assigned = client_id.empty();
     if (assigned) client_id = assign_client_id();
-    auto identity = make_identity(c, client_id, p);
+    auto identity = make_identity(c, client_id, p, decision);
     if (p.will && !may(*identity, p.will->topic, Access::Write)) {
         // The will is checked now, not only when it is published: a client learns at once that it will not go out.
         note_denied(c, "will on", p.will->topic);
@@ -297,7 +305,14 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     keep_will(c, s, p, now);
     c.state = Connection::State::Connected;
     if (c.keep_alive_s != 0) wheel_.schedule(c.id, c.due_tick, now + std::chrono::milliseconds(c.keep_alive_s * 1500LL));
-    c.username = p.username ? std::string(*p.username) : std::string();
+    c.username = decision.username ? *decision.username : p.username ? std::string(*p.username) : std::string();
+    if (decision.valid_for) {
+        // An identity that holds only so long (a token's exp): check_connection closes the connection then.
+        c.rare_state().expires_at = now + *decision.valid_for;
+        wheel_.schedule(c.id, c.due_tick, *c.rare->expires_at);
+    } else if (c.rare) {
+        c.rare->expires_at.reset();
+    }
     c.clean_start = p.clean_start;
     c.connected_at = now;
     start_throttle(c, now);
@@ -310,7 +325,7 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     terms.server_keep_alive = server_keep_alive;
     if (p.properties.session_expiry_interval.value_or(0) != s.expiry_s) terms.session_expiry_s = s.expiry_s;
     terms.auth_method = c.auth_method();
-    if (auth_data) terms.auth_data = codec::Bytes(*auth_data);
+    if (decision.data) terms.auth_data = codec::Bytes(*decision.data);
     auto ack = accepted_connack(cfg_, v, terms);
     fit_connack(ack, v, c.max_packet_size);
     send_packet(c, ack);

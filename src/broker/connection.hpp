@@ -6,10 +6,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "broker/admin.hpp"
+#include "broker/auth.hpp"
 #include "broker/ids.hpp"
 #include "broker/lazy_container.hpp"
 #include "broker/session.hpp"
@@ -60,6 +62,15 @@ struct Connection {
         std::string auth_method;
         unsigned auth_step = 0;
         std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
+        std::unique_ptr<AuthExchange> auth_exchange;             // the authenticator's state between AUTH steps
+        std::optional<TimePoint> expires_at;  // the identity's end (a token's exp): closed then, 5.0 with 0x87
+        // A PUBLISH or SUBSCRIBE waiting for the authorization hook: its bytes, the answers in so far (by access and
+        // topic), how many are still out, and which round they belong to. Input is paused meanwhile.
+        std::optional<std::vector<std::byte>> hook_packet;
+        std::vector<std::tuple<Access, std::string, bool>> hook_answers;
+        std::uint16_t hook_waiting = 0;
+        std::uint32_t hook_round = 0;
+        bool replaying = false;  // the waiting packet is being handled again with its answers
     };
     std::unique_ptr<Rare> rare;
     // Publish rate limits in force on this connection (limits.publish_rate ...); null when none applies.
@@ -70,7 +81,7 @@ struct Connection {
     }
     // Input waits: for the other workers' SUBACK barrier, a password check, or a publish rate's debt.
     [[nodiscard]] bool input_held() const {
-        return acks_awaited != 0 || auth_pending || (throttle && throttle->paused);
+        return acks_awaited != 0 || auth_pending || (throttle && throttle->paused) || (rare && rare->hook_waiting != 0);
     }
     [[nodiscard]] std::string_view auth_method() const {
         return rare ? std::string_view(rare->auth_method) : std::string_view();

@@ -385,6 +385,15 @@ void Core::check_connection(Connection& c, TimePoint now) {
         drop_connection(c, false, now);
         return;
     }
+    if (c.rare && c.rare->expires_at) {
+        // The identity's end (a JWT's exp): 5.0 is told 0x87 Not authorized; 3.x has no DISCONNECT from the server,
+        // its connection is closed (docs/security.md). The will goes out as after any other server close.
+        if (now >= *c.rare->expires_at) {
+            protocol_close(c, ReasonCode::NotAuthorized, "credentials expired");
+            return;
+        }
+        wheel_.schedule(c.id, c.due_tick, *c.rare->expires_at);
+    }
     if (c.throttle && c.throttle->paused) {
         // Resumed in the tick its debt is paid (up to a tick early: the next PUBLISH then pauses it again, so the
         // rate holds). Keep alive does not run while the broker itself is not reading.

@@ -157,10 +157,9 @@ private:
     // Why a CONNECT is refused before anything else (connection limit, client id, keepalive), or Success.
     codec::ReasonCode connect_refusal(Connection& c, const codec::Connect& p);
     // Why its Will or authentication method is refused, or Success.
-    [[nodiscard]] codec::ReasonCode will_refusal(const codec::Connect& p) const;
+    [[nodiscard]] codec::ReasonCode will_refusal(const codec::Connect& p, std::string_view listener) const;
     void authenticate(Connection& c, const codec::Connect& p, TimePoint now);
-    void complete_connect(Connection& c, const codec::Connect& p, TimePoint now,
-                          std::optional<std::vector<std::byte>> auth_data);
+    void complete_connect(Connection& c, const codec::Connect& p, TimePoint now, AuthDecision decision);
     // The session for the CONNECT: the existing one (its connection taken over) or a new one. `present` says which.
     Session& take_session(const std::string& client_id, bool clean_start, bool& present, TimePoint now);
     Session& new_session(const std::string& client_id);
@@ -272,7 +271,7 @@ private:
     // CONNACK with the authenticator's refusal, counted and logged.
     void refuse_auth(Connection& c, codec::ProtocolVersion v, codec::ReasonCode reason, std::string_view client_id);
     [[nodiscard]] IdentityPtr make_identity(const Connection& c, const std::string& client_id,
-                                            const codec::Connect& p) const;
+                                            const codec::Connect& p, const AuthDecision& d) const;
     [[nodiscard]] bool checks_access() const;  // an authorizer with rules is in place
     [[nodiscard]] bool may(const Identity& who, std::string_view topic, Access access) const;
     [[nodiscard]] bool may(const Session& s, std::string_view topic, Access access);

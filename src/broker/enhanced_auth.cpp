@@ -31,11 +31,17 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
     auto& rare = *c.rare;  // there is an authentication method
     if (reauth && p.reason == ReasonCode::ReAuthenticate) rare.auth_step = 0;
     std::string_view client = c.session ? std::string_view(c.session->client_id) : std::string_view{};
+    const IdentityPtr who = reauth && c.session ? c.session->tag->identity() : nullptr;
     AuthRequest req;
     req.client_id = client;
+    if (who && !who->anonymous) req.username = who->username;
     req.method = rare.auth_method;
     req.data = p.properties.authentication_data;
     req.remote = c.remote;
+    req.listener = c.tag ? std::string_view(c.tag->name) : std::string_view();
+    req.version = c.version;
+    req.exchange = &rare.auth_exchange;
+    req.reauthenticating = reauth;
     auto decision = shared_.authenticator->authenticate(req, rare.auth_step++);
     if (decision.kind == AuthDecision::Kind::Continue) {
         send_auth(c, ReasonCode::ContinueAuthentication, decision.data);
@@ -51,6 +57,15 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
         return;
     }
     if (reauth) {
+        // Re-authentication proves the same identity again (5.0 section 4.12.1); it cannot become another user.
+        if (decision.username && who && *decision.username != who->username) {
+            protocol_close(c, ReasonCode::NotAuthorized, "re-authentication as another user");
+            return;
+        }
+        if (decision.valid_for) {
+            c.rare_state().expires_at = now + *decision.valid_for;
+            wheel_.schedule(c.id, c.due_tick, *c.rare->expires_at);
+        }
         send_auth(c, ReasonCode::Success, decision.data);
         return;
     }
@@ -60,7 +75,7 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
     codec::Decoder d;
     auto r = d.decode(raw);
     c.state = Connection::State::AwaitConnect;
-    complete_connect(c, std::get<codec::Connect>(r.packet), now, std::move(decision.data));
+    complete_connect(c, std::get<codec::Connect>(r.packet), now, std::move(decision));
 }
 
 }  // namespace moth::broker

@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "auth/grants.hpp"
+
 namespace moth::broker {
 
 struct Identity {
@@ -14,6 +16,8 @@ struct Identity {
     bool anonymous = true;  // no User Name and no certificate identity: the ACL's anonymous rules apply
     std::string cert_cn;    // subject CN of a verified client certificate, empty without one
     std::string listener;   // the listener's name ("mqtt-0"); empty in unit tests
+    // Rules the identity provider gave this client (an HTTP hook's answer, a JWT claim): they replace the ACL for it.
+    std::shared_ptr<const auth::Grants> grants;
     // Unique for the broker's life (never reused like an address): keys cached decisions.
     std::uint64_t serial = next_serial();
 

@@ -50,7 +50,7 @@ public:
     // destroyed. authenticate() refuses password clients from then on.
     void shutdown();
 
-    [[nodiscard]] bool supports_method(std::string_view) const override { return false; }
+    [[nodiscard]] bool supports_method(std::string_view, std::string_view) const override { return false; }
     [[nodiscard]] broker::AuthDecision authenticate(const broker::AuthRequest& request, unsigned step) override;
 
     [[nodiscard]] bool allows(const broker::Identity& who, std::string_view topic,

@@ -28,7 +28,7 @@ using test::Peer;
 // Answers every CONNECT later: the test calls answer().
 class LaterAuthenticator final : public Authenticator {
 public:
-    bool supports_method(std::string_view) const override { return false; }
+    bool supports_method(std::string_view, std::string_view) const override { return false; }
     AuthDecision authenticate(const AuthRequest& r, unsigned) override {
         if (!r.username) return AuthDecision::allow();
         waiting.push_back(r.later);

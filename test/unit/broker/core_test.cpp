@@ -309,7 +309,7 @@ TEST_F(CoreTest, EndedSharedMemberHandsOnQos1ButNotQos2) {
 // authenticator accepts the CONNECT at once.
 TEST_F(CoreTest, ConnackNamesTheAuthenticationMethod) {
     struct Token final : Authenticator {
-        bool supports_method(std::string_view m) const override { return m == "TOKEN"; }
+        bool supports_method(std::string_view m, std::string_view) const override { return m == "TOKEN"; }
         AuthDecision authenticate(const AuthRequest&, unsigned) override { return AuthDecision::allow(); }
     } token;
     shared_.authenticator = &token;
@@ -331,7 +331,7 @@ TEST_F(CoreTest, ConnackNamesTheAuthenticationMethod) {
 // authenticator sees, whatever the CONNECT carried; without one, the CONNECT's User Name is used.
 TEST_F(CoreTest, TransportUsernameReplacesTheConnectUserName) {
     struct Recorder final : Authenticator {
-        bool supports_method(std::string_view) const override { return false; }
+        bool supports_method(std::string_view, std::string_view) const override { return false; }
         AuthDecision authenticate(const AuthRequest& r, unsigned) override {
             seen.push_back(r.username ? std::optional<std::string>(std::string(*r.username)) : std::nullopt);
             remotes.emplace_back(r.remote);
@@ -367,13 +367,13 @@ TEST_F(CoreTest, TransportUsernameReplacesTheConnectUserName) {
 
 // A challenge-response authenticator: step 0 asks for more with "nonce"; the answer must be "answer".
 struct Challenge final : Authenticator {
-    bool supports_method(std::string_view m) const override { return m == "CHALLENGE"; }
+    bool supports_method(std::string_view m, std::string_view) const override { return m == "CHALLENGE"; }
     AuthDecision authenticate(const AuthRequest& r, unsigned step) override {
-        if (step == 0) return {AuthDecision::Kind::Continue, ReasonCode::Success, bytes("nonce")};
+        if (step == 0) return AuthDecision::more(bytes("nonce"));
         const std::string_view answer = r.data ? std::string_view(reinterpret_cast<const char*>(r.data->data()),
                                                                   r.data->size())
                                                : std::string_view{};
-        if (answer == "answer") return {AuthDecision::Kind::Allow, ReasonCode::Success, bytes("welcome")};
+        if (answer == "answer") return AuthDecision::allow(bytes("welcome"));
         return AuthDecision::deny(ReasonCode::NotAuthorized);
     }
     static std::vector<std::byte> bytes(std::string_view s) {
