@@ -48,11 +48,9 @@ std::optional<Segments> split(std::string_view token) {
     return s;
 }
 
-// A base64url segment holding a JSON object, or nullopt.
-std::optional<nlohmann::json> json_object(std::string_view segment) {
-    const auto bytes = base64url_decode(segment);
-    if (!bytes) return std::nullopt;
-    auto doc = nlohmann::json::parse(*bytes, nullptr, false);
+// A JSON object, or nullopt.
+std::optional<nlohmann::json> json_object(const std::string& bytes) {
+    auto doc = nlohmann::json::parse(bytes, nullptr, false);
     if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
     return doc;
 }
@@ -135,8 +133,9 @@ std::variant<std::vector<const JwtKey*>, JwtResult> keys_for(const nlohmann::jso
     return candidates;
 }
 
-// A NumericDate claim (RFC 7519 2: seconds, maybe with a fraction): false when present and not a number.
-bool numeric_date(const nlohmann::json& claims, const char* key, std::optional<std::int64_t>& out) {
+// A NumericDate claim (RFC 7519 2: seconds, maybe with a fraction): false when present and not a number. A fraction
+// is rounded the safe way: exp down (expires up to a second early), nbf up (valid up to a second late).
+bool numeric_date(const nlohmann::json& claims, const char* key, bool round_up, std::optional<std::int64_t>& out) {
     const auto it = claims.find(key);
     if (it == claims.end()) return true;
     constexpr std::int64_t kFar = std::int64_t{1} << 50;  // far beyond any real date; keeps the arithmetic exact
@@ -147,7 +146,8 @@ bool numeric_date(const nlohmann::json& claims, const char* key, std::optional<s
     } else if (it->is_number_float()) {
         const double d = it->get<double>();
         if (!std::isfinite(d)) return false;
-        out = static_cast<std::int64_t>(std::floor(std::clamp(d, -static_cast<double>(kFar), static_cast<double>(kFar))));
+        const double clamped = std::clamp(d, -static_cast<double>(kFar), static_cast<double>(kFar));
+        out = static_cast<std::int64_t>(round_up ? std::ceil(clamped) : std::floor(clamped));
     } else {
         return false;
     }
@@ -168,8 +168,8 @@ bool audience_contains(const nlohmann::json& claims, const std::string& audience
 std::optional<JwtResult> check_claims(const nlohmann::json& claims, const JwtRules& rules, std::int64_t now,
                                       std::optional<std::int64_t>& exp) {
     std::optional<std::int64_t> nbf;
-    if (!numeric_date(claims, "exp", exp)) return failure(JwtError::Malformed, "exp is not a number");
-    if (!numeric_date(claims, "nbf", nbf)) return failure(JwtError::Malformed, "nbf is not a number");
+    if (!numeric_date(claims, "exp", false, exp)) return failure(JwtError::Malformed, "exp is not a number");
+    if (!numeric_date(claims, "nbf", true, nbf)) return failure(JwtError::Malformed, "nbf is not a number");
     const std::int64_t leeway = rules.leeway_s;
     if (exp && *exp <= now - leeway) {
         return failure(JwtError::Expired, "exp " + std::to_string(*exp) + " <= now " + std::to_string(now));
@@ -193,8 +193,11 @@ JwtResult verify(std::string_view token, const JwtKeys& keys, const JwtRules& ru
     if (token.size() > kMaxJwtSize) return failure(JwtError::Malformed, "longer than 16 KiB");
     const auto segments = split(token);
     if (!segments) return failure(JwtError::Malformed, "not three base64url segments");
-    auto header = json_object(segments->header);
-    if (!header) return failure(JwtError::Malformed, "header is not a base64url JSON object");
+    const auto header_bytes = base64url_decode(segments->header);
+    const auto claims_bytes = base64url_decode(segments->claims);
+    if (!header_bytes || !claims_bytes) return failure(JwtError::Malformed, "not base64url (without padding)");
+    auto header = json_object(*header_bytes);
+    if (!header) return failure(JwtError::Malformed, "header is not a JSON object");
     auto chosen = keys_for(*header, keys, rules);
     if (auto* refused = std::get_if<JwtResult>(&chosen)) return std::move(*refused);
     const auto& candidates = std::get<std::vector<const JwtKey*>>(chosen);
@@ -203,8 +206,9 @@ JwtResult verify(std::string_view token, const JwtKeys& keys, const JwtRules& ru
     if (!verify_signature(candidates.front()->alg, candidates, segments->signing_input, *signature)) {
         return failure(JwtError::BadSignature, "signature does not verify");
     }
-    auto claims = json_object(segments->claims);
-    if (!claims) return failure(JwtError::Malformed, "claims are not a base64url JSON object");
+    // Parsed only once signed: unauthenticated claims are never looked at.
+    auto claims = json_object(*claims_bytes);
+    if (!claims) return failure(JwtError::Malformed, "claims are not a JSON object");
     std::optional<std::int64_t> exp;
     if (auto refused = check_claims(*claims, rules, now, exp)) return std::move(*refused);
     return JwtResult{JwtToken{std::move(*header), std::move(*claims), exp}, {}, {}};
