@@ -18,7 +18,9 @@ namespace moth::auth {
 
 namespace {
 
-JwtResult failure(JwtError error, std::string detail) { return JwtResult{std::nullopt, error, std::move(detail)}; }
+JwtResult failure(JwtError error, std::string detail) {
+    return JwtResult{std::nullopt, error, std::move(detail)};
+}
 
 // Header values echoed into the log come from the peer: printable ASCII only, and short.
 std::string printable(std::string_view s) {
@@ -102,7 +104,8 @@ bool verify_signature(JwtAlg alg, const std::vector<const JwtKey*>& keys, std::s
         if (!der) return false;
     }
     for (const JwtKey* key : keys) {
-        const bool ok = alg == JwtAlg::HS256 ? verify_hs256(*key, input, sig) : verify_pkey(*key, input, der ? *der : sig);
+        const bool ok =
+            alg == JwtAlg::HS256 ? verify_hs256(*key, input, sig) : verify_pkey(*key, input, der ? *der : sig);
         if (ok) return true;
     }
     return false;
@@ -110,7 +113,7 @@ bool verify_signature(JwtAlg alg, const std::vector<const JwtKey*>& keys, std::s
 
 // The header's algorithm and the keys to try, or the failure.
 std::variant<std::vector<const JwtKey*>, JwtResult> keys_for(const nlohmann::json& header, const JwtKeys& keys,
-                                                               const JwtRules& rules) {
+                                                             const JwtRules& rules) {
     const auto alg_it = header.find("alg");
     if (alg_it == header.end() || !alg_it->is_string()) return failure(JwtError::Malformed, "no alg in the header");
     const auto& name = alg_it->get_ref<const std::string&>();
@@ -218,14 +221,22 @@ JwtResult verify(std::string_view token, const JwtKeys& keys, const JwtRules& ru
 
 std::string_view to_string(JwtError error) {
     switch (error) {
-        case JwtError::Malformed: return "malformed token";
-        case JwtError::AlgorithmRefused: return "algorithm not accepted";
-        case JwtError::UnknownKey: return "unknown key";
-        case JwtError::BadSignature: return "bad signature";
-        case JwtError::Expired: return "token expired";
-        case JwtError::NotYetValid: return "token not yet valid";
-        case JwtError::WrongIssuer: return "wrong issuer";
-        case JwtError::WrongAudience: return "wrong audience";
+        case JwtError::Malformed:
+            return "malformed token";
+        case JwtError::AlgorithmRefused:
+            return "algorithm not accepted";
+        case JwtError::UnknownKey:
+            return "unknown key";
+        case JwtError::BadSignature:
+            return "bad signature";
+        case JwtError::Expired:
+            return "token expired";
+        case JwtError::NotYetValid:
+            return "token not yet valid";
+        case JwtError::WrongIssuer:
+            return "wrong issuer";
+        case JwtError::WrongAudience:
+            return "wrong audience";
     }
     return "?";
 }

@@ -36,7 +36,7 @@ enum class JwtError : std::uint8_t {
 [[nodiscard]] std::string_view to_string(JwtError error);
 
 struct JwtToken {
-    nlohmann::json header, claims;   // both JSON objects
+    nlohmann::json header, claims;    // both JSON objects
     std::optional<std::int64_t> exp;  // the "exp" claim, Unix seconds (a fraction dropped)
 };
 

@@ -30,7 +30,9 @@ constexpr std::size_t kMaxKeyFile = 1024 * 1024;
     throw JwtKeyError(std::string(name) + ": " + message);
 }
 
-std::shared_ptr<EVP_PKEY> own(EVP_PKEY* pkey) { return {pkey, EVP_PKEY_free}; }
+std::shared_ptr<EVP_PKEY> own(EVP_PKEY* pkey) {
+    return {pkey, EVP_PKEY_free};
+}
 
 // The algorithm a public key verifies, or an error: RSA of 2048 bits or more is RS256, EC on P-256 is ES256.
 JwtAlg alg_of_public_key(EVP_PKEY* pkey, std::string_view name, const std::string& where) {
@@ -53,9 +55,8 @@ JwtAlg alg_of_public_key(EVP_PKEY* pkey, std::string_view name, const std::strin
 
 // An OpenSSL public check: a point on the curve, an odd modulus. Keys that fail it could never verify honestly.
 void check_public(EVP_PKEY* pkey, std::string_view name, const std::string& where) {
-    const std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey,
-                                                                                                     nullptr),
-                                                                          EVP_PKEY_CTX_free);
+    const std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+        EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr), EVP_PKEY_CTX_free);
     if (!ctx || EVP_PKEY_public_check(ctx.get()) != 1) fail(name, where + "invalid public key");
 }
 
@@ -193,9 +194,12 @@ std::optional<JwtAlg> jwt_alg_from_name(std::string_view name) {
 
 std::string_view to_string(JwtAlg alg) {
     switch (alg) {
-        case JwtAlg::HS256: return "HS256";
-        case JwtAlg::RS256: return "RS256";
-        case JwtAlg::ES256: return "ES256";
+        case JwtAlg::HS256:
+            return "HS256";
+        case JwtAlg::RS256:
+            return "RS256";
+        case JwtAlg::ES256:
+            return "ES256";
     }
     return "?";
 }
@@ -251,9 +255,13 @@ JwtKeys JwtKeys::from_secret_file(const std::string& path) {
     return from_secret(std::move(secret));
 }
 
-JwtKeys JwtKeys::from_public_key_file(const std::string& path) { return from_public_key_pem(read_file(path), path); }
+JwtKeys JwtKeys::from_public_key_file(const std::string& path) {
+    return from_public_key_pem(read_file(path), path);
+}
 
-JwtKeys JwtKeys::from_jwks_file(const std::string& path) { return from_jwks(read_file(path), path); }
+JwtKeys JwtKeys::from_jwks_file(const std::string& path) {
+    return from_jwks(read_file(path), path);
+}
 
 std::vector<const JwtKey*> JwtKeys::candidates(JwtAlg alg, const std::optional<std::string>& kid) const {
     std::vector<const JwtKey*> out;

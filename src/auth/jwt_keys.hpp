@@ -29,9 +29,9 @@ public:
 
 struct JwtKey {
     JwtAlg alg = JwtAlg::HS256;
-    std::optional<std::string> kid;       // a JWKS key's "kid"; a secret or PEM key has none
+    std::optional<std::string> kid;  // a JWKS key's "kid"; a secret or PEM key has none
     std::shared_ptr<EVP_PKEY> pkey;  // RS256, ES256: the public key; never modified, so verified with concurrently
-    std::string secret;                    // HS256: the shared secret's bytes
+    std::string secret;              // HS256: the shared secret's bytes
 };
 
 class JwtKeys {

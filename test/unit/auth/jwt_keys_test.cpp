@@ -25,7 +25,9 @@ std::string error_of(F f) {
     return {};
 }
 
-JwtKeys jwks(const json& keys) { return JwtKeys::from_jwks(json{{"keys", keys}}.dump(), "jwks.json"); }
+JwtKeys jwks(const json& keys) {
+    return JwtKeys::from_jwks(json{{"keys", keys}}.dump(), "jwks.json");
+}
 
 TEST(JwtKeys, AlgorithmNames) {
     for (const auto alg : {JwtAlg::HS256, JwtAlg::RS256, JwtAlg::ES256}) {
@@ -58,8 +60,9 @@ TEST(JwtKeys, SecretFileDropsOneFinalNewline) {
     const TempFile empty("\n");
     EXPECT_EQ(error_of([&] { return JwtKeys::from_secret_file(empty.path()); }), empty.path() + ": empty HS256 secret");
     EXPECT_EQ(error_of([] { return JwtKeys::from_secret(""); }), "secret: empty HS256 secret");
-    EXPECT_EQ(error_of([] { return JwtKeys::from_secret_file("/nonexistent/jwt.secret"); }).rfind(
-                  "/nonexistent/jwt.secret: cannot read", 0),
+    EXPECT_EQ(error_of([] {
+                  return JwtKeys::from_secret_file("/nonexistent/jwt.secret");
+              }).rfind("/nonexistent/jwt.secret: cannot read", 0),
               0u);
 }
 
@@ -87,7 +90,8 @@ TEST(JwtKeys, PublicKeyPemErrors) {
 }
 
 TEST(JwtKeys, JwksOfEveryKind) {
-    const auto keys = jwks({jwk(rsa_key().get(), "r1"), jwk(ec_key().get(), "e1"),
+    const auto keys = jwks({jwk(rsa_key().get(), "r1"),
+                            jwk(ec_key().get(), "e1"),
                             {{"kty", "oct"}, {"kid", "h1"}, {"k", b64url("secret")}, {"alg", "HS256"}},
                             {{"kty", "oct"}, {"k", b64url("other")}, {"use", "sig"}}});
     ASSERT_EQ(keys.keys().size(), 4u);
@@ -117,7 +121,9 @@ TEST(JwtKeys, JwksSkipsKeysNotForVerifyingOurAlgorithms) {
     const auto keys = jwks({enc, rs512, okp, p384, jwk(ec_key().get(), "sig")});
     ASSERT_EQ(keys.keys().size(), 1u);
     EXPECT_EQ(keys.keys()[0].kid, "sig");
-    EXPECT_EQ(error_of([&] { return jwks({enc, okp}); }),
+    EXPECT_EQ(error_of([&] {
+                  return jwks({enc, okp});
+              }),
               "jwks.json: no usable key (HS256, RS256 or ES256 for signatures)");
 }
 

@@ -160,9 +160,8 @@ TEST_F(JwtProviderTest, ConfigurationErrors) {
 }
 
 TEST_F(JwtProviderTest, AlgorithmsRestrictWhatTheKeysAccept) {
-    const TempFile jwks(json{{"keys",
-                              {jwk(ec_key().get(), "e"), {{"kty", "oct"}, {"kid", "h"}, {"k", b64url(kSecret)}}}}}
-                            .dump());
+    const TempFile jwks(
+        json{{"keys", {jwk(ec_key().get(), "e"), {{"kty", "oct"}, {"kid", "h"}, {"k", b64url(kSecret)}}}}}.dump());
     config::AuthJwt cfg;
     cfg.jwks_file = jwks.path();
     cfg.algorithms = {"ES256"};

@@ -95,10 +95,13 @@ inline std::string bn_param(EVP_PKEY* k, const char* name, int pad) {
 inline nlohmann::json jwk(EVP_PKEY* k, std::optional<std::string> kid = std::nullopt) {
     nlohmann::json j;
     if (EVP_PKEY_is_a(k, "RSA")) {
-        j = {{"kty", "RSA"}, {"n", b64url(bn_param(k, OSSL_PKEY_PARAM_RSA_N, 0))},
+        j = {{"kty", "RSA"},
+             {"n", b64url(bn_param(k, OSSL_PKEY_PARAM_RSA_N, 0))},
              {"e", b64url(bn_param(k, OSSL_PKEY_PARAM_RSA_E, 0))}};
     } else {
-        j = {{"kty", "EC"}, {"crv", "P-256"}, {"x", b64url(bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, 32))},
+        j = {{"kty", "EC"},
+             {"crv", "P-256"},
+             {"x", b64url(bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, 32))},
              {"y", b64url(bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, 32))}};
     }
     if (kid) j["kid"] = *kid;
@@ -147,9 +150,15 @@ struct Signer {
     }
 };
 
-inline Signer hs256(std::string secret) { return Signer{"HS256", std::move(secret), nullptr}; }
-inline Signer rs256(const Pkey& k = rsa_key()) { return Signer{"RS256", {}, k.get()}; }
-inline Signer es256(const Pkey& k = ec_key()) { return Signer{"ES256", {}, k.get()}; }
+inline Signer hs256(std::string secret) {
+    return Signer{"HS256", std::move(secret), nullptr};
+}
+inline Signer rs256(const Pkey& k = rsa_key()) {
+    return Signer{"RS256", {}, k.get()};
+}
+inline Signer es256(const Pkey& k = ec_key()) {
+    return Signer{"ES256", {}, k.get()};
+}
 
 // A file under the temp directory, removed with the object.
 class TempFile {

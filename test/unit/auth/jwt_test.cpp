@@ -28,8 +28,12 @@ JwtError error_of(const std::string& token, const JwtKeys& keys, const JwtRules&
     return r.error;
 }
 
-JwtKeys rsa_keys() { return JwtKeys::from_public_key_pem(public_pem(rsa_key().get()), "rsa.pem"); }
-JwtKeys ec_keys() { return JwtKeys::from_public_key_pem(public_pem(ec_key().get()), "ec.pem"); }
+JwtKeys rsa_keys() {
+    return JwtKeys::from_public_key_pem(public_pem(rsa_key().get()), "rsa.pem");
+}
+JwtKeys ec_keys() {
+    return JwtKeys::from_public_key_pem(public_pem(ec_key().get()), "ec.pem");
+}
 
 // Replaces one segment (0 header, 1 claims, 2 signature) of a compact token.
 std::string with_segment(const std::string& token, int index, const std::string& segment) {
@@ -68,7 +72,8 @@ TEST(Jwt, Rfc7515AppendixA1) {
         ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
         ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const auto keys = JwtKeys::from_jwks(
-        R"({"keys":[{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"}]})",
+        R"({"keys":[{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUu)"
+        R"(TwjAzZr1Z9CAow"}]})",
         "rfc7515");
     const auto r = check(token, keys, {{}, "joe", "", 0}, 1300819379);
     ASSERT_TRUE(r.token) << r.detail;
@@ -197,8 +202,8 @@ TEST(Jwt, PaddingAndCharactersOutsideBase64urlAreMalformed) {
     std::string standard = token;
     standard[token.rfind('.') + 1] = '+';
     EXPECT_EQ(error_of(standard, keys), JwtError::Malformed);
-    for (const std::string& bad : std::vector<std::string>{"", "abc", "a.b", "a.b.c.d", ".a.b", "a..b", token + ".x",
-                                                         " " + token}) {
+    for (const std::string& bad :
+         std::vector<std::string>{"", "abc", "a.b", "a.b.c.d", ".a.b", "a..b", token + ".x", " " + token}) {
         EXPECT_EQ(error_of(bad, keys), JwtError::Malformed) << bad;
     }
     EXPECT_EQ(error_of(std::string(kMaxJwtSize + 1, 'a'), keys), JwtError::Malformed);
