@@ -262,7 +262,13 @@ bool looks_like_jwt(std::string_view s) {
         }
         previous = c;
     }
-    return dots == 2 && previous != '.';
+    if (dots != 2 || previous == '.') return false;
+    // "my.pass.word" is three base64url segments too: a JOSE header is a JSON object, so its first byte is '{' (after
+    // any whitespace). A password that is not a token then reaches the next provider instead of a "bad token" deny.
+    const auto header = base64url_decode(s.substr(0, s.find('.')));
+    if (!header) return false;
+    const auto first = header->find_first_not_of(" \t\r\n");
+    return first != std::string::npos && (*header)[first] == '{';
 }
 
 }  // namespace moth::auth

@@ -56,8 +56,9 @@ inline constexpr std::size_t kMaxJwtSize = 16 * 1024;
 [[nodiscard]] JwtResult verify_jwt(std::string_view token, const JwtKeys& keys, const JwtRules& rules,
                                    std::int64_t now_unix);
 
-// Three non-empty base64url segments separated by '.', at most kMaxJwtSize bytes: tells a token from a password
-// before any decoding (a provider hands a password that is not a token on to the next provider).
+// Three non-empty base64url segments separated by '.', at most kMaxJwtSize bytes, the first decoding to text that
+// starts with '{': tells a token from a password before verifying anything (a provider hands a password that is not
+// a token on to the next provider).
 [[nodiscard]] bool looks_like_jwt(std::string_view s);
 
 }  // namespace moth::auth

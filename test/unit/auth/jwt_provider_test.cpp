@@ -47,7 +47,7 @@ protected:
 TEST_F(JwtProviderTest, WhatIsNotATokenGoesToTheNextProvider) {
     auto p = make();
     EXPECT_EQ(p.name(), "jwt");
-    const std::optional<std::string> passwords[] = {std::nullopt, "", "hunter2", "a.b", "a.b.c d"};
+    const std::optional<std::string> passwords[] = {std::nullopt, "", "hunter2", "a.b", "a.b.c d", "my.pass.word"};
     for (const auto& password : passwords) {
         const auto v = ask(p, password);
         EXPECT_EQ(v.kind, Verdict::Kind::Next);

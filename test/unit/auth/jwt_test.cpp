@@ -224,8 +224,10 @@ TEST(Jwt, HeaderAndClaimsMustBeJsonObjectsWithoutCrit) {
 
 TEST(Jwt, LooksLikeJwt) {
     EXPECT_TRUE(looks_like_jwt(hs256(kSecret).token({})));
-    EXPECT_TRUE(looks_like_jwt("a.b.c"));
-    for (const char* s : {"", "password", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "a=.b.c", "a.b+.c"}) {
+    EXPECT_TRUE(looks_like_jwt("eyJ9.b.c")) << "header {} ";
+    EXPECT_TRUE(looks_like_jwt(b64url(" \r\n{") + ".b.c"));
+    for (const char* s : {"", "password", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "a=.b.c", "a.b+.c", "eyJ9=.b.c",
+                          "my.pass.word", "ZXlK.b.c"}) {
         EXPECT_FALSE(looks_like_jwt(s)) << s;
     }
     EXPECT_FALSE(looks_like_jwt("a.b." + std::string(kMaxJwtSize, 'c')));
