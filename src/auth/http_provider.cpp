@@ -238,7 +238,7 @@ struct HttpProvider::State {
         limiter.flush(now);
         limiter.log(2,
                     "auth.http: POST " + url_text(url) + " failed (" + why + "); on_error = " +
-                        std::string(config::to_string(config.on_error)),
+                        (config.on_error == config::OnError::Deny ? "deny" : "next"),
                     now);
     }
 
