@@ -16,13 +16,13 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 namespace moth::auth {
 namespace {
@@ -147,8 +147,9 @@ asio::awaitable<Exchange> round_trip(Stream& stream, boost::beast::flat_buffer& 
     parser.body_limit(max_body);
     auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kAsTuple);
     if (read_ec) {
-        const bool stale = read == 0 && (read_ec == http::error::end_of_stream || read_ec == asio::error::eof ||
-                                         read_ec == asio::error::connection_reset);
+        const bool stale =
+            read == 0 && (read_ec == http::error::end_of_stream || read_ec == asio::error::eof ||
+                          read_ec == asio::error::connection_reset || read_ec == ssl::error::stream_truncated);
         co_return Exchange{read_ec, stale, 0, {}, false};
     }
     auto response = parser.release();
@@ -438,8 +439,8 @@ asio::awaitable<bool> HttpClient::Impl::exchange(Pool& pool, const std::shared_p
 }
 
 asio::awaitable<std::string> HttpClient::Impl::connect(const HttpUrl& origin, Conn& conn) {
-    auto [resolve_ec, endpoints] = co_await conn.resolver.async_resolve(
-        origin.host, std::to_string(origin.port), tcp::resolver::numeric_service, kAsTuple);
+    auto [resolve_ec, endpoints] = co_await conn.resolver.async_resolve(origin.host, std::to_string(origin.port),
+                                                                        tcp::resolver::numeric_service, kAsTuple);
     if (conn.closed) co_return "cancelled";
     if (resolve_ec) co_return "resolve " + origin.host + ": " + resolve_ec.message();
     // Tries every address in turn (::1, then 127.0.0.1 for "localhost").

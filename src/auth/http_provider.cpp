@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <nlohmann/json.hpp>
 
 #include "auth/grants_json.hpp"
 #include "common/base64.hpp"
@@ -237,8 +237,8 @@ struct HttpProvider::State {
         const TimePoint now = clock();
         limiter.flush(now);
         limiter.log(2,
-                    "auth.http: POST " + url_text(url) + " failed (" + why + "); on_error = " +
-                        (config.on_error == config::OnError::Deny ? "deny" : "next"),
+                    "auth.http: POST " + url_text(url) + " failed (" + why +
+                        "); on_error = " + (config.on_error == config::OnError::Deny ? "deny" : "next"),
                     now);
     }
 
@@ -318,11 +318,10 @@ void HttpProvider::authenticate(const Credentials& credentials, VerdictCallback 
                       std::string why;
                       const auto answer = parse_authentication(response, why);
                       if (!answer) state->failed(*state->authentication_url, why);
-                      const Verdict verdict =
-                          answer ? *answer
-                          : state->config.on_error == config::OnError::Deny
-                              ? Verdict::deny(codec::ReasonCode::ServerUnavailable, why)
-                              : Verdict::next(why);
+                      const Verdict verdict = answer ? *answer
+                                              : state->config.on_error == config::OnError::Deny
+                                                  ? Verdict::deny(codec::ReasonCode::ServerUnavailable, why)
+                                                  : Verdict::next(why);
                       std::vector<DecisionCache<Verdict>::Waiter> waiters;
                       if (state->caching()) {
                           const std::lock_guard lock(state->mutex);
@@ -333,8 +332,7 @@ void HttpProvider::authenticate(const Credentials& credentials, VerdictCallback 
                   });
 }
 
-std::optional<HookAnswer> HttpProvider::authorize(const AccessRequest& request,
-                                                  std::function<void(HookAnswer)> later) {
+std::optional<HookAnswer> HttpProvider::authorize(const AccessRequest& request, std::function<void(HookAnswer)> later) {
     if (!state_->authorization_url) return HookAnswer::Next;
     std::string key;
     if (state_->caching()) {
@@ -348,9 +346,9 @@ std::optional<HookAnswer> HttpProvider::authorize(const AccessRequest& request,
                       std::string why;
                       const auto answer = parse_authorization(response, why);
                       if (!answer) state->failed(*state->authorization_url, why);
-                      const HookAnswer result = answer ? *answer
+                      const HookAnswer result = answer                                            ? *answer
                                                 : state->config.on_error == config::OnError::Deny ? HookAnswer::Deny
-                                                                                                   : HookAnswer::Next;
+                                                                                                  : HookAnswer::Next;
                       std::vector<DecisionCache<HookAnswer>::Waiter> waiters;
                       if (state->caching()) {
                           const std::lock_guard lock(state->mutex);

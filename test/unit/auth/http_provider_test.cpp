@@ -159,9 +159,12 @@ TEST_F(HttpProviderTest, AllowCarriesSuperuserAndAcl) {
 TEST_F(HttpProviderTest, FailuresDenyWithServerUnavailable) {
     make(config::OnError::Deny, 0);
     const std::vector<std::pair<int, std::string>> answers = {
-        {500, R"({"result": "allow"})"},    {200, "not json"},
-        {200, "[1, 2]"},                    {200, R"({"result": "maybe"})"},
-        {200, R"({"allow": true})"},        {200, R"({"result": "allow", "acl": {"pub": ["a/#/b"]}})"},
+        {500, R"({"result": "allow"})"},
+        {200, "not json"},
+        {200, "[1, 2]"},
+        {200, R"({"result": "maybe"})"},
+        {200, R"({"allow": true})"},
+        {200, R"({"result": "allow", "acl": {"pub": ["a/#/b"]}})"},
         {200, R"({"result": "allow", "superuser": "yes"})"},
         {302, ""}};
     for (std::size_t i = 0; i < answers.size(); ++i) {
@@ -271,8 +274,8 @@ TEST_F(HttpProviderTest, WithoutCacheEveryConnectAsks) {
 }
 
 AccessRequest publish(std::string topic) {
-    return AccessRequest{AccessRequest::Action::Publish, "d1", "fleet", "192.0.2.1:5000", "mqtt-0",
-                         std::move(topic), 1, true};
+    return AccessRequest{
+        AccessRequest::Action::Publish, "d1", "fleet", "192.0.2.1:5000", "mqtt-0", std::move(topic), 1, true};
 }
 
 TEST_F(HttpProviderTest, AuthorizeWithoutUrlIsNext) {
@@ -354,8 +357,8 @@ TEST(HttpUrl, Parses) {
     ASSERT_TRUE(url) << error;
     EXPECT_EQ(url->port, 80);
     EXPECT_EQ(url->target, "/?q");
-    for (const char* bad : {"hook.example/auth", "ftp://h/", "http://", "http://h:0/", "http://h:65536/",
-                            "http://h:x/", "http://u:p@h/", "http://::1/", "http://[::1/", "http://[zz]/"}) {
+    for (const char* bad : {"hook.example/auth", "ftp://h/", "http://", "http://h:0/", "http://h:65536/", "http://h:x/",
+                            "http://u:p@h/", "http://::1/", "http://[::1/", "http://[zz]/"}) {
         EXPECT_FALSE(HttpUrl::parse(bad, error)) << bad;
         EXPECT_FALSE(error.empty());
     }
