@@ -1,34 +1,30 @@
 #pragma once
-// What mothd gives the broker to decide who may connect and what each client may read and write: the [auth] table's
-// password file (Mosquitto's format, checked on a small pool of threads, never on a worker) and ACL file
-// (Mosquitto's acl_file format), per-listener anonymous access, and client certificates as identity.
-// docs/security.md describes the model.
+// What mothd gives the broker to decide who may connect and what each client may read and write (docs/security.md):
+// per listener, a chain of identity providers (the [auth] password file, JWT, an HTTP hook: src/auth) asked in
+// turn; SCRAM-SHA-256 enhanced authentication against the password file's SCRAM entries; per-listener anonymous
+// access; client certificates as identity; the ACL file (Mosquitto's acl_file format), replaced for a client by the
+// rules its provider gave it; and the HTTP authorization hook at PUBLISH and SUBSCRIBE.
 //
-// Thread affinity: authenticate() on any worker; allows() and generation() on any thread, concurrently (the rules are
-// an immutable snapshot swapped whole by reload()); reload() on the main thread.
+// Thread affinity: authenticate(), check_hook() on any worker; allows() and generation() on any thread, concurrently
+// (the rules and providers are an immutable snapshot swapped whole by reload()); reload() on the main thread.
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "broker/auth.hpp"
 #include "config/config.hpp"
 
-namespace moth::auth {
-class Acl;
-class PasswordFile;
-class VerifyPool;
-}  // namespace moth::auth
-
 namespace moth::server {
 
-// A password or ACL file that cannot be used: what() is "file:line: message".
+struct PoolHandle;  // access_rules.hpp: the password verify pool, shared with the file provider
+
+// A password, ACL or key file that cannot be used, or a provider that cannot start: what() is "file:line: message"
+// (or "file: message").
 class AccessError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -36,38 +32,44 @@ public:
 
 class AccessControl final : public broker::Authenticator, public broker::Authorizer {
 public:
-    // Loads the files the config names; throws AccessError.
-    AccessControl(const config::Config& config, std::function<void(int, const std::string&)> log);
+    using Log = std::function<void(int, const std::string&)>;
+    // Loads the files the config names and starts its providers; throws AccessError.
+    AccessControl(const config::Config& config, Log log);
     ~AccessControl() override;
     AccessControl(const AccessControl&) = delete;
     AccessControl& operator=(const AccessControl&) = delete;
 
-    // SIGHUP: loads the files again and takes the new listeners' anonymous rules. On an error the running rules stay
-    // and the error is returned ("file:line: message"); else empty. Returns whether the ACL changed in `acl_changed`.
+    // SIGHUP: loads the files (password, ACL, JWT keys) again, rebuilds the providers whose settings changed and
+    // takes the new listeners' chains and anonymous rules. On an error the running rules stay and the error is
+    // returned; else empty. Says whether authorization may have changed in `acl_changed`.
     [[nodiscard]] std::string reload(const config::Config& config, bool& acl_changed);
 
     // Stops the password checks (those waiting are answered "refused"): after the workers stopped, before they are
     // destroyed. authenticate() refuses password clients from then on.
     void shutdown();
 
-    [[nodiscard]] bool supports_method(std::string_view, std::string_view) const override { return false; }
+    [[nodiscard]] bool supports_method(std::string_view method, std::string_view listener) const override;
     [[nodiscard]] broker::AuthDecision authenticate(const broker::AuthRequest& request, unsigned step) override;
 
     [[nodiscard]] bool allows(const broker::Identity& who, std::string_view topic,
                               broker::Access access) const override;
     [[nodiscard]] std::uint64_t generation() const override;
+    [[nodiscard]] bool has_hook() const override;
+    [[nodiscard]] std::optional<bool> check_hook(const broker::Identity& who, const broker::HookCheck& check,
+                                                 std::function<void(bool)> later) const override;
+
+    struct Rules;  // access_rules.cpp: one snapshot of files, providers and chains
 
 private:
-    struct Rules;
-    static std::shared_ptr<const Rules> load(const config::Config& config);
-    [[nodiscard]] broker::AuthDecision check_password(const Rules& rules, const broker::AuthRequest& request);
+    [[nodiscard]] broker::AuthDecision run_chain(const std::shared_ptr<const Rules>& rules,
+                                                 const broker::AuthRequest& request);
+    [[nodiscard]] broker::AuthDecision exchange(const Rules& rules, const broker::AuthRequest& request, unsigned step);
 
-    std::function<void(int, const std::string&)> log_;
+    Log log_;
     std::atomic<std::shared_ptr<const Rules>> rules_;
     std::atomic<std::uint64_t> generation_{0};
     std::uint64_t last_generation_ = 1;  // the newest generation handed out (reload() runs on one thread)
-    std::mutex pool_mutex_;  // guards pool_ against shutdown() only
-    std::unique_ptr<auth::VerifyPool> pool_;
+    std::shared_ptr<PoolHandle> pool_;  // shared with the file provider; emptied by shutdown()
 };
 
 // Listeners open to anonymous clients on an address other than loopback: one warning line each (mothd logs them at
