@@ -180,6 +180,12 @@ asio::awaitable<Result<ConnectResult>> AsyncClient::Impl::handshake(Connection& 
             if (codec::is_error(ack->reason) || (ack->reason != ReasonCode::Success && !v5())) {
                 co_return client::refused(ack->reason, PacketType::Connack, ack->properties.reason_string);
             }
+            // The broker's final word (SCRAM's server-final, say) goes to on_auth even when the CONNACK carries no
+            // Authentication Data, so that a method which must check it can refuse a broker that left it out.
+            if (v5() && !opts_.authentication_method.empty() && opts_.on_auth) {
+                auto verdict = opts_.on_auth(ack->properties.authentication_data.value_or(codec::Bytes{}));
+                if (!verdict) co_return verdict.error();
+            }
             fill_connack(c, *ack);
             co_return c.connack;
         }
@@ -216,9 +222,6 @@ void AsyncClient::Impl::fill_connack(Connection& c, const codec::Connack& ack) {
     r.user_properties = client::copy_user_properties(p.user_properties);
     c.connack = std::move(r);
     c.keep_alive = std::chrono::seconds(p.server_keep_alive.value_or(opts_.keep_alive_s));
-    if (p.authentication_data && opts_.on_auth) {
-        (void)opts_.on_auth(*p.authentication_data);  // the broker's final word; nothing to answer
-    }
 }
 
 }  // namespace moth
