@@ -145,10 +145,11 @@ ScramServer::ScramServer(Lookup lookup, std::string_view secret, std::string fix
     : lookup_(std::move(lookup)), secret_(secret), fixed_nonce_(std::move(fixed_server_nonce)) {}
 
 ScramServer::Step ScramServer::first(std::string_view client_first) {
-    if (state_ != State::Start) return failure("other-error");
-    state_ = State::Done;  // until this step succeeds, the exchange is over
+    const bool in_order = state_ == State::Start;
+    state_ = State::Done;  // until this step succeeds, the exchange is over; a call out of order ends it too
+    if (!in_order) return failure("other-error");
     if (client_first.starts_with("p=")) return failure("channel-binding-not-supported");
-    if (client_first.substr(1).starts_with(",,m=")) return failure("extensions-not-supported");
+    if (client_first.size() >= 5 && client_first.substr(1, 4) == ",,m=") return failure("extensions-not-supported");
     const auto cf = parse_client_first(client_first);
     if (!cf) return failure("invalid-encoding");
     username_ = cf->username;
@@ -177,8 +178,9 @@ ScramServer::Step ScramServer::first(std::string_view client_first) {
 }
 
 ScramServer::Step ScramServer::final(std::string_view client_final) {
-    if (state_ != State::SentFirst) return failure("other-error");
+    const bool in_order = state_ == State::SentFirst;
     state_ = State::Done;
+    if (!in_order) return failure("other-error");
     const auto cf = parse_client_final(client_final);
     if (!cf) return failure("invalid-encoding");
     if (cf->channel_binding != gs2_header_) return failure("channel-bindings-dont-match");
