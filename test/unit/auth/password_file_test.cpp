@@ -98,7 +98,8 @@ TEST(PasswordFile, ScramEntriesAreReadAndGiveTheirCredential) {
 }
 
 TEST(PasswordFile, MalformedScramEntriesAreErrorsWithTheirLine) {
-    const std::string keys = "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=$wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+    const std::string keys =
+        "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=$wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
     EXPECT_EQ(error_of("# ok\ndave:$scram-sha-256$1000$W22ZaJ0SNY7soEsUEjb6gQ==" + keys + "\n", 2),
               "conf/pw:2: user 'dave': malformed password hash (a field does not decode or is out of range)");
     EXPECT_NE(error_of("dave:$scram-sha-256$4096$AAAA" + keys + "\n", 1).find("malformed"), std::string::npos);

@@ -264,7 +264,8 @@ TEST(ScramCredentialForm, EncodeDecodeRoundTripAndVerify) {
 }
 
 TEST(ScramCredentialForm, DecodeRejects) {
-    const std::string keys = "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=$wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+    const std::string keys =
+        "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=$wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
     const std::string salt = "W22ZaJ0SNY7soEsUEjb6gQ==";
     EXPECT_TRUE(scram_decode("$scram-sha-256$4096$" + salt + keys));
     EXPECT_TRUE(scram_decode("$scram-sha-256$10000000$" + salt + keys));

@@ -334,7 +334,9 @@ TEST(ParseAuthMethod, ScramSha256ConfiguresEnhancedAuthenticationWithoutSendingT
     // rr speaks 5.0 by default; the method name is case-insensitive on the command line.
     EXPECT_EQ(ok(Tool::Rr, {"-t", "q", "-e", "r", "-u", "a", "-P", "b", "--auth-method", "SCRAM-SHA-256"}).auth_method,
               "scram-sha-256");
-    EXPECT_TRUE(connect_options(ok(Tool::Sub, {"-t", "a", "-V", "5", "-u", "a", "-P", "b"})).authentication_method.empty());
+    const auto plain = connect_options(ok(Tool::Sub, {"-t", "a", "-V", "5", "-u", "a", "-P", "b"}));
+    EXPECT_TRUE(plain.authentication_method.empty());
+    EXPECT_EQ(plain.password, "b");
 }
 
 TEST(ParseAuthMethod, Errors) {
