@@ -27,11 +27,11 @@ inline constexpr std::string_view kScramSha256Method = "SCRAM-SHA-256";
 class ScramAuthenticator {
 public:
     // Sets options.authentication_method ("SCRAM-SHA-256"), options.authentication_data (a client-first message
-    // with a fresh nonce) and options.on_auth, and clears options.password so that it is never sent; leaves
+    // with a fresh nonce), options.on_auth and options.on_auth_complete, and clears options.password so that it is never sent; leaves
     // options.username as it is (the SCRAM user name travels in client-first). options.version must be 5.0 for the
-    // broker to see any of it. on_auth answers the broker's server-first with client-final, and verifies the
-    // server-final of the CONNACK (or of the AUTH 0x00 that ends a re-authentication): a missing or wrong one
-    // fails connect() (or reauthenticate()) with Error::Kind::Protocol and closes the connection. An automatic
+    // broker to see any of it. on_auth answers the broker's server-first with client-final; on_auth_complete
+    // verifies the server-final of the CONNACK (or of the AUTH 0x00 that ends a re-authentication): a missing or
+    // wrong one fails connect() (or reauthenticate()) with Error::Kind::Protocol and closes the connection. An automatic
     // reconnect repeats the exchange with the same client-first (the broker adds a new nonce of its own).
     // Throws std::runtime_error when the system has no random numbers.
     [[nodiscard]] static ScramAuthenticator configure(ConnectOptions& options, std::string username,

@@ -187,14 +187,12 @@ void AsyncClient::Impl::deliver(Message m) {
 
 bool AsyncClient::Impl::handle_auth(Connection& c, const codec::Auth& a) {
     if (a.reason == ReasonCode::Success) {
-        // The end of a re-authentication: on_auth checks the broker's final word, as for the CONNACK.
-        if (!opts_.authentication_method.empty() && opts_.on_auth) {
-            auto verdict = opts_.on_auth(a.properties.authentication_data.value_or(codec::Bytes{}));
+        // The end of a re-authentication: the broker's final word is checked as the CONNACK's is.
+        if (reauth_) {
+            auto verdict = auth_complete(a.properties.authentication_data);
             if (!verdict) {
-                if (reauth_) {
-                    reauth_->set(verdict.error());
-                    reauth_.reset();
-                }
+                reauth_->set(verdict.error());
+                reauth_.reset();
                 fail_connection(c, ReasonCode::NotAuthorized, verdict.error());
                 return false;
             }

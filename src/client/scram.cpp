@@ -1,6 +1,6 @@
-// ScramAuthenticator (include/moth/scram.hpp): ConnectOptions::on_auth for SCRAM-SHA-256 over auth::ScramClient.
-// on_auth cannot tell a CONNECT exchange from a re-authentication, so the message itself decides: "r=..." is a
-// server-first (answered by the client whose nonce it extends), anything else is the broker's final word.
+// ScramAuthenticator (include/moth/scram.hpp): ConnectOptions::on_auth (server-first -> client-final) and
+// on_auth_complete (server-final, verified) for SCRAM-SHA-256 over auth::ScramClient. on_auth cannot tell a CONNECT
+// exchange from a re-authentication, so the nonce decides which client answers: the one whose nonce it extends.
 #include <moth/scram.hpp>
 
 #include <mutex>
@@ -14,7 +14,8 @@ namespace moth {
 struct ScramAuthenticator::State {
     State(std::string u, std::string p) : username(std::move(u)), password(std::move(p)), connect(username, password) {}
 
-    Result<std::vector<std::byte>> step(std::span<const std::byte> data);
+    Result<std::vector<std::byte>> answer(std::span<const std::byte> server_first);
+    Result<void> complete(std::span<const std::byte> server_final);
 
     mutable std::mutex mutex;
     std::string username;
@@ -38,26 +39,30 @@ std::vector<std::byte> to_bytes(std::string_view s) {
 
 }  // namespace
 
-Result<std::vector<std::byte>> ScramAuthenticator::State::step(std::span<const std::byte> data) {
-    const std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+Result<std::vector<std::byte>> ScramAuthenticator::State::answer(std::span<const std::byte> server_first) {
+    const std::string_view text(reinterpret_cast<const char*>(server_first.data()), server_first.size());
     std::lock_guard lock(mutex);
-    if (text.starts_with("r=")) {
-        const auto first = auth::parse_server_first(text);
-        auth::ScramClient* client = &connect;
-        if (reauth && first && first->nonce.starts_with(reauth->nonce())) client = &*reauth;
-        auto answer = client->final(text);
-        if (!answer.ok) return scram_error(answer.message);
-        pending = client;
-        verified = false;
-        return to_bytes(answer.message);
-    }
+    pending = nullptr;
+    verified = false;
+    const auto parsed = auth::parse_server_first(text);
+    auth::ScramClient* client = &connect;
+    if (reauth && parsed && parsed->nonce.starts_with(reauth->nonce())) client = &*reauth;
+    auto reply = client->final(text);
+    if (!reply.ok) return scram_error(reply.message);
+    pending = client;
+    return to_bytes(reply.message);
+}
+
+Result<void> ScramAuthenticator::State::complete(std::span<const std::byte> server_final) {
+    const std::string_view text(reinterpret_cast<const char*>(server_final.data()), server_final.size());
+    std::lock_guard lock(mutex);
     auth::ScramClient* client = std::exchange(pending, nullptr);
-    if (client == nullptr) return scram_error("the broker accepted without a SCRAM exchange (no server-first)");
+    if (client == nullptr) return scram_error("the broker accepted without completing the exchange");
     if (text.empty()) return scram_error("the broker sent no server-final message: it did not prove itself");
     if (text.starts_with("e=")) return scram_error("the broker refused: " + std::string(text));
     if (!client->verify(text)) return scram_error("the broker's server signature does not verify");
     verified = true;
-    return std::vector<std::byte>{};
+    return {};
 }
 
 ScramAuthenticator ScramAuthenticator::configure(ConnectOptions& options, std::string username, std::string password) {
@@ -65,7 +70,8 @@ ScramAuthenticator ScramAuthenticator::configure(ConnectOptions& options, std::s
     options.authentication_method = std::string(kScramSha256Method);
     options.authentication_data = to_bytes(state->connect.first());
     options.password.reset();
-    options.on_auth = [state](std::span<const std::byte> data) { return state->step(data); };
+    options.on_auth = [state](std::span<const std::byte> data) { return state->answer(data); };
+    options.on_auth_complete = [state](std::span<const std::byte> data) { return state->complete(data); };
     return ScramAuthenticator(state);
 }
 

@@ -331,6 +331,7 @@ TEST(ParseAuthMethod, ScramSha256ConfiguresEnhancedAuthenticationWithoutSendingT
     EXPECT_FALSE(c.password);
     EXPECT_EQ(c.username, "alice");
     EXPECT_TRUE(c.on_auth);
+    EXPECT_TRUE(c.on_auth_complete);
     // rr speaks 5.0 by default; the method name is case-insensitive on the command line.
     EXPECT_EQ(ok(Tool::Rr, {"-t", "q", "-e", "r", "-u", "a", "-P", "b", "--auth-method", "SCRAM-SHA-256"}).auth_method,
               "scram-sha-256");

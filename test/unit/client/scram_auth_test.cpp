@@ -79,6 +79,7 @@ TEST_F(ScramAuthTest, ConfigureFillsTheOptions) {
     EXPECT_FALSE(o.password);
     EXPECT_EQ(o.username, "alice") << "left as the caller set it";
     EXPECT_TRUE(o.on_auth);
+    EXPECT_TRUE(o.on_auth_complete);
     EXPECT_FALSE(scram.verified());
 }
 
@@ -141,6 +142,29 @@ TEST_F(ScramAuthTest, ConnectFailsWhenTheServerSignatureIsWrong) {
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().kind, Error::Kind::Protocol);
     EXPECT_FALSE(c->connected());
+}
+
+TEST_F(ScramAuthTest, ConnectFailsWhenTheBrokerSkipsTheExchange) {
+    // A broker that answers CONNECT with a CONNACK at once, even one carrying a well-formed server-first, has
+    // proved nothing: the client must not answer it and call itself connected.
+    auto o = scram_options();
+    auto scram = ScramAuthenticator::configure(o, "alice", "secret");
+    auto c = make_client(o);
+    auto r = start(c->connect());
+    ASSERT_TRUE(run_until([&] { return !pipes.empty() && !pipes[0]->from_client.empty(); }));
+    auto connect = expect<codec::Connect>(*pipes[0]);
+    auto server = alice_server();
+    const auto first = server.first(
+        as_string(connect->as<codec::Connect>().properties.authentication_data.value_or(codec::Bytes{})));
+    codec::Connack ack;
+    ack.properties.authentication_method = auth::kScramSha256;
+    ack.properties.authentication_data = client::as_bytes(first.message);
+    send(*pipes[0], ack);
+    const auto result = wait(r);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().kind, Error::Kind::Protocol);
+    EXPECT_FALSE(c->connected());
+    EXPECT_FALSE(scram.verified());
 }
 
 TEST_F(ScramAuthTest, ReauthenticationWithoutServerFinalClosesTheConnection) {
