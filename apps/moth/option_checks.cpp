@@ -1,6 +1,7 @@
 // Step 3 of the option parser (option_checks.hpp): each check in mosquitto's order, with its error text.
 #include "option_checks.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -140,6 +141,15 @@ std::optional<Failure> check_connection(const RawOptions& r, Options& o) {
     if (o.password && !o.username) {
         return failure("Error: A password was given without a username.");
     }
+    if (r.has("--auth-method")) {
+        // The names of MQTT's Authentication Method are case-sensitive; the command line takes either case.
+        std::string method = r.auth_method;
+        for (char& ch : method) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (method != "scram-sha-256") {
+            return failure("Error: Unknown authentication method '" + r.auth_method + "' (known: scram-sha-256).");
+        }
+        o.auth_method = method;
+    }
     if (!r.keepalive.empty()) {
         std::uint16_t k = 0;
         if (!parse_number(r.keepalive, k) || (k != 0 && k < 5)) {
@@ -240,6 +250,17 @@ std::optional<Failure> cross_check(const RawOptions& r, Options& o) {
         if (o.source == PayloadSource::None) o.source = PayloadSource::Null;
     }
     if (o.unix_socket.size() > 0 && !r.url.empty()) return failure("Error: --unix and -L cannot be used together.");
+    if (!o.auth_method.empty()) {
+        if (o.version != ProtocolVersion::V5) {
+            return failure("Error: --auth-method needs MQTT 5.0 (-V 5): 3.x has no enhanced authentication.");
+        }
+        if (!o.username || !o.password) {
+            return failure("Error: --auth-method " + o.auth_method + " needs a username (-u) and a password (-P).");
+        }
+        if (!o.props.authentication_method.empty()) {
+            return failure("Error: --auth-method and -D connect authentication-method cannot be used together.");
+        }
+    }
     return std::nullopt;
 }
 

@@ -36,6 +36,7 @@ const std::map<std::string, ValueOption, std::less<>>& value_options() {
         {"--username", {"--username", "username", kAll}},
         {"-P", {"--pw", "password", kAll}},
         {"--pw", {"--pw", "password", kAll}},
+        {"--auth-method", {"--auth-method", "authentication method", kAll}},
         {"-k", {"--keepalive", "keepalive", kAll}},
         {"--keepalive", {"--keepalive", "keepalive", kAll}},
         {"-V", {"--protocol-version", "version", kAll}},
@@ -89,6 +90,7 @@ void declare_common(CLI::App& app, Tool tool, RawOptions& r, Options& o) {
     app.add_option("-I,--id-prefix", r.id_prefix, "Client id prefix, followed by the process id");
     app.add_option("-u,--username", r.username, "User name");
     app.add_option("-P,--pw", r.password, "Password");
+    app.add_option("--auth-method", r.auth_method, "scram-sha-256: log in with -u/-P by SCRAM (5.0), password unsent");
     app.add_option("-k,--keepalive", r.keepalive, "Keep alive in seconds (default 60)");
     app.add_option("-V,--protocol-version", r.version, "31, 311, 5 (or mqttv31, mqttv311, mqttv5)");
     app.add_flag("-c,--disable-clean-session", r.persistent, "Persistent session (needs -i)");
@@ -199,6 +201,7 @@ void take_values(RawOptions& r, Options& o) {
     r.id_prefix = r.last("--id-prefix");
     r.username = r.last("--username");
     r.password = r.last("--pw");
+    r.auth_method = r.last("--auth-method");
     r.keepalive = r.last("--keepalive");
     r.version = r.last("--protocol-version");
     r.session_expiry = r.last("--session-expiry-interval");

@@ -25,7 +25,7 @@ struct RawOptions {
 
     std::string host, port, url, unix_socket, bind_address, id, id_prefix, username, password, keepalive, version,
         session_expiry, will_topic, will_payload, will_qos, qos, message, file, repeat, repeat_delay, max_inflight,
-        format, count, timeout, response_topic, single_topic;
+        format, count, timeout, response_topic, single_topic, auth_method;
     std::vector<std::string> topics, filter_out, unsub;
     bool will_retain = false, nodelay = false, stdin_whole = false, stdin_lines = false, null_message = false,
          verbose = false, no_eol = false, json = false, persistent = false;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <moth/scram.hpp>
 
 #include "option_checks.hpp"
 #include "option_table.hpp"
@@ -133,6 +134,14 @@ boost::system::result<ConnectOptions, std::string> to_connect_options(const Opti
     c.request_problem_information = o.props.request_problem_information;
     c.user_properties = o.props.connect_user_properties;
     c.authentication_method = o.props.authentication_method;
+    if (o.auth_method == "scram-sha-256" && o.username && o.password) {
+        try {
+            // The password stays here: SCRAM sends a proof of it (and checks the broker's proof in return).
+            (void)ScramAuthenticator::configure(c, *o.username, *o.password);
+        } catch (const std::exception& e) {
+            return R(boost::system::in_place_error, std::string("Error: cannot start SCRAM-SHA-256: ") + e.what());
+        }
+    }
     c.tls.ca_file = o.cafile;
     c.tls.ca_path = o.capath;
     c.tls.cert_file = o.cert;

@@ -62,6 +62,7 @@ struct Options {
     std::optional<std::uint32_t> session_expiry;  // -x
     std::optional<std::string> username;
     std::optional<std::string> password;
+    std::string auth_method;  // --auth-method: "" (plain -u/-P) or "scram-sha-256" (5.0 enhanced authentication)
     std::optional<std::string> will_topic;
     std::optional<std::string> will_payload;
     QoS will_qos = QoS::AtMostOnce;

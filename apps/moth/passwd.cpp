@@ -1,6 +1,8 @@
 // `moth passwd`, after mosquitto_passwd 2.0 (apps/mosquitto_passwd in eclipse/mosquitto): the same flags, usage
 // rules, messages and exit codes, so scripts switch by changing the command name. Differences, each on purpose:
-//   - argon2id is the default hash (-H sha512-pbkdf2 writes what Mosquitto reads; -H sha512 is accepted too);
+//   - argon2id is the default hash (-H sha512-pbkdf2 writes what Mosquitto reads; -H sha512 is accepted too;
+//     -H scram-sha-256 writes SCRAM-SHA-256 credentials for MQTT 5.0 enhanced authentication, which Mosquitto
+//     cannot read);
 //   - the file is replaced atomically (a temporary file in the same directory, then rename) with its mode and,
 //     where allowed, its owner kept, instead of rewritten in place with a backup copy; -c creates it 0600;
 //   - comments and blank lines survive every edit (mosquitto_passwd 2.0 calls them a corrupt file);
@@ -37,16 +39,18 @@ using auth::HashKind;
 
 constexpr std::string_view kUsage =
     "moth passwd is a tool for managing password files for mothd (and mosquitto: the format is the same).\n\n"
-    "Usage: moth passwd [-H argon2id | -H sha512-pbkdf2] [-I iterations] [-c | -D] passwordfile username\n"
-    "       moth passwd [-H argon2id | -H sha512-pbkdf2] [-I iterations] [-c] -b passwordfile username password\n"
-    "       moth passwd [-H argon2id | -H sha512-pbkdf2] -U passwordfile\n"
+    "Usage: moth passwd [-H hash] [-I iterations] [-c | -D] passwordfile username\n"
+    "       moth passwd [-H hash] [-I iterations] [-c] -b passwordfile username password\n"
+    "       moth passwd [-H hash] [-I iterations] -U passwordfile\n"
     "       moth passwd --check passwordfile username [password]\n"
     " -b : run in batch mode to allow passing passwords on the command line.\n"
     " -c : create a new password file. This will overwrite existing files.\n"
     " -D : delete the username rather than adding/updating its password.\n"
-    " -H : specify the hashing algorithm. Defaults to argon2id, which is recommended;\n"
-    "      sha512-pbkdf2 writes entries that mosquitto can read too (sha512: mosquitto 1.6 and earlier).\n"
-    " -I : PBKDF2 iterations for -H sha512-pbkdf2 (default 101, as mosquitto_passwd).\n"
+    " -H : specify the hashing algorithm: argon2id (the default, recommended), sha512-pbkdf2 (entries that\n"
+    "      mosquitto can read too; sha512: mosquitto 1.6 and earlier) or scram-sha-256 (for MQTT 5.0 clients that\n"
+    "      log in with SCRAM-SHA-256, e.g. moth pub --auth-method scram-sha-256; plain passwords work too).\n"
+    " -I : iterations for -H sha512-pbkdf2 (default 101, as mosquitto_passwd) and -H scram-sha-256\n"
+    "      (default 4096, at least 4096).\n"
     " -U : update a plain text password file to use hashed passwords.\n"
     " --check : exit 0 if the password is right for username in passwordfile, 1 if not.\n"
     "\nSee docs/security.md (\"Passwords\") for more information.\n";
@@ -59,7 +63,7 @@ struct Args {
     Mode mode = Mode::Set;
     bool batch = false;
     HashKind kind = HashKind::Argon2id;
-    int iterations = auth::kPbkdf2DefaultIterations;
+    std::optional<int> iterations;  // none: the hash's default
     std::string file;
     std::string user;
     std::optional<std::string> password;
@@ -85,14 +89,16 @@ std::optional<int> parse_flags(const std::vector<std::string>& a, std::size_t& i
             const std::string& v = a[++i];
             if (w == "-I") {
                 out.iterations = std::atoi(v.c_str());
-                if (out.iterations < 1) return fail("Error: Number of iterations must be > 0.");
-                if (out.iterations > auth::kPbkdf2MaxIterations) return fail("Error: Too many iterations.");
+                if (*out.iterations < 1) return fail("Error: Number of iterations must be > 0.");
+                if (*out.iterations > auth::kPbkdf2MaxIterations) return fail("Error: Too many iterations.");
             } else if (v == "argon2id") {
                 out.kind = HashKind::Argon2id;
             } else if (v == "sha512-pbkdf2") {
                 out.kind = HashKind::Sha512Pbkdf2;
             } else if (v == "sha512") {
                 out.kind = HashKind::Sha512;
+            } else if (v == "scram-sha-256") {
+                out.kind = HashKind::ScramSha256;
             } else {
                 return fail("Error: Unknown hash type '" + v + "'");
             }
@@ -124,6 +130,9 @@ std::optional<int> parse_args(const std::vector<std::string>& a, Args& out) {
     std::size_t i = 0;
     bool create = false, erase = false, upgrade = false;
     if (auto rc = parse_flags(a, i, out, create, erase, upgrade)) return rc;
+    if (out.kind == HashKind::ScramSha256 && out.iterations && *out.iterations < int(auth::kScramMinIterations)) {
+        return fail("Error: -H scram-sha-256 needs at least 4096 iterations (RFC 7677).");
+    }
     if (create && erase) return fail("Error: -c and -D cannot be used together.");
     if (create && upgrade) return fail("Error: -c and -U cannot be used together.");
     if (erase && upgrade) return fail("Error: -D and -U cannot be used together.");

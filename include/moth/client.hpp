@@ -110,6 +110,10 @@ struct TlsOptions {
 // Enhanced authentication (5.0): called with the broker's Authentication Data of each AUTH 0x18 (and of the
 // CONNACK); returns the data to answer with, or an error to give up.
 using AuthCallback = std::function<Result<std::vector<std::byte>>(std::span<const std::byte> server_data)>;
+// The broker's final word on enhanced authentication (5.0): the Authentication Data of the CONNACK, or of the AUTH
+// 0x00 that ends a re-authentication, empty when it has none. An error fails connect() (or reauthenticate(), and
+// closes the connection): for methods that authenticate the broker too (SCRAM's server-final).
+using AuthCompleteCallback = std::function<Result<void>(std::span<const std::byte> server_data)>;
 
 // Every member has a default, so designated initializers ({.url = ..., .client_id = ...}) compile cleanly
 // under -Wextra.
@@ -133,6 +137,7 @@ struct ConnectOptions {
     std::string authentication_method{};           // 5.0 enhanced authentication
     std::vector<std::byte> authentication_data{};
     AuthCallback on_auth{};
+    AuthCompleteCallback on_auth_complete{};  // empty: on_auth gets the final word, when it has data
     TlsOptions tls{};
     std::chrono::milliseconds connect_timeout{10'000};
     // Automatic reconnect with exponential backoff and full jitter between min and max. On reconnect,

@@ -32,9 +32,10 @@ PasswordLine bad(std::string_view problem) {
 }
 
 std::string hash_problem(std::string_view encoded) {
-    const bool known = encoded.starts_with("$6$") || encoded.starts_with("$7$") || encoded.starts_with("$argon2id$");
+    const bool known = encoded.starts_with("$6$") || encoded.starts_with("$7$") ||
+                       encoded.starts_with("$argon2id$") || encoded.starts_with("$scram-sha-256$");
     if (known) return "malformed password hash (a field does not decode or is out of range)";
-    return "unknown password hash scheme (expected $6$, $7$ or $argon2id$; a plain-text password? "
+    return "unknown password hash scheme (expected $6$, $7$, $argon2id$ or $scram-sha-256$; a plain-text password? "
            "'moth passwd -U FILE' hashes them)";
 }
 
@@ -93,6 +94,11 @@ PasswordFile PasswordFile::load(const std::filesystem::path& path) {
 const std::string* PasswordFile::hash_of(std::string_view user) const {
     const auto it = hashes_.find(user);
     return it == hashes_.end() ? nullptr : &it->second;
+}
+
+std::optional<ScramCredential> PasswordFile::scram_of(std::string_view user) const {
+    const std::string* hash = hash_of(user);
+    return hash == nullptr ? std::nullopt : scram_decode(*hash);
 }
 
 }  // namespace moth::auth

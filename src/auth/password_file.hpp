@@ -12,10 +12,14 @@
 //   - a line with text but no ':' (Mosquitto: skipped silently);
 //   - an empty name or an empty hash (Mosquitto: skipped; strtok even turns "::x" into user "x");
 //   - a second ':' after the hash (Mosquitto: the rest is ignored);
-//   - a hash that is not `$6$`, `$7$` or `$argon2id$`, or one of those that does not decode (Mosquitto: entry
-//     dropped, user cannot log in); a plain-text password is this case: `moth passwd -U` hashes them;
+//   - a hash that is not `$6$`, `$7$`, `$argon2id$` or `$scram-sha-256$`, or one of those that does not decode
+//     (Mosquitto: entry dropped, user cannot log in); a plain-text password is this case: `moth passwd -U` hashes
+//     them;
 //   - a user listed twice (Mosquitto: both are stored and which one wins depends on its hash table; mosquitto_passwd
 //     never writes one).
+// Moth's own addition: `$scram-sha-256$` entries (auth/scram.hpp, written by `moth passwd -H scram-sha-256`), the
+// credential of SCRAM-SHA-256 enhanced authentication; such a user may also log in with a plain CONNECT password.
+// Mosquitto refuses these entries (its user cannot log in there).
 // Also: a comment may be indented (Mosquitto needs `#` in column 0; an indented `#x:y` would be user "#x" there).
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +30,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "auth/scram.hpp"
 
 namespace moth::auth {
 
@@ -42,6 +48,7 @@ enum class HashKind {
     Sha512Pbkdf2,  // $7$iterations$salt$hash: PBKDF2-HMAC-SHA512, what mosquitto_passwd writes by default
     Sha512,        // $6$salt$hash: one SHA-512 of password + salt (mosquitto 1.x); read, written only on request
     Argon2id,      // $argon2id$v=19$m=..,t=..,p=..$salt$hash (PHC string): what `moth passwd` writes by default
+    ScramSha256,   // $scram-sha-256$iterations$salt$StoredKey$ServerKey (auth/scram.hpp): SCRAM and plain passwords
 };
 
 // mosquitto_passwd 2.0's PW_DEFAULT_ITERATIONS (Debian 12's mosquitto 2.0.11 writes `$7$101$`). Low, which is why
@@ -70,10 +77,12 @@ inline constexpr std::size_t kMaxNameLength = 65'535;
 // Slow by design (PBKDF2, argon2id): call it off the network threads (VerifyPool). Thread-safe.
 [[nodiscard]] bool verify_password(std::string_view encoded, std::string_view password);
 
-// A new encoded hash with a fresh random salt. `pbkdf2_iterations` is used by Sha512Pbkdf2 only.
+// A new encoded hash with a fresh random salt. `iterations` is used by Sha512Pbkdf2 (default
+// kPbkdf2DefaultIterations, 1..kPbkdf2MaxIterations) and ScramSha256 (default kScramDefaultIterations,
+// kScramMinIterations..kScramMaxIterations); out of range: std::invalid_argument.
 // Throws std::runtime_error when the system's random generator or the hash library fails.
 [[nodiscard]] std::string hash_password(std::string_view password, HashKind kind,
-                                        int pbkdf2_iterations = kPbkdf2DefaultIterations);
+                                        std::optional<int> iterations = std::nullopt);
 
 // One line of a password file, split as described above but without judging the hash (what `moth passwd` needs to
 // rewrite a file it does not fully understand, plain-text passwords included).
@@ -96,6 +105,9 @@ public:
     // The encoded hash of `user`, nullptr when the file does not list them. Valid while this object lives.
     [[nodiscard]] const std::string* hash_of(std::string_view user) const;
     [[nodiscard]] std::size_t size() const noexcept { return hashes_.size(); }
+    // The SCRAM-SHA-256 credential of `user`; nullopt when the file does not list them or their entry is another
+    // kind of hash (they cannot use SCRAM: the server never sees their password).
+    [[nodiscard]] std::optional<ScramCredential> scram_of(std::string_view user) const;
 
 private:
     struct Hash {

@@ -1,4 +1,5 @@
-// The password hashes of password_file.hpp: Mosquitto's $6$ and $7$ (OpenSSL) and argon2id (libargon2).
+// The password hashes of password_file.hpp: Mosquitto's $6$ and $7$ (OpenSSL), argon2id (libargon2) and
+// SCRAM-SHA-256 credentials (auth/scram.hpp).
 #include <argon2.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -141,6 +142,9 @@ std::string b64(std::string_view bytes) {
 }  // namespace
 
 std::optional<HashKind> hash_kind(std::string_view encoded) {
+    if (encoded.starts_with("$scram-sha-256$")) {
+        return scram_decode(encoded) ? std::optional(HashKind::ScramSha256) : std::nullopt;
+    }
     if (encoded.starts_with("$argon2id$")) {
         return argon2_well_formed(encoded) ? std::optional(HashKind::Argon2id) : std::nullopt;
     }
@@ -150,6 +154,11 @@ std::optional<HashKind> hash_kind(std::string_view encoded) {
 }
 
 bool verify_password(std::string_view encoded, std::string_view password) {
+    if (encoded.starts_with("$scram-sha-256$")) {
+        // A SCRAM user logging in with a plain CONNECT password: derive the keys again and compare both.
+        const auto credential = scram_decode(encoded);
+        return credential && scram_verify_password(*credential, password);
+    }
     if (encoded.starts_with("$argon2id$")) {
         if (!argon2_well_formed(encoded)) return false;
         // libargon2 wants a NUL-terminated string; it compares in constant time itself.
@@ -162,8 +171,16 @@ bool verify_password(std::string_view encoded, std::string_view password) {
     return CRYPTO_memcmp(digest.data(), e->hash.data(), kSha512Size) == 0;
 }
 
-std::string hash_password(std::string_view password, HashKind kind, int pbkdf2_iterations) {
+std::string hash_password(std::string_view password, HashKind kind, std::optional<int> iterations) {
     switch (kind) {
+        case HashKind::ScramSha256: {
+            const int n = iterations.value_or(static_cast<int>(kScramDefaultIterations));
+            if (n < static_cast<int>(kScramMinIterations) || n > static_cast<int>(kScramMaxIterations)) {
+                throw std::invalid_argument("SCRAM-SHA-256 iterations out of range (4096..10000000)");
+            }
+            return scram_encode(
+                scram_credential(password, random_bytes(kScramSaltSize), static_cast<std::uint32_t>(n)));
+        }
         case HashKind::Argon2id:
             return hash_argon2id(password);
         case HashKind::Sha512: {
@@ -171,6 +188,7 @@ std::string hash_password(std::string_view password, HashKind kind, int pbkdf2_i
             return "$6$" + b64(e.salt) + "$" + b64(sha512_digest(password, e));
         }
         case HashKind::Sha512Pbkdf2: {
+            const int pbkdf2_iterations = iterations.value_or(kPbkdf2DefaultIterations);
             if (pbkdf2_iterations < 1 || pbkdf2_iterations > kPbkdf2MaxIterations) {
                 throw std::invalid_argument("PBKDF2 iterations out of range");
             }

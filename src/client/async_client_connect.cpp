@@ -180,6 +180,9 @@ asio::awaitable<Result<ConnectResult>> AsyncClient::Impl::handshake(Connection& 
             if (codec::is_error(ack->reason) || (ack->reason != ReasonCode::Success && !v5())) {
                 co_return client::refused(ack->reason, PacketType::Connack, ack->properties.reason_string);
             }
+            if (auto verdict = auth_complete(ack->properties.authentication_data); !verdict) {
+                co_return verdict.error();
+            }
             fill_connack(c, *ack);
             co_return c.connack;
         }
@@ -190,6 +193,18 @@ asio::awaitable<Result<ConnectResult>> AsyncClient::Impl::handshake(Connection& 
         }
         co_return client::network_error(e, "connecting to " + opts_.url);
     }
+}
+
+Result<void> AsyncClient::Impl::auth_complete(std::optional<codec::Bytes> data) const {
+    if (!v5() || opts_.authentication_method.empty()) return {};
+    // on_auth_complete hears the final word even without Authentication Data, so that a method which must check
+    // it (SCRAM's server-final) can refuse a broker that left it out. on_auth only ever heard data, as before.
+    if (opts_.on_auth_complete) return opts_.on_auth_complete(data.value_or(codec::Bytes{}));
+    if (data && opts_.on_auth) {
+        auto answer = opts_.on_auth(*data);
+        if (!answer) return answer.error();
+    }
+    return {};
 }
 
 void AsyncClient::Impl::fill_connack(Connection& c, const codec::Connack& ack) {
@@ -216,9 +231,6 @@ void AsyncClient::Impl::fill_connack(Connection& c, const codec::Connack& ack) {
     r.user_properties = client::copy_user_properties(p.user_properties);
     c.connack = std::move(r);
     c.keep_alive = std::chrono::seconds(p.server_keep_alive.value_or(opts_.keep_alive_s));
-    if (p.authentication_data && opts_.on_auth) {
-        (void)opts_.on_auth(*p.authentication_data);  // the broker's final word; nothing to answer
-    }
 }
 
 }  // namespace moth

@@ -171,6 +171,8 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     // CONNECT, then the enhanced authentication exchange if any, until CONNACK.
     asio::awaitable<Result<ConnectResult>> handshake(Connection& c);
     void fill_connack(Connection& c, const codec::Connack& ack);
+    // The broker's final word (CONNACK, AUTH 0x00) to on_auth_complete, or to on_auth when it has data.
+    [[nodiscard]] Result<void> auth_complete(std::optional<codec::Bytes> data) const;
 
     // ---- async_client_session.cpp: the session across connections ---------------------------------------------------
     std::uint16_t allocate_id();

@@ -187,6 +187,16 @@ void AsyncClient::Impl::deliver(Message m) {
 
 bool AsyncClient::Impl::handle_auth(Connection& c, const codec::Auth& a) {
     if (a.reason == ReasonCode::Success) {
+        // The end of a re-authentication: the broker's final word is checked as the CONNACK's is.
+        if (reauth_) {
+            auto verdict = auth_complete(a.properties.authentication_data);
+            if (!verdict) {
+                reauth_->set(verdict.error());
+                reauth_.reset();
+                fail_connection(c, ReasonCode::NotAuthorized, verdict.error());
+                return false;
+            }
+        }
         if (reauth_) {
             reauth_->set(Result<void>());
             reauth_.reset();

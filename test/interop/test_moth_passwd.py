@@ -12,6 +12,9 @@ The moth binary comes from $MOTH (CTest sets it). Every wait has a deadline; por
 127.0.0.1:0.
 """
 
+import base64
+import hashlib
+import hmac
 import os
 import pty
 import pwd
@@ -192,6 +195,26 @@ class CommandLine(PasswdTestCase):
         self.assertEqual(self.check(f, "alice", "pw3"), 1)
         self.assertEqual(self.check(f, "bob", "pw2"), 0)
         self.assertEqual([n for n in os.listdir(self.dir)], ["pw"], "no temporary file left behind")
+
+    def test_scram_sha256_entries_match_rfc5802_derivation(self):
+        f = self.path("pw")
+        self.assertEqual(self.passwd("-H", "scram-sha-256", "-c", "-b", f, "dave", "pencil")[0], 0)
+        user, encoded = self.read("pw").strip().split(":", 1)
+        _, scheme, iterations, salt, stored, server = encoded.split("$")
+        self.assertEqual((user, scheme, iterations), ("dave", "scram-sha-256", "4096"))  # RFC 7677's minimum
+        self.assertEqual(len(base64.b64decode(salt)), 16)
+        # StoredKey = H(HMAC(SaltedPassword, "Client Key")), ServerKey = HMAC(SaltedPassword, "Server Key").
+        salted = hashlib.pbkdf2_hmac("sha256", b"pencil", base64.b64decode(salt), 4096)
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        self.assertEqual(base64.b64decode(stored), hashlib.sha256(client_key).digest())
+        self.assertEqual(base64.b64decode(server), hmac.new(salted, b"Server Key", "sha256").digest())
+        self.assertEqual(self.check(f, "dave", "pencil"), 0)
+        self.assertEqual(self.check(f, "dave", "pencil2"), 1)
+        self.assertEqual(self.passwd("-H", "scram-sha-256", "-I", "5000", "-b", f, "erin", "x")[0], 0)
+        self.assertIn("\nerin:$scram-sha-256$5000$", self.read("pw"))
+        rc, _, err = self.passwd("-I", "1000", "-H", "scram-sha-256", "-b", f, "frank", "x")
+        self.assertEqual(rc, 1)
+        self.assertIn("at least 4096 iterations", err)
 
     def test_symbolic_link_is_followed_and_kept(self):
         real = self.path("real")

@@ -72,12 +72,39 @@ TEST(PasswordFile, BadLinesAreErrorsWithTheirLineNumber) {
 
 TEST(PasswordFile, UnknownAndMalformedHashesAreErrors) {
     EXPECT_EQ(error_of("# plain text, never hashed\nbob:secret\n", 2),
-              "conf/pw:2: user 'bob': unknown password hash scheme (expected $6$, $7$ or $argon2id$; a plain-text "
-              "password? 'moth passwd -U FILE' hashes them)");
+              "conf/pw:2: user 'bob': unknown password hash scheme (expected $6$, $7$, $argon2id$ or $scram-sha-256$; "
+              "a plain-text password? 'moth passwd -U FILE' hashes them)");
     EXPECT_EQ(error_of("bob:$7$0$plk0NDjp3Vgb8QKF$yfW1\n", 1),
               "conf/pw:1: user 'bob': malformed password hash (a field does not decode or is out of range)");
     EXPECT_NE(error_of("bob:$6$plk0NDjp3Vgb8QKF\n", 1).find("malformed"), std::string::npos);
     EXPECT_NE(error_of("bob:$argon2id$v=19$m=1,t=1,p=1$x$y\n", 1).find("malformed"), std::string::npos);
+}
+
+TEST(PasswordFile, ScramEntriesAreReadAndGiveTheirCredential) {
+    const PasswordFile file =
+        PasswordFile::parse(entry("alice", kPbkdf2Alice) + "\n" + entry("dave", kScramDave) + "\n", "pw");
+    ASSERT_NE(file.hash_of("dave"), nullptr);
+    EXPECT_EQ(hash_kind(*file.hash_of("dave")), HashKind::ScramSha256);
+    const auto dave = file.scram_of("dave");
+    ASSERT_TRUE(dave.has_value());
+    EXPECT_EQ(dave->iterations, 4096u);
+    EXPECT_EQ(dave->salt.size(), 16u);
+    EXPECT_EQ(scram_encode(*dave), kScramDave);
+    EXPECT_FALSE(file.scram_of("alice")) << "a PBKDF2 user has no SCRAM credential";
+    EXPECT_FALSE(file.scram_of("nobody"));
+    // The plain CONNECT password of a SCRAM user goes through the usual verification.
+    EXPECT_TRUE(verify_password(*file.hash_of("dave"), kScramDavePassword));
+    EXPECT_FALSE(verify_password(*file.hash_of("dave"), "pencil2"));
+}
+
+TEST(PasswordFile, MalformedScramEntriesAreErrorsWithTheirLine) {
+    const std::string keys =
+        "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=$wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+    EXPECT_EQ(error_of("# ok\ndave:$scram-sha-256$1000$W22ZaJ0SNY7soEsUEjb6gQ==" + keys + "\n", 2),
+              "conf/pw:2: user 'dave': malformed password hash (a field does not decode or is out of range)");
+    EXPECT_NE(error_of("dave:$scram-sha-256$4096$AAAA" + keys + "\n", 1).find("malformed"), std::string::npos);
+    EXPECT_NE(error_of("dave:$scram-sha-256$4096$W22ZaJ0SNY7soEsUEjb6gQ==$AAAA\n", 1).find("malformed"),
+              std::string::npos);
 }
 
 TEST(PasswordFile, DuplicateUserIsAnError) {

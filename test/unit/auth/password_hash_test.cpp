@@ -71,7 +71,8 @@ TEST_P(RoundTrip, NewHashVerifiesAndOnlyWithItsPassword) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryKind, RoundTrip,
-                         ::testing::Values(HashKind::Sha512Pbkdf2, HashKind::Sha512, HashKind::Argon2id));
+                         ::testing::Values(HashKind::Sha512Pbkdf2, HashKind::Sha512, HashKind::Argon2id,
+                                           HashKind::ScramSha256));
 
 TEST(HashPassword, WritesWhatMosquittoAndArgon2Expect) {
     const std::string pbkdf2 = hash_password("x", HashKind::Sha512Pbkdf2);
@@ -81,6 +82,22 @@ TEST(HashPassword, WritesWhatMosquittoAndArgon2Expect) {
     EXPECT_TRUE(hash_password("x", HashKind::Sha512).starts_with("$6$"));
     EXPECT_TRUE(hash_password("x", HashKind::Argon2id).starts_with("$argon2id$v=19$m=65536,t=3,p=1$"));
     EXPECT_THROW((void)hash_password("x", HashKind::Sha512Pbkdf2, 0), std::invalid_argument);
+}
+
+TEST(HashPassword, ScramSha256UsesRfc7677sMinimumByDefault) {
+    const std::string scram = hash_password("x", HashKind::ScramSha256);
+    EXPECT_TRUE(scram.starts_with("$scram-sha-256$4096$")) << scram;
+    EXPECT_EQ(scram_decode(scram)->salt.size(), 16u);
+    EXPECT_TRUE(hash_password("x", HashKind::ScramSha256, 5000).starts_with("$scram-sha-256$5000$"));
+    EXPECT_THROW((void)hash_password("x", HashKind::ScramSha256, 4095), std::invalid_argument);
+    EXPECT_THROW((void)hash_password("x", HashKind::ScramSha256, 10'000'001), std::invalid_argument);
+}
+
+TEST(VerifyPassword, ScramEntryAgainstRfc7677Vector) {
+    EXPECT_EQ(hash_kind(kScramDave), HashKind::ScramSha256);
+    EXPECT_TRUE(verify_password(kScramDave, kScramDavePassword));
+    EXPECT_FALSE(verify_password(kScramDave, "Pencil"));
+    EXPECT_FALSE(verify_password("$scram-sha-256$4096$W22ZaJ0SNY7soEsUEjb6gQ==$AAAA$AAAA", "pencil"));
 }
 
 }  // namespace

@@ -320,5 +320,45 @@ TEST(ParseTopics, CodecRulesWithMosquittoMessages) {
                     "Error: Invalid will topic 'w/#', does it contain '+' or '#'?"));
 }
 
+TEST(ParseAuthMethod, ScramSha256ConfiguresEnhancedAuthenticationWithoutSendingThePassword) {
+    const auto o = ok(Tool::Pub, {"-V", "5", "-t", "a", "-m", "x", "-u", "alice", "-P", "secret", "--auth-method",
+                                  "scram-sha-256"});
+    EXPECT_EQ(o.auth_method, "scram-sha-256");
+    const auto c = connect_options(o);
+    EXPECT_EQ(c.authentication_method, "SCRAM-SHA-256");
+    const std::string first(reinterpret_cast<const char*>(c.authentication_data.data()), c.authentication_data.size());
+    EXPECT_TRUE(first.starts_with("n,,n=alice,r=")) << first;
+    EXPECT_FALSE(c.password);
+    EXPECT_EQ(c.username, "alice");
+    EXPECT_TRUE(c.on_auth);
+    EXPECT_TRUE(c.on_auth_complete);
+    // rr speaks 5.0 by default; the method name is case-insensitive on the command line.
+    EXPECT_EQ(ok(Tool::Rr, {"-t", "q", "-e", "r", "-u", "a", "-P", "b", "--auth-method", "SCRAM-SHA-256"}).auth_method,
+              "scram-sha-256");
+    const auto plain = connect_options(ok(Tool::Sub, {"-t", "a", "-V", "5", "-u", "a", "-P", "b"}));
+    EXPECT_TRUE(plain.authentication_method.empty());
+    EXPECT_EQ(plain.password, "b");
+}
+
+TEST(ParseAuthMethod, Errors) {
+    const auto has = [](const std::string& err, const std::string& message) {
+        return err.find(message) != std::string::npos;
+    };
+    // MQTT 3.x has no AUTH packet nor Authentication Method property: refused before anything connects.
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "a", "-u", "a", "-P", "b", "--auth-method", "scram-sha-256"}),
+                    "Error: --auth-method needs MQTT 5.0 (-V 5)"));
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "a", "-V", "5", "-u", "a", "-P", "b", "--auth-method", "plain"}),
+                    "Error: Unknown authentication method 'plain' (known: scram-sha-256)."));
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "a", "-V", "5", "-u", "a", "--auth-method", "scram-sha-256"}),
+                    "needs a username (-u) and a password (-P)"));
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "a", "-V", "5", "--auth-method", "scram-sha-256"}),
+                    "needs a username (-u) and a password (-P)"));
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "a", "-V", "5", "-u", "a", "-P", "b", "--auth-method", "scram-sha-256",
+                                    "-D", "connect", "authentication-method", "X"}),
+                    "cannot be used together"));
+    EXPECT_TRUE(has(bad(Tool::Sub, {"-t", "a", "--auth-method"}),
+                    "Error: --auth-method argument given but no authentication method specified."));
+}
+
 }  // namespace
 }  // namespace moth::cli
