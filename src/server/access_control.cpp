@@ -1,5 +1,7 @@
 #include "server/access_control.hpp"
 
+#include <openssl/rand.h>
+
 #include "auth/acl.hpp"
 #include "auth/http_provider.hpp"
 #include "auth/verify_pool.hpp"
@@ -27,6 +29,14 @@ std::shared_ptr<PoolHandle> make_pool(const config::Auth& a) {
     return handle;
 }
 
+std::string random_secret() {
+    std::string s(32, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(s.size())) != 1) {
+        throw AccessError("cannot draw random bytes for SCRAM (OpenSSL RAND_bytes)");
+    }
+    return s;
+}
+
 // Authorization has something to check: an ACL, or providers that hand out a client's own rules.
 bool has_rules(const AccessControl::Rules& r) { return r.acl != nullptr || r.grants_possible; }
 
@@ -42,7 +52,7 @@ auth::GrantAccess grant_access(broker::Access a) {
 }  // namespace
 
 AccessControl::AccessControl(const config::Config& config, Log log)
-    : log_(std::move(log)), pool_(make_pool(config.auth)) {
+    : log_(std::move(log)), pool_(make_pool(config.auth)), scram_secret_(random_secret()) {
     auto rules = load_rules(config, nullptr, pool_, log_);
     generation_ = has_rules(*rules) ? last_generation_ : 0;
     rules_.store(std::move(rules));
@@ -121,15 +131,6 @@ std::optional<bool> AccessControl::check_hook(const broker::Identity& who, const
     return *answer != auth::HookAnswer::Deny;
 }
 
-bool AccessControl::supports_method(std::string_view method, std::string_view listener) const {
-    (void)method, (void)listener;
-    return false;
-}
-
-AuthDecision AccessControl::exchange(const Rules& rules, const broker::AuthRequest& request, unsigned step) {
-    (void)rules, (void)request, (void)step;
-    return AuthDecision::deny(ReasonCode::BadAuthenticationMethod);
-}
 
 std::vector<std::string> anonymous_warnings(const config::Config& config) {
     std::vector<std::string> out;

@@ -70,6 +70,9 @@ private:
     std::atomic<std::uint64_t> generation_{0};
     std::uint64_t last_generation_ = 1;  // the newest generation handed out (reload() runs on one thread)
     std::shared_ptr<PoolHandle> pool_;  // shared with the file provider; emptied by shutdown()
+    // SCRAM's made-up salts for unknown users come from it (RFC 5802 section 5.1): random per process, so a client
+    // cannot tell which users exist from server-first (only that the broker restarted).
+    std::string scram_secret_;
 };
 
 // Listeners open to anonymous clients on an address other than loopback: one warning line each (mothd logs them at
