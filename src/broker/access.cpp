@@ -80,18 +80,18 @@ bool Core::checks_access() const {
     return shared_.authorizer != nullptr && shared_.authorizer->generation() != 0;  // 0: no rules at all
 }
 
-void Core::note_denied(Connection& c, std::string_view what, std::string_view topic) {
+void Core::note_denied(Connection& c, std::string_view what, std::string_view topic, std::string_view by) {
     Stats::add(stats_.denied);
     ++c.denied;
     if (shared_.log) {
         shared_.log(1, "denied " + std::string(what) + " " + std::string(topic) + " to " +
                            (c.session ? c.session->client_id : std::string()) + " from " + c.remote +
-                           " (acl_file)");
+                           " (" + std::string(by) + ")");
     }
 }
 
-void Core::deny_publish(Connection& c, const codec::Publish& p, std::string_view topic) {
-    note_denied(c, "PUBLISH to", topic);
+void Core::deny_publish(Connection& c, const codec::Publish& p, std::string_view topic, std::string_view by) {
+    note_denied(c, "PUBLISH to", topic, by);
     if (cfg_.auth.deny_action == config::DenyAction::Disconnect) {
         protocol_close(c, ReasonCode::NotAuthorized, "publish not authorized");  // 5.0: DISCONNECT 0x87
         return;

@@ -277,8 +277,9 @@ private:
     [[nodiscard]] bool may(const Session& s, std::string_view topic, Access access);
     // A PUBLISH the ACL refuses: 5.0 PUBACK/PUBREC 0x87 (QoS 0: dropped); 3.x acknowledged and dropped, or
     // disconnected with auth.deny_action = "disconnect".
-    void deny_publish(Connection& c, const codec::Publish& p, std::string_view topic);
-    void note_denied(Connection& c, std::string_view what, std::string_view topic);
+    // `by`: who said no, for the log ("the ACL": the acl_file or the client's own rules; "the hook").
+    void deny_publish(Connection& c, const codec::Publish& p, std::string_view topic, std::string_view by = "the ACL");
+    void note_denied(Connection& c, std::string_view what, std::string_view topic, std::string_view by = "the ACL");
 
     // ---- hook.cpp: the authorization hook (Authorizer::check_hook) at PUBLISH and SUBSCRIBE ----
     enum class HookVerdict : std::uint8_t { Allowed, Denied, Waiting };

@@ -100,7 +100,7 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
         const auto verdict = ask_hook(c, Access::Write, topic, p.qos, p.retain);
         if (verdict == HookVerdict::Waiting) return;  // handled again once the hook answered (hook.cpp)
         if (verdict == HookVerdict::Denied) {
-            deny_publish(c, p, topic);
+            deny_publish(c, p, topic, "the hook");
             return;
         }
     }

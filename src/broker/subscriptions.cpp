@@ -70,7 +70,7 @@ ReasonCode Core::subscribe_one(Connection& c, const codec::Subscription& sub, st
     }
     if (hooked() && ask_hook(c, Access::Subscribe, shared ? share->filter : f, sub.options.qos, false) !=
                         HookVerdict::Allowed) {  // known: hook_clears() asked
-        note_denied(c, "SUBSCRIBE to", f);
+        note_denied(c, "SUBSCRIBE to", f, "the hook");
         return ReasonCode::NotAuthorized;
     }
     if (cfg_.limits.max_subscriptions_per_client != 0 &&
