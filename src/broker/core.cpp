@@ -198,7 +198,11 @@ void Core::protocol_close(Connection& c, ReasonCode reason, std::string_view why
     }
     if (c.state == Connection::State::Connected && is_v5(c.version)) {
         codec::Disconnect d;
-        d.reason = reason;
+        // A code DISCONNECT does not have (0x86 and 0x8C are CONNACK's) would not be sent at all: the nearest one.
+        d.reason = codec::reason_code_allowed(reason, codec::PacketType::Disconnect) ? reason
+                   : reason == ReasonCode::BadUserNameOrPassword || reason == ReasonCode::BadAuthenticationMethod
+                       ? ReasonCode::NotAuthorized
+                       : ReasonCode::UnspecifiedError;
         send_packet(c, d);
     }
     drop_connection(c, true, now_);

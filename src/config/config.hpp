@@ -20,6 +20,7 @@
 
 #include "common/cidr.hpp"
 #include "limits/ban_list.hpp"
+#include "config/bridge.hpp"
 #include "config/durability.hpp"
 #include "topic/shared_policy.hpp"
 
@@ -94,7 +95,6 @@ struct Listener {
     bool operator==(const Listener&) const = default;
 };
 
-enum class QueueFullPolicy { DropNew, DropOldest };
 // What max_keepalive does to an MQTT 3.1/3.1.1 client asking for more (or for 0): 3.x has no Server Keep Alive to
 // tell the client, so Mosquitto refuses it (return code 2); "apply" accepts it and enforces the limit silently.
 enum class KeepaliveV3 { Refuse, Apply };
@@ -291,6 +291,7 @@ struct Config {
     std::vector<Ban> bans;  // in file order
     // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884 on 0.0.0.0, http 8080 on 127.0.0.1
     std::vector<Listener> listeners;
+    std::vector<Bridge> bridges;  // [[bridge]], in file order (docs/bridges.md); none by default
 
     // Where the file wrote things, for the errors only start-up finds (a port already taken, a certificate that
     // does not load, a data_dir that cannot be written): see source_error(). Not a setting: two configs never

@@ -58,7 +58,9 @@ AccessControl::AccessControl(const config::Config& config, Log log)
     rules_.store(std::move(rules));
 }
 
-AccessControl::~AccessControl() = default;
+// The pool joins its threads here, on the caller's thread: were it left to the last reference, that could be a
+// pool thread finishing a chain, joining itself.
+AccessControl::~AccessControl() { shutdown(); }
 
 void AccessControl::shutdown() {
     std::lock_guard lock(pool_->mutex);
