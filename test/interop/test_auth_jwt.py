@@ -3,7 +3,7 @@
 Tokens are minted here (jwtmint.py: HS256 with hmac, RS256/ES256 with the openssl command), never by mothd's code.
 CONNACKs are read by python3-paho-mqtt 1.6.1 for 3.1.1 and 5.0; PUBACK reason codes, which paho 1.6.1 does not pass
 to its callbacks, by raw sockets. A refused token is "Bad User Name or Password": 5.0 CONNACK 0x86, 3.1.1 return
-code 4 [MQTT-3.2.2-6] (docs/security.md "Denials"). Every wait is bounded; nothing sleeps to synchronise.
+code 4 (docs/security.md "Denials"), after which the server closes the connection [MQTT-3.2.2-5]. Every wait is bounded; nothing sleeps to synchronise.
 """
 
 import json
@@ -104,7 +104,7 @@ class JwtTestCase(unittest.TestCase):
         return c, c.connect(expect_rc=None)[1]
 
     def assert_connack(self, code5, username=None, password=None, msg=""):
-        """The 5.0 CONNACK is code5 and the 3.1.1 one its return code [MQTT-3.2.2-6]."""
+        """The 5.0 CONNACK is code5 and the 3.1.1 one its return code (3.1.1 table 3.1)."""
         for version, expected in ((V5, code5), (V311, RC311[code5])):
             _, rc = self.paho(version, username, password)
             self.assertEqual(rc, expected, f"{msg} (MQTT {'5.0' if version == V5 else '3.1.1'})")
@@ -144,6 +144,9 @@ class JwtTestCase(unittest.TestCase):
 class ValidTokensTest(JwtTestCase):
     ACL = "user sensor-7\ntopic write x/#\n\nuser connect-name\ntopic write y/#\n"
 
+    def secret_broker(self, **jwt):
+        self.start({"secret_file": self.file("secret", SECRET + "\n"), **jwt}, acl=self.ACL)
+
     def check_identity(self, token):
         """The token's sub, not the CONNECT's User Name, is the user the acl_file sees."""
         for version in (V5, V311):
@@ -164,9 +167,6 @@ class ValidTokensTest(JwtTestCase):
     def test_es256_from_a_public_key_file(self):
         self.start({"public_key_file": EC.public}, acl=self.ACL)
         self.check_identity(EC.sign(claims()))
-
-    def secret_broker(self, **jwt):  # noqa: F811 - the ACL of this class
-        self.start({"secret_file": self.file("secret", SECRET + "\n"), **jwt}, acl=self.ACL)
 
 
 class RefusedTokensTest(JwtTestCase):
@@ -236,7 +236,7 @@ class AclClaimTest(JwtTestCase):
             c, rc = self.paho(version, "u", token, client_id="dev1")
             self.assertEqual(rc, 0)
             self.assertEqual(c.subscribe("cmd/dev1", 1), [1], "sub cmd/%c")
-            self.assertEqual(c.subscribe("cmd/dev2", 1), [refused], "SUBACK failure [MQTT-3.9.3-2]")
+            self.assertEqual(c.subscribe("cmd/dev2", 1), [refused], "SUBACK failure (MQTT 3.9.3)")
             c.disconnect()
 
     def test_an_unreadable_acl_claim_is_refused(self):
@@ -270,22 +270,22 @@ class KeyRotationTest(JwtTestCase):
         jwks = self.file("jwks.json", jwtmint.jwks((EC, "2026-old")))
         self.start({"jwks_file": jwks})
         old = EC.sign(claims(), kid="2026-old")
-        new = EC2.sign(claims(), kid="2026-new")
+        new = RSA.sign(claims(), kid="2026-new")  # RS256 from a JWK's n and e
         self.assert_connack(0, "u", old, "the old key")
         self.assert_connack(BAD_PASSWORD, "u", new, "a kid the JWKS does not have yet")
         # Both keys while clients move over (written whole, then renamed: mothd never reads half a file).
-        self.file("jwks.tmp", jwtmint.jwks((EC, "2026-old"), (EC2, "2026-new")))
+        self.file("jwks.tmp", jwtmint.jwks((EC, "2026-old"), (RSA, "2026-new")))
         os.replace(os.path.join(self.files, "jwks.tmp"), jwks)
         self.reload()
         self.assert_connack(0, "u", new, "the new key after SIGHUP")
         self.assert_connack(0, "u", old, "the old key, still listed")
-        self.file("jwks.tmp", jwtmint.jwks((EC2, "2026-new")))
+        self.file("jwks.tmp", jwtmint.jwks((RSA, "2026-new")))
         os.replace(os.path.join(self.files, "jwks.tmp"), jwks)
         self.reload()
         self.assert_connack(BAD_PASSWORD, "u", old, "the old key, removed")
         self.assert_connack(0, "u", new, "the new key")
-        # A kid of the old key on a token signed by the new one: the kid picks the key, the signature fails.
-        self.assert_connack(BAD_PASSWORD, "u", EC2.sign(claims(), kid="2026-old"), "an unknown kid")
+        # The new key under the removed kid: no key answers to that kid any more.
+        self.assert_connack(BAD_PASSWORD, "u", RSA.sign(claims(), kid="2026-old"), "an unknown kid")
 
 
 class ExpiryDuringConnectionTest(JwtTestCase):
@@ -299,12 +299,12 @@ class ExpiryDuringConnectionTest(JwtTestCase):
         three, rc3 = self.paho(V311, "u", token)
         raw = self.raw5("u", token)
         self.assertEqual((rc5, rc3), (0, 0), "connected before exp")
-        # 5.0: DISCONNECT 0x87 Not authorized [MQTT-3.14.2-1] (docs/security.md), as bytes and as paho sees it.
+        # 5.0: DISCONNECT 0x87 Not authorized, a DISCONNECT reason code [MQTT-3.14.2-1], as bytes and as paho sees it.
         raw.settimeout(self.LEAD_S + WAIT_S)
         disconnect = self.read_packet(raw)
         self.assertGreaterEqual(time.time(), exp - 1, "closed before the token expired")
         self.assertEqual((disconnect[0], disconnect[2]), (0xE0, NOT_AUTHORIZED), f"DISCONNECT {disconnect.hex()}")
-        self.assertEqual(raw.recv(4096), b"", "the server closes after DISCONNECT [MQTT-3.14.4-1]")
+        self.assertEqual(raw.recv(4096), b"", "nothing after DISCONNECT [MQTT-3.14.4-1], then closed [MQTT-3.14.4-2]")
         five.wait(lambda: five.disconnected is not None, "the 5.0 client's disconnect", WAIT_S)
         rc = int(getattr(five.disconnected, "value", five.disconnected))
         if disconnect[1] > 2:
