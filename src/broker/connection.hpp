@@ -70,7 +70,6 @@ struct Connection {
         std::vector<std::tuple<Access, std::string, bool>> hook_answers;
         std::uint16_t hook_waiting = 0;
         std::uint32_t hook_round = 0;
-        bool replaying = false;  // the waiting packet is being handled again with its answers
     };
     std::unique_ptr<Rare> rare;
     // Publish rate limits in force on this connection (limits.publish_rate ...); null when none applies.

@@ -117,6 +117,7 @@ std::size_t Core::on_data(ConnectionId id, std::span<const std::byte> data, Time
         }
         current_raw_ = raw;
         handle_packet(*c, r.packet, now);
+        if (!hook_answers_.empty()) settle_hook(*c);
     }
     in_input_ = 0;
     if (c->state == Connection::State::Closed) return data.size();

@@ -280,6 +280,21 @@ private:
     void deny_publish(Connection& c, const codec::Publish& p, std::string_view topic);
     void note_denied(Connection& c, std::string_view what, std::string_view topic);
 
+    // ---- hook.cpp: the authorization hook (Authorizer::check_hook) at PUBLISH and SUBSCRIBE ----
+    enum class HookVerdict : std::uint8_t { Allowed, Denied, Waiting };
+    using HookAnswers = std::vector<std::tuple<Access, std::string, bool>>;
+    [[nodiscard]] bool hooked() const { return shared_.authorizer != nullptr && shared_.authorizer->has_hook(); }
+    // The hook's answer for this packet: known (cached, or in hook_answers_ when the packet is replayed), or asked:
+    // Waiting keeps the packet (its bytes) and pauses the connection's input until every answer is in.
+    HookVerdict ask_hook(Connection& c, Access access, std::string_view topic, codec::QoS qos, bool retain);
+    // SUBSCRIBE: asks for every filter first (in parallel), so that nothing changes before all answers are in.
+    // False: waiting.
+    bool hook_clears(Connection& c, const codec::Subscribe& p);
+    // After a packet: answers given at once to a packet that now waits for others are kept with it.
+    void settle_hook(Connection& c);
+    void hook_answered(ConnectionId id, std::uint32_t round, Access access, std::string topic, bool ok,
+                       TimePoint now);
+
     // ---- abuse.cpp: connection rates, bans, flapping (the gate), publish rates, a listener's auth choice ----
     [[nodiscard]] const config::Listener* listener_config(const Connection& c) const;  // by the tag's name
     // The gate's refusal of a CONNECT (CONNACK 0x9F / 0x8A; 3.x 3 / 5), counted and logged. True: refused.
@@ -323,6 +338,9 @@ private:
     // One decoder for all connections (its scratch lists are per packet): each connection keeps only its version.
     codec::Decoder decoder_{codec::DecoderOptions{codec::Role::Server, codec::kMaxPacketSize}};
     std::span<const std::byte> current_raw_;  // the packet being handled, as received (kept for enhanced auth)
+    // The authorization hook's answers for the packet being handled (hook.cpp); empty without a hook.
+    HookAnswers hook_answers_;
+    bool replaying_ = false;  // the packet being handled waited for the hook: it was counted and charged already
     // The time of the event being handled: every entry point (on_*, deliver_batch, posted completions) sets it, so
     // that what runs deep inside (a store batch's expiry, a will published at a session's end) has it.
     TimePoint now_{};

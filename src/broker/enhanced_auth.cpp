@@ -50,7 +50,9 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
     if (decision.kind == AuthDecision::Kind::Deny) {
         const auto reason = decision.reason == ReasonCode::Success ? ReasonCode::NotAuthorized : decision.reason;
         if (reauth) {
-            protocol_close(c, reason, "re-authentication failed");
+            // DISCONNECT has no 0x86 or 0x8C (5.0 section 3.14.2.1): a refused proof is "Not authorized".
+            protocol_close(c, reason == ReasonCode::ProtocolError ? reason : ReasonCode::NotAuthorized,
+                           "re-authentication failed");
         } else {
             connack_error(c, c.version, reason);
         }

@@ -61,8 +61,10 @@ ReasonCode Core::publish_refusal(const Connection& c, const codec::Publish& p, s
 
 void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now) {
     Session& s = *c.session;
-    Stats::add(stats_.publish_received);
-    if (c.throttle && !charge_publish(c, now)) return;
+    if (!replaying_) {  // a packet back from the authorization hook was counted and charged the first time
+        Stats::add(stats_.publish_received);
+        if (c.throttle && !charge_publish(c, now)) return;
+    }
     std::string_view topic = p.topic;
     if (!resolve_alias(c, p, topic)) return;
     if (static_cast<std::uint8_t>(p.qos) > cfg_.features.maximum_qos) {
@@ -93,6 +95,14 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
     if (!may(s, topic, Access::Write)) {
         deny_publish(c, p, topic);
         return;
+    }
+    if (hooked()) {
+        const auto verdict = ask_hook(c, Access::Write, topic, p.qos, p.retain);
+        if (verdict == HookVerdict::Waiting) return;  // handled again once the hook answered (hook.cpp)
+        if (verdict == HookVerdict::Denied) {
+            deny_publish(c, p, topic);
+            return;
+        }
     }
     auto m = make_message(p, topic, now);
     m->origin_session = s.id;

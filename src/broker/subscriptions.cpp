@@ -21,6 +21,7 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
         protocol_close(c, ReasonCode::SubscriptionIdentifiersNotSupported, "subscription identifiers disabled");
         return;
     }
+    if (hooked() && !hook_clears(c, p)) return;  // handled again once the hook answered (hook.cpp)
     // [MQTT-3.8.4-1]: the SUBACK, with the retained messages after it, once every worker routes to the new
     // subscriptions and a durable session's subscriptions are stored (sync).
     PendingAck a;
@@ -64,6 +65,11 @@ ReasonCode Core::subscribe_one(Connection& c, const codec::Subscription& sub, st
     // Unlike Mosquitto, SUBSCRIBE is checked: a filter matching nothing the client may read is refused (5.0 0x87,
     // 3.1.1 0x80) rather than granted and silently empty. "$share/<group>/<filter>" is checked on <filter>.
     if (!may(s, shared ? share->filter : f, Access::Subscribe)) {
+        note_denied(c, "SUBSCRIBE to", f);
+        return ReasonCode::NotAuthorized;
+    }
+    if (hooked() && ask_hook(c, Access::Subscribe, shared ? share->filter : f, sub.options.qos, false) !=
+                        HookVerdict::Allowed) {  // known: hook_clears() asked
         note_denied(c, "SUBSCRIBE to", f);
         return ReasonCode::NotAuthorized;
     }
