@@ -345,6 +345,25 @@ class AuthorizeTest(HookTestCase):
             self.assertEqual(c.subscribe([("s/ok", 1), ("s/no", 1)]), [1, NOT_AUTHORIZED_SUB[version]])
         self.assertEqual(len(self.hook.requests(HookServer.ACL, action="subscribe", topic="s/no")), 2)
 
+    def test_a_publish_waiting_for_a_slow_hook_holds_its_client_only(self):
+        self.start(HookServer(auth_default=ALLOW_204, acl={"t/slow": SLOW}), authorize=True)
+        watcher = self.connect(V5, "watcher", "pw")
+        self.assertEqual(watcher.subscribe("t/#", 1), [1])
+        s = self.raw(5, "pub", "pw")
+        s.sendall(publish_packet("t/slow", b"slow", qos=1, packet_id=1, version=5) +
+                  publish_packet("t/after", b"after", qos=1, packet_id=2, version=5))
+        self.hook.wait_requests(HookServer.ACL, 1, WAIT_S, topic="t/slow")
+        # Meanwhile another client publishes and is delivered to at once.
+        other = self.connect(V5, "other", "pw")
+        other.publish("t/other", b"other", qos=1)
+        watcher.wait_payload(b"other")
+        self.assertEqual(self.topics(watcher), ["t/other"], "t/after overtook the PUBLISH waiting for the hook")
+        # The hook's timeout with on_error = "deny": 0x87; the next PUBLISH is handled after it, in order.
+        puback = self.read_packet(s)
+        self.assertEqual((puback[2:4], puback[4] if len(puback) > 4 else 0), (b"\x00\x01", 0x87))
+        watcher.wait_payload(b"after")
+        self.assertEqual(self.topics(watcher), ["t/other", "t/after"])
+
     def test_the_request_carries_action_topic_qos_retain(self):
         self.start(HookServer(auth_default=ALLOW_204, acl=self.HOOK), authorize=True)
         c = self.connect(V311, "asker", "pw", client_id="asker1")
