@@ -184,6 +184,59 @@ TEST_F(ChainTest, ShutdownRefusesPasswordClients) {
         << "a token needs no password check";
 }
 
+// mothd calls shutdown() before dropping its AccessControl, but nothing in access_control.hpp asks for it: destroying
+// one right after a password check answered must not end the process. The pool thread that answered still holds the
+// chain's run (and through it the rules snapshot, the file provider and the verify pool) while it unwinds; when the
+// AccessControl is gone by then, that thread drops the last reference and ~VerifyPool joins its own thread.
+TEST_F(ChainTest, DestroyWithoutShutdownRightAfterAnAnswer) {
+    rewrite(passwords_.path(), password_lines({{"dora", "explorer"}}, auth::HashKind::Argon2id));  // slow: Pending
+    struct Sync {
+        std::mutex mutex;
+        std::condition_variable cv;
+        bool entered = false, go = false, released = false;
+        std::optional<AuthDecision> decision;
+    };
+    struct Release {  // destroyed with the last copy of `later`, i.e. with the chain's run
+        std::shared_ptr<Sync> sync;
+        ~Release() {
+            const std::lock_guard lock(sync->mutex);
+            sync->released = true;
+            sync->cv.notify_all();
+        }
+    };
+    auto sync = std::make_shared<Sync>();
+    auto ac = std::make_unique<AccessControl>(config_, nullptr);
+    {
+        auto release = std::make_shared<Release>();
+        release->sync = sync;
+        const std::string password = "explorer";
+        AuthRequest r;
+        r.client_id = "c1";
+        r.username = "dora";
+        r.password = codec::Bytes(reinterpret_cast<const std::byte*>(password.data()), password.size());
+        r.listener = "mqtt";
+        r.later = [sync, release](AuthDecision d) {
+            std::unique_lock lock(sync->mutex);
+            sync->decision = std::move(d);
+            sync->entered = true;
+            sync->cv.notify_all();
+            sync->cv.wait_for(lock, std::chrono::seconds(10), [&] { return sync->go; });
+        };
+        ASSERT_EQ(ac->authenticate(r, 0).kind, Kind::Pending) << "an argon2id check runs on the pool";
+    }
+    std::unique_lock lock(sync->mutex);
+    ASSERT_TRUE(sync->cv.wait_for(lock, std::chrono::seconds(10), [&] { return sync->entered; }));
+    EXPECT_EQ(sync->decision->kind, Kind::Allow);
+    // Let the pool thread return and destroy the AccessControl meanwhile (a destructor that waits for the pool
+    // thread must not wait for this test).
+    sync->go = true;
+    sync->cv.notify_all();
+    lock.unlock();
+    ac.reset();
+    lock.lock();
+    EXPECT_TRUE(sync->cv.wait_for(lock, std::chrono::seconds(10), [&] { return sync->released; }));
+}
+
 // --- rules from a JWT acl claim against the ACL file --------------------------------------------------------------
 
 class GrantsTest : public ChainTest {
