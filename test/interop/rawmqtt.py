@@ -68,3 +68,26 @@ def split_packets(data):
 
 def packet_type(p):
     return p[0] >> 4
+
+
+def read_one(s):
+    """Reads exactly one whole MQTT packet from blocking socket `s` (its timeout applies), nothing after it, so the
+    next call finds the next packet. AssertionError when the peer closes first."""
+    def exact(n):
+        data = b""
+        while len(data) < n:
+            chunk = s.recv(n - len(data))
+            if not chunk:
+                raise AssertionError(f"connection closed after {data!r}")
+            data += chunk
+        return data
+    head = exact(1)
+    length, mult = 0, 1
+    while True:
+        b = exact(1)
+        head += b
+        length += (b[0] & 0x7F) * mult
+        mult *= 128
+        if b[0] & 0x80 == 0:
+            break
+    return head + exact(length)

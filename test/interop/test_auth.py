@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 
 from broker import HOST, Broker, BrokerTestCase
 from listenertest import WAIT_S, unique
-from rawmqtt import connect_packet, publish_packet, split_packets, subscribe_packet
+from rawmqtt import connect_packet, publish_packet, read_one, subscribe_packet
 
 ACL = """# anonymous clients: public topics only
 topic read public/#
@@ -88,15 +88,7 @@ class AuthTestCase(BrokerTestCase):
         return s, self.read_packet(s)
 
     def read_packet(self, s):
-        data = b""
-        while True:
-            packets, _ = split_packets(data)
-            if packets:
-                return packets[0]
-            chunk = s.recv(4096)
-            if not chunk:
-                self.fail("connection closed")
-            data += chunk
+        return read_one(s)
 
 
 class PasswordTest(AuthTestCase):

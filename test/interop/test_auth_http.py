@@ -19,7 +19,7 @@ from broker import HOST, Broker, BrokerTestCase
 from hookserver import ALLOW_204, DENY, IGNORE, Answer, HookServer, allow
 from listenertest import listener_ports, unique
 from pahoclient import V5, V311, ClientFactory
-from rawmqtt import connect_packet, publish_packet, split_packets
+from rawmqtt import connect_packet, publish_packet, read_one
 
 WAIT_S = 20
 SLOW = Answer(200, {"result": "allow"}, delay_s=60)  # never in time: stop() cuts it short at teardown
@@ -114,15 +114,7 @@ class HookTestCase(BrokerTestCase):
         return s
 
     def read_packet(self, s):
-        data = b""
-        while True:
-            packets, _ = split_packets(data)
-            if packets:
-                return packets[0]
-            chunk = s.recv(4096)
-            if not chunk:
-                self.fail("connection closed")
-            data += chunk
+        return read_one(s)
 
     def puback_code(self, s, topic, packet_id, version=5):
         """Publishes at QoS 1 and returns the PUBACK's reason code (5.0: absent means 0x00 Success)."""

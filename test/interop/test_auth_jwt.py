@@ -20,7 +20,7 @@ import jwtmint
 from broker import HOST, Broker
 from listenertest import WAIT_S, unique
 from pahoclient import V5, V311, Client
-from rawmqtt import connect_packet, publish_packet, split_packets
+from rawmqtt import connect_packet, publish_packet, read_one
 
 SECRET = "moth-interop-shared-secret-0123456789"
 BAD_PASSWORD = 0x86  # 5.0 CONNACK; 3.1.1 return code 4
@@ -119,15 +119,7 @@ class JwtTestCase(unittest.TestCase):
         return s
 
     def read_packet(self, s):
-        data = b""
-        while True:
-            packets, _ = split_packets(data)
-            if packets:
-                return packets[0]
-            chunk = s.recv(4096)
-            if not chunk:
-                self.fail("connection closed")
-            data += chunk
+        return read_one(s)
 
     def puback_code(self, s, topic, packet_id):
         """Publishes at QoS 1 on a raw 5.0 connection and returns the PUBACK's reason code."""
