@@ -264,13 +264,13 @@ void PipeStream::initiate(const std::shared_ptr<Shared>& s, std::size_t side, co
         const std::lock_guard lock(s->mutex);
         Channel& c = s->channels[reading ? 1 - side : side];
         std::optional<Pending>& slot_for = reading ? c.read : c.write;
-        std::optional<Pending> op(Pending{std::move(handler),
-                                          asio::prefer(ex, asio::execution::outstanding_work.tracked),
-                                          {},
-                                          into,
-                                          from,
-                                          0,
-                                          s->next_id++});
+        std::optional<Pending> op(Pending{.handler = std::move(handler),
+                                          .work = asio::prefer(ex, asio::execution::outstanding_work.tracked),
+                                          .slot = {},
+                                          .into = into,
+                                          .from = from,
+                                          .written = 0,
+                                          .id = s->next_id++});
         if (s->closed[side]) {
             complete(op, asio::error::operation_aborted, 0, done);
         } else if (slot_for) {
