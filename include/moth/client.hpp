@@ -83,6 +83,9 @@ struct Message {
     QoS qos = QoS::AtMostOnce;
     bool retain = false;
     bool dup = false;  // received messages only
+    // Received QoS 1 and 2 messages: the broker's packet identifier, which AsyncClient::ack() acknowledges
+    // (manual_ack); 0 otherwise. publish() ignores it: an outbound message gets an identifier of our own.
+    std::uint16_t packet_id = 0;
     MessageProperties properties;
 
     [[nodiscard]] std::string_view payload_text() const {
@@ -148,6 +151,16 @@ struct ConnectOptions {
     // Messages published while disconnected are kept, up to this many, and sent on reconnect; beyond it the
     // oldest QoS 0 message is dropped first, then publish fails with NotConnected.
     std::size_t offline_buffer_limit = 1000;
+    // 3.1 and 3.1.1: connect as a bridge, setting the bridge bit in CONNECT (protocol level 0x83 / 0x84), as
+    // Mosquitto's try_private and FlashMQ do. A broker that knows it (Mosquitto, FlashMQ, mothd) then does not
+    // send our own messages back to us and keeps their retain flag. Ignored for 5.0, where subscriptions say it
+    // with no_local and retain_as_published. Only for a broker that knows the bit: others refuse the level.
+    bool bridge = false;
+    // Received QoS 1 and 2 messages are acknowledged (PUBACK / PUBREC) only when the application calls
+    // AsyncClient::ack() for them, not on receipt: for taking ownership of a message only once it is safe (a
+    // bridge acks the remote once the message is routed and stored). The broker sends at most our Receive
+    // Maximum (5.0) unacknowledged messages at a time. AsyncClient only: the blocking Client has no ack().
+    bool manual_ack = false;
 };
 
 struct ConnectResult {
@@ -227,6 +240,15 @@ public:
     boost::asio::awaitable<void> disconnect(std::uint8_t reason = 0, std::optional<std::uint32_t> session_expiry = {});
     // 5.0 re-authentication (AUTH 0x19) with the configured method.
     boost::asio::awaitable<Result<void>> reauthenticate(std::vector<std::byte> data);
+
+    // With ConnectOptions::manual_ack: acknowledges a received QoS 1 or 2 message (PUBACK / PUBREC), in any
+    // order. Sent on the connection current at the time of the call; when there is none, nothing is sent and the
+    // broker, if it kept the session, resends the message under the same packet identifier: a QoS 1 resend is
+    // then acknowledged at once, a QoS 2 one answered with PUBREC at once, neither delivered again. A message
+    // still held by the application when the broker resends it is not delivered again either: its ack()
+    // acknowledges the resent copy. A QoS 0 message, one already acked, or one of a session the broker did not
+    // keep (an identifier we no longer hold for that topic): nothing. May be called from on_message.
+    void ack(const Message& message);
 
     void on_message(std::function<void(const Message&)> callback);
     // Connection state changes: connected (with the CONNACK's result), or lost/closed with why.

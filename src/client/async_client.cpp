@@ -66,6 +66,7 @@ asio::awaitable<Result<void>> AsyncClient::reauthenticate(std::vector<std::byte>
     co_return co_await self->reauthenticate(self, std::move(data));
 }
 
+void AsyncClient::ack(const Message& message) { impl_->acknowledge(message); }
 void AsyncClient::on_message(std::function<void(const Message&)> callback) { impl_->on_message_ = std::move(callback); }
 void AsyncClient::on_connected(std::function<void(const ConnectResult&)> callback) {
     impl_->on_connected_ = std::move(callback);

@@ -94,6 +94,7 @@ codec::Connect AsyncClient::Impl::make_connect(std::vector<codec::UserProperty>&
     codec::Connect p;
     p.version = to_codec(opts_.version);
     p.clean_start = opts_.clean_start;
+    p.bridge = opts_.bridge;  // the encoder writes the bit for 3.1 and 3.1.1 only
     p.keep_alive_s = opts_.keep_alive_s;
     p.client_id = client_id_;
     if (opts_.will) {

@@ -16,7 +16,9 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -99,7 +101,7 @@ struct Connection {
 namespace moth {
 
 namespace asio = boost::asio;
-using client::ack;
+// client::ack is spelled out where used: inside Impl, the public AsyncClient::ack(const Message&) hides it.
 using client::Clock;
 using client::Completion;
 using client::Connection;
@@ -137,6 +139,18 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     std::uint64_t next_seq_ = 0;
     std::uint16_t next_id_ = 0;
     std::set<std::uint16_t> inbound_qos2_;  // PUBREC sent, PUBREL not yet received
+    // manual_ack: received QoS 1/2 messages given to the application and not yet acked by it, by packet id. Topic
+    // and payload hash guard against an ack of a message of a lost session whose id the broker has reused since.
+    struct AwaitingAck {
+        QoS qos = QoS::AtLeastOnce;
+        std::string topic;
+        std::size_t payload_hash = 0;
+    };
+    [[nodiscard]] static std::size_t payload_hash(std::span<const std::byte> payload) {
+        return std::hash<std::string_view>{}({reinterpret_cast<const char*>(payload.data()), payload.size()});
+    }
+    std::map<std::uint16_t, AwaitingAck> awaiting_ack_;
+    std::set<std::uint16_t> acked_offline_;  // QoS 1 acked while disconnected: PUBACK when the broker resends it
     std::map<std::uint16_t, PendingSubscribe> sub_pending_;
     std::map<std::uint16_t, PendingUnsubscribe> unsub_pending_;
     std::shared_ptr<Completion<void>> reauth_;
@@ -210,6 +224,10 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     // Returns false when the connection is to be closed.
     bool handle(Connection& c, const codec::Packet& packet);
     bool handle_publish(Connection& c, const codec::Publish& p);
+    // manual_ack: true when `p` (QoS 1/2) is a resend of a message the application holds or acked while we were
+    // offline, which is answered here (or by its ack()) and not delivered again.
+    bool resend_of_held_message(Connection& c, const codec::Publish& p);
+    void acknowledge(const Message& m);
     bool handle_puback(const codec::Puback& a);
     bool handle_pubrec(Connection& c, const codec::Pubrec& a);
     bool handle_pubcomp(const codec::Pubcomp& a);

@@ -52,9 +52,9 @@ bool AsyncClient::Impl::handle_pubrec(Connection& c, const codec::Pubrec& a) {
     auto it = inflight_.find(a.packet_id);
     if (it == inflight_.end() || it->second.stage == OutMessage::Stage::AwaitPuback) {
         if (c.version == codec::ProtocolVersion::V5) {
-            send(c, ack<codec::Pubrel>(a.packet_id, ReasonCode::PacketIdentifierNotFound));
+            send(c, client::ack<codec::Pubrel>(a.packet_id, ReasonCode::PacketIdentifierNotFound));
         } else {
-            send(c, ack<codec::Pubrel>(a.packet_id));
+            send(c, client::ack<codec::Pubrel>(a.packet_id));
         }
         return true;
     }
@@ -69,7 +69,7 @@ bool AsyncClient::Impl::handle_pubrec(Connection& c, const codec::Pubrec& a) {
     it->second.stage = OutMessage::Stage::AwaitPubcomp;
     it->second.pubrec_reason = static_cast<std::uint8_t>(a.reason);
     it->second.reason_string = opt_string(a.properties.reason_string);
-    send(c, ack<codec::Pubrel>(a.packet_id));
+    send(c, client::ack<codec::Pubrel>(a.packet_id));
     return true;
 }
 
@@ -86,7 +86,7 @@ bool AsyncClient::Impl::handle_pubcomp(const codec::Pubcomp& a) {
 
 bool AsyncClient::Impl::handle_pubrel(Connection& c, const codec::Pubrel& a) {
     const bool known = inbound_qos2_.erase(a.packet_id) > 0;
-    auto comp = ack<codec::Pubcomp>(a.packet_id);
+    auto comp = client::ack<codec::Pubcomp>(a.packet_id);
     if (!known && c.version == codec::ProtocolVersion::V5) comp.reason = ReasonCode::PacketIdentifierNotFound;
     send(c, comp);
     return true;
@@ -156,11 +156,13 @@ bool AsyncClient::Impl::handle_publish(Connection& c, const codec::Publish& p) {
                                    static_cast<std::uint8_t>(ReasonCode::ProtocolError)));
         return false;
     }
+    if (resend_of_held_message(c, p)) return true;
     bool deliver_it = true;
     if (p.qos == codec::QoS::ExactlyOnce) {
         // Delivered once, when first received; a resent PUBLISH with the same id before PUBREL is a duplicate.
         deliver_it = inbound_qos2_.insert(p.packet_id).second;
     }
+    const bool app_acks = opts_.manual_ack && p.qos != codec::QoS::AtMostOnce;
     if (deliver_it) {
         Message m;
         m.topic = std::move(topic);
@@ -168,12 +170,51 @@ bool AsyncClient::Impl::handle_publish(Connection& c, const codec::Publish& p) {
         m.qos = static_cast<QoS>(p.qos);
         m.retain = p.retain;
         m.dup = p.dup;
+        m.packet_id = p.qos == codec::QoS::AtMostOnce ? 0 : p.packet_id;
         m.properties = client::copy_message_properties(p.properties);
+        // Recorded before delivery, so that on_message may ack() at once.
+        if (app_acks) awaiting_ack_[p.packet_id] = {m.qos, m.topic, payload_hash(m.payload)};
         deliver(std::move(m));
+        if (app_acks) return true;  // acknowledged by ack()
     }
-    if (p.qos == codec::QoS::AtLeastOnce) send(c, ack<codec::Puback>(p.packet_id));
-    if (p.qos == codec::QoS::ExactlyOnce) send(c, ack<codec::Pubrec>(p.packet_id));
+    if (p.qos == codec::QoS::AtLeastOnce) send(c, client::ack<codec::Puback>(p.packet_id));
+    if (p.qos == codec::QoS::ExactlyOnce) send(c, client::ack<codec::Pubrec>(p.packet_id));
     return true;
+}
+
+bool AsyncClient::Impl::resend_of_held_message(Connection& c, const codec::Publish& p) {
+    if (!opts_.manual_ack || p.qos == codec::QoS::AtMostOnce) return false;
+    // The broker cannot reuse an identifier we have not acknowledged, so this is the message the application
+    // holds, resent after a reconnect ([MQTT-4.4.0-1]): its ack() acknowledges this copy. Before our PUBACK it is
+    // not a new message yet ([MQTT-4.3.2-5] says when it becomes one).
+    if (awaiting_ack_.contains(p.packet_id)) return true;
+    if (p.qos == codec::QoS::AtLeastOnce && acked_offline_.erase(p.packet_id) > 0) {
+        send(c, client::ack<codec::Puback>(p.packet_id));  // the application acked it while we were offline
+        return true;
+    }
+    return false;  // QoS 2 acked offline: still in inbound_qos2_, so answered with PUBREC at once below
+}
+
+void AsyncClient::Impl::acknowledge(const Message& m) {
+    if (m.qos == QoS::AtMostOnce || m.packet_id == 0) return;
+    auto it = awaiting_ack_.find(m.packet_id);
+    if (it == awaiting_ack_.end() || it->second.qos != m.qos || it->second.topic != m.topic ||
+        it->second.payload_hash != payload_hash(m.payload)) {
+        return;
+    }
+    awaiting_ack_.erase(it);
+    Connection* c = current_ && !current_->closed ? current_.get() : nullptr;
+    if (m.qos == QoS::AtLeastOnce) {
+        if (c) {
+            send(*c, client::ack<codec::Puback>(m.packet_id));
+        } else {
+            acked_offline_.insert(m.packet_id);
+        }
+        return;
+    }
+    // QoS 2: the id stays in inbound_qos2_ until PUBREL, so a resend (if this PUBREC is lost, or we are offline)
+    // is answered with PUBREC at once and not delivered again [MQTT-4.3.3-10].
+    if (c) send(*c, client::ack<codec::Pubrec>(m.packet_id));
 }
 
 void AsyncClient::Impl::deliver(Message m) {

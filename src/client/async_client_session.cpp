@@ -95,7 +95,7 @@ void AsyncClient::Impl::established(const std::shared_ptr<Impl>& self, const std
         // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP set) and PUBREL, in their original order.
         for (auto& m : inflight) {
             if (m.stage == OutMessage::Stage::AwaitPubcomp) {
-                send(*c, ack<codec::Pubrel>(m.id));
+                send(*c, client::ack<codec::Pubrel>(m.id));
             } else {
                 (void)send_publish(*c, m, true, false);
             }
@@ -106,6 +106,10 @@ void AsyncClient::Impl::established(const std::shared_ptr<Impl>& self, const std
         // The broker has no session: what it acknowledged with PUBREC it owns; the rest goes out again as new
         // messages ahead of the queue; the subscriptions are made again.
         inbound_qos2_.clear();
+        // The messages the application still holds belong to the lost session: the broker will not resend them,
+        // and their ids may name new messages now (manual_ack).
+        awaiting_ack_.clear();
+        acked_offline_.clear();
         for (auto it = inflight.rbegin(); it != inflight.rend(); ++it) {
             if (it->stage == OutMessage::Stage::AwaitPubcomp) {
                 if (it->done) it->done->set(PublishResult{.reason = it->pubrec_reason, .reason_string = it->reason_string});

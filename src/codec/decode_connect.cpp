@@ -10,6 +10,13 @@ bool DecodeContext::connect(Connect& c) {
     if (!utf8(name)) return false;
     std::uint8_t level = 0;
     if (!u8(level)) return false;
+    // The bridge bit (Mosquitto's try_private, FlashMQ): 0x80 | level for 3.1 and 3.1.1 only, so 0x83 and 0x84;
+    // 0x85 falls through to the level check below and is refused (5.0 has no-local instead).
+    constexpr std::uint8_t kBridgeBit = 0x80;
+    if ((level & kBridgeBit) != 0 && (level & ~kBridgeBit) <= 4) {
+        c.bridge = true;
+        level = static_cast<std::uint8_t>(level & ~kBridgeBit);
+    }
     // [MQTT-3.1.2-1] protocol name "MQTT" (3.1.1, 5.0) or "MQIsdp" (3.1); [MQTT-3.1.2-2] the level.
     if (name == "MQTT") {
         if (level != 4 && level != 5) return fail(ReasonCode::UnsupportedProtocolVersion, "unsupported protocol level");

@@ -142,7 +142,9 @@ std::uint8_t body(Writer& w, const Connect& c, ProtocolVersion v) {
     (void)v;
     const auto cv = c.version;
     w.str(cv == ProtocolVersion::V3_1 ? "MQIsdp" : "MQTT");
-    w.u8(static_cast<std::uint8_t>(cv));
+    // The bridge bit (see Connect::bridge) exists only for 3.1 and 3.1.1: 0x85 would be refused.
+    const bool bridge_bit = c.bridge && !is_v5(cv);
+    w.u8(static_cast<std::uint8_t>(static_cast<unsigned>(cv) | (bridge_bit ? 0x80U : 0U)));
     std::uint8_t flags = c.clean_start ? 0x02 : 0x00;
     if (c.will) {
         if (!valid_qos(c.will->qos)) w.fail(EncodeError::InvalidPacket);

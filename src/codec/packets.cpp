@@ -30,7 +30,8 @@ bool operator==(const Will& a, const Will& b) noexcept {
 }
 
 bool operator==(const Connect& a, const Connect& b) noexcept {
-    return a.version == b.version && a.clean_start == b.clean_start && a.keep_alive_s == b.keep_alive_s &&
+    return a.version == b.version && a.clean_start == b.clean_start && a.bridge == b.bridge &&
+           a.keep_alive_s == b.keep_alive_s &&
            a.client_id == b.client_id && a.will == b.will && a.username == b.username &&
            optional_span_equal(a.password, b.password) && a.properties == b.properties;
 }

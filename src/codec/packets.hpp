@@ -25,6 +25,11 @@ struct Will {
 struct Connect {
     ProtocolVersion version = ProtocolVersion::V5;  // protocol name follows: "MQIsdp" for 3.1, else "MQTT"
     bool clean_start = true;                        // Clean Session in 3.1/3.1.1
+    // 3.1/3.1.1 only: the bridge bit Mosquitto (try_private) and FlashMQ set, 0x80 | level on the wire (0x83,
+    // 0x84). The client says it is a broker bridging to us, so we do not send it its own messages back and keep
+    // their retain flag. Not in any specification; 5.0 has no-local and retain-as-published instead, so the
+    // encoder ignores it there and the decoder refuses level 0x85.
+    bool bridge = false;
     std::uint16_t keep_alive_s = 0;
     std::string_view client_id;
     std::optional<Will> will;
