@@ -462,6 +462,25 @@ TEST(BridgeConfig, ExampleInConfParsesWhenUncommentedAndNamesEveryKey) {
     }
 }
 
+TEST(BridgeConfig, ExampleInTheDocsParses) {
+    // The first ```toml block of docs/configuration.md's [[bridge]] section.
+    const std::string text = read_text(std::string(MOTH_SOURCE_DIR) + "/docs/configuration.md");
+    const std::size_t section = text.find("## `[[bridge]]`");
+    ASSERT_NE(section, std::string::npos);
+    const std::size_t begin = text.find("```toml\n", section);
+    ASSERT_NE(begin, std::string::npos);
+    const std::size_t end = text.find("```", begin + 8);
+    ASSERT_NE(end, std::string::npos);
+    const Config c = parse_ok(text.substr(begin + 8, end - begin - 8));
+    ASSERT_EQ(c.bridges.size(), 1U);
+    EXPECT_EQ(c.bridges[0].addresses,
+              (std::vector<std::string>{"mqtts://cloud.example.com:8883", "mqtts://cloud-2.example.com:8884"}));
+    ASSERT_EQ(c.bridges[0].topics.size(), 2U);
+    EXPECT_EQ(to_string(c.bridges[0].topics[0]), R"(sensors/# out 1 "" classroom-7/)");
+    EXPECT_EQ(remote_filter(c.bridges[0].topics[1]), "classroom-7/commands/#");
+    EXPECT_EQ(local_filter(c.bridges[0].topics[1]), "commands/#");
+}
+
 TEST(BridgeConfig, OverridesRefuseBridges) {
     Config c = default_config();
     EXPECT_EQ(messages(apply_override(c, "bridge.0.name=x")),
