@@ -362,15 +362,16 @@ struct LoadResult {
 [[nodiscard]] std::vector<ConfigError> apply_override(Config& config, std::string_view assignment);
 
 // Every setting that differs, as dotted keys in file order ("limits.max_inflight", "listener.0.port",
-// "listener.2" for a listener only one side has, "ban.1" for a [[ban]] that differs or that only one side has).
+// "listener.2" for a listener only one side has, "ban.1" for a [[ban]] that differs or that only one side has,
+// "bridge.<name>" for a [[bridge]] that differs or that only one side has: bridges are matched by name, not order).
 // `source` is not a setting and is ignored.
 [[nodiscard]] std::vector<std::string> differences(const Config& a, const Config& b);
 // What SIGHUP cannot apply: the differing keys that need a restart (workers, tcp_nodelay, data_dir, ports_file,
 // listeners added or removed, a listener's kind, name, bind, port, ws_path, proxy settings, ...). A listener's TLS
 // files and settings (cert_file, key_file, ca_file, tls_*_version, ciphers, ciphersuites) and allowed_origins
 // apply to new connections, and so do its auth and its rate overrides (publish_rate, connection_rate, ...).
-// Everything else (limits, features, flapping, bans, log_level, sys_interval_s, server_reference) applies to new
-// connections, or at once, without one.
+// Everything else (limits, features, flapping, bans, bridges, log_level, sys_interval_s, server_reference) applies
+// to new connections, or at once, without one (the bridge manager adds, restarts and removes bridges).
 [[nodiscard]] std::vector<std::string> reload_differences(const Config& running, const Config& reloaded);
 // True for a key (as returned by differences()) that only a restart can apply.
 [[nodiscard]] bool needs_restart(std::string_view key) noexcept;

@@ -302,8 +302,8 @@ std::vector<std::string_view> field_keys(const std::vector<Field<T>>& fields) {
     return keys;
 }
 
-inline constexpr std::array<std::string_view, 7> kTables{"limits",   "features", "storage", "auth",
-                                                         "flapping", "ban",      "listener"};
+inline constexpr std::array<std::string_view, 8> kTables{"limits",   "features", "storage",  "auth",
+                                                         "flapping", "ban",      "listener", "bridge"};
 
 // The keys a file may have at its top level: the settings and the tables.
 std::vector<std::string_view> top_level_keys();
@@ -393,6 +393,15 @@ void read_listeners(const toml::node& node, std::size_t line, Config& config, Co
 void read_bans(const toml::node& node, std::size_t line, Config& config, Collector& errors);
 // "ban.<index>" or "ban.<index>.<field>".
 std::string ban_key(std::size_t index, std::string_view field = {});
+
+// ---- [[bridge]] (bridge_read.cpp) -------------------------------------------------------------------------------
+
+const std::vector<Field<Bridge>>& bridge_fields();
+// Reads the file's `bridge` array into config.bridges (every key's checks, then those spanning keys and bridges),
+// recording "bridge.<i>" and "bridge.<i>.<key>" in config.lines.keys.
+void read_bridges(const toml::node& node, std::size_t line, Config& config, Collector& errors);
+// "bridge.<index>" or "bridge.<index>.<field>".
+std::string bridge_key(std::size_t index, std::string_view field = {});
 
 // ---- [auth.http], [auth.jwt], provider chains (auth.cpp) --------------------------------------------------------
 

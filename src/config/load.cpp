@@ -111,6 +111,8 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
             read_sub_table(name, flapping_fields(), config.flapping, v, line, errors, config.lines);
         } else if (name == "ban") {
             read_bans(v, line, config, errors);
+        } else if (name == "bridge") {
+            read_bridges(v, line, config, errors);
         } else if (name == "listener") {
             read_listeners(v, line, config, errors);
         } else if (const Field<Config>* field = find_field(config_fields(), name)) {

@@ -144,6 +144,9 @@ void apply_one_override(Config& config, std::string_view assignment, Collector& 
     } else if (head == "ban") {
         // A ban is several keys that only make sense together (exactly one of client_id, username, address).
         errors.add(0, key, "bans cannot be set with --set: write a [[ban]] table in the config file");
+    } else if (head == "bridge") {
+        // Like a ban: a bridge's keys only make sense together (addresses, topics, credentials).
+        errors.add(0, key, "bridges cannot be set with --set: write a [[bridge]] table in the config file");
     } else if (head == "listener" && parts.size() == 3) {
         override_listener(config, parts[1], parts[2], text, key, errors);
     } else if (std::find(kTables.begin(), kTables.end(), head) != kTables.end()) {

@@ -37,6 +37,17 @@ std::vector<std::string> differences(const Config& a, const Config& b) {
             out.push_back(ban_key(i));
         }
     }
+    // Bridges by name, not by index: the bridge manager keeps the unchanged ones connected, whatever their order.
+    const auto find = [](const std::vector<Bridge>& in, const std::string& name) {
+        return std::find_if(in.begin(), in.end(), [&](const Bridge& x) { return x.name == name; });
+    };
+    for (const Bridge& x : a.bridges) {
+        const auto y = find(b.bridges, x.name);
+        if (y == b.bridges.end() || *y != x) out.push_back("bridge." + x.name);
+    }
+    for (const Bridge& y : b.bridges) {
+        if (find(a.bridges, y.name) == a.bridges.end()) out.push_back("bridge." + y.name);
+    }
     const std::size_t common = std::min(a.listeners.size(), b.listeners.size());
     for (std::size_t i = 0; i < common; ++i) {
         diff_fields(listener_fields(), a.listeners[i], b.listeners[i], listener_key(i) + ".", out);
@@ -64,6 +75,7 @@ bool needs_restart(std::string_view key) noexcept {
         const std::string_view field = key.substr(dot + 1);
         return std::find(kReloadable.begin(), kReloadable.end(), field) == kReloadable.end();
     }
+    // "bridge.<name>": the bridge manager adds, restarts or removes that bridge on SIGHUP.
     return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
            key.starts_with("storage.") || key == "auth.verify_threads" || key == "auth.max_pending_verifications";
 }
