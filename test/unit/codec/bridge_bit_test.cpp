@@ -92,17 +92,19 @@ TEST(BridgeBit, WithoutItTheLevelIsPlain) {
 
 // [MQTT-3.1.2-2]: a level the server does not support is answered with 0x84 (Unsupported Protocol Version).
 TEST(BridgeBit, Level0x85IsRefused) {
-    const ByteVec wire = test::packet(0x10, test::cat(test::mqtt_string("MQTT"), bytes({0x85, 0x02, 0x00, 0x3C, 0x00}),
-                                                      test::mqtt_string("br")));
+    const ByteVec wire = test::packet(
+        0x10, test::cat(test::mqtt_string("MQTT"), bytes({0x85, 0x02, 0x00, 0x3C, 0x00}), test::mqtt_string("br")));
     EXPECT_TRUE(test::rejected_with(test::fresh_server(), wire, ReasonCode::UnsupportedProtocolVersion));
 }
 
 TEST(BridgeBit, NameAndLevelMustStillMatch) {  // [MQTT-3.1.2-2]: the bit does not relax the name/level pairing
     const ByteVec cid = test::mqtt_string("br");
-    const ByteVec mqtt_83 = test::packet(0x10, test::cat(test::mqtt_string("MQTT"), bytes({0x83, 0x02, 0x00, 0x3C}), cid));
+    const ByteVec mqtt_83 =
+        test::packet(0x10, test::cat(test::mqtt_string("MQTT"), bytes({0x83, 0x02, 0x00, 0x3C}), cid));
     const ByteVec mqisdp_84 =
         test::packet(0x10, test::cat(test::mqtt_string("MQIsdp"), bytes({0x84, 0x02, 0x00, 0x3C}), cid));
-    const ByteVec mqtt_80 = test::packet(0x10, test::cat(test::mqtt_string("MQTT"), bytes({0x80, 0x02, 0x00, 0x3C}), cid));
+    const ByteVec mqtt_80 =
+        test::packet(0x10, test::cat(test::mqtt_string("MQTT"), bytes({0x80, 0x02, 0x00, 0x3C}), cid));
     EXPECT_TRUE(test::rejected_with(test::fresh_server(), mqtt_83, ReasonCode::UnsupportedProtocolVersion));
     EXPECT_TRUE(test::rejected_with(test::fresh_server(), mqisdp_84, ReasonCode::UnsupportedProtocolVersion));
     EXPECT_TRUE(test::rejected_with(test::fresh_server(), mqtt_80, ReasonCode::UnsupportedProtocolVersion));
