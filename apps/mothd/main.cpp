@@ -35,6 +35,8 @@
 #include "common/log_limiter.hpp"
 #include "config/config.hpp"
 #include "server/abuse_gate.hpp"
+#include "bridge/manager.hpp"
+#include "bridge_wiring.hpp"
 #include "server/access_control.hpp"
 #include "server/server.hpp"
 #include "store/group_commit.hpp"
@@ -327,6 +329,14 @@ int main(int argc, char** argv) {
         }
         if (!config.ports_file.empty()) write_ports_file(config.ports_file, server.bound());
         log->info("{} workers running", server.worker_count());
+        // Bridges (docs/bridges.md): after the workers run, since their local sessions connect in-process.
+        moth::bridge::BridgeManager bridges(
+            [&server](boost::asio::any_io_executor ex, const moth::config::Bridge& b) {
+                return server.connect_internal(std::move(ex), moth::mothd::bridge_tag(b));
+            },
+            sink, [&server](const std::string& name, bool up) { server.publish(moth::mothd::bridge_state(name, up)); });
+        server.attach_bridges([&bridges] { return moth::mothd::bridge_infos(bridges.statuses()); });
+        bridges.apply(config.bridges);
 
         stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
             if (ec) return;
@@ -354,6 +364,7 @@ int main(int argc, char** argv) {
                     }
                     gate.reconfigure(again.config);
                     server.reload(again.config);
+                    bridges.apply(again.config.bridges);
                     log->info("reload: configuration applied");
                 }
                 wait_hup();
@@ -362,6 +373,7 @@ int main(int argc, char** argv) {
         wait_hup();
 
         io.run();
+        bridges.stop();  // their local sessions close while the workers still run
         server.stop();
         access->shutdown();  // password checks still waiting are answered before the workers go
         if (store) {

@@ -61,7 +61,10 @@ IdentityPtr Core::make_identity(const Connection& c, const std::string& client_i
         i->username = std::string(*p.username);
         i->anonymous = false;
     }
-    if (c.tag) i->listener = c.tag->name;
+    if (c.tag) {
+        i->listener = c.tag->name;
+        i->queue = c.tag->queue;
+    }
     return i;
 }
 

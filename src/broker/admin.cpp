@@ -46,8 +46,11 @@ CoreSnapshot Core::snapshot(const SnapshotQuery& query, TimePoint now) const {
         for (const auto& [client_id, sp] : sessions_) {
             if (!wanted(client_id)) continue;
             const Session& s = *sp;
-            out.sessions.push_back(SessionInfo{s.client_id, s.connection != 0, s.expiry_s, s.subscriptions.size(),
-                                               s.inflight.size(), s.queue.size() + s.spilled, s.queue.size()});
+            SessionInfo info{s.client_id, s.connection != 0, s.expiry_s, s.subscriptions.size(),
+                             s.inflight.size(), s.queue.size() + s.spilled, s.queue.size()};
+            info.queued_bytes = s.queued_bytes + s.spilled_bytes;
+            if (const auto it = bridge_drops_.find(s.client_id); it != bridge_drops_.end()) info.dropped = it->second;
+            out.sessions.push_back(std::move(info));
         }
     }
     if (query.subscriptions) {

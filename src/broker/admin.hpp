@@ -4,21 +4,35 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "broker/identity.hpp"
 #include "codec/types.hpp"
 
 namespace moth::broker {
 
+// The client ids of mothd's bridges' local sessions ("$bridge/<name>"): refused to anyone but the bridge itself.
+inline constexpr std::string_view kBridgeClientPrefix = "$bridge/";
+
 // Which listener a connection came in on, for the HTTP API: set by the I/O layer at on_open and carried along
 // when the connection moves to another worker. Immutable and shared by every connection of the listener.
 struct ListenerTag {
-    std::string name;       // the listener's name ("mqtt-0")
-    std::string transport;  // "mqtt", "mqtts", "ws", "wss", or "http" (MQTT over the http listener's WebSocket)
+    std::string name;       // the listener's name ("mqtt-0"); "bridge:<name>" for a bridge's own connection
+    std::string transport;  // "mqtt", "mqtts", "ws", "wss", "http" (MQTT over the http listener's WebSocket), or
+                            // "bridge": mothd's own bridge client (internal(): trusted, see below)
+    // A bridge's queue (docs/bridges.md): its store-and-forward limits replace limits.max_queued_* for the session,
+    // and QoS 0 messages may be queued as QoS 1 (queue_qos0). Null for every other listener.
+    std::shared_ptr<const QueueOverride> queue;
+
+    // mothd's own connection (a bridge's local side): let in without credentials as a superuser, no abuse limits,
+    // and the only one allowed a "$bridge/" client id.
+    [[nodiscard]] bool internal() const { return transport == "bridge"; }
 };
 
 // ---- Introspection and administration (the HTTP API). Plain copies, safe to hand to another thread. ----
@@ -51,6 +65,8 @@ struct SessionInfo {
     std::size_t inflight = 0;
     std::size_t queued = 0;
     std::size_t queued_in_memory = 0;  // of `queued`: the rest is in the store only (storage.queue_cache_messages)
+    std::uint64_t queued_bytes = 0;    // what limits.max_queued_bytes counts, in memory and in the store
+    std::uint64_t dropped = 0;         // bridges' sessions only ("$bridge/"): dropped by the queue's limits
 };
 
 struct SubscriptionInfo {

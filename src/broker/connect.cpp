@@ -35,6 +35,8 @@ ReasonCode Core::connect_refusal(Connection& c, const codec::Connect& p) {
         if (!allowed) return ReasonCode::ClientIdentifierNotValid;
     } else if (p.client_id.size() > limits.max_client_id_length) {
         return ReasonCode::ClientIdentifierNotValid;
+    } else if (p.client_id.starts_with(kBridgeClientPrefix) && !(c.tag && c.tag->internal())) {
+        return ReasonCode::ClientIdentifierNotValid;  // a bridge's local session is not for others to take over
     }
     if (!is_v5(v) && refuses_keepalive_v3(p.keep_alive_s)) {
         if (shared_.log) {
@@ -74,7 +76,10 @@ ReasonCode Core::will_refusal(const codec::Connect& p, std::string_view listener
 void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now) {
     c.version = p.version;
     const auto v = p.version;
-    if (gate_refuses(c, p, now)) return;  // first: a refused connection costs no more work than this
+    const bool internal = c.tag && c.tag->internal();
+    c.bridge = p.bridge && !is_v5(v);
+    // first: a refused connection costs no more work than this (mothd's own bridge clients are not limited)
+    if (!internal && gate_refuses(c, p, now)) return;
     if (const auto refusal = connect_refusal(c, p); refusal != ReasonCode::Success) {
         connack_error(c, v, refusal);
         return;
@@ -95,6 +100,15 @@ void Core::handle_connect(Connection& c, const codec::Connect& p, TimePoint now)
     if (const auto refusal = will_refusal(p, c.tag ? std::string_view(c.tag->name) : std::string_view());
         refusal != ReasonCode::Success) {
         connack_error(c, v, refusal);
+        return;
+    }
+    if (internal) {
+        // mothd's own bridge client: trusted, and its subscriptions must see everything its rules name.
+        auth::Grants all;
+        all.superuser = true;
+        auto d = AuthDecision::allow();
+        d.grants = std::make_shared<const auth::Grants>(std::move(all));
+        complete_connect(c, p, now, std::move(d));
         return;
     }
     if (const auto refusal = listener_auth_refusal(c, p); refusal != ReasonCode::Success) {

@@ -54,6 +54,9 @@ struct Connection {
     std::uint32_t auth_ticket = 0;  // which answer is awaited (a later one for an older CONNECT is ignored)
     std::uint32_t denied = 0;       // PUBLISH and SUBSCRIBE the authorizer refused
     bool clean_start = false;
+    // 3.x CONNECT with the bridge bit (protocol level 0x83/0x84: Mosquitto's try_private): its subscriptions get
+    // no-local and retain-as-published, so a bridge never hears its own messages back and keeps retained ones.
+    bool bridge = false;
     bool request_problem_info = true;
     // What few connections have (a transport identity, enhanced authentication) is kept out of line: one
     // pointer, null for the others.

@@ -347,6 +347,7 @@ private:
     TimePoint now_{};
     TimePoint next_drop_log_{};         // note_dropped(): the next time a line may be logged
     std::uint64_t drops_unlogged_ = 0;  // dropped since the last line
+    std::unordered_map<std::string, std::uint64_t> bridge_drops_;  // by "$bridge/<name>" session, since start
     std::vector<ConnectionId> closed_;  // closed connections, erased at the end of the loop turn
     // Encodings of the message being fanned out, per (version, QoS, retain): one encode for many receivers.
     // Only while route(), deliver_batch() or finish_publish() has more than one receiver for a message

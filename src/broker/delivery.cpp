@@ -131,11 +131,27 @@ void Core::deliver_local(Session& s, const MessagePtr& m, QoS qos, bool retain, 
 
 void Core::enqueue(Session& s, Outgoing o) {
     const auto size = message_size(*o.message);
-    const auto& limits = cfg_.limits;
+    const config::Limits* own = &cfg_.limits;
+    config::Limits bridge;  // a bridge's own limits, looked at only when the usual ones are reached
+    if (queue_full(s, size, *own)) {
+        if (const auto q = s.tag->identity()->queue) {
+            bridge = cfg_.limits;
+            bridge.max_queued_messages = q->max_queued_messages;
+            bridge.max_queued_bytes = q->max_queued_bytes;
+            bridge.queue_full_policy =
+                q->drop_oldest ? config::QueueFullPolicy::DropOldest : config::QueueFullPolicy::DropNew;
+            own = &bridge;
+        }
+    }
+    const auto& limits = *own;
     if (queue_full(s, size, limits)) {
-        // drop-oldest drops from the part in memory; a queue whose memory part is empty (all of it in the store,
-        // being read back) refuses the new message instead.
+        // drop-oldest drops from the part in memory; a queue whose memory part is empty (all of it in the store)
+        // refuses the new message instead, and has the oldest spilled ones read back, which the next new messages
+        // then push out: over a long outage (a bridge's backlog) the oldest go, a few new ones with them.
         if (limits.queue_full_policy == config::QueueFullPolicy::DropNew || s.queue.empty()) {
+            if (limits.queue_full_policy == config::QueueFullPolicy::DropOldest && s.queue.empty() && !s.reading) {
+                read_spilled(s);
+            }
             note_dropped(s, 1, "queue full, new message dropped (max_queued_messages / max_queued_bytes)");
             forget(s, o);
             return;

@@ -98,6 +98,7 @@ bool Core::pump_retained(Session& s, Connection& c, TimePoint now) {
 
 void Core::note_dropped(const Session& s, std::uint64_t n, std::string_view why) {
     Stats::add(stats_.messages_dropped, n);
+    if (s.client_id.starts_with(kBridgeClientPrefix)) bridge_drops_[s.client_id] += n;  // /api/v1/bridges
     drops_unlogged_ += n;
     if (!shared_.log || now_ < next_drop_log_) return;
     next_drop_log_ = now_ + std::chrono::seconds(1);

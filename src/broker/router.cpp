@@ -32,7 +32,8 @@ std::size_t Router::route(SubscriptionTree& tree, const MessagePtr& m, DeliveryS
         bool any = false;
         for (; i < matches_.size() && matches_[i].session == sid; ++i) {
             const SubscriptionEntry& e = *matches_[i].entry;
-            const QoS q = lower(m->qos, e.options.qos);  // granted QoS = min(publish, subscription)
+            // granted QoS = min(publish, subscription); a bridge's queue_qos0 stores QoS 0 messages too
+            const QoS q = e.upgrade_qos0 && m->qos == QoS::AtMostOnce ? e.options.qos : lower(m->qos, e.options.qos);
             // [MQTT-3.3.1-12/13]: the retain flag is kept only with Retain As Published.
             const bool r = m->retain && e.options.retain_as_published;
             if (e.share) {

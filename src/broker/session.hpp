@@ -62,6 +62,7 @@ struct SubscriptionEntry {
     codec::SubscribeOptions options;
     std::shared_ptr<SessionTag> owner;  // null only in unit tests of the tree
     std::uint32_t subscription_id = 0;  // 0: none
+    bool upgrade_qos0 = false;  // a bridge's queue_qos0: QoS 0 messages come at the subscription's QoS (stored)
     // For a shared membership, its "$share/<group>/<filter>": messages left unacknowledged when the member's
     // session ends go to another member of the group.
     std::shared_ptr<const std::string> share;

@@ -82,6 +82,11 @@ ReasonCode Core::subscribe_one(Connection& c, const codec::Subscription& sub, st
     SubscriptionEntry e;
     e.options = sub.options;
     e.options.qos = granted;
+    if (c.bridge) {
+        e.options.no_local = true;
+        e.options.retain_as_published = true;
+    }
+    if (const auto q = s.tag->identity()->queue; q && q->queue_qos0) e.upgrade_qos0 = true;
     e.subscription_id = sub_id;
     if (shared) e.share = std::make_shared<const std::string>(f);
     e.owner = s.tag;

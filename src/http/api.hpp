@@ -91,6 +91,20 @@ struct ListenerInfo {
     bool anonymous = false;  // accepts clients without credentials: config::anonymous_allowed (issue 18)
 };
 
+// One bridge's link, as mothd's bridges report it (docs/bridges.md); its queue is the session "$bridge/<name>"
+// (SessionInfo: queued, queued_bytes, dropped).
+struct BridgeInfo {
+    std::string name;
+    bool connected = false;
+    std::string address;     // the remote it is connected to, or tried last
+    std::string last_error;  // "" when none
+    std::uint64_t sent = 0;
+    std::uint64_t received = 0;
+    std::uint64_t refused = 0;
+    std::uint64_t reconnects = 0;
+    std::int64_t connected_since_unix_ms = 0;  // 0 while down
+};
+
 // The broker as the API sees it. Implemented by the server; every callback runs on the Api's thread.
 class Backend {
 public:
@@ -121,6 +135,8 @@ public:
     // The broker's ban list and abuse limits (thread-safe, callable from this thread); null when the broker has
     // none (the ban routes answer 503).
     [[nodiscard]] virtual broker::Gate* gate() = 0;
+    // The bridges' links (any thread); empty without bridges.
+    [[nodiscard]] virtual std::vector<BridgeInfo> bridges() { return {}; }
 };
 
 struct Settings {

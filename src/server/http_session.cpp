@@ -243,6 +243,12 @@ public:
     // The Gate synchronizes itself (every worker asks it at each CONNECT), so the API may call it on this thread.
     broker::Gate* gate() override { return ctx_.shared->gate; }
 
+    std::vector<http::BridgeInfo> bridges() override {
+        if (!ctx_.bridges) return {};
+        std::lock_guard lock(ctx_.bridges->mutex);
+        return ctx_.bridges->fn ? ctx_.bridges->fn() : std::vector<http::BridgeInfo>{};
+    }
+
 private:
     [[nodiscard]] std::filesystem::path dashboard_file() const {
         return std::filesystem::path(ctx_.data_dir) / "console" / "dashboard.json";

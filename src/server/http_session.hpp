@@ -5,7 +5,9 @@
 // State the API shows lives in the workers' cores (one per worker thread, no locks). A request that needs it posts
 // a snapshot request to every worker and resumes when all have answered: the worker serving the HTTP connection
 // never blocks, and each core is read only on its own thread (docs/architecture.md, "The HTTP API").
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,12 @@
 namespace moth::server::detail {
 
 // What an http listener's connections share; filled at start, read-only once accepting begins.
+// Where /api/v1/bridges finds the bridges' links: set once by Server::attach_bridges, read by any API call.
+struct BridgeSource {
+    std::mutex mutex;
+    std::function<std::vector<http::BridgeInfo>()> fn;
+};
+
 struct HttpListenerContext {
     std::shared_ptr<ListenerContext> ws;  // the listener's context; its WebSocket upgrade at ws_path: like a ws one
     http::Settings settings;
@@ -26,6 +34,7 @@ struct HttpListenerContext {
     std::vector<BoundListener> bound;              // every listener of the server, for /api/v1/listeners
     boost::asio::thread_pool* blocking = nullptr;  // file reads and writes (web_root, the dashboard)
     std::string data_dir;
+    std::shared_ptr<BridgeSource> bridges;  // Server::attach_bridges
 };
 
 // On worker `w`'s thread: serves HTTP requests on the accepted socket (after serve_accepted read its PROXY header,

@@ -51,7 +51,7 @@ std::shared_ptr<ListenerContext> make_listener_context(const std::string& name, 
     lc->trust_x_forwarded_for = listener.trust_x_forwarded_for;
     lc->max_connections = listener.max_connections;
     const std::string kind(config::to_string(listener.kind));
-    lc->tag = std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, kind});
+    lc->tag = std::make_shared<const broker::ListenerTag>(broker::ListenerTag{name, kind, nullptr});
     lc->replace(make_reloadable(name, listener, config, log, true));
     return lc;
 }

@@ -19,10 +19,12 @@
 
 #include "broker/core.hpp"
 #include "common/error_text.hpp"
+#include "net/pipe_stream.hpp"
 #include "net/transport.hpp"
 #include "server/http_session.hpp"
 #include "server/listen.hpp"
 #include "server/stream_connection.hpp"
+#include "server/stream_relay.hpp"
 #include "server/tcp_connection.hpp"
 #include "server/tls.hpp"
 #include "server/worker.hpp"
@@ -72,6 +74,7 @@ struct Server::Impl {
     };
     std::vector<std::unique_ptr<Listener>> listeners;
     std::atomic<unsigned> next_worker{0};
+    std::shared_ptr<detail::BridgeSource> bridges = std::make_shared<detail::BridgeSource>();
     std::optional<broker::RestoredState> restored;
     bool started = false;
     std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
@@ -459,6 +462,35 @@ void Server::each_core(const std::function<void(broker::Core&, broker::TimePoint
 
 void Server::attach_gate(broker::Gate& gate) { impl_->shared.gate = &gate; }
 
+std::unique_ptr<net::Stream> Server::connect_internal(asio::any_io_executor client_executor,
+                                                      std::shared_ptr<const broker::ListenerTag> tag) {
+    auto& impl = *impl_;
+    const unsigned target =
+        impl.next_worker.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(impl.workers.size());
+    Worker& w = *impl.workers[target];
+    auto ends = net::make_pipe(std::move(client_executor), w.ioc().get_executor(), "broker", tag->name);
+    std::shared_ptr<net::Stream> served = std::move(ends.b);
+    asio::post(w.ioc(), [&w, served, tag]() mutable {
+        if (w.stopping()) return;  // dropping the end closes the pipe: the client sees the connection refused
+        std::string remote = tag->name;  // not in the call: the tag is moved from there
+        detail::serve_stream(w, std::move(served), std::move(remote), std::nullopt, nullptr, std::move(tag));
+    });
+    return std::move(ends.a);
+}
+
+void Server::attach_bridges(std::function<std::vector<http::BridgeInfo>()> source) {
+    std::lock_guard lock(impl_->bridges->mutex);
+    impl_->bridges->fn = std::move(source);
+}
+
+void Server::publish(broker::BrokerPublish message) {
+    Worker& w = *impl_->workers.front();
+    asio::post(w.ioc(), [&w, message = std::move(message)] {
+        w.core().publish(message, Clock::now());
+        w.schedule_flush();
+    });
+}
+
 Server::~Server() { stop(); }
 
 unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->workers.size()); }
@@ -516,6 +548,7 @@ void Server::start() {
             h->shared = &impl.shared;
             h->blocking = impl.blocking.get();
             h->data_dir = impl.shared.config.data_dir;
+            h->bridges = impl.bridges;
             l->http = std::move(h);
         }
         l->acceptor = detail::open_acceptor(first.ioc(), lc, index - 1, name);

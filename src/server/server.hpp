@@ -14,9 +14,17 @@
 #include "broker/store.hpp"
 #include "config/config.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
+
+#include "broker/admin.hpp"
+#include "http/api.hpp"
+
 namespace moth::broker {
 class Core;
 }  // namespace moth::broker
+namespace moth::net {
+class Stream;
+}  // namespace moth::net
 
 namespace moth::server {
 
@@ -65,6 +73,16 @@ public:
     // Connection rates, bans and flapping detection (call before start(); without it: none). Must outlive the server.
     void attach_gate(broker::Gate& gate);
     [[nodiscard]] unsigned worker_count() const;
+    // An in-process MQTT connection into the broker (a bridge's local side, docs/bridges.md): the client's end of
+    // a pipe whose other end a worker serves as a connection of `tag` (an internal() one: trusted). The returned
+    // stream's operations run on `client_executor`. Any thread, after start().
+    [[nodiscard]] std::unique_ptr<net::Stream> connect_internal(boost::asio::any_io_executor client_executor,
+                                                                std::shared_ptr<const broker::ListenerTag> tag);
+    // Publishes as the broker itself (a retained $SYS value such as a bridge's state), routed by worker 0. Any
+    // thread, after start(); the message is not checked.
+    void publish(broker::BrokerPublish message);
+    // Where the HTTP API finds the bridges' links (mothd's BridgeManager); before start(). Called from any thread.
+    void attach_bridges(std::function<std::vector<http::BridgeInfo>()> source);
 
     struct Impl;  // defined in server.cpp
 

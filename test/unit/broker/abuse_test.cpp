@@ -126,7 +126,7 @@ protected:
     AllowAll allow_;
     FakeGate gate_;
     Shared shared_;
-    std::shared_ptr<const ListenerTag> tag_ = std::make_shared<const ListenerTag>(ListenerTag{"lim", "mqtt"});
+    std::shared_ptr<const ListenerTag> tag_ = std::make_shared<const ListenerTag>(ListenerTag{"lim", "mqtt", nullptr});
     std::unique_ptr<Core> core_;
     test::PausableInput input_;
     TimePoint now_{};

@@ -492,7 +492,7 @@ TEST_F(EnhancedAuthTest, FailedReauthenticationDisconnects) {
 // ---- introspection and administration (the HTTP API) ----
 
 TEST_F(CoreTest, SnapshotListsClientsSessionsSubscriptionsAndListenerCounts) {
-    auto tag = std::make_shared<const ListenerTag>(ListenerTag{"web", "http"});
+    auto tag = std::make_shared<const ListenerTag>(ListenerTag{"web", "http", nullptr});
     const Peer a{next_id_++, ProtocolVersion::V5};
     core_.on_open(a.id, "10.0.0.1:1234", now_, tag);
     codec::Connect c;

@@ -81,7 +81,7 @@ TEST(CrossCoreTest, SubscriptionMadeOnOneCoreIsMatchedOnEveryCoreUntilUnsubscrib
 TEST(CrossCoreTest, ConnectionAcceptedOnTheWrongCoreIsServedByTheOwner) {
     MultiCoreHarness h(kCores);
     const std::string id = h.id_on(2, "mover");
-    const auto listener = std::make_shared<const ListenerTag>(ListenerTag{"mqtt-7", "mqtt"});
+    const auto listener = std::make_shared<const ListenerTag>(ListenerTag{"mqtt-7", "mqtt", nullptr});
     auto options = MultiCoreHarness::ConnectOptions::at(0);
     options.listener = listener;
     const Client c = h.connect_ok(id, kV5, options);
