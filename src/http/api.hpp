@@ -105,6 +105,15 @@ struct BridgeInfo {
     std::int64_t connected_since_unix_ms = 0;  // 0 while down
 };
 
+// A bridge as GET /api/v1/bridges and /metrics show it: its link, and its queue (the session "$bridge/<name>"; zero
+// while that session does not exist).
+struct BridgeView {
+    BridgeInfo link;
+    std::uint64_t queued_messages = 0;
+    std::uint64_t queued_bytes = 0;
+    std::uint64_t dropped = 0;
+};
+
 // The broker as the API sees it. Implemented by the server; every callback runs on the Api's thread.
 class Backend {
 public:
@@ -184,8 +193,10 @@ private:
 [[nodiscard]] std::string rfc3339(std::chrono::system_clock::time_point t);
 // The same for a time in Unix seconds (bans are kept in those); "" for a time gmtime cannot represent.
 [[nodiscard]] std::string rfc3339_seconds(std::int64_t unix_s);
-// The Prometheus text exposition format 0.0.4 of the stats and per-listener connection counts.
+// The Prometheus text exposition format 0.0.4 of the stats, per-listener connection counts and per-bridge figures
+// (the moth_bridge_* families are left out when there are no bridges).
 [[nodiscard]] std::string metrics_text(const StatsInfo& stats,
-                                       const std::vector<std::pair<std::string, std::size_t>>& connections);
+                                       const std::vector<std::pair<std::string, std::size_t>>& connections,
+                                       const std::vector<BridgeView>& bridges = {});
 
 }  // namespace moth::http

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -294,6 +295,34 @@ void listeners(Call& c) {
     });
 }
 
+json bridge_json(const BridgeView& b) {
+    const BridgeInfo& l = b.link;
+    const std::string since = l.connected && l.connected_since_unix_ms > 0
+                                  ? rfc3339_seconds(l.connected_since_unix_ms / 1000)
+                                  : std::string();
+    return json{{"name", l.name},
+                {"connected", l.connected},
+                {"address", l.address},
+                {"last_error", l.last_error.empty() ? json(nullptr) : json(l.last_error)},
+                {"connected_since", since.empty() ? json(nullptr) : json(since)},
+                {"sent", l.sent},
+                {"received", l.received},
+                {"refused", l.refused},
+                {"reconnects", l.reconnects},
+                {"queued_messages", b.queued_messages},
+                {"queued_bytes", b.queued_bytes},
+                {"dropped", b.dropped}};
+}
+
+void bridges(Call& c) {
+    if (!c.only("GET")) return;
+    bridge_views(c.backend, [done = std::move(c.done)](std::vector<BridgeView> views) {
+        json list = json::array();
+        for (const auto& b : views) list.push_back(bridge_json(b));
+        done(json_response(200, json{{"bridges", std::move(list)}}));
+    });
+}
+
 void publish(Call& c) {
     if (!c.only("POST")) return;
     auto parsed = parse_publish(c.request.body);
@@ -351,7 +380,7 @@ struct Route {
     void (*handler)(Call&);
 };
 
-constexpr std::array<Route, 11> kRoutes{{
+constexpr std::array<Route, 12> kRoutes{{
     {"stats", stats},
     {"clients", clients},
     {"clients/", client},
@@ -359,6 +388,7 @@ constexpr std::array<Route, 11> kRoutes{{
     {"subscriptions", subscriptions},
     {"retained", retained},
     {"listeners", listeners},
+    {"bridges", bridges},
     {"publish", publish},
     {"dashboard", dashboard},
     {"bans", bans},
@@ -402,25 +432,79 @@ void route_api(Call call) {
     call.done(error(404, "no such API endpoint: /api/v1/" + std::string(call.path)));
 }
 
+void bridge_views(Backend& backend, std::function<void(std::vector<BridgeView>)> done) {
+    std::vector<BridgeInfo> links = backend.bridges();
+    if (links.empty()) {
+        done({});
+        return;
+    }
+    sort_by(links, [](const BridgeInfo& b) -> const std::string& { return b.name; });
+    struct Gather {
+        std::vector<BridgeView> views;
+        std::size_t remaining = 0;
+        std::function<void(std::vector<BridgeView>)> done;
+    };
+    auto g = std::make_shared<Gather>();
+    std::vector<broker::SnapshotQuery> queries;
+    for (auto& l : links) {
+        broker::SnapshotQuery q;
+        q.sessions = true;
+        q.client_id = std::string(broker::kBridgeClientPrefix) + l.name;
+        queries.push_back(std::move(q));
+        g->views.push_back(BridgeView{std::move(l)});
+    }
+    g->remaining = queries.size();
+    g->done = std::move(done);
+    // One query per bridge, for its queue's client id only: a snapshot of every session would copy them all.
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+        backend.snapshot(queries[i], [g, i, id = *queries[i].client_id](broker::CoreSnapshot s) {
+            for (const auto& x : s.sessions) {
+                if (x.client_id != id) continue;
+                g->views[i].queued_messages = x.queued;
+                g->views[i].queued_bytes = x.queued_bytes;
+                g->views[i].dropped = x.dropped;
+            }
+            if (--g->remaining == 0) g->done(std::move(g->views));
+        });
+    }
+}
+
 void metrics(const Request& request, Backend& backend, std::function<void(Response)> done) {
     if (request.method != "GET" && request.method != "HEAD") {
         done(method_not_allowed("GET, HEAD"));
         return;
     }
-    const StatsInfo stats = backend.stats();
+    // Two answers to wait for, both asked for now: the listeners' connection counts and the bridges' queues.
+    struct Gather {
+        StatsInfo stats;
+        std::vector<std::pair<std::string, std::size_t>> connections;
+        std::vector<BridgeView> bridges;
+        int remaining = 2;
+        std::function<void(Response)> done;
+
+        void part_done() {
+            if (--remaining != 0) return;
+            Response r;
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r.body = metrics_text(stats, connections, bridges);
+            done(std::move(r));
+        }
+    };
+    auto g = std::make_shared<Gather>();
+    g->stats = backend.stats();
+    g->done = std::move(done);
     broker::SnapshotQuery query_all;
     query_all.listeners = true;
-    auto names = backend.listeners();
-    backend.snapshot(query_all, [stats, names = std::move(names), done = std::move(done)](broker::CoreSnapshot s) {
-        std::vector<std::pair<std::string, std::size_t>> connections;
+    backend.snapshot(query_all, [g, names = backend.listeners()](broker::CoreSnapshot s) {
         for (const auto& l : names) {
             const auto it = s.connections_by_listener.find(l.name);
-            connections.emplace_back(l.name, it == s.connections_by_listener.end() ? 0 : it->second);
+            g->connections.emplace_back(l.name, it == s.connections_by_listener.end() ? 0 : it->second);
         }
-        Response r;
-        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        r.body = metrics_text(stats, connections);
-        done(std::move(r));
+        g->part_done();
+    });
+    bridge_views(backend, [g](std::vector<BridgeView> views) {
+        g->bridges = std::move(views);
+        g->part_done();
     });
 }
 

@@ -6,6 +6,7 @@
 // Thread affinity: as Api (one worker thread; the Backend's callbacks run on it).
 #include <functional>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -36,6 +37,11 @@ struct Call {
 // The ban list (bans.cpp): GET, HEAD and POST /api/v1/bans; DELETE /api/v1/bans/<kind>/<value>.
 void bans(Call& c);
 void ban(Call& c);
+
+// The bridges (Backend::bridges()) sorted by name, each with its queue from a snapshot of the session
+// "$bridge/<name>"; `done` once every snapshot answered (at once without bridges). Everything is asked of the
+// Backend before this returns: the answers may come after the HTTP connection, and its Backend, are gone.
+void bridge_views(Backend& backend, std::function<void(std::vector<BridgeView>)> done);
 
 // Answers /api/v1/<call.path> by the route for that path; 404 when there is none.
 void route_api(Call call);

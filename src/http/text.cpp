@@ -3,11 +3,75 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <string>
 #include <system_error>
 
 #include "http/api.hpp"
 
 namespace moth::http {
+
+namespace {
+
+// "# HELP" and "# TYPE" lines of a metric family.
+void help_type(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+// Label values escape backslash, double quote and newline (exposition format 0.0.4).
+std::string label(std::string_view v) {
+    std::string e;
+    for (const char c : v) {
+        if (c == '\\' || c == '"') {
+            e += '\\';
+            e += c;
+        } else if (c == '\n') {
+            e += "\\n";
+        } else {
+            e += c;
+        }
+    }
+    return e;
+}
+
+// The moth_bridge_* families: one sample per bridge each, labelled bridge="<name>".
+void bridge_metrics(std::string& out, const std::vector<BridgeView>& bridges) {
+    if (bridges.empty()) return;
+    const auto family = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+        help_type(out, name, type, help);
+        for (const BridgeView& b : bridges) {
+            out += name;
+            out += "{bridge=\"" + label(b.link.name) + "\"} " + std::to_string(value(b)) + "\n";
+        }
+    };
+    using V = const BridgeView&;
+    family("moth_bridge_connected", "gauge", "1 while the bridge's link to its remote is up, else 0.",
+           [](V b) { return b.link.connected ? 1 : 0; });
+    family("moth_bridge_sent_total", "counter", "Messages the bridge's remote acknowledged since start.",
+           [](V b) { return b.link.sent; });
+    family("moth_bridge_received_total", "counter", "Messages from the bridge's remote taken since start.",
+           [](V b) { return b.link.received; });
+    family("moth_bridge_refused_total", "counter",
+           "Messages a side of the bridge refused with an error reason code since start.",
+           [](V b) { return b.link.refused; });
+    family("moth_bridge_reconnects_total", "counter", "The bridge's connection attempts after the first since start.",
+           [](V b) { return b.link.reconnects; });
+    family("moth_bridge_queued_messages", "gauge", "Messages waiting in the bridge's queue for its remote.",
+           [](V b) { return b.queued_messages; });
+    family("moth_bridge_queued_bytes", "gauge", "Bytes of the messages waiting in the bridge's queue.",
+           [](V b) { return b.queued_bytes; });
+    family("moth_bridge_dropped_total", "counter", "Messages the bridge's queue limits dropped since start.",
+           [](V b) { return b.dropped; });
+}
+
+}  // namespace
 
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
     std::string out;
@@ -91,18 +155,11 @@ std::string rfc3339_seconds(std::int64_t unix_s) {
     return std::string(buf.data(), n);
 }
 
-std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::string, std::size_t>>& connections) {
+std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::string, std::size_t>>& connections,
+                         const std::vector<BridgeView>& bridges) {
     std::string out;
     const auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
-        out += "# HELP ";
-        out += name;
-        out += ' ';
-        out += help;
-        out += "\n# TYPE ";
-        out += name;
-        out += ' ';
-        out += type;
-        out += '\n';
+        help_type(out, name, type, help);
     };
     // A metric with one unlabelled sample.
     const auto single = [&](std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
@@ -111,21 +168,6 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
         out += ' ';
         out += std::to_string(value);
         out += '\n';
-    };
-    // Label values escape backslash, double quote and newline (exposition format 0.0.4).
-    const auto label = [](std::string_view v) {
-        std::string e;
-        for (const char c : v) {
-            if (c == '\\' || c == '"') {
-                e += '\\';
-                e += c;
-            } else if (c == '\n') {
-                e += "\\n";
-            } else {
-                e += c;
-            }
-        }
-        return e;
     };
     single("moth_clients_connected", "gauge", "MQTT clients connected now.", s.clients_connected);
     single("moth_sessions", "gauge", "Sessions held, connected or not.", s.sessions);
@@ -158,6 +200,7 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
     for (const auto& [name, n] : connections) {
         out += "moth_connections{listener=\"" + label(name) + "\"} " + std::to_string(n) + "\n";
     }
+    bridge_metrics(out, bridges);
     single("moth_uptime_seconds", "gauge", "Seconds since mothd started.", s.uptime_s);
     metric("moth_build_info", "gauge", "Build information; always 1.");
     out += "moth_build_info{version=\"" + label(s.version) + "\"} 1\n";

@@ -1,6 +1,7 @@
-// Monitor page: the broker seen through its HTTP API (stats, clients, sessions, retained messages, bans) polled
-// every few seconds, rates drawn from the cumulative counters, and $SYS values through an MQTT subscription.
+// Monitor page: the broker seen through its HTTP API (stats, clients, sessions, retained messages, bans, bridges)
+// polled every few seconds, rates drawn from the cumulative counters, and $SYS values through an MQTT subscription.
 import { banClient, loadBans, mountBans } from "./bans";
+import { loadBridges } from "./bridges";
 import { TimeChart } from "./chart";
 import {
   $,
@@ -326,6 +327,7 @@ async function poll(): Promise<void> {
     renderClients();
     renderSessions(sess.sessions);
     void loadBans();
+    void loadBridges();
     showError(null);
     $("#mon-updated").textContent = `updated ${formatTimestamp(new Date())}`;
     document.body.dataset.loaded = "true";

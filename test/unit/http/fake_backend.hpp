@@ -51,7 +51,12 @@ public:
     }
     void snapshot(broker::SnapshotQuery query, std::function<void(broker::CoreSnapshot)> done) override {
         queries.push_back(query);
-        done(snap);
+        // As the cores do for sessions: only the asked-for client's (the bridges' queues are asked for so).
+        broker::CoreSnapshot part = snap;
+        if (query.client_id) {
+            std::erase_if(part.sessions, [&](const broker::SessionInfo& s) { return s.client_id != *query.client_id; });
+        }
+        done(std::move(part));
     }
     std::vector<RetainedInfo> retained(std::string_view filter, std::size_t limit, bool& truncated) override {
         last_filter = std::string(filter);
@@ -80,6 +85,7 @@ public:
         done(std::nullopt);
     }
     broker::Gate* gate() override { return gate_; }
+    std::vector<BridgeInfo> bridges() override { return links; }
 
     broker::CoreSnapshot snap;
     std::vector<broker::SnapshotQuery> queries;
@@ -88,6 +94,7 @@ public:
     std::string last_filter;
     std::size_t last_limit = 0;
     broker::Gate* gate_ = nullptr;  // none, as in a broker without abuse limits
+    std::vector<BridgeInfo> links;  // what bridges() answers: none, as in a broker without bridges
 };
 
 inline Request make(std::string method, std::string target, std::string auth = {}, std::string body = {}) {
