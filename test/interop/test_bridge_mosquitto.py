@@ -93,6 +93,31 @@ class BridgeCase(unittest.TestCase):
         with client.cond:
             return list(client.messages)
 
+    def exchange_exactly_once(self, moth_port, mosq_port, count):
+        """A bridge both ways on sync/# without prefixes, where an echo would loop: `count` QoS 1 messages
+        published on each broker; a subscriber to sync/# on each must get every message exactly once."""
+        on_moth, on_mosq = self.client(moth_port), self.client(mosq_port)
+        on_moth.subscribe("sync/#", 1)
+        on_mosq.subscribe("sync/#", 1)
+        sent = []
+        for i in range(count):
+            on_moth.publish(f"sync/from-moth/{i}", f"m{i}".encode(), qos=1)
+            on_mosq.publish(f"sync/from-mosq/{i}", f"q{i}".encode(), qos=1)
+            sent += [f"m{i}".encode(), f"q{i}".encode()]
+        for c in (on_moth, on_mosq):
+            c.wait_messages(len(sent))
+        # An echo of a message is queued by the broker that would echo it before that broker delivers the message
+        # to our subscriber there (done above), so it precedes a marker published there afterwards on the same
+        # bridge connection: once each marker crossed, every echo would have arrived.
+        on_mosq.publish("sync/marker", b"marker-from-mosq", qos=1)
+        on_moth.wait_payload(b"marker-from-mosq")
+        on_moth.publish("sync/marker", b"marker-from-moth", qos=1)
+        on_mosq.wait_payload(b"marker-from-moth")
+        expected = sorted(sent + [b"marker-from-mosq", b"marker-from-moth"])
+        for name, c in (("mothd", on_moth), ("mosquitto", on_mosq)):
+            self.assertEqual(sorted(m.payload for m in self.received(c)), expected,
+                             f"each message exactly once on {name}")
+
 
 class MothToMosquitto(BridgeCase):
     """mothd's bridge, mosquitto the remote."""
@@ -205,6 +230,21 @@ class MothToMosquitto(BridgeCase):
     def test_ws_5(self):
         self.check_both_ways("ws", "5.0")
 
+    def check_no_echo(self, protocol):
+        plain = free_port()
+        self.mosquitto(f"listener {plain} {HOST}\nallow_anonymous true\n", [plain])
+        moth = self.mothd(bridge_toml("cloud", [f"mqtt://{HOST}:{plain}"], ["sync/# both 1"], protocol=protocol))
+        self.watch(moth.port, "cloud").wait("1", describe=self.logs)
+        self.exchange_exactly_once(moth.port, plain, 50)
+
+    def test_both_ways_without_prefixes_3_1_1(self):
+        """try_private: CONNECT with protocol level 0x84, so mosquitto does not send the bridge's messages back."""
+        self.check_no_echo("3.1.1")
+
+    def test_both_ways_without_prefixes_5(self):
+        """The bridge subscribes on mosquitto with No Local [MQTT-3.8.3-3]: its messages do not come back."""
+        self.check_no_echo("5.0")
+
     def test_mqtts_with_a_wrong_ca_stays_down(self):
         """mosquitto's certificate does not chain to the bridge's ca_file: every attempt fails the handshake, the
         state stays "0", and the log says why (the last_error line)."""
@@ -286,27 +326,7 @@ class MosquittoToMoth(BridgeCase):
         info = wait_until(bridge_client, WAIT_S, f"{client_id} in /api/v1/clients, subscribed", self.logs)
         self.assertEqual(info["protocol_version"], expected_protocol_version, info)
 
-        on_moth, on_mosq = self.client(moth.port), self.client(plain)
-        on_moth.subscribe("sync/#", 1)
-        on_mosq.subscribe("sync/#", 1)
-        sent = []
-        for i in range(self.COUNT):
-            on_moth.publish(f"sync/from-moth/{i}", f"m{i}".encode(), qos=1)
-            on_mosq.publish(f"sync/from-mosq/{i}", f"q{i}".encode(), qos=1)
-            sent += [f"m{i}".encode(), f"q{i}".encode()]
-        for c in (on_moth, on_mosq):
-            c.wait_messages(len(sent))
-        # An echo of a message is queued by the broker that would echo it before that broker delivers the message
-        # to our subscriber there (done above), so it precedes a marker published there afterwards on the same
-        # bridge connection: once each marker crossed, every echo would have arrived.
-        on_mosq.publish("sync/marker", b"marker-from-mosq", qos=1)
-        on_moth.wait_payload(b"marker-from-mosq")
-        on_moth.publish("sync/marker", b"marker-from-moth", qos=1)
-        on_mosq.wait_payload(b"marker-from-moth")
-        expected = sorted(sent + [b"marker-from-mosq", b"marker-from-moth"])
-        for name, c in (("mothd", on_moth), ("mosquitto", on_mosq)):
-            self.assertEqual(sorted(m.payload for m in self.received(c)), expected,
-                             f"each message exactly once on {name}")
+        self.exchange_exactly_once(moth.port, plain, self.COUNT)
 
     def test_mqttv311_with_try_private(self):
         """CONNECT with protocol level 0x84: mothd treats the client as a bridge (no echo, retain as published) and
