@@ -3,10 +3,13 @@
 - MothToMosquitto: mothd's [[bridge]] with mosquitto as the remote, protocol 3.1.1 and 5.0, over mqtt://, mqtts://
   (mosquitto's TLS listener, certificates from a test CA made here) and ws:// (mosquitto's websockets listener). One
   `out` rule with prefixes and one `in` rule: topics mapped, QoS downgraded to the rule's, the retain flag kept,
-  MQTT 5 properties forwarded. Also: a wrong CA keeps the link down with the reason in the log; the retained
+  MQTT 5 properties forwarded. Also: both ways on the same topics without prefixes, nothing echoed (3.1.1 with
+  try_private, 5.0 with No Local); one publisher's order on one topic (inbound: an expected failure, a mothd bug
+  described at test_order_kept_in); a wrong CA keeps the link down with the reason in the log; the retained
   $SYS/broker/connection/<name>/state follows the remote; failover from a refused address to the next one.
 - MosquittoToMoth: mosquitto's own bridge into mothd (`connection`, `address`, `topic sync/# both 1`,
-  `try_private true`, `bridge_protocol_version mqttv311` and `mqttv50`): both ways, nothing echoed back.
+  `try_private true`, `bridge_protocol_version mqttv311` and `mqttv50`): both ways, each message exactly once,
+  retained messages retained on the other side; mothd lists the bridge's client in /api/v1/clients.
 
 Every case starts its own brokers on 127.0.0.1: mothd on port 0 (ports read back from its ports file), mosquitto on
 ports picked by bridgetest.free_port() (a tiny race, explained there). Checks use paho over plain TCP listeners;
@@ -93,6 +96,15 @@ class BridgeCase(unittest.TestCase):
         with client.cond:
             return list(client.messages)
 
+    @staticmethod
+    def wait_payloads(client, payloads):
+        """Waits until a message with each of these payloads arrived, in any order (MQTT orders one publisher's
+        messages per topic only); returns {payload: message} of all received."""
+        def arrived():
+            got = {m.payload: m for m in client.messages}  # under client.cond: wait() holds it
+            return got if all(p in got for p in payloads) else None
+        return client.wait(arrived, f"messages {payloads}")
+
     def exchange_exactly_once(self, moth_port, mosq_port, count):
         """A bridge both ways on sync/# without prefixes, where an echo would loop: `count` QoS 1 messages
         published on each broker; a subscriber to sync/# on each must get every message exactly once."""
@@ -165,7 +177,7 @@ class MothToMosquitto(BridgeCase):
         local.publish("up/kept", b"out-retained", qos=1, retain=True)
         local.publish("elsewhere/x", b"not-bridged", qos=1)
         local.publish("up/end", b"out-end", qos=1)
-        msgs = {m.payload: m for m in remote.wait_payload(b"out-end")}
+        msgs = self.wait_payloads(remote, [b"out-q2", b"out-retained", b"out-end"])
         self.assertNotIn(b"not-bridged", msgs)
         self.assertEqual((msgs[b"out-q2"].topic, msgs[b"out-q2"].qos), ("cloud/up/a/b", 1))
         self.assertEqual(msgs[b"out-retained"].topic, "cloud/up/kept")
@@ -182,7 +194,7 @@ class MothToMosquitto(BridgeCase):
         remote.publish("cloud/down/kept", b"in-retained", qos=1, retain=True)
         remote.publish("cloud/elsewhere", b"not-bridged", qos=1)
         remote.publish("cloud/down/end", b"in-end", qos=1)
-        msgs = {m.payload: m for m in local.wait_payload(b"in-end")}
+        msgs = self.wait_payloads(local, [b"in-q2", b"in-retained", b"in-end"])
         self.assertNotIn(b"not-bridged", msgs)
         self.assertEqual((msgs[b"in-q2"].topic, msgs[b"in-q2"].qos), ("down/c", 1))
         self.assertEqual(msgs[b"in-retained"].topic, "down/kept")
@@ -244,6 +256,35 @@ class MothToMosquitto(BridgeCase):
     def test_both_ways_without_prefixes_5(self):
         """The bridge subscribes on mosquitto with No Local [MQTT-3.8.3-3]: its messages do not come back."""
         self.check_no_echo("5.0")
+
+    def check_order(self, sender, receiver, topic, receiver_topic):
+        """20 pairs of QoS 1 messages on one topic, the first of each pair retained, published back to back (not
+        waiting for each PUBACK) by one client: the receiver gets all 40 in the order sent."""
+        receiver.subscribe(receiver_topic, 1)
+        sent = [f"{'kept' if i % 2 == 0 else 'plain'}-{i}".encode() for i in range(40)]
+        infos = [sender.c.publish(topic, p, qos=1, retain=i % 2 == 0) for i, p in enumerate(sent)]
+        sender.wait(lambda: all(i.mid in sender.published for i in infos), "every PUBACK")
+        got = [m.payload for m in receiver.wait_messages(len(sent))]
+        self.assertEqual(got, sent, "one publisher's messages on one topic in order")
+
+    def test_order_kept_out(self):
+        """[MQTT-4.6.0-6] (3.1.1) / [MQTT-4.6.0-5] (5.0): a publisher's messages on one topic reach a subscriber
+        in order, here through mothd's bridge to mosquitto."""
+        local_port, remote_port = self.link("mqtt", "5.0")
+        self.check_order(self.client(local_port), self.client(remote_port), "up/order", "cloud/up/order")
+
+    # A mothd bug outside the bridge: with a store, a QoS 1 PUBLISH whose store batch is not empty (retained, or
+    # matching a persistent session) is routed once the batch is written, one with an empty batch (not retained,
+    # only clean subscribers) at once (Core::publish_durably), so the plain message overtakes the retained one
+    # before it on the same topic. Without any bridge, one paho client publishing so to mothd gets the same
+    # reordering at a clean subscriber (none at a persistent one). Out is not affected: the bridge's own session
+    # is persistent, so every message waits for its write. Expected to fail until that is fixed; then remove
+    # expectedFailure (an unexpected success fails the module).
+    @unittest.expectedFailure
+    def test_order_kept_in(self):
+        """As test_order_kept_out, from mosquitto through the bridge into mothd."""
+        local_port, remote_port = self.link("mqtt", "5.0")
+        self.check_order(self.client(remote_port), self.client(local_port), "cloud/down/order", "down/order")
 
     def test_mqtts_with_a_wrong_ca_stays_down(self):
         """mosquitto's certificate does not chain to the bridge's ca_file: every attempt fails the handshake, the
@@ -327,6 +368,20 @@ class MosquittoToMoth(BridgeCase):
         self.assertEqual(info["protocol_version"], expected_protocol_version, info)
 
         self.exchange_exactly_once(moth.port, plain, self.COUNT)
+
+        # Retained messages stay retained on the other side: mothd sends mosquitto's bridge the retain flag as
+        # published (the bridge bit on 3.1.1; on 5.0 the bridge's Retain As Published [MQTT-3.3.1-13]), so a later
+        # subscriber on mosquitto gets the message as retained; and mothd keeps what mosquitto's bridge retained.
+        for publisher, port, topic in ((self.client(moth.port), plain, "sync/kept/from-moth"),
+                                       (self.client(plain), moth.port, "sync/kept/from-mosq")):
+            watcher = self.client(port)
+            watcher.subscribe(topic, 1)
+            publisher.publish(topic, b"retained", qos=1, retain=True)
+            watcher.wait_messages(1)  # arrived: the far broker has it
+            late = self.client(port)
+            late.subscribe(topic, 1)
+            (m,) = late.wait_messages(1)
+            self.assertEqual((m.topic, m.payload, bool(m.retain)), (topic, b"retained", True))
 
     def test_mqttv311_with_try_private(self):
         """CONNECT with protocol level 0x84: mothd treats the client as a bridge (no echo, retain as published) and
