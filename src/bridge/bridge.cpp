@@ -70,8 +70,9 @@ void Bridge::start() {
                    asio::detached);
 }
 
-void Bridge::stop(std::function<void()> done) {
+void Bridge::stop(std::function<void()> done, bool forget) {
     stopping_ = true;
+    forget_ = forget;
     stopped_ = std::move(done);
     wake_.cancel();
 }
@@ -113,6 +114,7 @@ asio::awaitable<void> Bridge::run() {
     const std::chrono::milliseconds cap(config_.reconnect_max_ms);
     auto ceiling = floor;
     if (state_) state_(config_.name, false);
+    co_await prime_local_session();
     for (bool first = true; !stopping_; first = false) {
         if (!first) ++reconnects_;
         if (co_await session()) ceiling = floor;  // it was up: start the back-off over
@@ -123,7 +125,35 @@ asio::awaitable<void> Bridge::run() {
         ceiling = std::min(ceiling * 2, cap);
     }
     if (state_) state_(config_.name, false);
+    if (forget_) co_await end_local_session();
     if (stopped_) asio::post(ex_, std::exchange(stopped_, nullptr));
+}
+
+asio::awaitable<void> Bridge::prime_local_session() {
+    // The local session and its subscriptions exist from the start, so that what is published before the remote
+    // was ever reached is queued too. Messages delivered meanwhile stay unacknowledged: they come again later.
+    AsyncClient local(ex_, local_options(), [connect = connect_local_](asio::any_io_executor ex,
+                                                                        const net::ConnectSettings&)
+                                                -> asio::awaitable<std::unique_ptr<net::Stream>> { co_return connect(ex); });
+    if (auto r = co_await local.connect(); !r) {
+        set_error("local session: " + r.error().message);
+        co_return;
+    }
+    co_await subscribe_local(local);
+    co_await local.disconnect();
+}
+
+asio::awaitable<void> Bridge::end_local_session() {
+    // A bridge taken out of the config: its session (subscriptions, backlog) would otherwise stay, filling up.
+    auto o = local_options();
+    o.clean_start = true;
+    o.session_expiry_interval = 0;
+    AsyncClient local(ex_, o, [connect = connect_local_](asio::any_io_executor ex, const net::ConnectSettings&)
+                                  -> asio::awaitable<std::unique_ptr<net::Stream>> { co_return connect(ex); });
+    if (auto r = co_await local.connect(); r) {
+        co_await local.disconnect();
+        if (log_) log_(1, "bridge " + config_.name + ": its local session and backlog are discarded");
+    }
 }
 
 ConnectOptions Bridge::remote_options(const std::string& url) const {
@@ -204,7 +234,8 @@ asio::awaitable<bool> Bridge::session() {
     if (auto r = co_await local->connect(); !r) {
         set_error("local session: " + r.error().message);
     } else if (!stopping_ && !link_lost_) {
-        co_await subscribe(*remote, *local);
+        co_await subscribe_remote(*remote);
+        if (!stopping_ && !link_lost_) co_await subscribe_local(*local);
     }
     if (!stopping_ && !link_lost_ && local->connected() && remote->connected()) {
         connected_ = true;
@@ -228,7 +259,7 @@ asio::awaitable<bool> Bridge::session() {
     co_return true;
 }
 
-asio::awaitable<void> Bridge::subscribe(AsyncClient& remote, AsyncClient& local) {
+asio::awaitable<void> Bridge::subscribe_remote(AsyncClient& remote) {
     const bool v5 = config_.protocol == config::BridgeProtocol::V5;
     if (auto in = map_.remote_filters(); !in.empty()) {
         auto r = co_await remote.subscribe(subscriptions(in, v5, 0));
@@ -241,6 +272,9 @@ asio::awaitable<void> Bridge::subscribe(AsyncClient& remote, AsyncClient& local)
             }
         }
     }
+}
+
+asio::awaitable<void> Bridge::subscribe_local(AsyncClient& local) {
     auto out = map_.local_filters();
     std::set<std::string> wanted;
     for (const auto& f : out) wanted.insert(f.filter);

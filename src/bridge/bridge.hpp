@@ -52,18 +52,24 @@ public:
     Bridge& operator=(const Bridge&) = delete;
 
     void start();
-    // Ends the link (both clients disconnect; the local session and its backlog stay for the next start) and
-    // then calls `done`. Once.
-    void stop(std::function<void()> done);
+    // Ends the link (both clients disconnect) and then calls `done`. Once. The local session and its backlog stay
+    // for the next start, unless `forget` (the bridge was removed from the config): then the session ends too.
+    void stop(std::function<void()> done, bool forget = false);
     [[nodiscard]] BridgeStatus status() const;
     [[nodiscard]] const config::Bridge& config() const { return config_; }
+    // The local filters an earlier run of this bridge subscribed to (a changed bridge is a new object): before start.
+    void inherit_local_filters(const Bridge& old) { local_filters_ = old.local_filters_; }
 
 private:
     boost::asio::awaitable<void> run();
+    boost::asio::awaitable<void> end_local_session();
     // One connected period: the remote, then the local session, subscriptions, forwarding until either side goes.
     // True when the remote accepted the connection.
     boost::asio::awaitable<bool> session();
-    boost::asio::awaitable<void> subscribe(AsyncClient& remote, AsyncClient& local);
+    boost::asio::awaitable<void> subscribe_remote(AsyncClient& remote);
+    // Subscribes the local session to the out rules' filters, unsubscribing those an older config had.
+    boost::asio::awaitable<void> subscribe_local(AsyncClient& local);
+    boost::asio::awaitable<void> prime_local_session();
     [[nodiscard]] ConnectOptions remote_options(const std::string& url) const;
     [[nodiscard]] ConnectOptions local_options() const;
     void forward_out(const Message& m);
@@ -84,6 +90,7 @@ private:
     bool link_lost_ = false;
     std::uint64_t generation_ = 0;  // of the session; a client's late news about an older one is ignored
     bool stopping_ = false;
+    bool forget_ = false;
     std::function<void()> stopped_;
     std::size_t next_address_ = 0;
     std::set<std::string> local_filters_;  // subscribed on the local session by this process

@@ -35,8 +35,8 @@ void BridgeManager::apply(const std::vector<config::Bridge>& bridges) {
             }
         }
         for (auto& b : going) {
-            if (log_) log_(1, "bridge " + b->config().name + ": removed");
-            b->stop([] {});
+            if (log_) log_(1, "bridge " + b->config().name + ": removed");  // and its backlog (docs/bridges.md)
+            b->stop([] {}, true);
         }
         for (const auto& c : bridges) replace(c);
     });
@@ -64,7 +64,10 @@ void BridgeManager::replace(const config::Bridge& c) {
     }
     if (log_) log_(1, "bridge " + c.name + ": changed, restarting it");
     // The new one starts once the old one let go of the local session (its client id is the same).
-    old->stop([fresh] { fresh->start(); });
+    old->stop([fresh, old] {
+        fresh->inherit_local_filters(*old);  // so that filters the new rules lack are unsubscribed
+        fresh->start();
+    });
 }
 
 std::vector<BridgeStatus> BridgeManager::statuses() const {

@@ -49,6 +49,9 @@ struct Connection {
     // connection is processed, so it sees what a single-threaded broker would show (its SUBACK before the
     // echo of a PUBLISH it sent right after the SUBSCRIBE).
     std::uint16_t acks_awaited = 0;
+    // Its QoS 1/2 PUBLISHes waiting for their store write (publish_durably): one that needs no write still waits
+    // behind them, so that a publisher's messages are routed in the order sent [MQTT-4.6.0-6].
+    std::uint16_t stores_pending = 0;
     // The CONNECT waits for the authenticator's answer (a password check on another thread): input is paused.
     bool auth_pending = false;
     std::uint32_t auth_ticket = 0;  // which answer is awaited (a later one for an older CONNECT is ignored)

@@ -281,6 +281,13 @@ private:
     void deny_publish(Connection& c, const codec::Publish& p, std::string_view topic, std::string_view by = "the ACL");
     void note_denied(Connection& c, std::string_view what, std::string_view topic, std::string_view by = "the ACL");
 
+    // The queue limits of a session about to take `size` more bytes: limits.max_queued_*, or a bridge's own once
+    // those are reached (`scratch` holds them then).
+    [[nodiscard]] const config::Limits& queue_limits(const Session& s, std::size_t size, config::Limits& scratch) const;
+    // drop-oldest: drops from the front of the part in memory while the queue is over its limits; true when it is
+    // still over (the rest is in the store, to be read back).
+    bool trim_oldest(Session& s);
+
     // ---- hook.cpp: the authorization hook (Authorizer::check_hook) at PUBLISH and SUBSCRIBE ----
     enum class HookVerdict : std::uint8_t { Allowed, Denied, Waiting };
     using HookAnswers = std::vector<std::tuple<Access, std::string, bool>>;

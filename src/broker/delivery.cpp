@@ -129,29 +129,51 @@ void Core::deliver_local(Session& s, const MessagePtr& m, QoS qos, bool retain, 
     enqueue(s, std::move(o));
 }
 
+const config::Limits& Core::queue_limits(const Session& s, std::size_t size, config::Limits& scratch) const {
+    // A bridge's own limits, looked at only when the usual ones are reached (the identity is behind a lock).
+    if (!queue_full(s, size, cfg_.limits)) return cfg_.limits;
+    const auto q = s.tag->identity()->queue;
+    if (!q) return cfg_.limits;
+    scratch = cfg_.limits;
+    scratch.max_queued_messages = q->max_queued_messages;
+    scratch.max_queued_bytes = q->max_queued_bytes;
+    scratch.queue_full_policy = q->drop_oldest ? config::QueueFullPolicy::DropOldest : config::QueueFullPolicy::DropNew;
+    return scratch;
+}
+
+bool Core::trim_oldest(Session& s) {
+    config::Limits scratch;
+    const auto& limits = queue_limits(s, 0, scratch);
+    if (limits.queue_full_policy != config::QueueFullPolicy::DropOldest) return false;
+    const auto over = [&] {
+        return s.queue.size() + s.spilled > limits.max_queued_messages ||
+               s.queued_bytes + s.spilled_bytes > limits.max_queued_bytes;
+    };
+    std::uint64_t dropped = 0;
+    while (!s.queue.empty() && over()) {
+        const Outgoing oldest = pop_queued(s);
+        forget(s, oldest);
+        ++dropped;
+    }
+    if (dropped != 0) note_dropped(s, dropped, "queue full, oldest dropped (max_queued_messages / max_queued_bytes)");
+    return over();
+}
+
 void Core::enqueue(Session& s, Outgoing o) {
     const auto size = message_size(*o.message);
-    const config::Limits* own = &cfg_.limits;
-    config::Limits bridge;  // a bridge's own limits, looked at only when the usual ones are reached
-    if (queue_full(s, size, *own)) {
-        if (const auto q = s.tag->identity()->queue) {
-            bridge = cfg_.limits;
-            bridge.max_queued_messages = q->max_queued_messages;
-            bridge.max_queued_bytes = q->max_queued_bytes;
-            bridge.queue_full_policy =
-                q->drop_oldest ? config::QueueFullPolicy::DropOldest : config::QueueFullPolicy::DropNew;
-            own = &bridge;
-        }
-    }
-    const auto& limits = *own;
+    config::Limits scratch;
+    const auto& limits = queue_limits(s, size, scratch);
+    const bool stored = o.seq != 0 && store_ != nullptr;
     if (queue_full(s, size, limits)) {
-        // drop-oldest drops from the part in memory; a queue whose memory part is empty (all of it in the store)
-        // refuses the new message instead, and has the oldest spilled ones read back, which the next new messages
-        // then push out: over a long outage (a bridge's backlog) the oldest go, a few new ones with them.
-        if (limits.queue_full_policy == config::QueueFullPolicy::DropNew || s.queue.empty()) {
-            if (limits.queue_full_policy == config::QueueFullPolicy::DropOldest && s.queue.empty() && !s.reading) {
-                read_spilled(s);
-            }
+        const bool drop_oldest = limits.queue_full_policy == config::QueueFullPolicy::DropOldest;
+        if (drop_oldest && s.queue.empty() && s.spilled != 0 && stored) {
+            // The oldest are all in the store, unread: the new one is kept (it is stored too), the oldest are read
+            // back and dropped then (trim_oldest in on_spilled_read). The queue is over its limit for that moment.
+            if (!s.reading) read_spilled(s);
+            count_spilled(s, o);
+            return;
+        }
+        if (!drop_oldest || s.queue.empty()) {
             note_dropped(s, 1, "queue full, new message dropped (max_queued_messages / max_queued_bytes)");
             forget(s, o);
             return;
@@ -164,7 +186,7 @@ void Core::enqueue(Session& s, Outgoing o) {
         }
         note_dropped(s, dropped, "queue full, oldest dropped (max_queued_messages / max_queued_bytes)");
     }
-    if (o.seq != 0 && store_ != nullptr && (s.spilled != 0 || s.queue.size() >= cfg_.storage.queue_cache_messages)) {
+    if (stored && (s.spilled != 0 || s.queue.size() >= cfg_.storage.queue_cache_messages)) {
         count_spilled(s, o);  // already in the store: only counted here, and read back when the queue drains
         return;
     }

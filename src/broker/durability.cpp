@@ -314,6 +314,8 @@ void Core::on_spilled_read(SessionId id, bool ok, const DeliveryRange& range, st
         s.spilled = 0;
         s.spilled_bytes = 0;
     }
+    // A drop-oldest queue over its limit (enqueue): what was just read back is the oldest; still over, read on.
+    if (trim_oldest(s) && s.spilled != 0 && !s.reading) read_spilled(s);
     pump(s, now);
 }
 

@@ -167,11 +167,18 @@ void Core::publish_durably(Connection& c, Session& s, const codec::Publish& p, M
         // duplicate (acknowledged after this write), not a second message.
         s.incoming_qos2.insert(p.packet_id);
     }
-    if (b.empty() || !store_->acks_wait()) {
+    if ((b.empty() && c.stores_pending == 0) || !store_->acks_wait()) {
         commit(b);
         finish_publish(*pending, true, now);
     } else {
-        commit_then(b, [pending](Core& core, bool ok, TimePoint t) { core.finish_publish(*pending, ok, t); });
+        // Batches complete in the order committed, so an empty one here completes after the writes before it.
+        ++c.stores_pending;
+        commit_then(b, [pending](Core& core, bool ok, TimePoint t) {
+            if (Connection* cc = core.find_connection(pending->connection); cc && cc->stores_pending != 0) {
+                --cc->stores_pending;
+            }
+            core.finish_publish(*pending, ok, t);
+        });
     }
 }
 

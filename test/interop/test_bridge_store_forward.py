@@ -498,12 +498,9 @@ class Backlog(BridgeTest):
         self.assertLessEqual(len(kept) * self.SIZE, self.LIMIT, "no more than max_queued_bytes kept")
         self.assertGreaterEqual(len(kept) * self.SIZE, self.LIMIT // 2, "about max_queued_bytes kept")
 
-    # Fails on main at ea1e1d0: once the bridge's queue is all in the store (its part in memory empty), a full queue
-    # drops the NEW message instead of the oldest (src/broker/delivery.cpp, Core::enqueue), so what arrives is runs
-    # of 100 (queue_cache_messages) with holes between them, from about message 2,400 on, and in some runs the
-    # newest messages themselves are lost (8172..8191 of 8192 missing while 2400.. arrived). drop_oldest as
-    # documented ("drop the oldest queued one to make room") keeps the newest part whole, ending with the last.
-    @unittest.expectedFailure
+    # Once the bridge's queue is all in the store (its part in memory empty), a full queue once dropped the NEW
+    # message instead of the oldest; drop_oldest as documented ("drop the oldest queued one to make room") keeps the
+    # newest part whole, ending with the last (Core::enqueue keeps it and trims the oldest as they are read back).
     def test_drop_oldest_keeps_the_newest(self):
         got, n, _, _ = self.backlog()
         kept = sorted(set(got))
