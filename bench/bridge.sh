@@ -2,10 +2,11 @@
 # bench/bridge.sh: messages per second through one mothd bridge to a local Debian mosquitto (the remote), and
 # mothd's CPU per bridged message, at QoS 0 and QoS 1 (docs/benchmarks.md, "Bridges").
 #
-#   bench/bridge.sh [--duration S] [--publishers N]
+#   bench/bridge.sh [--duration S] [--publishers N] [--rate R]
 #
 # mothd (workers = 1, pinned to $BROKER_CPU) bridges `bench/#` out to mosquitto as `remote/bench/#`. `moth bench
-# pub` publishes into mothd at full speed (closed loop per publisher: QoS 1 waits for PUBACKs); `moth bench sub` on
+# pub` publishes into mothd at R messages/s in all (default 20000; a publisher alone cannot see what crossed, so the
+# rate is paced: raise it until "arrived" stops following "published"); `moth bench sub` on
 # mosquitto counts what arrives, with --broker-pid mothd so that the CPU per message is mothd's utime+stime over the
 # messages that crossed. Scenarios: QoS 0 (storage "memory"), QoS 1 with storage "memory", QoS 1 with storage "sync"
 # (every bridged message written to RocksDB before the publisher's PUBACK, and erased when mosquitto acknowledged).
@@ -23,11 +24,13 @@ GEN_CPU="${GEN_CPU:-1}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 DUR=10
 PUBS=10
+RATE=20000
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --duration) DUR="$2"; shift ;;
         --publishers) PUBS="$2"; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --rate) RATE="$2"; shift ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "bridge.sh: unknown argument $1" >&2; exit 1 ;;
     esac
     shift
@@ -70,7 +73,7 @@ auth.allow_anonymous = true
 workers = 1
 data_dir = "$dir/data"
 ports_file = "$dir/ports"
-log_level = "warn"
+log_level = "info"  # the bridge's "connected" line is waited for
 [storage]
 durability = "$durability"
 [[bridge]]
@@ -94,7 +97,7 @@ EOF
     local sub=$!
     sleep 1  # the subscriber's SUBACK; its own window starts at its first message
     "${PIN_GEN[@]}" "$MOTH" bench pub --url "mqtt://127.0.0.1:$port" --clients "$PUBS" --topic 'bench/%i' \
-        --qos "$qos" --duration "$DUR" --json --quiet >"$dir/pub.json"
+        --qos "$qos" --total-rate "$RATE" --duration "$DUR" --json --quiet >"$dir/pub.json"
     wait "$sub" || true
     "$PYTHON" - "$dir/pub.json" "$dir/sub.json" "$qos" "$durability" "$DUR" <<'PY'
 import json, sys
@@ -108,6 +111,9 @@ print(f"| QoS {sys.argv[3]}, storage {sys.argv[4]} | {pub['sent_rate']:.0f} | {a
 PY
     kill "$mothd" 2>/dev/null || true
     wait "$mothd" 2>/dev/null || true
+    kill "${PIDS[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+    PIDS=()
 }
 
 echo "| scenario | published/s into mothd | arrived/s at mosquitto | mothd CPU µs per bridged message | arrived of sent |"
