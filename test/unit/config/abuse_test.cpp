@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "parse_helpers.hpp"
 
 #ifndef MOTH_SOURCE_DIR
 #error "MOTH_SOURCE_DIR must point at the source tree (set by test/unit/config/CMakeLists.txt)"
@@ -17,25 +18,10 @@
 namespace moth::config {
 namespace {
 
-using Strings = std::vector<std::string>;
-
-Strings messages(const std::vector<ConfigError>& errors) {
-    Strings out;
-    for (const auto& e : errors) {
-        out.push_back(e.to_string());
-    }
-    return out;
-}
-
-Strings parse_errors(std::string_view text) {
-    return messages(parse_config(text, "t.toml").errors);
-}
-
-Config parse_ok(std::string_view text) {
-    LoadResult r = parse_config(text, "t.toml");
-    EXPECT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
-    return r.config;
-}
+using test::messages;
+using test::parse_errors;
+using test::parse_ok;
+using test::Strings;
 
 Strings set(Config& c, std::string_view assignment) {
     return messages(apply_override(c, assignment));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "parse_helpers.hpp"
 #include "net/stream.hpp"
 
 #ifndef MOTH_SOURCE_DIR
@@ -18,25 +19,10 @@
 namespace moth::config {
 namespace {
 
-using Strings = std::vector<std::string>;
-
-Strings messages(const std::vector<ConfigError>& errors) {
-    Strings out;
-    for (const auto& e : errors) {
-        out.push_back(e.to_string());
-    }
-    return out;
-}
-
-Strings parse_errors(std::string_view text) {
-    return messages(parse_config(text, "t.toml").errors);
-}
-
-Config parse_ok(std::string_view text) {
-    LoadResult r = parse_config(text, "t.toml");
-    EXPECT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
-    return r.config;
-}
+using test::messages;
+using test::parse_errors;
+using test::parse_ok;
+using test::Strings;
 
 // A minimal valid bridge; `extra` goes on line 5 (or more lines from there).
 std::string minimal(std::string_view extra = {}, std::string_view name = "b") {
