@@ -4,12 +4,12 @@
   (mosquitto's TLS listener, certificates from a test CA made here) and ws:// (mosquitto's websockets listener). One
   `out` rule with prefixes and one `in` rule: topics mapped, QoS downgraded to the rule's, the retain flag kept,
   MQTT 5 properties forwarded. Also: both ways on the same topics without prefixes, nothing echoed (3.1.1 with
-  try_private, 5.0 with No Local); one publisher's order on one topic (inbound: an expected failure, a mothd bug
-  described at test_order_kept_in); a wrong CA keeps the link down with the reason in the log; the retained
+  try_private, 5.0 with No Local); one publisher's order on one topic, both ways; a wrong CA keeps the link down with the reason in the log; the retained
   $SYS/broker/connection/<name>/state follows the remote; failover from a refused address to the next one.
 - MosquittoToMoth: mosquitto's own bridge into mothd (`connection`, `address`, `topic sync/# both 1`,
   `try_private true`, `bridge_protocol_version mqttv311` and `mqttv50`): both ways, each message exactly once,
-  retained messages retained on the other side; mothd lists the bridge's client in /api/v1/clients.
+  retained messages retained on the other side; mothd lists the bridge's client in /api/v1/clients; over TCP and
+  over mothd's mqtts listener (mosquitto 2.0.11 cannot bridge over WebSocket).
 
 Every case starts its own brokers on 127.0.0.1: mothd on port 0 (ports read back from its ports file), mosquitto on
 ports picked by bridgetest.free_port() (a tiny race, explained there). Checks use paho over plain TCP listeners;
@@ -344,13 +344,18 @@ class MosquittoToMoth(BridgeCase):
 
     COUNT = 50
 
-    def check(self, bridge_protocol, expected_protocol_version):
-        moth = self.mothd(HTTP_LISTENER)
-        http = listener_ports(moth.dir)["http"]
+    def check(self, bridge_protocol, expected_protocol_version, tls=False):
+        tls_listener = (f'[[listener]]\nname = "tls"\nkind = "mqtts"\nbind = "{HOST}"\nport = 0\n'
+                        f'cert_file = "{CERTS["cert"]}"\nkey_file = "{CERTS["key"]}"\n')
+        moth = self.mothd(HTTP_LISTENER + (tls_listener if tls else ""))
+        ports = listener_ports(moth.dir)
+        http = ports["http"]
+        # Over TLS: mosquitto's bridge checks mothd's certificate against the test CA (and 127.0.0.1 against its SAN).
+        target = f"{HOST}:{ports['tls']}\nbridge_cafile {CERTS['ca']}" if tls else f"{HOST}:{moth.port}"
         plain = free_port()
         client_id = unique("mosq-bridge-")
         self.mosquitto(f"listener {plain} {HOST}\nallow_anonymous true\n"
-                       f"connection mothlink\naddress {HOST}:{moth.port}\nremote_clientid {client_id}\n"
+                       f"connection mothlink\naddress {target}\nremote_clientid {client_id}\n"
                        f"topic sync/# both 1\ntry_private true\nbridge_protocol_version {bridge_protocol}\n"
                        "cleansession true\nrestart_timeout 1\n", [plain])
 
@@ -385,6 +390,13 @@ class MosquittoToMoth(BridgeCase):
     def test_mqttv50(self):
         """mosquitto's bridge subscribes with No Local: mothd does not send its messages back [MQTT-3.8.3-3]."""
         self.check("mqttv50", 5)
+
+    def test_mqttv311_over_tls(self):
+        """The same over mothd's mqtts listener, mosquitto verifying mothd's certificate (bridge_cafile)."""
+        self.check("mqttv311", 4, tls=True)
+
+    def test_mqttv50_over_tls(self):
+        self.check("mqttv50", 5, tls=True)
 
 
 if __name__ == "__main__":
