@@ -461,8 +461,10 @@ class Backlog(BridgeTest):
         n = self.OFFERED // self.SIZE
         filler = "x" * (self.SIZE - 8)
         try:
-            infos = [pub.c.publish("bl/data", f"{i:08d}{filler}", qos=1) for i in range(n)]
-            wait_until(lambda: all(i.is_published() for i in infos), DELIVERY_S, f"PUBACKs for {n} messages")
+            # In chunks, each PUBACKed before the next: paho refuses to hold a whole 2 GiB run (ERR_QUEUE_SIZE).
+            for first in range(0, n, 4096):
+                infos = [pub.c.publish("bl/data", f"{i:08d}{filler}", qos=1) for i in range(first, min(n, first + 4096))]
+                wait_until(lambda: all(i.is_published() for i in infos), DELIVERY_S, f"PUBACKs from message {first}")
         finally:
             done.set()
             sampler.join()
