@@ -1,0 +1,2 @@
+// Filled in by its implementer (see the header).
+#include "mqttsn/packets.hpp"
