@@ -6,6 +6,7 @@
 #include "broker/connack.hpp"
 #include "broker/core.hpp"
 #include "broker/util.hpp"
+#include "codec/topic.hpp"
 #include "common/utf8.hpp"
 
 namespace moth::broker {
@@ -282,6 +283,29 @@ void Core::keep_will(Connection& c, const Session& s, const codec::Connect& p, T
     StoredWill w{std::move(m), p.will->properties.will_delay_interval.value_or(0), std::nullopt};
     if (p.will->properties.message_expiry_interval) w.expiry_s = *p.will->properties.message_expiry_interval;
     c.will = std::move(w);
+}
+
+bool Core::replace_will(ConnectionId id, const codec::Publish* will, TimePoint now) {
+    Connection* c = find_connection(id);
+    if (c == nullptr || c->state != Connection::State::Connected || c->session == nullptr) return false;
+    if (will == nullptr) {
+        c->will.reset();
+        return true;
+    }
+    if (static_cast<std::uint8_t>(will->qos) > cfg_.features.maximum_qos ||
+        (will->retain && !cfg_.features.retain_available) ||
+        codec::validate_topic_name(will->topic) != codec::TopicError::None) {
+        return false;
+    }
+    if (!may(*c->session->tag->identity(), will->topic, Access::Write)) {
+        note_denied(*c, "will on", will->topic);
+        return false;
+    }
+    auto m = make_message(*will, will->topic, now);
+    m->origin_session = c->session->id;
+    m->expires_at.reset();
+    c->will = StoredWill{std::move(m), 0, std::nullopt};
+    return true;
 }
 
 void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint now, AuthDecision decision) {

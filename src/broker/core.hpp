@@ -122,6 +122,10 @@ public:
     // Why a message from the broker itself (the HTTP API) is refused by the checks a client's PUBLISH gets (topic
     // levels, maximum QoS, retain available, UTF-8, maximum packet size); nullopt when it may go.
     [[nodiscard]] std::optional<std::string> refuse_publish(const BrokerPublish& p) const;
+    // Replaces the will of connected client connection `id` (MQTT-SN's WILLTOPICUPD/WILLMSGUPD through the gateway,
+    // docs/mqtt-sn.md); `will` null removes it. False, changing nothing, for an unknown or unconnected connection, a
+    // QoS or retain flag the features do not offer, or a topic the client may not write (the ACL, as at CONNECT).
+    bool replace_will(ConnectionId id, const codec::Publish* will, TimePoint now);
     // Publishes a message from the broker itself (retained when asked), routed like a client's PUBLISH.
     // Returns the number of subscriptions matched. Call refuse_publish() first.
     std::size_t publish(const BrokerPublish& p, TimePoint now);

@@ -26,16 +26,21 @@
 
 namespace moth::config {
 
-enum class ListenerKind { Mqtt, Mqtts, Ws, Wss, Http };
+enum class ListenerKind { Mqtt, Mqtts, Ws, Wss, Http, MqttSn, MqttSns };
 
-// "mqtt", "mqtts", "ws", "wss", "http": the names used in the file, in logs and in the ports file.
+// "mqtt", "mqtts", "ws", "wss", "http", "mqttsn", "mqttsns": the names used in the file, in logs and in the ports
+// file.
 [[nodiscard]] std::string_view to_string(ListenerKind kind) noexcept;
 // The name a listener gets when its table has no `name`: "<kind>-<index>" ("mqtt-0"), index into the listeners.
 [[nodiscard]] std::string default_listener_name(ListenerKind kind, std::size_t index);
-// The port a listener of this kind gets when its table has no `port`: 1883, 8883, 8000, 8884, 8080.
+// The port a listener of this kind gets when its table has no `port`: 1883, 8883, 8000, 8884, 8080, 1884, 1885.
 [[nodiscard]] std::uint16_t default_port(ListenerKind kind) noexcept;
 [[nodiscard]] constexpr bool is_tls(ListenerKind kind) noexcept {
-    return kind == ListenerKind::Mqtts || kind == ListenerKind::Wss;
+    return kind == ListenerKind::Mqtts || kind == ListenerKind::Wss || kind == ListenerKind::MqttSns;
+}
+// MQTT-SN over UDP (mqttsn) or DTLS (mqttsns): datagrams, served by the gateway (docs/mqtt-sn.md).
+[[nodiscard]] constexpr bool is_datagram(ListenerKind kind) noexcept {
+    return kind == ListenerKind::MqttSn || kind == ListenerKind::MqttSns;
 }
 [[nodiscard]] constexpr bool is_websocket(ListenerKind kind) noexcept {
     return kind == ListenerKind::Ws || kind == ListenerKind::Wss;
@@ -242,6 +247,25 @@ struct Flapping {
     bool operator==(const Flapping&) const = default;
 };
 
+// [mqttsn]: the MQTT-SN 1.2 gateway of every mqttsn/mqttsns listener (docs/mqtt-sn.md).
+struct MqttSn {
+    std::uint32_t gateway_id = 1;             // GwId in ADVERTISE and GWINFO, 1..255
+    std::uint32_t advertise_interval_s = 900;  // ADVERTISE period; 0 = never. Listeners bound to loopback never do
+    std::string advertise_address;            // "" = 255.255.255.255 (IPv4) or ff02::1 (IPv6), at the listener's port
+    std::uint32_t retry_interval_ms = 10'000;  // Tretry: an unanswered message to a client is sent again after this
+    std::uint32_t max_retries = 4;             // Nretry: resends before the client counts as lost (its will published)
+    std::uint32_t sleep_buffer = 100;          // QoS 0 messages kept for a sleeping client (QoS 1/2: its session queue)
+    std::uint32_t max_inflight = 1;            // QoS 1/2 messages unacknowledged at once towards one client
+    std::uint32_t session_expiry_s = 86'400;   // CleanSession=0: how long the session outlives the client
+    std::uint32_t max_datagram = 65'507;       // largest datagram sent; larger messages are not delivered (counted)
+    bool qos_minus_one = true;                 // QoS -1 PUBLISH without a connection (predefined and short topics)
+    std::string username;                      // user name of the clients' sessions (ACL, auth); "" = anonymous
+    std::vector<std::string> client_ids;       // client ids allowed ("*" wildcards); empty = any
+    std::vector<std::string> allow_addresses;  // source address ranges allowed ("10.0.0.0/8"); empty = any
+    std::map<std::uint16_t, std::string> predefined;  // [mqttsn.predefined]: topic id (1..65535) = topic name
+    bool operator==(const MqttSn&) const = default;
+};
+
 // [[ban]]: a client refused at CONNECT, by client id, user name or source address range: the ban list's own type
 // (src/limits/ban_list.hpp), source Config. Exactly one of the keys client_id, username, address gives kind and value
 // (an address in its canonical text, with `range`); `reason` and `until` (RFC 3339, UTC: Unix seconds) are optional.
@@ -288,8 +312,10 @@ struct Config {
     Storage storage;
     Auth auth;
     Flapping flapping;
+    MqttSn mqttsn;
     std::vector<Ban> bans;  // in file order
-    // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884 on 0.0.0.0, http 8080 on 127.0.0.1
+    // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884, mqttsn 1884 (UDP) on 0.0.0.0,
+    // http 8080 on 127.0.0.1
     std::vector<Listener> listeners;
     std::vector<Bridge> bridges;  // [[bridge]], in file order (docs/bridges.md); none by default
 

@@ -290,6 +290,10 @@ std::uint16_t default_port(ListenerKind kind) noexcept {
             return 8884;
         case ListenerKind::Http:
             return 8080;
+        case ListenerKind::MqttSn:
+            return 1884;
+        case ListenerKind::MqttSns:
+            return 1885;
     }
     return 1883;
 }

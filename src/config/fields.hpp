@@ -40,12 +40,14 @@ struct EnumName {
     E value;
 };
 
-inline constexpr std::array<EnumName<ListenerKind>, 5> kListenerKinds{{
+inline constexpr std::array<EnumName<ListenerKind>, 7> kListenerKinds{{
     {"mqtt", ListenerKind::Mqtt},
     {"mqtts", ListenerKind::Mqtts},
     {"ws", ListenerKind::Ws},
     {"wss", ListenerKind::Wss},
     {"http", ListenerKind::Http},
+    {"mqttsn", ListenerKind::MqttSn},
+    {"mqttsns", ListenerKind::MqttSns},
 }};
 inline constexpr std::array<EnumName<QueueFullPolicy>, 2> kQueueFullPolicies{{
     {"drop_new", QueueFullPolicy::DropNew},
@@ -282,6 +284,7 @@ const std::vector<Field<Storage>>& storage_fields();
 const std::vector<Field<Auth>>& auth_fields();
 const std::vector<Field<Flapping>>& flapping_fields();
 const std::vector<Field<Listener>>& listener_fields();
+const std::vector<Field<MqttSn>>& mqttsn_fields();  // mqttsn.cpp
 
 template <class T>
 const Field<T>* find_field(const std::vector<Field<T>>& fields, std::string_view key) {
@@ -302,8 +305,8 @@ std::vector<std::string_view> field_keys(const std::vector<Field<T>>& fields) {
     return keys;
 }
 
-inline constexpr std::array<std::string_view, 8> kTables{"limits",   "features", "storage",  "auth",
-                                                         "flapping", "ban",      "listener", "bridge"};
+inline constexpr std::array<std::string_view, 9> kTables{"limits", "features", "storage",  "auth",  "flapping",
+                                                         "mqttsn", "ban",      "listener", "bridge"};
 
 // The keys a file may have at its top level: the settings and the tables.
 std::vector<std::string_view> top_level_keys();

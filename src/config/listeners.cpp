@@ -16,7 +16,7 @@ namespace {
 // TLS keys on a listener that is not mqtts/wss, and TLS settings that need each other.
 void check_tls_keys(const Listener& l, std::size_t position, std::vector<Problem>& out) {
     if (!is_tls(l.kind)) {
-        constexpr std::string_view kMessage = "only applies to mqtts and wss listeners";
+        constexpr std::string_view kMessage = "only applies to mqtts, wss and mqttsns listeners";
         if (!l.cert_file.empty()) {
             out.push_back({position, "cert_file", std::string(kMessage)});
         }
@@ -91,6 +91,13 @@ void check_auth(const Listener& l, std::size_t position, std::vector<Problem>& o
 void check_listener(const Listener& l, std::size_t position, std::vector<Problem>& out) {
     check_tls_keys(l, position, out);
     check_auth(l, position, out);
+    if (is_datagram(l.kind)) {
+        if (l.proxy_protocol) out.push_back({position, "proxy_protocol", "only applies to TCP listeners"});
+        if (l.use_cn_as_username) {
+            out.push_back({position, "use_cn_as_username",
+                           "not supported on mqttsns listeners (use [mqttsn] username and client_ids)"});
+        }
+    }
     const bool http_like = has_ws_path(l.kind);  // a WebSocket upgrade: ws, wss and the http listener's /mqtt
     if (!http_like && !l.allowed_origins.empty()) {
         out.push_back({position, "allowed_origins", "only applies to ws, wss and http listeners"});
@@ -139,7 +146,9 @@ void check_listener_set(const std::vector<Listener>& listeners, std::span<const 
             continue;
         }
         for (std::size_t j = 0; j < i; ++j) {
-            if (listeners[i].port == listeners[j].port && listeners[i].bind == listeners[j].bind) {
+            // UDP (mqttsn, mqttsns) and TCP ports are separate spaces: 1883/tcp and 1883/udp do not collide.
+            if (listeners[i].port == listeners[j].port && listeners[i].bind == listeners[j].bind &&
+                is_datagram(listeners[i].kind) == is_datagram(listeners[j].kind)) {
                 out.push_back({i, "port",
                                "port " + std::to_string(listeners[i].port) + " on " + listeners[i].bind +
                                    " is already used by " + listener_key(labels[j])});

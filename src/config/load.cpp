@@ -47,6 +47,12 @@ Config default_config() {
     http.bind = "127.0.0.1";
     http.port = default_port(ListenerKind::Http);
     config.listeners.push_back(std::move(http));
+    // MQTT-SN over UDP (docs/mqtt-sn.md), after the console so that the older listeners keep their names.
+    Listener sn;
+    sn.kind = ListenerKind::MqttSn;
+    sn.name = default_listener_name(ListenerKind::MqttSn, config.listeners.size());
+    sn.port = default_port(ListenerKind::MqttSn);
+    config.listeners.push_back(std::move(sn));
     return config;
 }
 
@@ -109,6 +115,8 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
             read_auth(v, line, config, errors);
         } else if (name == "flapping") {
             read_sub_table(name, flapping_fields(), config.flapping, v, line, errors, config.lines);
+        } else if (name == "mqttsn") {
+            read_sub_table(name, mqttsn_fields(), config.mqttsn, v, line, errors, config.lines);
         } else if (name == "ban") {
             read_bans(v, line, config, errors);
         } else if (name == "bridge") {

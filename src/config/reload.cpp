@@ -32,6 +32,7 @@ std::vector<std::string> differences(const Config& a, const Config& b) {
     diff_fields(auth_http_fields(), a.auth.http, b.auth.http, "auth.http.", out);
     diff_fields(auth_jwt_fields(), a.auth.jwt, b.auth.jwt, "auth.jwt.", out);
     diff_fields(flapping_fields(), a.flapping, b.flapping, "flapping.", out);
+    diff_fields(mqttsn_fields(), a.mqttsn, b.mqttsn, "mqttsn.", out);
     for (std::size_t i = 0; i < std::max(a.bans.size(), b.bans.size()); ++i) {
         if (i >= a.bans.size() || i >= b.bans.size() || a.bans[i] != b.bans[i]) {
             out.push_back(ban_key(i));

@@ -533,6 +533,7 @@ void Server::start() {
     for (const auto& lc : impl.shared.config.listeners) {
         const std::string name = lc.name.empty() ? config::default_listener_name(lc.kind, index) : lc.name;
         ++index;
+        if (config::is_datagram(lc.kind)) continue;  // MQTT-SN: the gateway's listeners (next commit)
         auto l = std::make_unique<Impl::Listener>();
         l->cfg = lc;
         try {

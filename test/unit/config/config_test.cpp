@@ -45,29 +45,32 @@ const std::string kExampleConfig = std::string(MOTH_SOURCE_DIR) + "/conf/mothd.t
 TEST(ConfigDefaults, TheCoursePortsOnAllAddresses) {
     const Config c = default_config();
     EXPECT_EQ(c.source, "<defaults>");
-    ASSERT_EQ(c.listeners.size(), 5U);
+    ASSERT_EQ(c.listeners.size(), 6U);
     const std::vector<std::tuple<ListenerKind, std::string, std::uint16_t>> expected{
         {ListenerKind::Mqtt, "mqtt-0", 1883}, {ListenerKind::Mqtts, "mqtts-1", 8883},
-        {ListenerKind::Ws, "ws-2", 8000}, {ListenerKind::Wss, "wss-3", 8884}};
+        {ListenerKind::Ws, "ws-2", 8000},     {ListenerKind::Wss, "wss-3", 8884},
+        {ListenerKind::MqttSn, "mqttsn-5", 1884}};
     for (std::size_t i = 0; i < expected.size(); ++i) {
         const auto& [kind, name, port] = expected[i];
-        EXPECT_EQ(c.listeners[i].kind, kind) << i;
-        EXPECT_EQ(c.listeners[i].name, name);
-        EXPECT_EQ(c.listeners[i].bind, "0.0.0.0");
-        EXPECT_EQ(c.listeners[i].port, port);
-        EXPECT_EQ(c.listeners[i].cert_file, "");  // the development certificate
-        EXPECT_EQ(c.listeners[i].ws_path, "/mqtt");
+        const std::size_t at = i < 4 ? i : 5;  // http-4 sits between the course's four and MQTT-SN
+        EXPECT_EQ(c.listeners[at].kind, kind) << i;
+        EXPECT_EQ(c.listeners[at].name, name);
+        EXPECT_EQ(c.listeners[at].bind, "0.0.0.0");
+        EXPECT_EQ(c.listeners[at].port, port);
+        EXPECT_EQ(c.listeners[at].cert_file, "");  // the development certificate
+        EXPECT_EQ(c.listeners[at].ws_path, "/mqtt");
     }
     EXPECT_EQ(c.data_dir, "./moth-data");
     EXPECT_EQ(c.log_level, "info");
     EXPECT_EQ(c.limits, Limits{});
     EXPECT_EQ(c.features, Features{});
+    EXPECT_EQ(c.mqttsn, MqttSn{});
 }
 
 TEST(ConfigDefaults, TheHttpListenerIsLoopbackOnlyAndOpen) {
     // It carries the JSON API, open when no credentials are configured: never on all addresses by default.
     const Config c = default_config();
-    ASSERT_EQ(c.listeners.size(), 5U);
+    ASSERT_EQ(c.listeners.size(), 6U);
     const Listener& http = c.listeners[4];
     EXPECT_EQ(http.kind, ListenerKind::Http);
     EXPECT_EQ(http.name, "http-4");
@@ -183,7 +186,19 @@ TEST(ConfigDefaults, ExampleFileMentionsEveryKey) {
                                   "web_root",
                                   "api_token",
                                   "api_username",
-                                  "api_password"}) {
+                                  "api_password",
+                                  "gateway_id",
+                                  "advertise_interval_s",
+                                  "advertise_address",
+                                  "retry_interval_ms",
+                                  "max_retries",
+                                  "sleep_buffer",
+                                  "session_expiry_s",
+                                  "max_datagram",
+                                  "qos_minus_one",
+                                  "username",
+                                  "client_ids",
+                                  "allow_addresses"}) {
         EXPECT_NE(text.find(key + " ="), std::string::npos) << key;
     }
 }
@@ -200,16 +215,16 @@ TEST(ConfigDefaults, ExampleListenersParseWhenUncommented) {
     }
     const LoadResult r = parse_config(uncommented, "uncommented.toml");
     ASSERT_TRUE(r.ok()) << testing::PrintToString(messages(r.errors));
-    ASSERT_EQ(r.config.listeners.size(), 7U);
-    EXPECT_EQ(r.config.listeners[5].name, "mqtts-5");
-    EXPECT_EQ(r.config.listeners[5].cert_file, "/etc/moth/server.crt");
-    EXPECT_TRUE(r.config.listeners[5].require_client_cert);
-    EXPECT_TRUE(r.config.listeners[5].use_cn_as_username);
-    EXPECT_EQ(r.config.listeners[5].tls_min_version, "1.3");
-    EXPECT_EQ(r.config.listeners[6].kind, ListenerKind::Http);
-    EXPECT_EQ(r.config.listeners[6].name, "metrics");
-    EXPECT_EQ(r.config.listeners[6].port, 9100);
-    EXPECT_EQ(r.config.listeners[6].api_token, "change-me");
+    ASSERT_EQ(r.config.listeners.size(), 8U);
+    EXPECT_EQ(r.config.listeners[6].name, "mqtts-6");
+    EXPECT_EQ(r.config.listeners[6].cert_file, "/etc/moth/server.crt");
+    EXPECT_TRUE(r.config.listeners[6].require_client_cert);
+    EXPECT_TRUE(r.config.listeners[6].use_cn_as_username);
+    EXPECT_EQ(r.config.listeners[6].tls_min_version, "1.3");
+    EXPECT_EQ(r.config.listeners[7].kind, ListenerKind::Http);
+    EXPECT_EQ(r.config.listeners[7].name, "metrics");
+    EXPECT_EQ(r.config.listeners[7].port, 9100);
+    EXPECT_EQ(r.config.listeners[7].api_token, "change-me");
 }
 
 // ---- valid files ---------------------------------------------------------------------------------------------
@@ -261,7 +276,7 @@ max_connections = 5
                                         "features.shared_policy", "auth.allow_anonymous", "listener.0.kind", "listener.0.name",
                                         "listener.0.port", "listener.1.kind", "listener.1.name", "listener.1.bind",
                                         "listener.1.port", "listener.1.max_connections", "listener.2",
-                                        "listener.3", "listener.4"}));
+                                        "listener.3", "listener.4", "listener.5"}));
 }
 
 TEST(ConfigParse, PortZeroIsAccepted) {
@@ -382,7 +397,7 @@ TEST(ConfigErrors, PortAbove65535) {
 TEST(ConfigErrors, BadEnumStrings) {
     EXPECT_EQ(parse_errors("[[listener]]\nkind = \"tcp\"\n"),
               std::vector<std::string>{R"(test.toml:2: listener.0.kind: must be one of "mqtt", "mqtts", "ws", )"
-                                       R"("wss", "http", got "tcp")"});
+                                       R"("wss", "http", "mqttsn", "mqttsns", got "tcp")"});
     EXPECT_EQ(parse_errors("log_level = \"verbose\"\n"),
               std::vector<std::string>{R"(test.toml:1: log_level: must be one of "trace", "debug", "info", "warn", )"
                                        R"("error", "critical", "off", got "verbose")"});
@@ -492,9 +507,9 @@ TEST(ConfigErrors, KeysThatDoNotApplyToTheKind) {
     EXPECT_EQ(parse_errors("[[listener]]\nkind = \"mqtt\"\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n"
                            "require_client_cert = true\nws_path = \"/x\"\n"),
               (std::vector<std::string>{
-                  "test.toml:3: listener.0.cert_file: only applies to mqtts and wss listeners",
-                  "test.toml:4: listener.0.key_file: only applies to mqtts and wss listeners",
-                  "test.toml:5: listener.0.require_client_cert: only applies to mqtts and wss listeners",
+                  "test.toml:3: listener.0.cert_file: only applies to mqtts, wss and mqttsns listeners",
+                  "test.toml:4: listener.0.key_file: only applies to mqtts, wss and mqttsns listeners",
+                  "test.toml:5: listener.0.require_client_cert: only applies to mqtts, wss and mqttsns listeners",
                   "test.toml:6: listener.0.ws_path: only applies to ws, wss and http listeners",
               }));
     EXPECT_EQ(parse_errors("[[listener]]\nkind = \"ws\"\nweb_root = \"/srv\"\napi_token = \"t\"\n"
@@ -588,9 +603,9 @@ TEST(ConfigErrors, NewKeysThatDoNotApplyToTheKind) {
     EXPECT_EQ(parse_errors("[[listener]]\nkind = \"ws\"\nciphers = \"HIGH\"\nuse_cn_as_username = true\n"
                            "tls_min_version = \"1.3\"\n"),
               (std::vector<std::string>{
-                  "test.toml:3: listener.0.ciphers: only applies to mqtts and wss listeners",
-                  "test.toml:4: listener.0.use_cn_as_username: only applies to mqtts and wss listeners",
-                  "test.toml:5: listener.0.tls_min_version: only applies to mqtts and wss listeners",
+                  "test.toml:3: listener.0.ciphers: only applies to mqtts, wss and mqttsns listeners",
+                  "test.toml:4: listener.0.use_cn_as_username: only applies to mqtts, wss and mqttsns listeners",
+                  "test.toml:5: listener.0.tls_min_version: only applies to mqtts, wss and mqttsns listeners",
               }));
     EXPECT_EQ(parse_errors("[[listener]]\nkind = \"mqtts\"\nallowed_origins = [\"*\"]\ntrust_x_forwarded_for = true\n"),
               (std::vector<std::string>{
@@ -614,8 +629,8 @@ TEST(ConfigHttp, WebSocketAndProxyOptionsOnAnHttpListener) {
     EXPECT_EQ(l.max_connections, 5U);
     EXPECT_EQ(parse_errors("[[listener]]\nkind = \"http\"\nuse_cn_as_username = true\ntls_min_version = \"1.3\"\n"),
               (std::vector<std::string>{
-                  "test.toml:3: listener.0.use_cn_as_username: only applies to mqtts and wss listeners",
-                  "test.toml:4: listener.0.tls_min_version: only applies to mqtts and wss listeners",
+                  "test.toml:3: listener.0.use_cn_as_username: only applies to mqtts, wss and mqttsns listeners",
+                  "test.toml:4: listener.0.tls_min_version: only applies to mqtts, wss and mqttsns listeners",
               }));
     EXPECT_EQ(parse_errors("[[listener]]\nkind = \"mqtt\"\nallowed_origins = [\"*\"]\napi_token = \"t\"\n"),
               (std::vector<std::string>{
@@ -760,10 +775,10 @@ TEST(ConfigReload, ListenersWorkersAndDataDirNeedARestart) {
     reloaded.listeners.push_back(Listener{});
     EXPECT_EQ(reload_differences(running, reloaded),
               (std::vector<std::string>{"workers", "tcp_nodelay", "data_dir", "ports_file", "listener.0.port",
-                                        "listener.5"}));
+                                        "listener.6"}));
     EXPECT_EQ(reload_differences(reloaded, running),
               (std::vector<std::string>{"workers", "tcp_nodelay", "data_dir", "ports_file", "listener.0.port",
-                                        "listener.5"}));
+                                        "listener.6"}));
 }
 
 TEST(ConfigReload, SameConfigHasNoDifferences) {

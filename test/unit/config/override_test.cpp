@@ -159,7 +159,7 @@ TEST(ConfigOverride, ListenerErrors) {
               Strings{R"(<override>: listener.0.bind: write IPv6 addresses without brackets ("::1", not )"
                       R"("[::1]"), got "[::]")"});
     EXPECT_EQ(set(c, "listener.0.cert_file=/c.pem"),
-              (Strings{"<override>: listener.0.cert_file: only applies to mqtts and wss listeners"}));
+              (Strings{"<override>: listener.0.cert_file: only applies to mqtts, wss and mqttsns listeners"}));
     EXPECT_EQ(set(c, "listener.1.port=1883"),
               (Strings{"<override>: listener.1.port: port 1883 on 0.0.0.0 is already used by listener.0"}));
     EXPECT_EQ(set(c, "listener.1.name=mqtt-0"),
