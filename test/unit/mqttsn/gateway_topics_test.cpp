@@ -1,0 +1,1 @@
+#include "gateway_fixture.hpp"
