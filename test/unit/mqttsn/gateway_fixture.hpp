@@ -6,12 +6,22 @@
 
 #include <chrono>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
 #include "mqttsn/gateway_session.hpp"
+
+namespace moth::mqttsn {
+// Failure messages name the message type and its encoding instead of the variant's raw bytes.
+inline void PrintTo(const Packet& p, std::ostream* os) {
+    *os << msg_type_name(msg_type(p)) << " [";
+    for (const std::byte b : encode(p)) *os << ' ' << std::to_integer<int>(b);
+    *os << " ]";
+}
+}  // namespace moth::mqttsn
 
 namespace moth::mqttsn::test {
 
@@ -118,8 +128,8 @@ protected:
 
     // CONNECT (no will) and the core's CONNACK: the session is Active.
     void connect(bool clean = true, std::uint16_t duration = 60, std::string id = "sn1") {
-        client(Connect{.flags = {.clean_session = clean}, .protocol_id = 1, .duration_s = duration,
-                       .client_id = std::move(id)});
+        client(Connect{
+            .flags = {.clean_session = clean}, .protocol_id = 1, .duration_s = duration, .client_id = std::move(id)});
         ASSERT_EQ(mqtt.size(), 1U);
         ASSERT_EQ(mqtt[0].type, codec::PacketType::Connect);
         core(codec::Connack{});
@@ -203,7 +213,10 @@ private:
                 } else if constexpr (std::is_same_v<T, codec::Unsubscribe>) {
                     m.id = k.packet_id;
                     m.topic = std::string(k.filters[0]);
-                } else if constexpr (requires { k.packet_id; k.reason; }) {
+                } else if constexpr (requires {
+                                         k.packet_id;
+                                         k.reason;
+                                     }) {
                     m.id = k.packet_id;
                     m.reason = k.reason;
                 } else if constexpr (requires { k.reason; }) {

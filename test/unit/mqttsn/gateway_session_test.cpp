@@ -49,8 +49,8 @@ TEST_F(GatewayTest, PersistentSessionGetsTheConfiguredExpiry) {
 
 // 6.2: Will flag: WILLTOPICREQ / WILLTOPIC / WILLMSGREQ / WILLMSG, then the CONNECT carries the will.
 TEST_F(GatewayTest, ConnectWithWillAsksForTopicAndMessage) {
-    client(Connect{.flags = {.will = true, .clean_session = true}, .protocol_id = 1, .duration_s = 30,
-                   .client_id = "sn1"});
+    client(Connect{
+        .flags = {.will = true, .clean_session = true}, .protocol_id = 1, .duration_s = 30, .client_id = "sn1"});
     EXPECT_EQ(out.to_client, only(WillTopicReq{}));
     EXPECT_TRUE(mqtt.empty());
     EXPECT_EQ(s().state(), State::WillTopic);

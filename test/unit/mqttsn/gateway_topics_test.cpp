@@ -73,8 +73,10 @@ TEST_F(GatewayTest, PublishToUnknownTopicIdIsRefused) {
 TEST_F(GatewayTest, CorePubackMapsToReturnCodes) {
     connect();
     const std::pair<R, ReturnCode> cases[] = {
-        {R::Success, ReturnCode::Accepted},          {R::NoMatchingSubscribers, ReturnCode::Accepted},
-        {R::QuotaExceeded, ReturnCode::Congestion},  {R::NotAuthorized, ReturnCode::NotSupported},
+        {R::Success, ReturnCode::Accepted},
+        {R::NoMatchingSubscribers, ReturnCode::Accepted},
+        {R::QuotaExceeded, ReturnCode::Congestion},
+        {R::NotAuthorized, ReturnCode::NotSupported},
         {R::TopicNameInvalid, ReturnCode::NotSupported},
     };
     std::uint16_t msg_id = 10;
@@ -115,8 +117,8 @@ TEST_F(GatewayTest, ClientQos2Flow) {
 // 6.9: SUBSCRIBE by name (registered now when it has no wildcard), by short name, by predefined id.
 TEST_F(GatewayTest, SubscribeByNameShortAndPredefined) {
     connect();
-    client(Subscribe{.flags = {.qos = 1, .topic_id_type = TopicIdType::Normal}, .msg_id = 1, .topic_name = "s/t",
-                     .topic_id = 0});
+    client(Subscribe{
+        .flags = {.qos = 1, .topic_id_type = TopicIdType::Normal}, .msg_id = 1, .topic_name = "s/t", .topic_id = 0});
     ASSERT_EQ(mqtt.size(), 1U);
     EXPECT_EQ(mqtt[0].type, codec::PacketType::Subscribe);
     EXPECT_EQ(mqtt[0].id, 1);
@@ -129,22 +131,22 @@ TEST_F(GatewayTest, SubscribeByNameShortAndPredefined) {
     deliver("s/t", "m");
     EXPECT_EQ(out.to_client, only(sn_publish(TopicIdType::Normal, 3, "m")));
 
-    client(Subscribe{.flags = {.qos = 2, .topic_id_type = TopicIdType::Normal}, .msg_id = 2, .topic_name = "s/#",
-                     .topic_id = 0});
+    client(Subscribe{
+        .flags = {.qos = 2, .topic_id_type = TopicIdType::Normal}, .msg_id = 2, .topic_name = "s/#", .topic_id = 0});
     EXPECT_EQ(mqtt[0].topic, "s/#");
     const R granted2[] = {R::GrantedQoS2};
     core(codec::Suback{.packet_id = 2, .properties = {}, .reason_codes = granted2});
     EXPECT_EQ(out.to_client, only(Suback{.flags = {.qos = 2}, .topic_id = 0, .msg_id = 2, .rc = ReturnCode::Accepted}));
 
-    client(Subscribe{.flags = {.qos = 0, .topic_id_type = TopicIdType::Short}, .msg_id = 3, .topic_name = "ab",
-                     .topic_id = 0});
+    client(Subscribe{
+        .flags = {.qos = 0, .topic_id_type = TopicIdType::Short}, .msg_id = 3, .topic_name = "ab", .topic_id = 0});
     EXPECT_EQ(mqtt[0].topic, "ab");
     const R granted0[] = {R::GrantedQoS0};
     core(codec::Suback{.packet_id = 3, .properties = {}, .reason_codes = granted0});
     EXPECT_EQ(out.to_client, only(Suback{.flags = {.qos = 0}, .topic_id = 0, .msg_id = 3, .rc = ReturnCode::Accepted}));
 
-    client(Subscribe{.flags = {.qos = 1, .topic_id_type = TopicIdType::Predefined}, .msg_id = 4, .topic_name = {},
-                     .topic_id = 2});
+    client(Subscribe{
+        .flags = {.qos = 1, .topic_id_type = TopicIdType::Predefined}, .msg_id = 4, .topic_name = {}, .topic_id = 2});
     EXPECT_EQ(mqtt[0].topic, "pre/two");
     core(codec::Suback{.packet_id = 4, .properties = {}, .reason_codes = granted1});
     EXPECT_EQ(out.to_client, only(Suback{.flags = {.qos = 1}, .topic_id = 2, .msg_id = 4, .rc = ReturnCode::Accepted}));
@@ -153,8 +155,8 @@ TEST_F(GatewayTest, SubscribeByNameShortAndPredefined) {
 // 6.9: an unknown predefined id is refused at once; the core's refusals map to return codes.
 TEST_F(GatewayTest, SubscribeRefusals) {
     connect();
-    client(Subscribe{.flags = {.qos = 1, .topic_id_type = TopicIdType::Predefined}, .msg_id = 1, .topic_name = {},
-                     .topic_id = 99});
+    client(Subscribe{
+        .flags = {.qos = 1, .topic_id_type = TopicIdType::Predefined}, .msg_id = 1, .topic_name = {}, .topic_id = 99});
     EXPECT_TRUE(mqtt.empty());
     EXPECT_EQ(out.to_client, only(Suback{.flags = {}, .topic_id = 99, .msg_id = 1, .rc = ReturnCode::InvalidTopicId}));
     const std::pair<R, ReturnCode> cases[] = {
@@ -164,8 +166,10 @@ TEST_F(GatewayTest, SubscribeRefusals) {
     };
     std::uint16_t msg_id = 2;
     for (const auto& [reason, rc] : cases) {
-        client(Subscribe{.flags = {.qos = 0, .topic_id_type = TopicIdType::Normal}, .msg_id = msg_id,
-                         .topic_name = "x/y", .topic_id = 0});
+        client(Subscribe{.flags = {.qos = 0, .topic_id_type = TopicIdType::Normal},
+                         .msg_id = msg_id,
+                         .topic_name = "x/y",
+                         .topic_id = 0});
         const R codes[] = {reason};
         core(codec::Suback{.packet_id = msg_id, .properties = {}, .reason_codes = codes});
         EXPECT_EQ(out.to_client, only(Suback{.flags = {}, .topic_id = 0, .msg_id = msg_id, .rc = rc})) << int(reason);
@@ -176,8 +180,8 @@ TEST_F(GatewayTest, SubscribeRefusals) {
 // 6.9: UNSUBSCRIBE by name or predefined id; the core's UNSUBACK is the client's.
 TEST_F(GatewayTest, Unsubscribe) {
     connect();
-    client(Unsubscribe{.flags = {.topic_id_type = TopicIdType::Normal}, .msg_id = 5, .topic_name = "s/#",
-                       .topic_id = 0});
+    client(
+        Unsubscribe{.flags = {.topic_id_type = TopicIdType::Normal}, .msg_id = 5, .topic_name = "s/#", .topic_id = 0});
     ASSERT_EQ(mqtt.size(), 1U);
     EXPECT_EQ(mqtt[0].type, codec::PacketType::Unsubscribe);
     EXPECT_EQ(mqtt[0].topic, "s/#");
@@ -185,8 +189,8 @@ TEST_F(GatewayTest, Unsubscribe) {
     const R ok[] = {R::Success};
     core(codec::Unsuback{.packet_id = 5, .properties = {}, .reason_codes = ok});
     EXPECT_EQ(out.to_client, only(Unsuback{.msg_id = 5}));
-    client(Unsubscribe{.flags = {.topic_id_type = TopicIdType::Predefined}, .msg_id = 6, .topic_name = {},
-                       .topic_id = 1});
+    client(
+        Unsubscribe{.flags = {.topic_id_type = TopicIdType::Predefined}, .msg_id = 6, .topic_name = {}, .topic_id = 1});
     ASSERT_EQ(mqtt.size(), 1U);
     EXPECT_EQ(mqtt[0].topic, "pre/one");
 }
