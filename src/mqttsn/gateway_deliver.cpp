@@ -35,20 +35,18 @@ void GatewaySession::Impl::on_core_publish(const codec::Publish& p) {
         ack_dropped(m, codec::ReasonCode::ImplementationSpecificError);
         return;
     }
-    if (m.qos == 0) {
-        // The cap holds in every state, though only a sleeping (or stalled) client lets the queue grow.
-        if (queued_qos0 >= cfg().sleep_buffer) {
-            const auto oldest = std::find_if(queue.begin(), queue.end(), [](const Message& q) { return q.qos == 0; });
-            drop();
-            if (oldest == queue.end()) return;  // sleep_buffer 0: nothing is kept
-            queue.erase(oldest);
-            --queued_qos0;
-        }
-        ++queued_qos0;
-    }
+    if (m.qos == 0) ++queued_qos0;
     // QoS 1/2 need no cap here: the core sends at most receive_maximum of them before they are answered.
     queue.push_back(std::move(m));
     pump();
+    // What could not go at once is kept, QoS 0 up to sleep_buffer, the oldest dropped first. The cap holds in every
+    // state, though only a sleeping (or stalled) client lets the queue grow.
+    while (queued_qos0 > cfg().sleep_buffer) {
+        const auto oldest = std::find_if(queue.begin(), queue.end(), [](const Message& q) { return q.qos == 0; });
+        drop();
+        queue.erase(oldest);  // exists: queued_qos0 counts the queue's QoS 0 messages
+        --queued_qos0;
+    }
 }
 
 // The topic's id without a REGISTER: a predefined name, a short (two-character) name, or a registered name.

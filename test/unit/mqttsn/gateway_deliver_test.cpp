@@ -125,6 +125,19 @@ TEST_F(GatewayTest, SleepingClientKeepsMessagesOldestDroppedFirst) {
     EXPECT_EQ(s().state(), State::Asleep);
 }
 
+// sleep_buffer bounds what is kept, not what goes at once: with 0, an active client still gets its QoS 0 messages.
+TEST_F(GatewayTest, SleepBufferZeroKeepsNothingButDeliversWhileActive) {
+    settings.sleep_buffer = 0;
+    connect();
+    deliver("ab", "now");
+    EXPECT_EQ(out.to_client, only(sn_publish(TopicIdType::Short, short_topic_id("ab"), "now")));
+    client(Disconnect{.duration_s = 60});
+    deliver("ab", "lost");
+    client(PingReq{.client_id = "sn1"});
+    EXPECT_EQ(out.to_client, only(PingResp{}));
+    EXPECT_EQ(s().dropped(), 1U);
+}
+
 // 6.14: awake, QoS 1 messages are sent under the max_inflight rule; the PINGRESP waits for the last answer, and a
 // message the core sends meanwhile goes in the same wake-up.
 TEST_F(GatewayTest, WakeUpDeliversEverythingThenPingresp) {
