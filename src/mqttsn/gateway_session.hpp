@@ -81,6 +81,9 @@ public:
     void on_broker(Bytes mqtt, TimePoint now, Actions& out);
     // The core closed the internal connection (after its DISCONNECT, a refused CONNECT, a take-over by another
     // connection with the same client id, an administrative disconnect). The client hears DISCONNECT; forget.
+    // Report only closes of the connection the session has open: not one it ended itself (end_lost: a new
+    // internal connection may already replace it), nor one after `forget` (a client's DISCONNECT forgets the
+    // session at once, with the MQTT DISCONNECT in to_broker). A close with no connection open is ignored.
     void on_broker_closed(TimePoint now, Actions& out);
     // Retransmissions and keep-alive supervision; call at next_timer() (or later).
     void on_tick(TimePoint now, Actions& out);
