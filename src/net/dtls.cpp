@@ -328,12 +328,16 @@ bool DtlsPeer::admit_during_handshake(std::span<const std::byte> in) {
 // OpenSSL 3.0 ends an established association (internal_error) on a protected record too short to hold the AEAD
 // nonce and tag, which anyone who knows the addresses can forge. Such a datagram is dropped before it gets there.
 bool DtlsPeer::admit_protected(std::span<const std::byte> in) {
-    constexpr std::size_t kMinProtected = 24;  // AES-GCM: 8-byte explicit nonce + 16-byte tag (ChaCha20: 16 + data)
+    // AES-GCM/CCM: 8-byte explicit nonce + 16-byte tag; ChaCha20-Poly1305 and CCM8 carry 16 bytes of overhead, so
+    // their shortest real record (one byte of data) is 17; CBC suites are longer still.
+    const char* cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl_));
+    const bool short_overhead = std::strstr(cipher, "CHACHA20") != nullptr || std::strstr(cipher, "CCM8") != nullptr;
+    const std::size_t min_protected = short_overhead ? 17 : 24;
     std::size_t at = 0;
     while (at + 13 <= in.size()) {
         const auto byte = [&](std::size_t i) { return std::to_integer<unsigned>(in[at + i]); };
         const std::size_t length = byte(11) << 8 | byte(12);
-        if ((byte(3) != 0 || byte(4) != 0) && length < kMinProtected) return false;
+        if ((byte(3) != 0 || byte(4) != 0) && length < min_protected) return false;
         at += 13 + length;
     }
     return true;
