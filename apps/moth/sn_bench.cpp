@@ -36,9 +36,11 @@ std::uint64_t now_ns() {
 }
 
 struct Bench {
-    Bench(const BenchOptions& options, asio::ip::udp::endpoint gw) : o(options), gateway(gw), tick(ioc) {}
+    Bench(const BenchOptions& options, asio::ip::udp::endpoint gw, std::shared_ptr<SSL_CTX> ctx)
+        : o(options), gateway(gw), dtls(std::move(ctx)), tick(ioc) {}
     const BenchOptions& o;
     asio::ip::udp::endpoint gateway;
+    std::shared_ptr<SSL_CTX> dtls;
     asio::io_context ioc;
     asio::steady_timer tick;
     std::vector<std::unique_ptr<SnClient>> clients;
@@ -56,7 +58,8 @@ struct Bench {
     bool publishing = false;
 
     ClientConfig config(const std::string& id) const {
-        return ClientConfig{gateway, id, std::chrono::milliseconds(o.gateway.retry_ms), o.gateway.tries};
+        return ClientConfig{gateway, id, std::chrono::milliseconds(o.gateway.retry_ms), o.gateway.tries, dtls,
+                            o.gateway.host};
     }
     void note_error(const std::string& e) {
         if (first_error.empty()) first_error = e;
@@ -263,8 +266,13 @@ int run_bench(const BenchOptions& o) {
         std::fprintf(stderr, "moth sn: %s\n", error.c_str());
         return kExitFailure;
     }
+    auto dtls = dtls_context(o.gateway, error);
+    if (!error.empty()) {
+        std::fprintf(stderr, "moth sn: %s\n", error.c_str());
+        return kExitFailure;
+    }
     raise_fd_limit();
-    auto b = std::make_unique<Bench>(o, *gateway);
+    auto b = std::make_unique<Bench>(o, *gateway, std::move(dtls));
     asio::signal_set signals(b->ioc, SIGINT, SIGTERM);
     signals.async_wait([&b](const boost::system::error_code& ec, int) {
         if (!ec) b->interrupted = true;  // the current phase ends at its next tick; the summary is still printed

@@ -58,18 +58,33 @@ std::string SnClient::open() {
     if (!ec) socket_.connect(config_.gateway, ec);
     if (ec) return "cannot open a UDP socket to " + gateway_text_ + ": " + ec.message();
     open_ = true;
+    if (config_.dtls) {
+        // The ClientHello goes now; requests sent before the handshake completes wait inside the peer.
+        dtls_ = net::DtlsPeer::client(config_.dtls, config_.server_name);
+        net::Datagrams wire;
+        const bool ok = dtls_->start(wire);
+        send_wire(wire);
+        if (!ok) return "DTLS with " + gateway_text_ + " failed: " + dtls_->error();
+        arm_timer();
+    }
     wait_readable();
     return {};
 }
 
-void SnClient::close() {
+void SnClient::close(const std::string& why) {
     if (!open_) return;
     open_ = false;
     boost::system::error_code ignored;
     socket_.close(ignored);
     timer_.cancel();
     armed_.reset();
-    book_.clear([this](auto& e) { complete(std::move(e.handler), "closed", mqttsn::Packet{}); });
+    book_.clear([this, &why](auto& e) { complete(std::move(e.handler), why, mqttsn::Packet{}); });
+}
+
+void SnClient::lose(const std::string& why) {
+    if (!open_) return;
+    close(why);
+    if (on_lost) on_lost(why);
 }
 
 void SnClient::set_keepalive(std::chrono::seconds period) {
@@ -145,10 +160,22 @@ void SnClient::send(const mqttsn::Packet& p) {
 
 void SnClient::send_raw(const mqttsn::Buffer& datagram) {
     if (!open_) return;
+    if (dtls_) {
+        net::Datagrams wire;
+        dtls_->send(datagram, wire);
+        return send_wire(wire);
+    }
     boost::system::error_code ec;
     // A full send buffer (would_block) or a pending ICMP error (connection_refused: nothing listens yet) loses
     // this datagram only; retransmission covers it, as it covers loss on the network.
     (void)socket_.send(asio::buffer(datagram.data(), datagram.size()), 0, ec);
+}
+
+void SnClient::send_wire(const net::Datagrams& wire) {
+    for (const auto& d : wire) {
+        boost::system::error_code ec;
+        (void)socket_.send(asio::buffer(d.data(), d.size()), 0, ec);  // lost ones: DTLS and MQTT-SN both resend
+    }
 }
 
 void SnClient::complete(Done h, std::string error, mqttsn::Packet answer) {
@@ -173,10 +200,22 @@ void SnClient::wait_readable() {
             const auto n = socket_.receive(asio::buffer(buffer), 0, rec);
             if (rec == asio::error::would_block) break;
             if (rec) continue;  // connection_refused (ICMP port unreachable): the gateway is not there yet
-            on_datagram(mqttsn::Bytes(buffer.data(), n));
+            on_wire_datagram(mqttsn::Bytes(buffer.data(), n));
         }
         if (open_) wait_readable();
     });
+}
+
+void SnClient::on_wire_datagram(mqttsn::Bytes datagram) {
+    if (!dtls_) return on_datagram(datagram);
+    net::Datagrams app, wire;
+    const bool ok = dtls_->on_datagram(datagram, app, wire);
+    send_wire(wire);
+    for (const auto& a : app) {
+        if (open_) on_datagram(a);
+    }
+    if (!ok) return lose("DTLS with " + gateway_text_ + " ended: " + dtls_->error());
+    arm_timer();  // the handshake's retransmission timer may have moved
 }
 
 void SnClient::on_datagram(mqttsn::Bytes datagram) {
@@ -275,6 +314,12 @@ void SnClient::arm_timer() {
     if (!open_) return;
     auto next = book_.next_deadline();
     if (keepalive_.count() > 0 && (!next || next_ping_ < *next)) next = next_ping_;
+    if (auto d = dtls_ ? dtls_->next_timer() : std::nullopt) {
+        // OpenSSL's own clock decides when a flight is due: never wake for it sooner than 1 ms from now, so a
+        // timer that has not moved yet is not polled in a loop.
+        d = std::max(*d, Clock::now() + std::chrono::milliseconds(1));
+        if (!next || *d < *next) next = *d;
+    }
     if (!next || (armed_ && *armed_ <= *next)) return;  // the armed wait comes first; it re-arms when it fires
     armed_ = *next;
     timer_.expires_at(*next);
@@ -288,13 +333,19 @@ void SnClient::arm_timer() {
 
 void SnClient::on_timer() {
     const auto now = Clock::now();
+    if (const auto d = dtls_ ? dtls_->next_timer() : std::nullopt; d && *d <= now) {
+        net::Datagrams wire;
+        const bool ok = dtls_->on_timer(wire);
+        send_wire(wire);
+        if (!ok) return lose("DTLS handshake with " + gateway_text_ + " failed: " + dtls_->error());
+    }
     counters_.resent += book_.expire(
         now, [this](const mqttsn::Buffer& d) { send_raw(d); },
         [this](auto& e) {
-            complete(std::move(e.handler),
-                     "no " + std::string(await_name(e.await)) + " from " + gateway_text_ + " after " +
-                         std::to_string(e.sends) + (e.sends == 1 ? " try" : " tries"),
-                     mqttsn::Packet{});
+            auto why = "no " + std::string(await_name(e.await)) + " from " + gateway_text_ + " after " +
+                       std::to_string(e.sends) + (e.sends == 1 ? " try" : " tries");
+            if (dtls_ && !dtls_->established()) why += " (the DTLS handshake did not complete)";
+            complete(std::move(e.handler), std::move(why), mqttsn::Packet{});
         });
     if (keepalive_.count() > 0 && now >= next_ping_) {
         next_ping_ = now + keepalive_;

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "mqttsn/packets.hpp"
+#include "net/dtls.hpp"
 #include "sn_state.hpp"
 
 namespace moth::cli::sn {
@@ -38,6 +40,10 @@ struct ClientConfig {
     std::string client_id;
     std::chrono::milliseconds retry{1000};
     std::uint32_t tries = 5;
+    // DTLS 1.2 when set (one context shared by every client of a process); server_name is checked against the
+    // gateway's certificate and sent as SNI when it is a host name.
+    std::shared_ptr<SSL_CTX> dtls;
+    std::string server_name;
 };
 
 struct ConnectParams {
@@ -66,8 +72,8 @@ public:
     // Opens the socket, connected to the gateway (so only its datagrams arrive), and starts receiving. Returns an
     // error sentence or "".
     [[nodiscard]] std::string open();
-    // Closes the socket; outstanding requests complete with "closed".
-    void close();
+    // Closes the socket; outstanding requests complete with `why`.
+    void close(const std::string& why = "closed");
 
     // Called for each PUBLISH delivered (a QoS 2 resend before PUBREL is not delivered again).
     std::function<void(const Incoming&)> on_message;
@@ -140,6 +146,9 @@ private:
     void request(Await a, std::uint16_t msg_id, const mqttsn::Packet& p, Done h);
     void send(const mqttsn::Packet& p);
     void send_raw(const mqttsn::Buffer& datagram);
+    void send_wire(const net::Datagrams& wire);
+    void on_wire_datagram(mqttsn::Bytes datagram);
+    void lose(const std::string& why);  // close, and tell on_lost
     void complete(Done h, std::string error, mqttsn::Packet answer);
     std::uint16_t new_msg_id();
 
@@ -167,6 +176,7 @@ private:
     Qos2Filter qos2_;
     RecentIds recent_qos1_;
     Counters counters_;
+    std::unique_ptr<net::DtlsPeer> dtls_;
     bool open_ = false;
 };
 

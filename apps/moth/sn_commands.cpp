@@ -208,9 +208,11 @@ int run_client(const SnOptions& o) {
     std::string error;
     const auto gateway = resolve_gateway(o.gateway, error);
     if (!gateway) return failure(error);
+    auto dtls = dtls_context(o.gateway, error);
+    if (!error.empty()) return failure(error);
     asio::io_context ioc;
     ClientConfig config{*gateway, o.id.empty() ? default_client_id(o.tool, ::getpid()) : o.id,
-                        std::chrono::milliseconds(o.gateway.retry_ms), o.gateway.tries};
+                        std::chrono::milliseconds(o.gateway.retry_ms), o.gateway.tries, dtls, o.gateway.host};
     const std::string id = config.client_id;
     SnClient client(ioc.get_executor(), std::move(config));
     if (auto e = client.open(); !e.empty()) return failure(e);
@@ -243,6 +245,16 @@ std::optional<udp::endpoint> resolve_gateway(const Endpoint& e, std::string& err
         if (r.endpoint().address().is_v4()) return r.endpoint();
     }
     return results.begin()->endpoint();
+}
+
+std::shared_ptr<SSL_CTX> dtls_context(const Endpoint& e, std::string& error) {
+    if (!e.dtls) return nullptr;
+    try {
+        return net::make_dtls_client_context(e.cafile, !e.insecure, e.cert, e.key);
+    } catch (const std::exception& ex) {
+        error = std::string("DTLS: ") + ex.what();
+        return nullptr;
+    }
 }
 
 int run_sn(const std::vector<std::string>& args) {

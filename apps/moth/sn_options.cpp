@@ -50,6 +50,21 @@ void declare_endpoint(CLI::App& app, Endpoint& e) {
     app.add_option("--retries", e.tries, "Sends of one message in all before giving up")
         ->capture_default_str()
         ->check(CLI::Range(1u, 1000u));
+    app.add_flag("--dtls", e.dtls, "DTLS 1.2 (an mqttsns listener; default port 1885)");
+    app.add_option("--cafile", e.cafile, "DTLS: CA certificates (PEM) that verify the gateway")
+        ->check(CLI::ExistingFile);
+    app.add_option("--cert", e.cert, "DTLS: client certificate (PEM)")->check(CLI::ExistingFile);
+    app.add_option("--key", e.key, "DTLS: client private key (PEM)")->check(CLI::ExistingFile);
+    app.add_flag("--insecure", e.insecure, "DTLS: do not verify the gateway's certificate");
+}
+
+// What the DTLS flags require of each other; fills in the DTLS port.
+std::optional<std::string> check_endpoint(const CLI::App& app, Endpoint& e) {
+    const bool tls_flags = !e.cafile.empty() || !e.cert.empty() || !e.key.empty() || e.insecure;
+    if (tls_flags && !e.dtls) return "--cafile, --cert, --key and --insecure need --dtls";
+    if (e.cert.empty() != e.key.empty()) return "--cert and --key go together";
+    if (e.dtls && app.count("--port") == 0) e.port = 1885;
+    return std::nullopt;
 }
 
 struct Raw {
@@ -211,6 +226,7 @@ ParseResult parse(SnTool tool, const std::vector<std::string>& args) {
     } catch (const CLI::ParseError& e) {
         return fail(e.what());
     }
+    if (auto e = check_endpoint(app, tool == SnTool::Bench ? b.gateway : o.gateway)) return fail(*e);
     if (tool == SnTool::Bench) {
         int q = 0;
         if (!to_number(bench_qos, q) || q < 0 || q > 2) return fail("--qos is 0, 1 or 2");

@@ -31,10 +31,17 @@ struct Will {
 // What pub, sub and bench share: where the gateway is and how patiently to talk to it.
 struct Endpoint {
     std::string host = "localhost";
-    std::uint16_t port = 1884;
+    std::uint16_t port = 1884;        // 1885 with --dtls unless -p is given (the mqttsns listener's default)
     bool ipv6 = false;                // -6: resolve to an IPv6 address only
     std::uint32_t retry_ms = 1000;    // Tretry; the spec's default is 10-15 s, too slow for a person at a terminal
     std::uint32_t tries = 5;          // --retries: sends of one message in all before giving up
+    // DTLS 1.2 (RFC 6347) to an mqttsns listener: the gateway's certificate is verified against cafile (empty:
+    // the system's CAs) unless insecure; cert/key are presented when both are given.
+    bool dtls = false;
+    std::string cafile;
+    std::string cert;
+    std::string key;
+    bool insecure = false;
 };
 
 struct SnOptions {

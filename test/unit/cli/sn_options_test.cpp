@@ -117,6 +117,21 @@ TEST(SnParseSub, Rejects) {
     bad(SnTool::Sub, {"-t", "a", "-m", "x"});  // -m is pub's
 }
 
+TEST(SnParse, Dtls) {
+    // --dtls moves the default port to the mqttsns listener's (1885); an explicit -p stays.
+    const auto o = ok(SnTool::Pub, {"-t", "a", "-m", "x", "--dtls", "--insecure"});
+    EXPECT_TRUE(o.gateway.dtls);
+    EXPECT_TRUE(o.gateway.insecure);
+    EXPECT_EQ(o.gateway.port, 1885);
+    EXPECT_EQ(ok(SnTool::Sub, {"-t", "a", "--dtls", "-p", "9000"}).gateway.port, 9000);
+    EXPECT_EQ(ok(SnTool::Sub, {"-t", "a"}).gateway.port, 1884);
+    auto b = parse(SnTool::Bench, {"--dtls"});
+    ASSERT_TRUE(b.bench) << b.err;
+    EXPECT_EQ(b.bench->gateway.port, 1885);
+    bad(SnTool::Pub, {"-t", "a", "-m", "x", "--insecure"});  // a DTLS flag without --dtls
+    bad(SnTool::Pub, {"-t", "a", "-m", "x", "--dtls", "--cafile", "/nonexistent/ca.pem"});
+}
+
 TEST(SnParse, Help) {
     const auto r = parse(SnTool::Sub, {"--help"});
     EXPECT_EQ(r.exit_code, 0);
