@@ -58,8 +58,8 @@ struct Bench {
     bool publishing = false;
 
     ClientConfig config(const std::string& id) const {
-        return ClientConfig{gateway, id, std::chrono::milliseconds(o.gateway.retry_ms), o.gateway.tries, dtls,
-                            o.gateway.host};
+        return ClientConfig{gateway,         id,   std::chrono::milliseconds(o.gateway.retry_ms),
+                            o.gateway.tries, dtls, o.gateway.host};
     }
     void note_error(const std::string& e) {
         if (first_error.empty()) first_error = e;
@@ -152,15 +152,16 @@ void publish_one(Bench& b, std::uint32_t i) {
 void publish_tick(Bench& b) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - b.phase_start).count();
     const std::uint64_t total = b.per_client * b.o.clients;
-    const auto due = std::min<std::uint64_t>(
-        total, static_cast<std::uint64_t>(elapsed * b.o.rate_per_client * b.o.clients) + 1);
+    const auto due =
+        std::min<std::uint64_t>(total, static_cast<std::uint64_t>(elapsed * b.o.rate_per_client * b.o.clients) + 1);
     for (; b.next_global < due; ++b.next_global) {
         const auto i = static_cast<std::uint32_t>(b.next_global % b.o.clients);
         if (b.topic_ids[i] != 0) publish_one(b, i);
     }
     if (b.next_global >= total || b.interrupted) {
         const double drain = b.o.drain_s > 0 ? b.o.drain_s : b.o.gateway.retry_ms * (b.o.gateway.tries + 1) / 1000.0;
-        b.drain_until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(drain));
+        b.drain_until =
+            Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(drain));
         return drain_tick(b);
     }
     b.tick.expires_after(5ms);

@@ -14,10 +14,14 @@ using Clock = std::chrono::steady_clock;
 
 std::string_view rc_text(mqttsn::ReturnCode rc) {
     switch (rc) {
-        case mqttsn::ReturnCode::Accepted: return "accepted";
-        case mqttsn::ReturnCode::Congestion: return "congestion";
-        case mqttsn::ReturnCode::InvalidTopicId: return "invalid topic id";
-        case mqttsn::ReturnCode::NotSupported: return "not supported";
+        case mqttsn::ReturnCode::Accepted:
+            return "accepted";
+        case mqttsn::ReturnCode::Congestion:
+            return "congestion";
+        case mqttsn::ReturnCode::InvalidTopicId:
+            return "invalid topic id";
+        case mqttsn::ReturnCode::NotSupported:
+            return "not supported";
     }
     return "unknown return code";
 }
@@ -26,8 +30,10 @@ std::string_view rc_text(mqttsn::ReturnCode rc) {
 std::optional<mqttsn::ReturnCode> rc_of(const mqttsn::Packet& p) {
     return std::visit(
         [](const auto& m) -> std::optional<mqttsn::ReturnCode> {
-            if constexpr (requires { m.rc; }) return m.rc;
-            else return std::nullopt;
+            if constexpr (requires { m.rc; })
+                return m.rc;
+            else
+                return std::nullopt;
         },
         p);
 }
@@ -266,11 +272,12 @@ void SnClient::on_answer(const AnswerKey& key, const mqttsn::Packet& p) {
     if (key.await == Await::Connack) connecting_.reset();
     const auto rc = rc_of(p);
     if (rc && *rc != mqttsn::ReturnCode::Accepted) {
-        auto what = std::string(key.await == Await::Connack ? "CONNECT" : key.await == Await::Regack ? "REGISTER"
-                                                                 : key.await == Await::Suback ? "SUBSCRIBE"
-                                                                                               : "PUBLISH");
-        return complete(std::move(entry->handler), what + " rejected by " + gateway_text_ + ": " +
-                                                        std::string(rc_text(*rc)), p);
+        auto what = std::string(key.await == Await::Connack  ? "CONNECT"
+                                : key.await == Await::Regack ? "REGISTER"
+                                : key.await == Await::Suback ? "SUBSCRIBE"
+                                                             : "PUBLISH");
+        return complete(std::move(entry->handler),
+                        what + " rejected by " + gateway_text_ + ": " + std::string(rc_text(*rc)), p);
     }
     if (key.await == Await::Pubrec) {
         // QoS 2, second half: PUBREL until PUBCOMP, resent as the PUBLISH was.
@@ -351,8 +358,8 @@ void SnClient::on_timer() {
         next_ping_ = now + keepalive_;
         if (!book_.find(Await::PingResp, 0)) {
             start_ping({}, Done([this](std::string error, mqttsn::Packet) {
-                if (!error.empty() && error != "closed" && on_lost) on_lost(error);
-            }));
+                           if (!error.empty() && error != "closed" && on_lost) on_lost(error);
+                       }));
         }
     }
     arm_timer();

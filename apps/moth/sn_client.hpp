@@ -120,7 +120,7 @@ public:
     void send_disconnect();
 
     struct Counters {
-        std::uint64_t resent = 0;          // retransmissions
+        std::uint64_t resent = 0;           // retransmissions
         std::uint64_t qos1_duplicates = 0;  // QoS 1 PUBLISHes whose msg id came recently
         std::uint64_t qos2_duplicates = 0;  // QoS 2 resends not delivered again
         std::uint64_t malformed = 0;        // datagrams dropped
@@ -133,8 +133,8 @@ public:
 private:
     template <class Init, class Token>
     auto initiate(Init&& init, Token&& token) {
-        return asio::async_initiate<Token, Signature>(
-            [](auto handler, auto start) { start(Done(std::move(handler))); }, token, std::forward<Init>(init));
+        return asio::async_initiate<Token, Signature>([](auto handler, auto start) { start(Done(std::move(handler))); },
+                                                      token, std::forward<Init>(init));
     }
     void start_connect(ConnectParams p, Done h);
     void start_register(std::string topic, Done h);

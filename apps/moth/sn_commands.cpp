@@ -104,15 +104,22 @@ awaitable<int> pub_main(SnClient& c, const SnOptions& o) {
 
 // What `moth sn sub` is waiting for; the message handler and the timers end the wait by cancelling `wake`.
 struct SubState {
-    explicit SubState(asio::any_io_executor ex) : wake(ex, asio::steady_timer::time_point::max()) {}
+    SubState(asio::any_io_executor ex, SnClient& c) : wake(ex, asio::steady_timer::time_point::max()), client(c) {}
     asio::steady_timer wake;
+    SnClient& client;
     std::uint64_t received = 0;
+    bool subscribed = false;  // from SUBACK on, the run ends with DISCONNECT
     bool done = false;
     bool timed_out = false;
     std::string lost;
     void finish() {
         done = true;
         wake.cancel();
+    }
+    // -W or a signal: before SUBACK nothing is worth waiting for, so the pending request ends now.
+    void interrupt() {
+        finish();
+        if (!subscribed) client.close("interrupted");
     }
 };
 
@@ -166,19 +173,19 @@ awaitable<std::string> sleep_loop(SnClient& c, const SnOptions& o, const std::st
 
 awaitable<int> sub_main(SnClient& c, const SnOptions& o, const std::string& id) {
     const auto ex = co_await asio::this_coro::executor;
-    SubState s(ex);
+    SubState s(ex, c);
     asio::steady_timer deadline(ex);
     if (o.timeout_s) {
         deadline.expires_after(std::chrono::seconds(*o.timeout_s));
         deadline.async_wait([&s](const boost::system::error_code& ec) {
             if (ec || s.done) return;
             s.timed_out = true;
-            s.finish();
+            s.interrupt();
         });
     }
     asio::signal_set signals(ex, SIGINT, SIGTERM);
     signals.async_wait([&s](const boost::system::error_code& ec, int) {
-        if (!ec) s.finish();
+        if (!ec) s.interrupt();
     });
     c.on_message = [&](const Incoming& m) { print_message(o, s, m); };
     c.on_lost = [&s](const std::string& why) {
@@ -187,9 +194,11 @@ awaitable<int> sub_main(SnClient& c, const SnOptions& o, const std::string& id) 
     };
     std::string error;
     if (auto [e, a] = co_await c.async_connect(connect_params(o), use_awaitable); !e.empty()) error = e;
+    // Each step is skipped once a signal or -W ended the run.
     if (error.empty() && !o.sleep_s) c.set_keepalive(std::chrono::seconds(o.keepalive_s));
-    if (error.empty()) error = co_await subscribe(c, o);
-    if (error.empty() && o.sleep_s) error = co_await sleep_loop(c, o, id, s);
+    if (error.empty() && !s.done) error = co_await subscribe(c, o);
+    s.subscribed = error.empty() && !s.done;
+    if (error.empty() && !s.done && o.sleep_s) error = co_await sleep_loop(c, o, id, s);
     if (error.empty() && !s.done) {
         boost::system::error_code ec;
         co_await s.wake.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -198,6 +207,7 @@ awaitable<int> sub_main(SnClient& c, const SnOptions& o, const std::string& id) 
     signals.cancel();
     if (!error.empty() && !s.done) co_return failure(error);
     if (!s.lost.empty()) co_return failure(s.lost);
+    if (!s.subscribed) co_return s.timed_out ? kExitTimedOut : kExitOk;
     if (auto [e, a] = co_await c.async_disconnect(std::nullopt, use_awaitable); !e.empty()) {
         std::fprintf(stderr, "moth sn: warning: %s\n", e.c_str());  // the messages were printed: not a failure
     }
@@ -211,17 +221,23 @@ int run_client(const SnOptions& o) {
     auto dtls = dtls_context(o.gateway, error);
     if (!error.empty()) return failure(error);
     asio::io_context ioc;
-    ClientConfig config{*gateway, o.id.empty() ? default_client_id(o.tool, ::getpid()) : o.id,
-                        std::chrono::milliseconds(o.gateway.retry_ms), o.gateway.tries, dtls, o.gateway.host};
+    ClientConfig config{*gateway,
+                        o.id.empty() ? default_client_id(o.tool, ::getpid()) : o.id,
+                        std::chrono::milliseconds(o.gateway.retry_ms),
+                        o.gateway.tries,
+                        dtls,
+                        o.gateway.host};
     const std::string id = config.client_id;
     SnClient client(ioc.get_executor(), std::move(config));
     if (auto e = client.open(); !e.empty()) return failure(e);
     int code = kExitFailure;
     asio::co_spawn(
-        ioc, [&]() -> awaitable<void> {
+        ioc,
+        [&]() -> awaitable<void> {
             code = o.tool == SnTool::Pub ? co_await pub_main(client, o) : co_await sub_main(client, o, id);
             client.close();
-        }, [&](std::exception_ptr ep) {
+        },
+        [&](std::exception_ptr ep) {
             if (ep) code = failure("internal error");
             ioc.stop();
         });
@@ -265,9 +281,12 @@ int run_sn(const std::vector<std::string>& args) {
     const std::string& word = args.front();
     const std::vector<std::string> rest(args.begin() + 1, args.end());
     SnTool tool{};
-    if (word == "pub") tool = SnTool::Pub;
-    else if (word == "sub") tool = SnTool::Sub;
-    else if (word == "bench") tool = SnTool::Bench;
+    if (word == "pub")
+        tool = SnTool::Pub;
+    else if (word == "sub")
+        tool = SnTool::Sub;
+    else if (word == "bench")
+        tool = SnTool::Bench;
     else {
         std::fprintf(stderr, "moth sn: unknown command '%s'.\n%s", word.c_str(), kUsage.data());
         return kExitBadOptions;

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/ip/udp.hpp>
 #include <openssl/ssl.h>
+#include <boost/asio/ip/udp.hpp>
 
 #include "sn_options.hpp"
 

@@ -82,8 +82,7 @@ struct Raw {
 void declare_client(CLI::App& app, SnTool tool, SnOptions& o, Raw& raw) {
     declare_endpoint(app, o.gateway);
     app.add_option("-i,--id", o.id, "Client id (default moth-sn-<pid>)");
-    app.add_option("-k,--keepalive", o.keepalive_s, "Keep-alive (CONNECT Duration) in seconds")
-        ->capture_default_str();
+    app.add_option("-k,--keepalive", o.keepalive_s, "Keep-alive (CONNECT Duration) in seconds")->capture_default_str();
     app.add_flag("--clean", o.clean, "Clean session (the default)");
     app.add_flag("--no-clean", raw.no_clean, "Keep the session (and subscriptions) across connections");
     app.add_option("-t,--topic", o.topic, tool == SnTool::Pub ? "Topic name (REGISTERed)" : "Topic filter");
@@ -180,8 +179,9 @@ void declare_bench(CLI::App& app, BenchOptions& b, std::string& qos) {
         ->check(CLI::Range(0.1, 1e6));
     app.add_option("-k,--keepalive", b.keepalive_s, "CONNECT Duration in seconds (PINGREQ period)")
         ->capture_default_str();
-    app.add_option("--size", b.payload_size, "Payload bytes (>= 16)")->capture_default_str()->check(
-        CLI::Range(16u, 60000u));
+    app.add_option("--size", b.payload_size, "Payload bytes (>= 16)")
+        ->capture_default_str()
+        ->check(CLI::Range(16u, 60000u));
     app.add_option("--drain", b.drain_s, "Seconds to wait for the last acks and receipts (0: tries x retry)");
     app.add_option("--id-prefix", b.id_prefix, "Client ids: PREFIX<i>, the subscriber PREFIXsub")
         ->capture_default_str();
@@ -209,8 +209,10 @@ ParseResult parse(SnTool tool, const std::vector<std::string>& args) {
     BenchOptions b;
     Raw raw;
     std::string bench_qos = "1";
-    if (tool == SnTool::Bench) declare_bench(app, b, bench_qos);
-    else declare_client(app, tool, o, raw);
+    if (tool == SnTool::Bench)
+        declare_bench(app, b, bench_qos);
+    else
+        declare_client(app, tool, o, raw);
     const auto fail = [&](const std::string& message) {
         result.err = name + ": " + message + "\nUse '" + name + " --help' to see usage.\n";
         result.exit_code = kExitBadOptions;

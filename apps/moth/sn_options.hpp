@@ -13,7 +13,7 @@ namespace moth::cli::sn {
 enum class SnTool : std::uint8_t { Pub, Sub, Bench };
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;    // protocol or network failure (message on stderr)
+inline constexpr int kExitFailure = 1;  // protocol or network failure (message on stderr)
 inline constexpr int kExitBadOptions = 2;
 inline constexpr int kExitTimedOut = 27;  // sub -W expired before -C messages: mosquitto_sub's (and moth sub's) code
 
@@ -31,10 +31,10 @@ struct Will {
 // What pub, sub and bench share: where the gateway is and how patiently to talk to it.
 struct Endpoint {
     std::string host = "localhost";
-    std::uint16_t port = 1884;        // 1885 with --dtls unless -p is given (the mqttsns listener's default)
-    bool ipv6 = false;                // -6: resolve to an IPv6 address only
-    std::uint32_t retry_ms = 1000;    // Tretry; the spec's default is 10-15 s, too slow for a person at a terminal
-    std::uint32_t tries = 5;          // --retries: sends of one message in all before giving up
+    std::uint16_t port = 1884;      // 1885 with --dtls unless -p is given (the mqttsns listener's default)
+    bool ipv6 = false;              // -6: resolve to an IPv6 address only
+    std::uint32_t retry_ms = 1000;  // Tretry; the spec's default is 10-15 s, too slow for a person at a terminal
+    std::uint32_t tries = 5;        // --retries: sends of one message in all before giving up
     // DTLS 1.2 (RFC 6347) to an mqttsns listener: the gateway's certificate is verified against cafile (empty:
     // the system's CAs) unless insecure; cert/key are presented when both are given.
     bool dtls = false;
@@ -52,10 +52,10 @@ struct SnOptions {
     bool clean = true;
     std::optional<Will> will;
     TopicKind topic_kind = TopicKind::Name;
-    std::string topic;            // -t (pub: a name; sub: a filter) or --short's two characters
-    std::uint16_t topic_id = 0;   // --predefined
-    std::int8_t qos = 0;          // pub: -1..2; sub: 0..2
-    bool verbose = false;         // sub -v
+    std::string topic;                     // -t (pub: a name; sub: a filter) or --short's two characters
+    std::uint16_t topic_id = 0;            // --predefined
+    std::int8_t qos = 0;                   // pub: -1..2; sub: 0..2
+    bool verbose = false;                  // sub -v
     std::optional<std::uint16_t> sleep_s;  // --sleep: DISCONNECT with this duration (pub: after publishing)
     // pub
     std::string message;  // -m
@@ -63,9 +63,9 @@ struct SnOptions {
     std::uint32_t count = 1;
     std::uint32_t interval_ms = 0;
     // sub
-    std::uint64_t max_messages = 0;      // -C; 0: no limit
+    std::uint64_t max_messages = 0;          // -C; 0: no limit
     std::optional<std::uint32_t> timeout_s;  // -W
-    std::uint32_t wake_every_ms = 0;     // --wake-every-ms: a sleeping subscriber's PINGREQ period
+    std::uint32_t wake_every_ms = 0;         // --wake-every-ms: a sleeping subscriber's PINGREQ period
 };
 
 struct BenchOptions {
@@ -76,7 +76,7 @@ struct BenchOptions {
     std::int8_t qos = 1;
     std::string prefix = "bench/sn";
     bool subscribe = false;
-    double connect_rate = 500;    // new clients per second
+    double connect_rate = 500;  // new clients per second
     std::uint16_t keepalive_s = 60;
     std::uint32_t payload_size = 16;  // >= the 16-byte benchmark header
     double drain_s = 0;               // after publishing; 0: long enough for every retransmission

@@ -15,7 +15,8 @@ void TopicRegistry::predefine(std::uint16_t id, std::string name) {
 
 std::optional<std::string> TopicRegistry::resolve(mqttsn::TopicIdType type, std::uint16_t id) const {
     switch (type) {
-        case mqttsn::TopicIdType::Short: return short_name(id);
+        case mqttsn::TopicIdType::Short:
+            return short_name(id);
         case mqttsn::TopicIdType::Predefined: {
             const auto it = predefined_.find(id);
             return it == predefined_.end() ? std::to_string(id) : it->second;
@@ -63,15 +64,24 @@ bool RecentIds::seen(std::uint16_t msg_id) {
 
 std::string_view await_name(Await a) noexcept {
     switch (a) {
-        case Await::Connack: return "CONNACK";
-        case Await::Regack: return "REGACK";
-        case Await::Puback: return "PUBACK";
-        case Await::Pubrec: return "PUBREC";
-        case Await::Pubcomp: return "PUBCOMP";
-        case Await::Suback: return "SUBACK";
-        case Await::Unsuback: return "UNSUBACK";
-        case Await::PingResp: return "PINGRESP";
-        case Await::Disconnect: return "DISCONNECT";
+        case Await::Connack:
+            return "CONNACK";
+        case Await::Regack:
+            return "REGACK";
+        case Await::Puback:
+            return "PUBACK";
+        case Await::Pubrec:
+            return "PUBREC";
+        case Await::Pubcomp:
+            return "PUBCOMP";
+        case Await::Suback:
+            return "SUBACK";
+        case Await::Unsuback:
+            return "UNSUBACK";
+        case Await::PingResp:
+            return "PINGRESP";
+        case Await::Disconnect:
+            return "DISCONNECT";
     }
     return "answer";
 }
@@ -80,16 +90,26 @@ std::optional<AnswerKey> answer_key(const mqttsn::Packet& p) noexcept {
     return std::visit(
         [](const auto& m) -> std::optional<AnswerKey> {
             using T = std::decay_t<decltype(m)>;
-            if constexpr (std::is_same_v<T, mqttsn::Connack>) return AnswerKey{Await::Connack, 0};
-            else if constexpr (std::is_same_v<T, mqttsn::Regack>) return AnswerKey{Await::Regack, m.msg_id};
-            else if constexpr (std::is_same_v<T, mqttsn::Puback>) return AnswerKey{Await::Puback, m.msg_id};
-            else if constexpr (std::is_same_v<T, mqttsn::Pubrec>) return AnswerKey{Await::Pubrec, m.msg_id};
-            else if constexpr (std::is_same_v<T, mqttsn::Pubcomp>) return AnswerKey{Await::Pubcomp, m.msg_id};
-            else if constexpr (std::is_same_v<T, mqttsn::Suback>) return AnswerKey{Await::Suback, m.msg_id};
-            else if constexpr (std::is_same_v<T, mqttsn::Unsuback>) return AnswerKey{Await::Unsuback, m.msg_id};
-            else if constexpr (std::is_same_v<T, mqttsn::PingResp>) return AnswerKey{Await::PingResp, 0};
-            else if constexpr (std::is_same_v<T, mqttsn::Disconnect>) return AnswerKey{Await::Disconnect, 0};
-            else return std::nullopt;
+            if constexpr (std::is_same_v<T, mqttsn::Connack>)
+                return AnswerKey{Await::Connack, 0};
+            else if constexpr (std::is_same_v<T, mqttsn::Regack>)
+                return AnswerKey{Await::Regack, m.msg_id};
+            else if constexpr (std::is_same_v<T, mqttsn::Puback>)
+                return AnswerKey{Await::Puback, m.msg_id};
+            else if constexpr (std::is_same_v<T, mqttsn::Pubrec>)
+                return AnswerKey{Await::Pubrec, m.msg_id};
+            else if constexpr (std::is_same_v<T, mqttsn::Pubcomp>)
+                return AnswerKey{Await::Pubcomp, m.msg_id};
+            else if constexpr (std::is_same_v<T, mqttsn::Suback>)
+                return AnswerKey{Await::Suback, m.msg_id};
+            else if constexpr (std::is_same_v<T, mqttsn::Unsuback>)
+                return AnswerKey{Await::Unsuback, m.msg_id};
+            else if constexpr (std::is_same_v<T, mqttsn::PingResp>)
+                return AnswerKey{Await::PingResp, 0};
+            else if constexpr (std::is_same_v<T, mqttsn::Disconnect>)
+                return AnswerKey{Await::Disconnect, 0};
+            else
+                return std::nullopt;
         },
         p);
 }

@@ -42,10 +42,40 @@ TEST(SnParsePub, DefaultsAndTopicName) {
 }
 
 TEST(SnParsePub, AllFlags) {
-    const auto o = ok(SnTool::Pub, {"-h", "::1", "-p", "11884", "-6", "-i", "dev1", "--short", "ab", "-m", "x", "-q",
-                                    "2", "-r", "--count", "3", "--interval-ms", "50", "-k", "30", "--no-clean",
-                                    "--will-topic", "w/t", "--will-payload", "gone", "--will-qos", "1",
-                                    "--will-retain", "--sleep", "20", "--retry-ms", "200", "--retries", "3"});
+    const auto o = ok(SnTool::Pub, {"-h",
+                                    "::1",
+                                    "-p",
+                                    "11884",
+                                    "-6",
+                                    "-i",
+                                    "dev1",
+                                    "--short",
+                                    "ab",
+                                    "-m",
+                                    "x",
+                                    "-q",
+                                    "2",
+                                    "-r",
+                                    "--count",
+                                    "3",
+                                    "--interval-ms",
+                                    "50",
+                                    "-k",
+                                    "30",
+                                    "--no-clean",
+                                    "--will-topic",
+                                    "w/t",
+                                    "--will-payload",
+                                    "gone",
+                                    "--will-qos",
+                                    "1",
+                                    "--will-retain",
+                                    "--sleep",
+                                    "20",
+                                    "--retry-ms",
+                                    "200",
+                                    "--retries",
+                                    "3"});
     EXPECT_EQ(o.gateway.host, "::1");
     EXPECT_EQ(o.gateway.port, 11884);
     EXPECT_TRUE(o.gateway.ipv6);
@@ -80,11 +110,11 @@ TEST(SnParsePub, QosMinusOneOnlyWithKnownIds) {
 }
 
 TEST(SnParsePub, Rejects) {
-    bad(SnTool::Pub, {"-m", "x"});                                   // no topic
-    bad(SnTool::Pub, {"-t", "a", "--short", "ab", "-m", "x"});       // two topic forms
-    bad(SnTool::Pub, {"-t", "a"});                                   // no message
-    bad(SnTool::Pub, {"--short", "abc", "-m", "x"});                 // not two characters
-    bad(SnTool::Pub, {"-t", "a/+", "-m", "x"});                      // wildcard in a name
+    bad(SnTool::Pub, {"-m", "x"});                              // no topic
+    bad(SnTool::Pub, {"-t", "a", "--short", "ab", "-m", "x"});  // two topic forms
+    bad(SnTool::Pub, {"-t", "a"});                              // no message
+    bad(SnTool::Pub, {"--short", "abc", "-m", "x"});            // not two characters
+    bad(SnTool::Pub, {"-t", "a/+", "-m", "x"});                 // wildcard in a name
     bad(SnTool::Pub, {"-t", "a", "-m", "x", "-q", "3"});
     bad(SnTool::Pub, {"-t", "a", "-m", "x", "-q", "one"});
     bad(SnTool::Pub, {"-t", "a", "-m", "x", "--will-payload", "p"});  // will without topic

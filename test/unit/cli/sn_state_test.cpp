@@ -105,7 +105,7 @@ TEST(SnRetryBook, ResendsWithDupThenGivesUp) {
     std::vector<int> failed;
     const auto resend = [&](const mqttsn::Buffer& d) { sent.push_back(d); };
     const auto fail = [&](auto& e) { failed.push_back(e.handler); };
-    EXPECT_EQ(book.expire(t0 + 999ms, resend, fail), 0u);  // not yet due
+    EXPECT_EQ(book.expire(t0 + 999ms, resend, fail), 0u);   // not yet due
     EXPECT_EQ(book.expire(t0 + 1000ms, resend, fail), 1u);  // second send
     ASSERT_EQ(sent.size(), 1u);
     EXPECT_EQ(sent[0][2], std::byte{0xA0});  // DUP set on the resend
