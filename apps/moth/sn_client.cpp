@@ -108,6 +108,7 @@ void SnClient::start_connect(ConnectParams p, Done h) {
     c.duration_s = p.duration_s;
     c.client_id = config_.client_id;
     connecting_ = std::move(p);
+    disconnected_ = false;
     request(Await::Connack, 0, mqttsn::Packet{std::move(c)}, std::move(h));
 }
 
@@ -264,12 +265,14 @@ void SnClient::on_answer(const AnswerKey& key, const mqttsn::Packet& p) {
     if (!entry) {
         if (key.await == Await::Pubrec && book_.find(Await::Pubcomp, key.msg_id)) {
             send(mqttsn::Packet{mqttsn::Pubrel{key.msg_id}});  // PUBREC again: our PUBREL was lost
-        } else if (key.await == Await::Disconnect && on_lost) {
-            on_lost("the gateway " + gateway_text_ + " sent DISCONNECT");
+        } else if (key.await == Await::Disconnect && !(disconnected_ && !book_.find(Await::PingResp, 0))) {
+            // Not a late copy of the answer to our own DISCONNECT (ours was resent): the gateway ended the session.
+            lose("the gateway " + gateway_text_ + " sent DISCONNECT");
         }
         return;  // a late answer to a request already answered or given up
     }
     if (key.await == Await::Connack) connecting_.reset();
+    if (key.await == Await::Disconnect) disconnected_ = true;
     const auto rc = rc_of(p);
     if (rc && *rc != mqttsn::ReturnCode::Accepted) {
         auto what = std::string(key.await == Await::Connack  ? "CONNECT"
@@ -358,7 +361,7 @@ void SnClient::on_timer() {
         next_ping_ = now + keepalive_;
         if (!book_.find(Await::PingResp, 0)) {
             start_ping({}, Done([this](std::string error, mqttsn::Packet) {
-                           if (!error.empty() && error != "closed" && on_lost) on_lost(error);
+                           if (!error.empty() && error != "closed") lose(error);
                        }));
         }
     }

@@ -77,7 +77,8 @@ public:
 
     // Called for each PUBLISH delivered (a QoS 2 resend before PUBREL is not delivered again).
     std::function<void(const Incoming&)> on_message;
-    // Called when the client is lost: a keep-alive PINGREQ went unanswered, or the gateway sent DISCONNECT.
+    // Called when the client is lost (and closed): a keep-alive PINGREQ went unanswered, the gateway sent DISCONNECT
+    // of its own, or DTLS failed. Outstanding requests complete with the same sentence.
     std::function<void(const std::string&)> on_lost;
 
     // Sends PINGREQ every `period` while awake; zero stops it.
@@ -178,6 +179,7 @@ private:
     Counters counters_;
     std::unique_ptr<net::DtlsPeer> dtls_;
     bool open_ = false;
+    bool disconnected_ = false;  // our DISCONNECT was answered (asleep or gone): a repeated answer is expected
 };
 
 }  // namespace moth::cli::sn
