@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "device.hpp"
 #include "passwd.hpp"
+#include "sn_commands.hpp"
 
 namespace {
 
@@ -25,6 +26,7 @@ constexpr std::string_view kUsage =
     "  bench load generator: connections, publishers, subscribers; throughput, latency, loss\n"
     "  device  build an Arduino sketch and run it as a virtual ESP32 (or a fleet of them)\n"
     "  passwd  manage password files (mosquitto_passwd's options; argon2id by default; --check)\n"
+    "  sn    MQTT-SN 1.2 over UDP: 'moth sn pub', 'moth sn sub', 'moth sn bench'\n"
     "\n"
     "'moth <command> --help' lists a command's options.\n";
 
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
     if (command == "bench") return moth::cli::run_bench(rest);
     if (command == "device") return moth::cli::run_device(rest);
     if (command == "passwd") return moth::cli::run_passwd(rest);
+    if (command == "sn") return moth::cli::sn::run_sn(rest);
     if (command == "--help" || command == "-h" || command == "help") {
         std::fputs(kUsage.data(), stdout);
         return 0;
