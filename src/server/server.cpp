@@ -23,6 +23,7 @@
 #include "net/transport.hpp"
 #include "server/http_session.hpp"
 #include "server/listen.hpp"
+#include "server/mqttsn_listener.hpp"
 #include "server/stream_connection.hpp"
 #include "server/stream_relay.hpp"
 #include "server/tcp_connection.hpp"
@@ -73,6 +74,13 @@ struct Server::Impl {
         bool paused = false;
     };
     std::vector<std::unique_ptr<Listener>> listeners;
+    // MQTT-SN (mqttsn, mqttsns): after `workers`, so destroyed first (their sockets and timers use the workers'
+    // io_contexts).
+    struct Datagram {
+        std::unique_ptr<detail::SnListener> listener;
+        BoundListener bound;
+    };
+    std::vector<Datagram> datagram_listeners;
     std::atomic<unsigned> next_worker{0};
     std::shared_ptr<detail::BridgeSource> bridges = std::make_shared<detail::BridgeSource>();
     std::optional<broker::RestoredState> restored;
@@ -533,7 +541,17 @@ void Server::start() {
     for (const auto& lc : impl.shared.config.listeners) {
         const std::string name = lc.name.empty() ? config::default_listener_name(lc.kind, index) : lc.name;
         ++index;
-        if (config::is_datagram(lc.kind)) continue;  // MQTT-SN: the gateway's listeners (next commit)
+        if (config::is_datagram(lc.kind)) {
+            std::vector<Worker*> all;
+            for (auto& w : impl.workers) all.push_back(w.get());
+            const auto reader = static_cast<unsigned>(impl.datagram_listeners.size() % impl.workers.size());
+            auto sn = std::make_unique<detail::SnListener>(name, index - 1, lc, impl.shared.config, std::move(all),
+                                                           reader, impl.shared.authorizer);
+            const auto local = sn->local_endpoint();
+            BoundListener b{name, lc.kind, local.address().to_string(), local.port()};
+            impl.datagram_listeners.push_back({std::move(sn), std::move(b)});
+            continue;
+        }
         auto l = std::make_unique<Impl::Listener>();
         l->cfg = lc;
         try {
@@ -560,6 +578,7 @@ void Server::start() {
     for (auto& l : impl.listeners) {
         if (l->http) {
             for (const auto& other : impl.listeners) l->http->bound.push_back(other->bound);
+            for (const auto& d : impl.datagram_listeners) l->http->bound.push_back(d.bound);
         }
     }
     impl.reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -568,6 +587,7 @@ void Server::start() {
         impl.fd_ceiling = std::max(1, static_cast<int>(rl.rlim_cur) - kDescriptorMargin);
     }
     for (auto& l : impl.listeners) impl.accept(*l);
+    for (auto& d : impl.datagram_listeners) d.listener->start();
     for (auto& w : impl.workers) w->run();
     impl.started = true;
 }
@@ -580,6 +600,7 @@ void Server::attach_store(broker::Store& store, broker::RestoredState restored) 
 std::vector<BoundListener> Server::bound() const {
     std::vector<BoundListener> out;
     for (const auto& l : impl_->listeners) out.push_back(l->bound);
+    for (const auto& d : impl_->datagram_listeners) out.push_back(d.bound);
     return out;
 }
 
@@ -620,6 +641,7 @@ void Server::stop() {
             if (l->retry) l->retry->cancel();
         }
     });
+    for (auto& d : impl.datagram_listeners) d.listener->stop();
     for (auto& w : impl.workers) w->stop();
     for (auto& w : impl.workers) w->join();
     // File work still running posts its answer to a worker that no longer runs: harmless, it is dropped.
