@@ -114,6 +114,18 @@ struct BridgeView {
     std::uint64_t dropped = 0;
 };
 
+// One MQTT-SN gateway listener's counters (docs/mqtt-sn.md), for /metrics.
+struct GatewayInfo {
+    std::string listener;
+    std::uint64_t clients = 0;  // addresses with a session now
+    std::uint64_t datagrams_in = 0;
+    std::uint64_t datagrams_out = 0;
+    std::uint64_t malformed = 0;  // dropped: not MQTT-SN (or not a DTLS record for the gateway)
+    std::uint64_t refused = 0;    // source address, client id or limit refused; QoS -1 publishes not allowed
+    std::uint64_t qos_minus_one = 0;
+    std::uint64_t send_failures = 0;
+};
+
 // The broker as the API sees it. Implemented by the server; every callback runs on the Api's thread.
 class Backend {
 public:
@@ -146,6 +158,8 @@ public:
     [[nodiscard]] virtual broker::Gate* gate() = 0;
     // The bridges' links (any thread); empty without bridges.
     [[nodiscard]] virtual std::vector<BridgeInfo> bridges() { return {}; }
+    // The MQTT-SN gateway listeners' counters (any thread); empty without mqttsn/mqttsns listeners.
+    [[nodiscard]] virtual std::vector<GatewayInfo> gateways() { return {}; }
 };
 
 struct Settings {
@@ -197,6 +211,7 @@ private:
 // (the moth_bridge_* families are left out when there are no bridges).
 [[nodiscard]] std::string metrics_text(const StatsInfo& stats,
                                        const std::vector<std::pair<std::string, std::size_t>>& connections,
-                                       const std::vector<BridgeView>& bridges = {});
+                                       const std::vector<BridgeView>& bridges = {},
+                                       const std::vector<GatewayInfo>& gateways = {});
 
 }  // namespace moth::http

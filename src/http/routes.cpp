@@ -479,6 +479,7 @@ void metrics(const Request& request, Backend& backend, std::function<void(Respon
         StatsInfo stats;
         std::vector<std::pair<std::string, std::size_t>> connections;
         std::vector<BridgeView> bridges;
+        std::vector<GatewayInfo> gateways;
         int remaining = 2;
         std::function<void(Response)> done;
 
@@ -486,12 +487,13 @@ void metrics(const Request& request, Backend& backend, std::function<void(Respon
             if (--remaining != 0) return;
             Response r;
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-            r.body = metrics_text(stats, connections, bridges);
+            r.body = metrics_text(stats, connections, bridges, gateways);
             done(std::move(r));
         }
     };
     auto g = std::make_shared<Gather>();
     g->stats = backend.stats();
+    g->gateways = backend.gateways();
     g->done = std::move(done);
     broker::SnapshotQuery query_all;
     query_all.listeners = true;

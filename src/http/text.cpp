@@ -71,6 +71,34 @@ void bridge_metrics(std::string& out, const std::vector<BridgeView>& bridges) {
            [](V b) { return b.dropped; });
 }
 
+// The moth_mqttsn_* families: one sample per gateway listener each, labelled listener="<name>".
+void gateway_metrics(std::string& out, const std::vector<GatewayInfo>& gateways) {
+    if (gateways.empty()) return;
+    const auto family = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+        help_type(out, name, type, help);
+        for (const GatewayInfo& g : gateways) {
+            out += name;
+            out += "{listener=\"" + label(g.listener) + "\"} " + std::to_string(value(g)) + "\n";
+        }
+    };
+    using V = const GatewayInfo&;
+    family("moth_mqttsn_clients", "gauge", "MQTT-SN clients (source addresses) with a session now.",
+           [](V g) { return g.clients; });
+    family("moth_mqttsn_datagrams_received_total", "counter", "Datagrams the gateway received since start.",
+           [](V g) { return g.datagrams_in; });
+    family("moth_mqttsn_datagrams_sent_total", "counter", "Datagrams the gateway sent since start.",
+           [](V g) { return g.datagrams_out; });
+    family("moth_mqttsn_malformed_total", "counter", "Datagrams dropped as not MQTT-SN (or not DTLS) since start.",
+           [](V g) { return g.malformed; });
+    family("moth_mqttsn_refused_total", "counter",
+           "Datagrams refused (source address, client id, client limit, QoS -1 not allowed) since start.",
+           [](V g) { return g.refused; });
+    family("moth_mqttsn_qos_minus_one_total", "counter", "QoS -1 messages published since start.",
+           [](V g) { return g.qos_minus_one; });
+    family("moth_mqttsn_send_failures_total", "counter", "Datagrams the socket would not take since start.",
+           [](V g) { return g.send_failures; });
+}
+
 }  // namespace
 
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
@@ -156,7 +184,7 @@ std::string rfc3339_seconds(std::int64_t unix_s) {
 }
 
 std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::string, std::size_t>>& connections,
-                         const std::vector<BridgeView>& bridges) {
+                         const std::vector<BridgeView>& bridges, const std::vector<GatewayInfo>& gateways) {
     std::string out;
     const auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
         help_type(out, name, type, help);
@@ -201,6 +229,7 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
         out += "moth_connections{listener=\"" + label(name) + "\"} " + std::to_string(n) + "\n";
     }
     bridge_metrics(out, bridges);
+    gateway_metrics(out, gateways);
     single("moth_uptime_seconds", "gauge", "Seconds since mothd started.", s.uptime_s);
     metric("moth_build_info", "gauge", "Build information; always 1.");
     out += "moth_build_info{version=\"" + label(s.version) + "\"} 1\n";

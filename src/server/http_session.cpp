@@ -243,6 +243,10 @@ public:
     // The Gate synchronizes itself (every worker asks it at each CONNECT), so the API may call it on this thread.
     broker::Gate* gate() override { return ctx_.shared->gate; }
 
+    std::vector<http::GatewayInfo> gateways() override {
+        return ctx_.gateways ? ctx_.gateways() : std::vector<http::GatewayInfo>{};
+    }
+
     std::vector<http::BridgeInfo> bridges() override {
         if (!ctx_.bridges) return {};
         std::lock_guard lock(ctx_.bridges->mutex);

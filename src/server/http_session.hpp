@@ -35,6 +35,7 @@ struct HttpListenerContext {
     boost::asio::thread_pool* blocking = nullptr;  // file reads and writes (web_root, the dashboard)
     std::string data_dir;
     std::shared_ptr<BridgeSource> bridges;  // Server::attach_bridges
+    std::function<std::vector<http::GatewayInfo>()> gateways;  // the MQTT-SN listeners' counters; any thread
 };
 
 // On worker `w`'s thread: serves HTTP requests on the accepted socket (after serve_accepted read its PROXY header,

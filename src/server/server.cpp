@@ -568,6 +568,17 @@ void Server::start() {
             h->blocking = impl.blocking.get();
             h->data_dir = impl.shared.config.data_dir;
             h->bridges = impl.bridges;
+            h->gateways = [&impl] {
+                // The listeners are all made before any worker (or request) runs; their counters are atomics.
+                std::vector<http::GatewayInfo> out;
+                for (const auto& d : impl.datagram_listeners) {
+                    const auto& c = d.listener->counters();
+                    const auto load = [](const auto& a) { return static_cast<std::uint64_t>(a.load()); };
+                    out.push_back({d.bound.name, load(c.clients), load(c.datagrams_in), load(c.datagrams_out),
+                                   load(c.malformed), load(c.refused), load(c.qos_minus_one), load(c.send_failures)});
+                }
+                return out;
+            };
             l->http = std::move(h);
         }
         l->acceptor = detail::open_acceptor(first.ioc(), lc, index - 1, name);
