@@ -60,7 +60,7 @@ private:
     std::filesystem::path dir_;
 };
 
-// Embedded defaults (mqtt, mqtts, ws, wss, http) except the ports and addresses (no fixed ports in tests): -p 0 for the
+// Embedded defaults (mqtt, mqtts, ws, wss, http, mqttsn) except the ports and addresses (no fixed ports in tests): -p 0 for the
 // first listener, port 0 and a loopback bind for every listener, and a temporary data directory for the
 // development certificate the TLS listeners make.
 TEST_P(MothdStopSignalTest, StartsWithEmbeddedDefaultsAndExitsZeroOnSignal) {
@@ -71,12 +71,14 @@ TEST_P(MothdStopSignalTest, StartsWithEmbeddedDefaultsAndExitsZeroOnSignal) {
                                          "--set", "listener.1.bind=127.0.0.1", "--set", "listener.1.port=0",
                                          "--set", "listener.2.bind=127.0.0.1", "--set", "listener.2.port=0",
                                          "--set", "listener.3.bind=127.0.0.1", "--set", "listener.3.port=0",
-                                         "--set", "listener.4.port=0"});
+                                         "--set", "listener.4.port=0",
+                                         "--set", "listener.5.bind=127.0.0.1", "--set", "listener.5.port=0"});
     ASSERT_TRUE(mothd.wait_for_log(kStartingLine, kStartTimeout)) << "stderr:\n" << mothd.stderr_text();
     // The last one logged: the others are in the log before it.
-    ASSERT_TRUE(mothd.wait_for_log("listening: http-4 http 127.0.0.1:", kStartTimeout)) << mothd.stderr_text();
+    ASSERT_TRUE(mothd.wait_for_log("listening: mqttsn-5 mqttsn 127.0.0.1:", kStartTimeout)) << mothd.stderr_text();
     for (const char* line : {"listening: mqtt-0 mqtt 127.0.0.1:", "listening: mqtts-1 mqtts 127.0.0.1:",
-                             "listening: ws-2 ws 127.0.0.1:", "listening: wss-3 wss 127.0.0.1:"}) {
+                             "listening: ws-2 ws 127.0.0.1:", "listening: wss-3 wss 127.0.0.1:",
+                             "listening: http-4 http 127.0.0.1:"}) {
         EXPECT_NE(mothd.stderr_text().find(line), std::string::npos) << line << "\n" << mothd.stderr_text();
     }
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(data_dir) / "tls" / "moth-dev-ca.pem"));
