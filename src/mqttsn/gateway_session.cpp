@@ -278,7 +278,7 @@ void GatewaySession::Impl::on_will_topic_upd(const WillTopicUpd& w) {
         send(WillTopicResp{ReturnCode::NotSupported});
         return;
     }
-    if (!will) will.emplace();
+    if (!will) will = WillData{};
     will->topic = w.topic;
     will->qos = static_cast<std::uint8_t>(std::clamp<int>(w.flags.qos, 0, 2));
     will->retain = w.flags.retain;
@@ -288,7 +288,7 @@ void GatewaySession::Impl::on_will_topic_upd(const WillTopicUpd& w) {
 }
 
 void GatewaySession::Impl::on_will_msg_upd(const WillMsgUpd& w) {
-    if (!will) will.emplace();
+    if (!will) will = WillData{};
     will->message = w.message;
     // A message without a topic is no will yet: it is kept for a later WILLTOPICUPD.
     if (!will->topic.empty()) {
