@@ -352,6 +352,9 @@ void GatewaySession::Impl::maybe_finish_wake() {
 }
 
 void GatewaySession::Impl::lost() {
+    // Bytes already produced in this call were for the connection that ends now: with none open the owner would
+    // start a new connection with them (found by the gateway fuzzer: a PUBCOMP, then the core's malformed output).
+    out->to_broker.clear();
     if (internal_open) out->end_lost = true;
     internal_open = false;
     state() = State::Ended;

@@ -229,9 +229,7 @@ void SnListener::on_datagram(const udp::endpoint& from, std::span<const std::byt
 void SnListener::on_dtls(const udp::endpoint& from, const std::string& key, std::span<const std::byte> bytes) {
     auto it = peers_.find(key);
     if (it == peers_.end() || !it->second->dtls) {
-        std::size_t handshaking = 0;
-        for (const auto& [k, p] : peers_) handshaking += (p->dtls && !p->dtls->established()) ? 1U : 0U;
-        if (!net::DtlsPeer::looks_like_handshake(bytes) || handshaking >= kMaxHandshakes) {
+        if (!net::DtlsPeer::looks_like_handshake(bytes) || handshaking_ >= kMaxHandshakes) {
             counters_.malformed.fetch_add(1, std::memory_order_relaxed);
             return;
         }
@@ -239,16 +237,19 @@ void SnListener::on_dtls(const udp::endpoint& from, const std::string& key, std:
         it->second->endpoint = from;
         it->second->dtls = net::DtlsPeer::server(dtls_, key);
         it->second->since = std::chrono::steady_clock::now();
+        ++handshaking_;
     }
     net::Datagrams app, wire;
+    const bool was_established = it->second->dtls->established();
     const bool ok = it->second->dtls->on_datagram(bytes, app, wire);
+    if (!was_established && it->second->dtls->established()) --handshaking_;
     send_wire(from, wire);
     if (!ok) {
         if (const auto owner = it->second->owner) {
             asio::post(workers_[*owner]->ioc(), [s = sessions_[*owner].get(), key] { s->on_gone(key); });
             counters_.clients.fetch_sub(1, std::memory_order_relaxed);
         }
-        peers_.erase(it);
+        erase_peer(it);
         return;
     }
     for (const auto& plain : app) on_message(from, key, plain);
@@ -394,8 +395,13 @@ void SnListener::forget(const std::string& key, unsigned owner, std::uint64_t ep
             it->second->since = std::chrono::steady_clock::now();
             return;
         }
-        peers_.erase(it);
+        erase_peer(it);
     });
+}
+
+SnListener::Peers::iterator SnListener::erase_peer(Peers::iterator it) {
+    if (it->second->dtls && !it->second->dtls->established()) --handshaking_;
+    return peers_.erase(it);
 }
 
 void SnListener::sweep() {
@@ -417,7 +423,7 @@ void SnListener::sweep() {
                 });
                 counters_.clients.fetch_sub(1, std::memory_order_relaxed);
             }
-            it = peers_.erase(it);
+            it = erase_peer(it);
         } else {
             ++it;
         }

@@ -118,7 +118,10 @@ private:
     boost::asio::steady_timer sweep_timer_;
     boost::asio::steady_timer advertise_timer_;
     std::shared_ptr<SSL_CTX> dtls_;  // mqttsns only
-    std::unordered_map<std::string, std::unique_ptr<Peer>> peers_;  // reader: addresses routed or in DTLS
+    using Peers = std::unordered_map<std::string, std::unique_ptr<Peer>>;
+    Peers::iterator erase_peer(Peers::iterator it);  // keeps handshaking_ right
+    Peers peers_;                    // reader: addresses routed or in DTLS
+    std::size_t handshaking_ = 0;    // reader: DTLS associations in peers_ not yet established
     std::vector<std::unique_ptr<SnSessions>> sessions_;             // by worker, each touched on its thread only
     SnCounters counters_;
     const broker::Authorizer* authorizer_;

@@ -32,6 +32,7 @@ struct Harness {
     std::unique_ptr<mqttsn::GatewaySession> session;
     codec::Decoder core_side{codec::DecoderOptions{codec::Role::Server}};
     std::vector<std::byte> to_core;  // what the gateway sent the core so far, not yet decoded
+    bool open = false;               // an internal connection is open (the owner's view)
 
     Harness() { fresh(); }
 
@@ -48,6 +49,7 @@ struct Harness {
         session = std::make_unique<mqttsn::GatewaySession>(s, now);
         core_side = codec::Decoder(codec::DecoderOptions{codec::Role::Server});
         to_core.clear();
+        open = false;
     }
 
     void check(mqttsn::Actions& a) {
@@ -59,6 +61,12 @@ struct Harness {
         if (a.end_lost) {
             core_side = codec::Decoder(codec::DecoderOptions{codec::Role::Server});  // a new connection follows
             to_core.clear();
+            open = false;
+        }
+        // Bytes for the core with no connection open begin a new one: they must start with a CONNECT.
+        if (!a.to_broker.empty() && !open) {
+            if (a.to_broker[0] != std::byte{0x10}) fail();
+            open = true;
         }
         to_core.insert(to_core.end(), a.to_broker.begin(), a.to_broker.end());
         for (;;) {
@@ -102,6 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 break;
             default:
                 h.session->on_broker_closed(h.now, a);
+                h.open = false;
                 break;
         }
         h.check(a);
