@@ -1,6 +1,8 @@
 // The server's TLS context and its self-made development certificate (OpenSSL 3 API, no `openssl` command).
 #include "server/tls.hpp"
 
+#include "net/dtls.hpp"
+
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -59,19 +61,8 @@ std::shared_ptr<ssl::context> make_server_tls_context(const config::Listener& li
 }
 
 std::string peer_common_name(SSL* ssl) {
-    X509* cert = SSL_get1_peer_certificate(ssl);
-    if (cert == nullptr) return {};
-    std::string out;
-    X509_NAME* subject = X509_get_subject_name(cert);
-    const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-    if (index >= 0) {
-        unsigned char* utf8 = nullptr;
-        const int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index)));
-        if (n > 0) out.assign(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(n));
-        OPENSSL_free(utf8);
-    }
-    X509_free(cert);
-    return out;
+    // One reading of a certificate's CN for TLS and DTLS (src/net/dtls.hpp); "" when there is none.
+    return net::verified_peer_common_name(ssl).value_or(std::string());
 }
 
 namespace {
