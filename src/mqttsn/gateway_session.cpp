@@ -247,6 +247,12 @@ void GatewaySession::Impl::on_will_topic(const WillTopic& w) {
         send_connect();
         return;
     }
+    if (codec::validate_topic_name(w.topic) != codec::TopicError::None) {
+        // A will topic MQTT cannot carry (a wildcard, bad UTF-8): refused here, never passed on to the core.
+        send(Connack{ReturnCode::NotSupported});
+        lost();
+        return;
+    }
     will = WillData{.topic = w.topic,
                     .message = {},
                     .qos = static_cast<std::uint8_t>(std::clamp<int>(w.flags.qos, 0, 2)),
