@@ -303,6 +303,11 @@ class Relay:
         with self.lock:
             return list(self.log)
 
+    def describe(self, last=12):
+        """Counts, and the last datagrams forwarded as "direction:MsgType" (hex), for failure messages."""
+        tail = [f"{d}:{msg_type(b):#04x}" for d, b in self.snapshot()[-last:]]
+        return f"relay forwarded {self.forwarded}, dropped {self.dropped}; last datagrams forwarded: {tail}"
+
     def close(self):
         self.stopping.set()
         self.thread.join(WAIT_S)
