@@ -20,8 +20,8 @@ LOSSY = "[mqttsn]\nretry_interval_ms = 200\nmax_retries = 10\n"
 
 
 class PublishTest(SnTestCase):
-    def test_6_10_pub_qos_0_1_2_registered_and_minus_one_reach_mosquitto_sub(self):
-        """6.5 REGISTER + 6.10 PUBLISH at QoS 0, 1, 2; QoS -1 (6.8) with a predefined id and a short topic."""
+    def test_6_6_pub_qos_0_1_2_registered_and_minus_one_reach_mosquitto_sub(self):
+        """6.5 REGISTER + 6.6 PUBLISH at QoS 0, 1, 2; QoS -1 (6.8) with a predefined id and a short topic (6.7)."""
         self.start('[mqttsn.predefined]\n1 = "sn/predefined"\n')
         base = unique("sn/")
         sub = self.mosq.sub(V311, [base + "/#", "sn/predefined", "ab"], "-q", "2")
@@ -38,7 +38,7 @@ class PublishTest(SnTestCase):
 
 class SubscribeTest(SnTestCase):
     def test_6_9_sub_wildcard_registered_by_gateway_and_retained(self):
-        """6.9 SUBSCRIBE with a wildcard: the gateway REGISTERs each topic (6.5) before PUBLISH; QoS 1 and 2; a
+        """6.9 SUBSCRIBE with a wildcard: the gateway REGISTERs each topic before PUBLISH (6.10); QoS 1 and 2; a
         retained message is delivered on SUBSCRIBE."""
         self.start()
         base = unique("sn/")
@@ -51,6 +51,7 @@ class SubscribeTest(SnTestCase):
         self.assertEqual(sub.lines(), [f"{base}/kept retained one", f"{base}/a at qos 1", f"{base}/b/c at qos 2"])
 
     def test_6_9_sub_short_topic_and_predefined_id(self):
+        """6.7: short topic names and predefined topic ids need no REGISTER either way."""
         self.start('[mqttsn.predefined]\n7 = "sn/seven"\n')
         short = self.sn_sub("-i", "sn-short", "--short", "xy", "-q", "1", "-v", "-C", "1")
         pre = self.sn_sub("-i", "sn-pre", "--predefined", "7", "-q", "2", "-v", "-C", "1")
@@ -114,7 +115,7 @@ class WillTest(SnTestCase):
         self.assertEqual([r.payload for r in watcher.wait_payload("lost it")], ["lost it"])
 
     def test_6_3_no_will_after_disconnect(self):
-        """A clean DISCONNECT (6.13) discards the will: a marker published afterwards is the first message."""
+        """A clean DISCONNECT (6.12) discards the will: a marker published afterwards is the first message."""
         self.start()
         will = unique("sn/will/")
         watcher = self.mosq.sub(V311, [will])
@@ -235,7 +236,7 @@ class MalformedTest(SnTestCase):
         self.assertEqual(msg_type(reply), DISCONNECT, reply.hex())
 
     def test_6_13_resent_disconnect_is_answered_again(self):
-        """6.13: a client whose DISCONNECT's answer was lost sends it again (Tretry); the gateway must answer that
+        """6.12/6.13: a client whose DISCONNECT's answer was lost sends it again (Tretry); the gateway must answer that
         copy too, or the client cannot tell a finished session from a dead gateway."""
         self.start()
         s = self.udp()
@@ -278,7 +279,7 @@ class IdentityTest(SnTestCase):
 class SessionTest(SnTestCase):
     def test_sn_session_is_listed_and_acl_applies_to_its_username(self):
         """The gateway's sessions are ordinary sessions: listed by the API with transport "mqttsn", and the ACL
-        applies to [mqttsn] username (a denied PUBLISH is answered with PUBACK "rejected", 6.10)."""
+        applies to [mqttsn] username (a denied PUBLISH is answered with PUBACK "rejected", 5.4.13)."""
         files = tempfile.mkdtemp(prefix="moth-snacl-")
         self.addCleanup(shutil.rmtree, files, True)
         with open(os.path.join(files, "acl"), "w", encoding="utf-8") as f:
