@@ -127,7 +127,9 @@ void Core::authenticate(Connection& c, const codec::Connect& p, TimePoint now) {
         username = *c.rare->transport_username;
         if (shared_.log) {
             shared_.log(1, "client " + std::string(p.client_id) + " from " + c.remote + ": username \"" +
-                               *c.rare->transport_username + "\" from its client certificate");
+                               *c.rare->transport_username +
+                               (c.tag && c.tag->transport.starts_with("mqttsn") ? "\" from [mqttsn] username"
+                                                                                : "\" from its client certificate"));
         }
     }
     AuthRequest req;
@@ -343,7 +345,12 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     keep_will(c, s, p, now);
     c.state = Connection::State::Connected;
     if (c.keep_alive_s != 0) wheel_.schedule(c.id, c.due_tick, now + std::chrono::milliseconds(c.keep_alive_s * 1500LL));
-    c.username = decision.username ? *decision.username : p.username ? std::string(*p.username) : std::string();
+    // The identity the transport established (a certificate's CN, the MQTT-SN gateway's user name) replaced the
+    // CONNECT's User Name for the authenticator: the API and the logs show that one too.
+    c.username = decision.username                           ? *decision.username
+                 : (c.rare && c.rare->transport_username) ? *c.rare->transport_username
+                 : p.username                             ? std::string(*p.username)
+                                                          : std::string();
     if (decision.valid_for) {
         // An identity that holds only so long (a token's exp): check_connection closes the connection then.
         c.rare_state().expires_at = now + *decision.valid_for;

@@ -284,8 +284,9 @@ void SnListener::dispatch(const udp::endpoint& from, const std::string& key, mqt
     if (!routed) {
         if (const auto* pub = std::get_if<mqttsn::Publish>(&p); pub != nullptr && pub->flags.qos == -1) {
             publish_unconnected(*pub);
-        } else if (!std::holds_alternative<mqttsn::Disconnect>(p) && !std::holds_alternative<mqttsn::PingResp>(p)) {
+        } else if (!std::holds_alternative<mqttsn::PingResp>(p)) {
             // Not connected (the gateway restarted, or the session ended): DISCONNECT tells the client to connect.
+            // A DISCONNECT too: it is a client's resend whose answer was lost, and it waits for one (6.13).
             reply(from, key, mqttsn::Disconnect{}, r.forwarder);
         }
         return;
