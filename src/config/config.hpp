@@ -256,6 +256,7 @@ struct MqttSn {
     std::uint32_t max_retries = 4;             // Nretry: resends before the client counts as lost (its will published)
     std::uint32_t sleep_buffer = 100;          // QoS 0 messages kept for a sleeping client (QoS 1/2: its session queue)
     std::uint32_t max_inflight = 1;            // QoS 1/2 messages unacknowledged at once towards one client
+    std::uint32_t max_registrations = 4'096;   // topic ids per client (REGISTER both ways); beyond: not delivered
     std::uint32_t session_expiry_s = 86'400;   // CleanSession=0: how long the session outlives the client
     std::uint32_t max_datagram = 65'507;       // largest datagram sent; larger messages are not delivered (counted)
     bool qos_minus_one = true;                 // QoS -1 PUBLISH without a connection (predefined and short topics)

@@ -71,6 +71,7 @@ const std::vector<Field<MqttSn>>& mqttsn_fields() {
         integer_field("max_retries", &MqttSn::max_retries, 0, 100),
         integer_field("sleep_buffer", &MqttSn::sleep_buffer, 0, 1'000'000),
         integer_field("max_inflight", &MqttSn::max_inflight, 1, 65535),
+        integer_field("max_registrations", &MqttSn::max_registrations, 1, 65535),
         integer_field("session_expiry_s", &MqttSn::session_expiry_s, 0, kU32Max),
         integer_field("max_datagram", &MqttSn::max_datagram, 64, 65507),
         bool_field("qos_minus_one", &MqttSn::qos_minus_one),

@@ -1,6 +1,8 @@
 // What differs between two configs, and which of those differences only a restart can apply (SIGHUP).
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <string>
 
 #include "config/fields.hpp"
 
@@ -77,14 +79,21 @@ bool needs_restart(std::string_view key) noexcept {
         return std::find(kReloadable.begin(), kReloadable.end(), field) == kReloadable.end();
     }
     // "bridge.<name>": the bridge manager adds, restarts or removes that bridge on SIGHUP.
+    // "mqttsn.<key>": the gateway's listeners take their settings when they start.
     return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
-           key.starts_with("storage.") || key == "auth.verify_threads" || key == "auth.max_pending_verifications";
+           key.starts_with("storage.") || key.starts_with("mqttsn.") || key == "auth.verify_threads" || key == "auth.max_pending_verifications";
 }
 
 std::vector<std::string> reload_differences(const Config& running, const Config& reloaded) {
     std::vector<std::string> out;
+    // An MQTT-SN listener (mqttsn, mqttsns) reads all its settings at start, TLS files and who may connect included.
+    const auto datagram = [&](std::string_view key) {
+        if (!key.starts_with("listener.")) return false;
+        const std::size_t index = std::strtoul(std::string(key.substr(9)).c_str(), nullptr, 10);
+        return index < running.listeners.size() && is_datagram(running.listeners[index].kind);
+    };
     for (auto& key : differences(running, reloaded)) {
-        if (needs_restart(key)) {
+        if (needs_restart(key) || datagram(key)) {
             out.push_back(std::move(key));
         }
     }

@@ -108,6 +108,7 @@ SnListener::SnListener(std::string name, std::size_t index, const config::Listen
     settings_.max_retries = sn_.max_retries;
     settings_.sleep_buffer = sn_.sleep_buffer;
     settings_.max_inflight = static_cast<std::uint16_t>(sn_.max_inflight);
+    settings_.max_registrations = static_cast<std::uint16_t>(sn_.max_registrations);
     settings_.session_expiry_s = sn_.session_expiry_s;
     settings_.max_datagram = sn_.max_datagram;
     if (listener.kind == config::ListenerKind::MqttSns) {
@@ -264,7 +265,17 @@ void SnListener::on_message(const udp::endpoint& from, const std::string& key, s
     dispatch(from, key, std::move(r));
 }
 
-void SnListener::dispatch(const udp::endpoint& from, const std::string& key, mqttsn::DecodeResult r) {
+void SnListener::dispatch(const udp::endpoint& from, const std::string& address_key, mqttsn::DecodeResult r) {
+    // Behind a forwarder (5.5), each radio node is its own client: the node id joins the key.
+    std::string key = address_key;
+    if (r.forwarder) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        key += '/';
+        for (const auto b : r.forwarder->node_id) {
+            key += kHex[std::to_integer<unsigned>(b) >> 4U];
+            key += kHex[std::to_integer<unsigned>(b) & 15U];
+        }
+    }
     auto& p = r.packet;
     switch (mqttsn::msg_type(p)) {
         case mqttsn::MsgType::SearchGw:
@@ -352,9 +363,10 @@ void SnListener::publish_unconnected(const mqttsn::Publish& p) {
 
 void SnListener::reply(const udp::endpoint& to, const std::string& key, const mqttsn::Packet& p,
                        const std::optional<mqttsn::Forwarder>& fwd) {
+    (void)key;  // the session's key; DTLS state is the address's
     auto datagram = mqttsn::encode(p, fwd);
     if (!dtls_) return send_now(to, datagram);
-    const auto it = peers_.find(key);
+    const auto it = peers_.find(endpoint_key(to));
     if (it == peers_.end() || !it->second->dtls) return;
     net::Datagrams wire;
     it->second->dtls->send(datagram, wire);

@@ -142,6 +142,23 @@ class GatewayWireTest(BrokerTestCase):
         self.assertEqual(inner[3:5], b"\x00\x07")
         self.assertEqual(inner[7:], b"hello")
 
+    def test_radio_nodes_behind_one_forwarder_are_separate_clients(self):
+        # 5.5: the Wireless Node Id names the node; two nodes behind the same forwarder (one UDP address) are two
+        # clients with their own sessions: the second CONNECT does not end the first.
+        a, b = b"\x01", b"\x02"
+        self.send(encapsulated(a, connect("node-a")))
+        self.assertEqual(self.receive(), encapsulated(a, bytes([0x03, CONNACK, 0x00])))
+        self.send(encapsulated(a, sn(SUBSCRIBE, b"\x01\x00\x01" + struct.pack(">H", 7))))  # predefined 7, QoS 0
+        self.assertEqual(self.receive()[4 + 1], SUBACK)
+        self.send(encapsulated(b, connect("node-b")))
+        self.assertEqual(self.receive(), encapsulated(b, bytes([0x03, CONNACK, 0x00])))
+        # Node a's session (and its subscription) survived node b's CONNECT: a message reaches node a.
+        subprocess.run(["mosquitto_pub", "-h", HOST, "-p", str(self.port), "-t", "pre/seven", "-m", "to-a"],
+                       check=True, timeout=TIMEOUT_S)
+        delivered = self.receive()
+        self.assertEqual(delivered[:4], bytes([4, 0xFE, 0]) + a)
+        self.assertEqual(delivered[4:], bytes([0x0B, PUBLISH, 0x01, 0x00, 0x07, 0x00, 0x00]) + b"to-a")
+
     def test_the_gateway_registers_a_topic_before_delivering_it(self):
         # 6.10: for a topic the client has no id for (a wildcard subscription), REGISTER comes first; the PUBLISH
         # waits for the REGACK and then uses the registered id.

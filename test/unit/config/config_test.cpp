@@ -193,6 +193,7 @@ TEST(ConfigDefaults, ExampleFileMentionsEveryKey) {
                                   "retry_interval_ms",
                                   "max_retries",
                                   "sleep_buffer",
+                                  "max_registrations",
                                   "session_expiry_s",
                                   "max_datagram",
                                   "qos_minus_one",

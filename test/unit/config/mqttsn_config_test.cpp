@@ -91,6 +91,13 @@ TEST(ConfigMqttSn, OverridesAndDifferencesKnowTheTable) {
     Config b = a;
     b.mqttsn.max_retries = 9;
     EXPECT_EQ(differences(a, b), std::vector<std::string>{"mqttsn.max_retries"});
+    // The gateway's listeners read their settings when they start: SIGHUP cannot apply these.
+    EXPECT_EQ(reload_differences(a, b), std::vector<std::string>{"mqttsn.max_retries"});
+    Config c = a;
+    ASSERT_EQ(c.listeners[5].kind, ListenerKind::MqttSn);
+    c.listeners[5].allow_anonymous = false;
+    c.listeners[0].allow_anonymous = false;  // a TCP listener's: applied to new connections on SIGHUP
+    EXPECT_EQ(reload_differences(a, c), std::vector<std::string>{"listener.5.allow_anonymous"});
 }
 
 }  // namespace
