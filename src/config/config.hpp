@@ -251,7 +251,9 @@ struct Flapping {
 struct MqttSn {
     std::uint32_t gateway_id = 1;             // GwId in ADVERTISE and GWINFO, 1..255
     std::uint32_t advertise_interval_s = 900;  // ADVERTISE period; 0 = never. Listeners bound to loopback never do
-    std::string advertise_address;            // "" = 255.255.255.255 (IPv4) or ff02::1 (IPv6), at the listener's port
+    // "" = 255.255.255.255 (IPv4) or ff02::1 (IPv6), at the listener's port; else "ip", "ip:port", "[v6]:port"
+    // (advertise_target): set, it advertises even from a listener bound to loopback.
+    std::string advertise_address;
     std::uint32_t retry_interval_ms = 10'000;  // Tretry: an unanswered message to a client is sent again after this
     std::uint32_t max_retries = 4;             // Nretry: resends before the client counts as lost (its will published)
     std::uint32_t sleep_buffer = 100;          // QoS 0 messages kept for a sleeping client (QoS 1/2: its session queue)
@@ -266,6 +268,13 @@ struct MqttSn {
     std::map<std::uint16_t, std::string> predefined;  // [mqttsn.predefined]: topic id (1..65535) = topic name
     bool operator==(const MqttSn&) const = default;
 };
+
+// advertise_address split into an IP literal and a port (0: the listener's); nullopt when it is not one.
+struct AdvertiseTarget {
+    std::string ip;
+    std::uint16_t port = 0;
+};
+[[nodiscard]] std::optional<AdvertiseTarget> advertise_target(std::string_view text);
 
 // [[ban]]: a client refused at CONNECT, by client id, user name or source address range: the ban list's own type
 // (src/limits/ban_list.hpp), source Config. Exactly one of the keys client_id, username, address gives kind and value

@@ -14,13 +14,10 @@ std::optional<std::string> address_range(std::string_view s) {
 }
 
 std::optional<std::string> ip_literal(std::string_view s) {
-    if (s.empty()) return std::nullopt;
-    const std::string text(s);
-    unsigned char buf[16];
-    if (::inet_pton(AF_INET, text.c_str(), buf) == 1 || ::inet_pton(AF_INET6, text.c_str(), buf) == 1) {
-        return std::nullopt;
-    }
-    return "expected an IPv4 or IPv6 address (a broadcast or multicast address), got " + quote(s);
+    if (s.empty() || advertise_target(s)) return std::nullopt;
+    return "expected an IPv4 or IPv6 address, with a port or not (\"255.255.255.255\", \"10.0.0.255:1884\", "
+           "\"[ff02::1]:1884\"), got " +
+           quote(s);
 }
 
 // [mqttsn.predefined]: "1" = "mytopic/temp". Ids 1..65535 as keys (TOML keys are strings), topic names as values.
@@ -84,3 +81,44 @@ const std::vector<Field<MqttSn>>& mqttsn_fields() {
 }
 
 }  // namespace moth::config::detail
+
+namespace moth::config {
+
+std::optional<AdvertiseTarget> advertise_target(std::string_view text) {
+    const auto is_ip = [](const std::string& ip, int family) {
+        unsigned char buf[16];
+        return ::inet_pton(family, ip.c_str(), buf) == 1;
+    };
+    AdvertiseTarget t;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        t.ip = std::string(text.substr(1, close - 1));
+        if (!is_ip(t.ip, AF_INET6)) return std::nullopt;
+        if (close + 1 < text.size()) {
+            if (text[close + 1] != ':') return std::nullopt;
+            port = text.substr(close + 2);
+        }
+    } else if (is_ip(std::string(text), AF_INET6) || is_ip(std::string(text), AF_INET)) {
+        t.ip = std::string(text);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return std::nullopt;
+        t.ip = std::string(text.substr(0, colon));
+        if (!is_ip(t.ip, AF_INET)) return std::nullopt;
+        port = text.substr(colon + 1);
+    }
+    if (!port.empty() || text.ends_with(':')) {
+        unsigned long p = 0;
+        for (const char c : port) {
+            if (c < '0' || c > '9' || p > 65535) return std::nullopt;
+            p = p * 10 + static_cast<unsigned long>(c - '0');
+        }
+        if (port.empty() || p == 0 || p > 65535) return std::nullopt;
+        t.port = static_cast<std::uint16_t>(p);
+    }
+    return t;
+}
+
+}  // namespace moth::config

@@ -161,8 +161,9 @@ void SnListener::start() {
         receive();
         if (dtls_) sweep();
         const auto local = unmapped(local_endpoint().address());
-        const bool loopback = local.is_loopback();
-        if (sn_.advertise_interval_s > 0 && !loopback) advertise();
+        // Loopback-only listeners do not advertise unless told where to (advertise_address).
+        const bool quiet = local.is_loopback() && sn_.advertise_address.empty();
+        if (sn_.advertise_interval_s > 0 && !quiet) advertise();
     });
 }
 
@@ -450,16 +451,17 @@ void SnListener::sweep() {
 
 void SnListener::advertise() {
     boost::system::error_code ec;
-    const bool v6 = local_endpoint().address().is_v6() && !sn_.advertise_address.empty()
-                        ? asio::ip::make_address(sn_.advertise_address, ec).is_v6()
-                        : local_endpoint().address().is_v6();
-    asio::ip::address to = v6 ? asio::ip::address(asio::ip::make_address_v6("ff02::1"))
-                              : asio::ip::address(asio::ip::address_v4::broadcast());
-    if (!sn_.advertise_address.empty()) to = asio::ip::make_address(sn_.advertise_address, ec);
+    const auto local = local_endpoint();
+    udp::endpoint to(local.address().is_v6() ? asio::ip::address(asio::ip::make_address_v6("ff02::1"))
+                                             : asio::ip::address(asio::ip::address_v4::broadcast()),
+                     local.port());
+    if (const auto target = config::advertise_target(sn_.advertise_address)) {
+        to = udp::endpoint(asio::ip::make_address(target->ip, ec), target->port != 0 ? target->port : local.port());
+    }
     socket_.set_option(asio::socket_base::broadcast(true), ec);
     const auto datagram = mqttsn::encode(mqttsn::Advertise{static_cast<std::uint8_t>(sn_.gateway_id),
                                                            static_cast<std::uint16_t>(sn_.advertise_interval_s)});
-    if (!dtls_) send_now(udp::endpoint(to, local_endpoint().port()), datagram);  // DTLS: no unencrypted broadcast
+    if (!dtls_) send_now(to, datagram);  // DTLS: no unencrypted broadcast
     advertise_timer_.expires_after(std::chrono::seconds(sn_.advertise_interval_s));
     advertise_timer_.async_wait([this](const boost::system::error_code& e) {
         if (!e && !stopped_) advertise();

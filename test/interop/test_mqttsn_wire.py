@@ -53,6 +53,29 @@ class SnBroker(Broker):
         return self
 
 
+class AdvertiseTest(BrokerTestCase):
+    def setUp(self):
+        unittest.TestCase.setUp(self)
+        # Where ADVERTISE goes: a socket of this test (an explicit advertise_address works on loopback too).
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((HOST, 0))
+        self.sock.settimeout(TIMEOUT_S)
+        self.addCleanup(self.sock.close)
+        port = self.sock.getsockname()[1]
+        self.broker = SnBroker(f'[mqttsn]\ngateway_id = 9\nadvertise_interval_s = 1\n'
+                               f'advertise_address = "{HOST}:{port}"\n')
+        self.addCleanup(self.broker.cleanup)
+        self.addCleanup(self.broker.stop)
+        self.broker.start()
+
+    def test_advertise_is_sent_periodically_with_the_gateway_id_and_duration(self):
+        # 5.4.1 / 6.1: ADVERTISE(GwId, Duration) every Duration seconds.
+        first, _ = self.sock.recvfrom(64)
+        second, _ = self.sock.recvfrom(64)
+        self.assertEqual(first, bytes([0x05, 0x00, 9, 0x00, 0x01]))
+        self.assertEqual(second, first)
+
+
 class GatewayWireTest(BrokerTestCase):
     def setUp(self):
         unittest.TestCase.setUp(self)

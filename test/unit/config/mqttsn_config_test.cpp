@@ -71,6 +71,25 @@ TEST(ConfigMqttSn, BadValuesNameTheirLine) {
     EXPECT_EQ(errors_of("[mqttsn]\nunknown = 1\n").size(), 1U);
 }
 
+TEST(ConfigMqttSn, AdvertiseAddressTakesAnIpWithOrWithoutAPort) {
+    const auto check = [](std::string_view text, const char* ip, std::uint16_t port) {
+        const auto t = advertise_target(text);
+        ASSERT_TRUE(t.has_value()) << text;
+        EXPECT_EQ(t->ip, ip) << text;
+        EXPECT_EQ(t->port, port) << text;
+    };
+    check("255.255.255.255", "255.255.255.255", 0);
+    check("10.0.0.255:1884", "10.0.0.255", 1884);
+    check("ff02::1", "ff02::1", 0);
+    check("[ff02::1]:1885", "ff02::1", 1885);
+    check("[::1]", "::1", 0);
+    for (const char* bad : {"broadcast", "10.0.0.255:", "10.0.0.255:0", "10.0.0.255:70000", "[ff02::1", "[1.2.3.4]:5",
+                            "host:1884", "[ff02::1]x"}) {
+        EXPECT_FALSE(advertise_target(bad).has_value()) << bad;
+    }
+    EXPECT_TRUE(errors_of("[mqttsn]\nadvertise_address = \"127.0.0.1:9\"\n").empty());
+}
+
 TEST(ConfigMqttSn, UdpAndTcpPortsDoNotCollideButTwoUdpListenersDo) {
     EXPECT_TRUE(errors_of("[[listener]]\nkind = \"mqtt\"\nport = 1884\n[[listener]]\nkind = \"mqttsn\"\nport = 1884\n")
                     .empty());
