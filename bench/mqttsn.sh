@@ -16,9 +16,15 @@
 # the publishing phase (its first and last 10 s left out, so connects, REGISTERs and the drain are not in it), divided
 # by the messages due in that time (N x R per second). The generators' own whole-run figures are printed as well.
 #
+# mothd's limits are raised so that configuration does not lose messages (both scenarios get the same ones): one
+# subscriber receives N x R messages/s, so its queue may hold [limits] max_queued_messages = QUEUE_MESSAGES (2,000,000)
+# and QUEUE_BYTES (2 GB); the SN subscriber's wildcard sees N topic ids, so [mqttsn] max_registrations = 2 x N (at
+# least 4096, at most 65535); and the SN subscriber acknowledges each PUBLISH as it arrives, so [mqttsn] max_inflight =
+# SN_MAX_INFLIGHT (64; mothd's default is 1).
+#
 # Environment: MOTHD, MOTH (default build/release/...), BROKER_CPU (0), GEN_CPU (1), PYTHON (/usr/bin/python3),
-# SN_MAX_INFLIGHT ([mqttsn] max_inflight, default 1 as mothd's), SN_KEEPALIVE (moth sn bench -k, default 300),
-# KEEP=DIR (keep the JSON and logs there).
+# SN_MAX_INFLIGHT (64), QUEUE_MESSAGES, QUEUE_BYTES, SN_KEEPALIVE (moth sn bench -k; unset: its default, 60 s, so
+# PINGREQs run during the test), KEEP=DIR (keep the JSON and logs there).
 set -euo pipefail
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,10 +34,10 @@ BROKER_CPU="${BROKER_CPU:-0}"
 GEN_CPU="${GEN_CPU:-1}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 [[ -x "$PYTHON" ]] || PYTHON=python3
-SN_MAX_INFLIGHT="${SN_MAX_INFLIGHT:-1}"
-# CONNECT Duration of the SN clients: longer than the run, so that neither side sends keep-alive PINGREQs (moth bench
-# over TCP uses keep alive 0), which also keeps the run clear of the generator crash seen with PINGREQs under way.
-SN_KEEPALIVE="${SN_KEEPALIVE:-300}"
+SN_MAX_INFLIGHT="${SN_MAX_INFLIGHT:-64}"
+QUEUE_MESSAGES="${QUEUE_MESSAGES:-2000000}"
+QUEUE_BYTES="${QUEUE_BYTES:-2000000000}"  # ~1 KB a queued message: the messages limit is the one that counts
+SN_KEEPALIVE="${SN_KEEPALIVE:-}"
 CLIENTS=10000
 RATE=1
 DUR=60
@@ -44,11 +50,12 @@ while [[ $# -gt 0 ]]; do
         --duration) DUR="$2"; shift ;;
         --qos) QOS="$2"; shift ;;
         --only) ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "mqttsn.sh: unknown argument $1" >&2; exit 1 ;;
     esac
     shift
 done
+SN_MAX_REGISTRATIONS=$((CLIENTS * 2 < 4096 ? 4096 : CLIENTS * 2 > 65535 ? 65535 : CLIENTS * 2))
 [[ "$DUR" -ge 30 ]] || { echo "mqttsn.sh: --duration must be at least 30 (20 s of it are left out)" >&2; exit 1; }
 for bin in "$MOTHD" "$MOTH"; do
     [[ -x "$bin" ]] || { echo "mqttsn.sh: $bin is not an executable (cmake --preset release && cmake --build build/release --target mothd moth)" >&2; exit 1; }
@@ -86,8 +93,12 @@ log_level = "warn"
 sys_interval_s = 10
 [storage]
 durability = "memory"
+[limits]
+max_queued_messages = $QUEUE_MESSAGES
+max_queued_bytes = $QUEUE_BYTES
 [mqttsn]
 max_inflight = $SN_MAX_INFLIGHT
+max_registrations = $SN_MAX_REGISTRATIONS
 [[listener]]
 kind = "mqttsn"
 name = "sn"
@@ -167,7 +178,7 @@ run_sn() {
     local dir="$WORK/sn"
     start_mothd "$dir"
     "${PIN_GEN[@]}" "$MOTH" sn bench -h 127.0.0.1 -p "$SN_PORT" --clients "$CLIENTS" --rate-per-client "$RATE" \
-        --duration "$DUR" --qos "$QOS" -t load --subscribe -k "$SN_KEEPALIVE" --broker-pid "$MOTHD_PID" \
+        --duration "$DUR" --qos "$QOS" -t load --subscribe ${SN_KEEPALIVE:+-k "$SN_KEEPALIVE"} --broker-pid "$MOTHD_PID" \
         >"$dir/out.json" 2>"$dir/err.txt" ||
         { echo "mqttsn.sh: moth sn bench failed:" >&2; cat "$dir/err.txt" >&2; }
     local end; end="$(date +%s.%N)"
@@ -189,7 +200,8 @@ run_tcp() {
 }
 
 echo "mqttsn.sh: $(nproc) CPUs, mothd on CPU $BROKER_CPU, generator on CPU $GEN_CPU; $CLIENTS clients x $RATE msg/s," \
-    "QoS $QOS, ${DUR} s" >&2
+    "QoS $QOS, ${DUR} s; [mqttsn] max_inflight $SN_MAX_INFLIGHT, max_registrations $SN_MAX_REGISTRATIONS;" \
+    "[limits] max_queued_messages $QUEUE_MESSAGES, max_queued_bytes $QUEUE_BYTES; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "| transport | publishers connected | sent | acknowledged | lost (never acked) | received by the subscriber | mothd CPU busy | mothd CPU µs per message (steady) | generator's broker CPU figure | mothd peak RSS |"
 echo "|---|---:|---:|---:|---:|---|---:|---:|---|---:|"
 [[ -n "$ONLY" && "$ONLY" != sn ]] || run_sn

@@ -84,7 +84,7 @@ void SnClient::close(const std::string& why) {
     socket_.close(ignored);
     timer_.cancel();
     armed_.reset();
-    book_.clear([this, &why](auto& e) { complete(std::move(e.handler), why, mqttsn::Packet{}); });
+    book_.clear([this, &why](auto& e) { complete(e.handler.take(), why, mqttsn::Packet{}); });
 }
 
 void SnClient::lose(const std::string& why) {
@@ -279,14 +279,14 @@ void SnClient::on_answer(const AnswerKey& key, const mqttsn::Packet& p) {
                                 : key.await == Await::Regack ? "REGISTER"
                                 : key.await == Await::Suback ? "SUBSCRIBE"
                                                              : "PUBLISH");
-        return complete(std::move(entry->handler),
+        return complete(entry->handler.take(),
                         what + " rejected by " + gateway_text_ + ": " + std::string(rc_text(*rc)), p);
     }
     if (key.await == Await::Pubrec) {
         // QoS 2, second half: PUBREL until PUBCOMP, resent as the PUBLISH was.
         auto rel = mqttsn::encode(mqttsn::Packet{mqttsn::Pubrel{key.msg_id}});
         send_raw(rel);
-        book_.add(Await::Pubcomp, key.msg_id, std::move(rel), Clock::now(), std::move(entry->handler));
+        book_.add(Await::Pubcomp, key.msg_id, std::move(rel), Clock::now(), entry->handler.take());
         return arm_timer();
     }
     if (const auto* reg = std::get_if<mqttsn::Regack>(&p)) {
@@ -294,7 +294,7 @@ void SnClient::on_answer(const AnswerKey& key, const mqttsn::Packet& p) {
         auto r = mqttsn::decode(entry->datagram);
         if (const auto* mine = std::get_if<mqttsn::Register>(&r.packet)) topics_.learn(reg->topic_id, mine->topic_name);
     }
-    complete(std::move(entry->handler), {}, p);
+    complete(entry->handler.take(), {}, p);
 }
 
 void SnClient::on_publish(const mqttsn::Publish& p) {
@@ -355,7 +355,7 @@ void SnClient::on_timer() {
             auto why = "no " + std::string(await_name(e.await)) + " from " + gateway_text_ + " after " +
                        std::to_string(e.sends) + (e.sends == 1 ? " try" : " tries");
             if (dtls_ && !dtls_->established()) why += " (the DTLS handshake did not complete)";
-            complete(std::move(e.handler), std::move(why), mqttsn::Packet{});
+            complete(e.handler.take(), std::move(why), mqttsn::Packet{});
         });
     if (keepalive_.count() > 0 && now >= next_ping_) {
         next_ping_ = now + keepalive_;

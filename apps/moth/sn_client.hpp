@@ -168,7 +168,7 @@ private:
     asio::steady_timer timer_;
     std::optional<std::chrono::steady_clock::time_point> armed_;
     std::uint32_t timer_generation_ = 0;
-    RetryBook<Done> book_;
+    RetryBook<HandlerSlot<Done>> book_;
     std::uint16_t last_msg_id_ = 0;
     std::chrono::seconds keepalive_{0};
     std::chrono::steady_clock::time_point next_ping_{};

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "mqttsn/packets.hpp"
@@ -87,6 +88,31 @@ struct AnswerKey {
 // Sets the DUP flag of an encoded PUBLISH or SUBSCRIBE (their Flags octet follows MsgType, section 5.3.4), so a
 // resend is the same datagram with one bit changed. Other messages are left alone.
 void set_dup(mqttsn::Buffer& datagram) noexcept;
+
+// Boost 1.81's any_completion_handler move-assigns through `any_completion_handler(other)` with `other` an
+// lvalue, which its unconstrained converting constructor takes for a new handler to wrap, whose construction
+// wraps it again, without end: a stack overflow (fixed in Boost 1.82). std::vector::erase move-assigns every
+// entry after the erased one, so the retry book holds its handlers in this, whose move assignment only
+// move-constructs (the real move constructor) and swaps.
+template <class Handler>
+class HandlerSlot {
+public:
+    HandlerSlot(Handler h) noexcept : h_(std::move(h)) {}  // NOLINT(google-explicit-constructor): add(..., done)
+    HandlerSlot(HandlerSlot&& o) noexcept : h_(std::move(o.h_)) {}
+    HandlerSlot& operator=(HandlerSlot&& o) noexcept {
+        Handler taken(std::move(o.h_));
+        h_.swap(taken);
+        return *this;
+    }
+    HandlerSlot(const HandlerSlot&) = delete;
+    HandlerSlot& operator=(const HandlerSlot&) = delete;
+    ~HandlerSlot() = default;
+    // The handler, moved out (the slot is left empty).
+    [[nodiscard]] Handler take() noexcept { return std::move(h_); }
+
+private:
+    Handler h_;
+};
 
 // The outstanding requests of one client, each with its encoded datagram, its deadline and the sends so far.
 // `Handler` is what completes the request (the socket client keeps Asio completion handlers here).

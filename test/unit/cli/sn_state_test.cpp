@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <gtest/gtest.h>
 
 #include "sn_state.hpp"
@@ -150,6 +151,28 @@ TEST(SnRetryBook, MessageIdsSkipZeroAndOutstanding) {
 TEST(SnEndpoint, Text) {
     EXPECT_EQ(endpoint_text("127.0.0.1", 1884), "127.0.0.1:1884");
     EXPECT_EQ(endpoint_text("::1", 1885), "[::1]:1885");
+}
+
+// Regression: with Boost 1.81, erasing a retry-book entry move-assigned the any_completion_handlers after it,
+// which recursed without end (`moth sn bench` died of a stack overflow once PINGREQs were outstanding beside
+// PUBLISHes). Answers taken out of order must leave the other handlers intact and callable.
+TEST(SnRetryBook, TakingOneEntryKeepsTheOthersHandlersCallable) {
+    using Done = boost::asio::any_completion_handler<void(int)>;
+    RetryBook<HandlerSlot<Done>> book(1000ms, 3);
+    std::vector<int> completed;
+    const TimePoint t0{};
+    for (std::uint16_t id = 1; id <= 3; ++id) {
+        book.add(Await::Puback, id, mqttsn::Buffer{}, t0, Done([&completed](int v) { completed.push_back(v); }));
+    }
+    auto first = book.take(Await::Puback, 1);  // erase(begin): entries 2 and 3 are move-assigned down
+    ASSERT_TRUE(first.has_value());
+    first->handler.take()(1);
+    auto third = book.take(Await::Puback, 3);
+    ASSERT_TRUE(third.has_value());
+    third->handler.take()(3);
+    book.clear([](auto& e) { e.handler.take()(2); });
+    EXPECT_EQ(completed, (std::vector<int>{1, 3, 2}));
+    EXPECT_EQ(book.size(), 0U);
 }
 
 }  // namespace
