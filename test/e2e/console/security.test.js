@@ -74,6 +74,7 @@ test('embedded defaults: the API marks the open listeners and both pages show th
     ['ws', '0.0.0.0', true],
     ['wss', '0.0.0.0', true],
     ['http', '127.0.0.1', true],
+    ['mqttsn', '0.0.0.0', true],
   ]);
   // mothd says it at start-up too, for the listeners the network can reach.
   assert.match(broker.log(), /anonymous access on 0\.0\.0\.0:\d+ \(listener mqtt-0\)/);
@@ -96,7 +97,7 @@ test('embedded defaults: the API marks the open listeners and both pages show th
 
 test('embedded defaults with auth.allow_anonymous = false: no listener is open, no banner', async () => {
   const broker = await defaultsBroker(['auth.allow_anonymous=false']);
-  assert.deepEqual((await listeners(broker)).map((l) => l.anonymous), [false, false, false, false, false]);
+  assert.deepEqual((await listeners(broker)).map((l) => l.anonymous), [false, false, false, false, false, false]);
   const browser = await browserFor(broker);
   for (const pathname of ['/monitor/', '/dashboard/']) {
     const page = await checkedPage(browser, broker, pathname);

@@ -10,7 +10,7 @@
 //   const broker = await Mothd.start({ listeners: [{ name: 'tcp', kind: 'mqtt' }, { name: 'wss', kind: 'wss' }] });
 //   broker.port('wss'); broker.caFile; await broker.stop();
 //
-// `Mothd.startDefaults()` runs it without a config file instead: the embedded defaults (mqtt, mqtts, ws and wss on
+// `Mothd.startDefaults()` runs it without a config file instead: the embedded defaults (mqtt, mqtts, ws, wss, mqttsn on
 // all addresses, http on 127.0.0.1, anonymous clients allowed), with every port 0 and data_dir in the temporary
 // directory, set by --set overrides.
 
@@ -22,7 +22,7 @@ import path from 'node:path';
 import { waitFor } from './wait.js';
 
 export const HOST = '127.0.0.1';
-const DEFAULT_LISTENERS = 5; // config::default_config(): mqtt, mqtts, ws, wss, http
+const DEFAULT_LISTENERS = 6; // config::default_config(): mqtt, mqtts, ws, wss, http, mqttsn (UDP)
 const START_TIMEOUT_MS = 30_000; // a Debug + ASan build on a loaded 2-core machine can be slow to start
 const STOP_TIMEOUT_MS = 20_000;
 
@@ -65,6 +65,8 @@ export class Mothd {
     const args = ['--ports-file', broker.#portsFile, '--set', `data_dir=${broker.dataDir}`, '--set', 'workers=2',
       '--log-level', 'debug'];
     for (let i = 0; i < DEFAULT_LISTENERS; i++) args.push('--set', `listener.${i}.port=0`);
+    // The MQTT-SN listener on all addresses would broadcast ADVERTISE to the network: tests stay on loopback.
+    args.push('--set', 'mqttsn.advertise_interval_s=0');
     for (const s of set) args.push('--set', s);
     await broker.#spawn(args, []);
     return broker;
