@@ -1,6 +1,6 @@
 #pragma once
 // Inside the server: a worker (one thread, one io_context, one broker::Core) and the connections it serves.
-// Shared by server.cpp (plain TCP connections, fd hand-off) and stream_connection.cpp / stream_relay.cpp (TLS and
+// Defined in worker.cpp; shared by server.cpp (plain TCP connections, fd hand-off) and stream_connection.cpp / stream_relay.cpp (TLS and
 // WebSocket connections, which cannot move between io_contexts and are relayed instead; see docs/architecture.md).
 //
 // Thread affinity: everything here runs on the worker's own thread, except where a comment says otherwise.
