@@ -1,7 +1,8 @@
 #pragma once
 // Inside the server: a worker (one thread, one io_context, one broker::Core) and the connections it serves.
-// Defined in worker.cpp; shared by server.cpp (plain TCP connections, fd hand-off) and stream_connection.cpp / stream_relay.cpp (TLS and
-// WebSocket connections, which cannot move between io_contexts and are relayed instead; see docs/architecture.md).
+// Defined in worker.cpp; shared by server.cpp (plain TCP connections, fd hand-off), stream_connection.cpp /
+// stream_relay.cpp (TLS and WebSocket connections, which cannot move between io_contexts and are relayed instead; see
+// docs/architecture.md) and mqttsn_sessions.cpp (the MQTT-SN gateway's internal connections).
 //
 // Thread affinity: everything here runs on the worker's own thread, except where a comment says otherwise.
 #include <boost/asio/io_context.hpp>
