@@ -280,7 +280,7 @@ void SnListener::dispatch(const udp::endpoint& from, const std::string& address_
     auto& p = r.packet;
     switch (mqttsn::msg_type(p)) {
         case mqttsn::MsgType::SearchGw:
-            reply(from, key, mqttsn::GwInfo{static_cast<std::uint8_t>(sn_.gateway_id), {}}, r.forwarder);
+            reply(from, mqttsn::GwInfo{static_cast<std::uint8_t>(sn_.gateway_id), {}}, r.forwarder);
             return;
         case mqttsn::MsgType::Advertise:
         case mqttsn::MsgType::GwInfo:
@@ -299,7 +299,7 @@ void SnListener::dispatch(const udp::endpoint& from, const std::string& address_
         } else if (!std::holds_alternative<mqttsn::PingResp>(p)) {
             // Not connected (the gateway restarted, or the session ended): DISCONNECT tells the client to connect.
             // A DISCONNECT too: it is a client's resend whose answer was lost, and it waits for one (6.13).
-            reply(from, key, mqttsn::Disconnect{}, r.forwarder);
+            reply(from, mqttsn::Disconnect{}, r.forwarder);
         }
         return;
     }
@@ -318,8 +318,7 @@ bool SnListener::admit_connect(const udp::endpoint& from, const std::string& key
                       counters_.clients.load(std::memory_order_relaxed) >= cfg_.max_connections && !routed;
     if (c.client_id.empty() || !client_id_allowed(c.client_id) || full) {
         counters_.refused.fetch_add(1, std::memory_order_relaxed);
-        reply(from, key,
-              mqttsn::Connack{full ? mqttsn::ReturnCode::Congestion : mqttsn::ReturnCode::NotSupported}, fwd);
+        reply(from, mqttsn::Connack{full ? mqttsn::ReturnCode::Congestion : mqttsn::ReturnCode::NotSupported}, fwd);
         return false;
     }
     const unsigned owner = broker::owner_worker(c.client_id, static_cast<unsigned>(workers_.size()));
@@ -362,9 +361,7 @@ void SnListener::publish_unconnected(const mqttsn::Publish& p) {
     counters_.qos_minus_one.fetch_add(1, std::memory_order_relaxed);
 }
 
-void SnListener::reply(const udp::endpoint& to, const std::string& key, const mqttsn::Packet& p,
-                       const std::optional<mqttsn::Forwarder>& fwd) {
-    (void)key;  // the session's key; DTLS state is the address's
+void SnListener::reply(const udp::endpoint& to, const mqttsn::Packet& p, const std::optional<mqttsn::Forwarder>& fwd) {
     auto datagram = mqttsn::encode(p, fwd);
     if (!dtls_) return send_now(to, datagram);
     const auto it = peers_.find(endpoint_key(to));

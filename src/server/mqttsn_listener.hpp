@@ -93,7 +93,8 @@ private:
     bool admit_connect(const boost::asio::ip::udp::endpoint& from, const std::string& key,
                        const mqttsn::Connect& c, const std::optional<mqttsn::Forwarder>& fwd);
     void publish_unconnected(const mqttsn::Publish& p);
-    void reply(const boost::asio::ip::udp::endpoint& to, const std::string& key, const mqttsn::Packet& p,
+    // An answer of the reader itself (GWINFO, a refusal, DISCONNECT), through the address's DTLS state if any.
+    void reply(const boost::asio::ip::udp::endpoint& to, const mqttsn::Packet& p,
                const std::optional<mqttsn::Forwarder>& fwd);
     void send_now(const boost::asio::ip::udp::endpoint& to, std::span<const std::byte> datagram);
     void send_wire(const boost::asio::ip::udp::endpoint& to, std::vector<std::vector<std::byte>>& wire);

@@ -51,7 +51,7 @@ void SnSessions::on_packet(const asio::ip::udp::endpoint& from, const std::strin
 void SnSessions::on_gone(const std::string& key) {
     Client* c = find(key);
     if (c == nullptr) return;
-    end_link(*c, true);
+    end_link(*c);
     clients_.erase(key);
     w_.schedule_flush();
 }
@@ -77,7 +77,7 @@ void SnSessions::on_broker_closed(SnLink& link) {
 
 void SnSessions::apply(Client& c, mqttsn::Actions& a, mqttsn::TimePoint now) {
     for (const auto& p : a.to_client) listener_.send(c.peer, mqttsn::encode(p, c.fwd));
-    if (a.end_lost) end_link(c, true);
+    if (a.end_lost) end_link(c);
     if (a.will && c.link && !c.link->closing()) {
         codec::Publish will;
         will.topic = a.will->topic;
@@ -92,7 +92,7 @@ void SnSessions::apply(Client& c, mqttsn::Actions& a, mqttsn::TimePoint now) {
         if (c.link) c.link->feed(a.to_broker);
     }
     if (a.forget) {
-        if (c.link) end_link(c, true);  // still open after its DISCONNECT was fed: the core did not end it
+        if (c.link) end_link(c);  // still open after its DISCONNECT was fed: the core did not end it
         listener_.forget(c.key, w_.index(), c.epoch);
         clients_.erase(std::string(c.key));
         return;
@@ -100,18 +100,18 @@ void SnSessions::apply(Client& c, mqttsn::Actions& a, mqttsn::TimePoint now) {
     schedule(c);
 }
 
-void SnSessions::end_link(Client& c, bool as_lost) {
+void SnSessions::end_link(Client& c) {
     auto link = std::move(c.link);
     if (!link) return;
     link->detach();
-    if (link->closing() || !as_lost) return;  // the core closes it (or did): its close is ignored now
+    if (link->closing()) return;  // the core closes it (or did): its close is ignored now
     const auto id = link->id();
     w_.guarded(id, CoreCall::Closed, [&] { w_.core().on_closed(id, Clock::now()); });
     link->finish_quietly();
 }
 
 void SnSessions::open_link(Client& c) {
-    if (c.link) end_link(c, true);
+    if (c.link) end_link(c);
     auto link = std::make_shared<SnLink>(w_, *this, c.key);
     const ConnectionId id = w_.open(link, c.key, listener_.tag(), listener_.username());
     if (id == 0) return;  // on_open failed (logged by the guard): the session's keep-alive ends it

@@ -56,7 +56,9 @@ private:
         std::uint64_t epoch = 0;
     };
     void apply(Client& c, mqttsn::Actions& a, mqttsn::TimePoint now);
-    void end_link(Client& c, bool as_lost);
+    // The session is done with its internal connection: unless the core is closing it already, the core hears it
+    // failed (its will is published, as for a dropped TCP connection).
+    void end_link(Client& c);
     void open_link(Client& c);
     void schedule(Client& c);
     void arm();
