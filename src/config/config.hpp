@@ -269,6 +269,26 @@ struct MqttSn {
     bool operator==(const MqttSn&) const = default;
 };
 
+// [cluster]: this node's link to a Moth cluster on NATS JetStream (docs/cluster.md). Off by default: a single mothd
+// needs no NATS.
+struct Cluster {
+    bool enabled = false;
+    std::vector<std::string> servers{"nats://127.0.0.1:4222"};  // NATS URLs (nats:// or tls://), tried in turn
+    std::string node;          // this node's name ([A-Za-z0-9_-], at most 64); "" = the host name, made to fit
+    std::uint32_t replicas = 1;  // JetStream replication of the cluster's streams and buckets (1, 3 or 5)
+    std::string prefix = "moth";  // NATS subject and stream prefix ([A-Za-z0-9_-]): clusters sharing one NATS differ
+    std::string user, password;   // NATS user and password, or
+    std::string token;            // a NATS token, or
+    std::string credentials;      // a NATS .creds file (JWT and NKey seed)
+    std::string tls_ca, tls_cert, tls_key;  // TLS to NATS: the CA that signs the servers, a client certificate and key
+    std::uint32_t connect_timeout_ms = 5'000;  // joining at start-up: NATS and JetStream must answer within this
+    std::uint32_t ack_timeout_ms = 5'000;      // a QoS 1/2 message not confirmed by JetStream within this: refused
+    std::uint32_t message_retention_s = 86'400;  // how long the message stream keeps QoS 1/2 messages
+    std::uint64_t max_stream_bytes = 1ULL << 30;  // the message stream's size cap (oldest dropped beyond it)
+    std::uint32_t report_interval_s = 5;  // how often a node reports itself to the others (0: never)
+    bool operator==(const Cluster&) const = default;
+};
+
 // advertise_address split into an IP literal and a port (0: the listener's); nullopt when it is not one.
 struct AdvertiseTarget {
     std::string ip;
@@ -323,6 +343,7 @@ struct Config {
     Auth auth;
     Flapping flapping;
     MqttSn mqttsn;
+    Cluster cluster;
     std::vector<Ban> bans;  // in file order
     // default (file has no [[listener]]): mqtt 1883, mqtts 8883, ws 8000, wss 8884, mqttsn 1884 (UDP) on 0.0.0.0,
     // http 8080 on 127.0.0.1
