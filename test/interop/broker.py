@@ -93,8 +93,12 @@ class Broker(LoggedProcess):
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self):
-        self.dir = tempfile.mkdtemp(prefix="moth-interop-")
+        # A started-again broker (test/interop/clustertest.py's restart()) keeps its directory: data_dir and log.
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="moth-interop-")
         ports = os.path.join(self.dir, "ports")
+        if os.path.exists(ports):
+            os.unlink(ports)  # the previous run's: its port is gone
         config = os.path.join(self.dir, "mothd.toml")
         with open(config, "w", encoding="utf-8") as f:
             f.write(
@@ -114,7 +118,7 @@ class Broker(LoggedProcess):
         cmd = [mothd_path(), "--config", config]
         for o in self.overrides:
             cmd += ["--set", o]
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:  # appended: a restart keeps the earlier run's lines
             limit = None
             if self.nofile is not None:
                 limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)  # noqa: E731
