@@ -7,7 +7,11 @@
   the same client port, cluster port and store dir, so the URLs the mothd nodes were given stay right.
 - `MothNode(name, nats_urls, replicas)`: a mothd (broker.Broker) whose config enables [cluster]; its own data_dir;
   kill9() and restart() (same name, same data_dir, a new MQTT port: read `port` again).
-- `Cluster(nodes=3, nats=3)`: a NatsCluster and mothd nodes n1..nN, every node given every NATS URL.
+- `Cluster(nodes=3, nats=3)`: a NatsCluster and mothd nodes n1..nN, every node given every NATS URL (node i's list
+  starting with server i).
+- `ClusterTestCase`: a unittest base with one Cluster per class (or per test), paho clients per node, and
+  wait_routed(): readiness probes until a subscription is known across the cluster.
+- `track_reasons(client)`, `no_reconnect(client)`: paho 1.6.1 adjustments (PUBACK reason codes, no auto reconnect).
 - `cluster_toml(...)`: the [cluster] table.
 - `wait_until(...)` (from bridgetest): polls a condition with a deadline.
 
@@ -19,14 +23,19 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
+import sys
 import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.request
+import uuid
 
 from bridgetest import free_port, toml_value, wait_until
 from broker import HOST, Broker, LoggedProcess
+from pahoclient import V311, Client
 
 # Debian's package puts it in /usr/sbin, which is not on every user's PATH.
 NATS_SERVER = (os.environ.get("NATS_SERVER") or shutil.which("nats-server") or
@@ -217,7 +226,10 @@ class Cluster:
             self.nats.start()
             urls = self.nats.urls()
             for i in range(self.node_count):
-                node = MothNode(f"n{i + 1}", urls, self.replicas, **self.cluster_keys)
+                # Every node gets every URL, rotated: node i tries server i first, so killing one server cuts
+                # one node's link rather than all of them or none.
+                mine = urls[i % len(urls):] + urls[:i % len(urls)]
+                node = MothNode(f"n{i + 1}", mine, self.replicas, **self.cluster_keys)
                 self.nodes.append(node)
                 node.start()
         except BaseException:
@@ -248,3 +260,118 @@ class Cluster:
             n.kill()
             n.cleanup()
         self.nats.cleanup()
+
+
+# -- test support ------------------------------------------------------------------------------------------------
+PROBE = b"probe:"  # payload prefix of readiness probes; real() leaves them out
+
+
+def real(messages):
+    """paho messages that are not probes."""
+    return [m for m in messages if not m.payload.startswith(PROBE)]
+
+
+def reason_value(rc):
+    """A paho reason code (ReasonCodes, or an int for 3.1.1) as an int."""
+    return int(rc.value if hasattr(rc, "value") else rc)
+
+
+def no_reconnect(client):
+    """paho 1.6.1's network thread reconnects by itself after a lost connection (reconnect_on_failure, a constructor
+    argument pahoclient does not pass): a client that was taken over would take the session back, and a client of a
+    killed node would hammer its port. The tests move such clients themselves."""
+    client.c._reconnect_on_failure = False
+    return client
+
+
+def track_reasons(client):
+    """Records the reason code of every PUBACK, PUBREC and PUBCOMP by packet id in client.reasons (paho 1.6.1's
+    on_publish does not pass it): a QoS 1/2 message counts as accepted only with a code below 0x80."""
+    client.reasons = {}
+    for name in ("_handle_pubackcomp", "_handle_pubrec"):
+        original = getattr(client.c, name)
+
+        def handle(*args, _original=original):
+            packet = bytes(client.c._in_packet["packet"])
+            if len(packet) >= 2:
+                mid = struct.unpack("!H", packet[:2])[0]
+                code = packet[2] if len(packet) >= 3 else 0  # 5.0 leaves out a Success code
+                with client.cond:
+                    client.reasons[mid] = max(client.reasons.get(mid, 0), code)
+            return _original(*args)
+        setattr(client.c, name, handle)
+    return client
+
+
+class ClusterTestCase(unittest.TestCase):
+    """One Cluster for the whole class (setUpClass), for tests that do not disturb each other; prints every node's
+    log tail when a test fails."""
+
+    cluster_nodes = 3
+    cluster_nats = 3
+    cluster_keys = {}
+    per_test_cluster = False  # True: setUp starts a fresh Cluster for every test (tests that kill nodes)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not nats_available():
+            raise unittest.SkipTest(f"no nats-server at {NATS_SERVER}")
+        cls.cluster = None
+        if not cls.per_test_cluster:
+            cls.cluster = Cluster(cls.cluster_nodes, cls.cluster_nats, **cls.cluster_keys).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.cluster is not None:
+            cls.cluster.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        if self.per_test_cluster:
+            type(self).cluster = Cluster(self.cluster_nodes, self.cluster_nats, **self.cluster_keys).start()
+            self.addCleanup(self._stop_test_cluster)
+
+    def _stop_test_cluster(self):
+        cluster, type(self).cluster = type(self).cluster, None
+        cluster.stop()
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        cluster = getattr(type(self), "cluster", None)
+        if len(result.failures) + len(result.errors) > before and cluster is not None:
+            sys.stderr.write(f"\n{self.id()} failed; logs:\n{cluster.describe(80)}\n")
+        return out
+
+    def client(self, node, version=V311, client_id=None, clean_session=True, connect=True, **connect_kw):
+        """A paho client of node `node` (0-based), stopped at cleanup."""
+        c = Client(self.cluster.port(node), version, client_id, clean_session)
+        self.addCleanup(c.stop)
+        if connect:
+            c.connect(**connect_kw)
+        return c
+
+    def wait_routed(self, publisher, topic, qos, subscribers, timeout=30):
+        """Publishes probes to `topic` from `publisher` until every subscriber (paho Client or mosq.Sub) got one:
+        their subscriptions are known across the cluster. A probe has the test's QoS, since QoS 0 and QoS 1/2 take
+        different paths (core NATS, JetStream)."""
+        token = PROBE + uuid.uuid4().hex[:8].encode()
+
+        def seen(s):
+            if isinstance(s, Client):
+                with s.cond:
+                    return any(m.payload.startswith(token) for m in s.messages)
+            return token.decode() in "\n".join(s._all_lines())
+        deadline = time.monotonic() + timeout
+        i = 0
+        while not all(seen(s) for s in subscribers):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"probes on {topic!r} did not reach every subscriber within {timeout} s\n"
+                                     f"{[seen(s) for s in subscribers]}")
+            publisher.publish(topic, token + b"-%d" % i, qos)
+            i += 1
+            # Paced probing: enough for a subscription to propagate between two probes, few probes in all.
+            time.sleep(0.1)

@@ -1,0 +1,191 @@
+"""A Moth cluster on NATS JetStream (issue 23, docs/cluster.md) with real clients: three nats-servers in one
+JetStream cluster, three mothd nodes (n1, n2, n3), python3-paho-mqtt and mosquitto_pub/sub as clients
+(helpers in clustertest.py). One cluster serves every test of this module: each test uses its own topics.
+
+Failures of NATS servers and of mothd nodes: test_cluster_failover.py.
+"""
+
+import unittest
+
+from clustertest import PROBE, ClusterTestCase, no_reconnect, real, reason_value, wait_until
+from mosq import Sub, pub, unique
+from pahoclient import V5, V311
+
+VERSIONS = {V311: "mqttv311", V5: "mqttv5"}
+WAIT_S = 30
+
+
+class TestClusterRouting(ClusterTestCase):
+
+    def expect_in_order(self, got, sent, qos, who):
+        self.assertEqual([m.payload for m in got], sent, f"{who}: every message once, in the publisher's order")
+        self.assertEqual({m.qos for m in got}, {qos}, f"{who}: delivered at the QoS of publisher and subscription")
+
+    def test_publish_on_one_node_reaches_the_others(self):
+        """A publisher on n1, a paho subscriber on n2 and a mosquitto_sub on n3; QoS 0, 1, 2; 3.1.1 and 5.0: every
+        message once and in order per publisher ([MQTT-4.6.0-6]: one publisher's messages of one topic and QoS
+        are sent in the order received)."""
+        for version in (V311, V5):
+            for qos in (0, 1, 2):
+                with self.subTest(version=version, qos=qos):
+                    base = unique("route/")
+                    publisher = self.client(0, version)
+                    paho_sub = self.client(1, version)
+                    paho_sub.subscribe(base + "/#", qos)
+                    mosq_sub = Sub(self.cluster.port(2), VERSIONS[version], [base + "/#"], "-q", str(qos),
+                                   probe=False)
+                    self.addCleanup(mosq_sub.cleanup)
+                    self.wait_routed(publisher, base + "/probe", qos, [paho_sub, mosq_sub])
+                    sent = [f"m{qos}-{i}".encode() for i in range(20)]
+                    for p in sent:
+                        publisher.publish(base + "/data", p, qos)
+                    fence = b"fence"
+                    publisher.publish(base + "/data", fence, qos)
+                    got = real(paho_sub.wait_payload(fence, WAIT_S))[:-1]
+                    self.expect_in_order(got, sent, qos, "paho on n2")
+                    records = mosq_sub.wait_payload(fence.decode(), WAIT_S)[:-1]
+                    records = [r for r in records if not r.payload.startswith(PROBE.decode())]
+                    self.assertEqual([r.payload.encode() for r in records], sent, "mosquitto_sub on n3")
+                    self.assertEqual({int(r.qos) for r in records}, {qos}, "mosquitto_sub on n3: QoS")
+
+    def test_overlapping_subscriptions_one_copy(self):
+        """Two filters of one session on n2 match messages published on n1: one copy each, at the greater QoS of the
+        matching subscriptions capped by the publish's ([MQTT-3.3.4-2], 3.1.1 [MQTT-3.3.5-1]; 3.1.1 allows copies, Moth merges per
+        session), even though the node may hold the two filters apart on NATS."""
+        for version in (V311, V5):
+            with self.subTest(version=version):
+                base = unique("over/")
+                publisher = self.client(0, version)
+                sub = self.client(1, version)
+                sub.subscribe(base + "/#", 0)
+                sub.subscribe(base + "/+/x", 2)
+                self.wait_routed(publisher, base + "/p/x", 1, [sub])
+                sent = [f"o{i}".encode() for i in range(10)] + [b"fence"]
+                for p in sent:
+                    publisher.publish(base + "/a/x", p, 1)
+                got = real(sub.wait_payload(b"fence", WAIT_S))
+                self.expect_in_order(got, sent, 1, "overlapping subscriber")
+
+    def test_shared_subscription_once_per_group(self):
+        """$share/g/t with one member on each node, a publisher on n1: every message to exactly one member of the
+        group cluster-wide (5.0 section 4.8.2: each message goes to one session of the group), and both
+        the local member (n1) and remote members (n2, n3) get some."""
+        base = unique("shared/")
+        group = unique("g")
+        publisher = self.client(0, V5)
+        members = [self.client(i, V5) for i in range(3)]
+        for m in members:
+            m.subscribe(f"$share/{group}/{base}/#", 1)
+        self.wait_routed(publisher, base + "/probe", 1, members)  # a probe reaches each member: all are known
+        sent = [f"s{i}".encode() for i in range(90)]
+        for p in sent:
+            publisher.publish(base + "/data", p, 1)
+
+        def union():
+            got = []
+            for m in members:
+                with m.cond:
+                    got += [x.payload for x in real(m.messages)]
+            return got
+        wait_until(lambda: len(set(union())) >= len(sent), WAIT_S, "every shared message somewhere",
+                   lambda: f"got {sorted(set(union()))}")
+        got = union()
+        self.assertEqual(sorted(got), sorted(sent), "each message exactly once across the group")
+        counts = [len(real(m.messages)) for m in members]
+        self.assertTrue(all(c > 0 for c in counts), f"members on n1, n2, n3 each got some: {counts}")
+
+    # -- retained ------------------------------------------------------------------------------------------------
+    def retained_on(self, node, topic, fence, timeout=WAIT_S):
+        """What a new subscriber on `node` gets as the retained message of `topic`: subscribes to `topic`, then
+        (a second SUBSCRIBE) to `fence`, whose retained message is known to be there; a connection's packets are
+        handled in order, so once the fence's retained message is in, so is the topic's, if any."""
+        c = self.client(node, V311)
+        c.subscribe(topic, 1)
+        c.subscribe(fence, 1)
+        c.wait(lambda: any(m.topic == fence for m in c.messages), f"the fence {fence}", timeout)
+        found = [m for m in c.messages if m.topic == topic]
+        c.disconnect()
+        return found
+
+    def retained_fence(self, fence):
+        """Sets a retained message on `fence` (n1) and waits until a new subscriber on every node gets it. Each try
+        waits briefly, since a subscriber that came before the node's mirror had it never gets it."""
+        pub(self.cluster.port(0), "mqttv311", "-t", fence, "-m", "fence", "-r", "-q", "1")
+        for node in range(3):
+            def visible(node=node):
+                try:
+                    return self.retained_on(node, fence, fence, timeout=2) is not None
+                except AssertionError:
+                    return False
+            wait_until(visible, WAIT_S, f"the fence's retained message on n{node + 1}")
+
+    def test_retained_is_cluster_wide(self):
+        """Retained set on n1 reaches a new subscriber on n3; cleared on n2 (an empty retained payload,
+        [MQTT-3.3.1-10]/[MQTT-3.3.1-11]), a new subscriber on n1 gets nothing. The nodes mirror the retained messages,
+        so each step is waited for with a deadline rather than expected at once."""
+        topic, fence = unique("ret/"), unique("fence/")
+        self.retained_fence(fence)
+        pub(self.cluster.port(0), "mqttv5", "-t", topic, "-m", "kept", "-r", "-q", "1")
+        got = wait_until(lambda: self.retained_on(2, topic, fence), WAIT_S, "the retained message on n3")
+        self.assertEqual([(m.payload, bool(m.retain)) for m in got], [(b"kept", True)])
+        pub(self.cluster.port(1), "mqttv311", "-t", topic, "-n", "-r", "-q", "1")
+        wait_until(lambda: self.retained_on(0, topic, fence) == [], WAIT_S, "the retained message cleared on n1")
+        wait_until(lambda: self.retained_on(2, topic, fence) == [], WAIT_S, "the retained message cleared on n3")
+
+    # -- take-over and wills -------------------------------------------------------------------------------------
+    def test_session_takeover_across_nodes(self):
+        """Client id X on n1, then X on n2: the server disconnects the existing connection (3.1.1 [MQTT-3.1.4-2], 5.0
+        [MQTT-3.1.4-3]); with
+        5.0 by DISCONNECT 0x8E Session taken over (5.0 section 4.13); the new connection stays."""
+        for version in (V5, V311):
+            with self.subTest(version=version):
+                cid = unique("takeover-")
+                old = no_reconnect(self.client(0, version, client_id=cid))
+                new = self.client(1, version, client_id=cid)
+                old.wait(lambda: old.disconnected is not None, "the old connection to end", WAIT_S)
+                if version == V5:
+                    self.assertEqual(reason_value(old.disconnected), 0x8E, "DISCONNECT Session taken over")
+                else:
+                    self.assertNotEqual(reason_value(old.disconnected), 0, "3.1.1: the connection closed")
+                new.publish(unique("after/"), b"still here", 1)  # a PUBACK: the new connection is alive
+                self.assertIsNone(new.disconnected, "the new connection was not taken over in turn")
+                new.disconnect()
+
+    def test_will_published_on_other_nodes(self):
+        """A client with a will on n1 loses its connection without DISCONNECT: subscribers on n2 get the will
+        ([MQTT-3.1.2-8])."""
+        for version in (V311, V5):
+            with self.subTest(version=version):
+                topic = unique("will/")
+                sub = self.client(1, version)
+                sub.subscribe(topic, 1)
+                dying = self.client(0, version, connect=False)
+                dying.c.will_set(topic, b"gone", qos=1)
+                dying.connect()
+                self.wait_routed(dying, topic, 1, [sub])
+                dying.drop()
+                got = real(sub.wait_payload(b"gone", WAIT_S))
+                self.assertEqual([m.payload for m in got], [b"gone"])
+
+    # -- $SYS ----------------------------------------------------------------------------------------------------
+    def test_sys_topics_name_their_node(self):
+        """$SYS/broker/... is per node: each node publishes, somewhere under $SYS/broker/, its own node name."""
+        for node in range(3):
+            name = self.cluster.nodes[node].name
+            c = self.client(node, V311)
+            c.subscribe("$SYS/broker/#", 0)
+
+            def naming(c=c, name=name):
+                with c.cond:
+                    return [m.topic for m in c.messages
+                            if m.payload.decode(errors="replace") == name or name in m.topic.split("/")]
+            topics = wait_until(naming, WAIT_S, f"a $SYS/broker topic naming {name}",
+                                lambda c=c: sorted({m.topic for m in c.messages}))
+            self.assertTrue(all(t.startswith("$SYS/broker/") for t in topics), topics)
+            c.disconnect()
+
+
+if __name__ == "__main__":
+    from broker import take_mothd_from_argv
+    take_mothd_from_argv()
+    unittest.main()
