@@ -64,13 +64,14 @@ trap stop EXIT
 say() { printf '==> cluster-demo: %s\n' "$*"; }
 fail() {
     echo "cluster-demo: $*" >&2
-    for log in "$WORK"/*/*.log; do [[ -f "$log" ]] && { echo "---- $log" >&2; tail -n 20 "$log" >&2; }; done
+    for log in "$WORK"/*/*.log; do [[ -f "$log" ]] && { echo "---- $log" >&2; tail -n 12 "$log" >&2; }; done
     exit 1
 }
-wait_for() {  # $1: what, $2: a command that succeeds once ready; deadline 30 s
+wait_for() {  # $1: what, $2: a command that succeeds once ready, $3: a pid that must stay alive; deadline 30 s
     local deadline=$((SECONDS + 30))
     until eval "$2" >/dev/null 2>&1; do
         [[ $SECONDS -lt $deadline ]] || fail "timed out waiting for $1"
+        [[ -z "${3:-}" ]] || kill -0 "$3" 2>/dev/null || fail "$1: the process exited"
         sleep 0.1  # polling interval of a condition wait
     done
 }
@@ -89,7 +90,7 @@ done
 for i in 0 1 2; do
     # JetStream answers once the servers elected a meta leader; mothd gives up joining after connect_timeout_ms.
     wait_for "JetStream on nats-server s$((i + 1))" \
-        "curl -sf http://127.0.0.1:${mon_ports[$i]}/jsz | grep -q '\"leader\"'"
+        "curl -sf http://127.0.0.1:${mon_ports[$i]}/jsz | grep -q '\"leader\"'" "${nats_pids[$i]}"
 done
 
 # -- mothd: n1, n2, n3, each with all three NATS URLs (its own server first) ----------------------------------------
@@ -128,8 +129,7 @@ EOF
     moth_pids+=($!)
 done
 for i in 0 1 2; do
-    wait_for "mothd n$((i + 1)) to listen" "test -s $WORK/n$((i + 1))/ports"
-    kill -0 "${moth_pids[$i]}" 2>/dev/null || fail "mothd n$((i + 1)) exited"
+    wait_for "mothd n$((i + 1)) to listen" "test -s $WORK/n$((i + 1))/ports" "${moth_pids[$i]}"
 done
 
 if [[ $CHECK -eq 1 ]]; then
