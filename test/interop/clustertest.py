@@ -33,7 +33,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from bridgetest import free_port, toml_value, wait_until
+from bridgetest import HTTP_LISTENER, free_port, toml_value, wait_until
 from broker import HOST, Broker, LoggedProcess
 from pahoclient import V311, Client
 
@@ -196,7 +196,31 @@ class MothNode(Broker):
         super().__init__(overrides)
         self.name = name
         self.log_name = f"mothd {name}"
-        self.extra_toml = extra_toml + cluster_toml(name, nats_urls, replicas, **cluster_keys)
+        # An http listener too: /metrics and the JSON API show what the node knows of the cluster.
+        self.extra_toml = extra_toml + HTTP_LISTENER + cluster_toml(name, nats_urls, replicas, **cluster_keys)
+
+    @property
+    def http_port(self):
+        with open(os.path.join(self.dir, "ports"), encoding="utf-8") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) == 4 and fields[1] == "http":
+                    return int(fields[3])
+        raise AssertionError(f"{self.name}: no http listener in the ports file")
+
+    def metrics(self):
+        """/metrics as {name with labels: value}."""
+        with urllib.request.urlopen(f"http://{HOST}:{self.http_port}/metrics", timeout=10) as r:
+            text = r.read().decode("utf-8")
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    pass
+        return out
 
     def kill9(self):
         """SIGKILL: no DISCONNECTs, no wills published by this node, the store as it was on disk."""

@@ -97,6 +97,31 @@ class TestClusterRouting(ClusterTestCase):
         counts = [len(real(m.messages)) for m in members]
         self.assertTrue(all(c > 0 for c in counts), f"members on n1, n2, n3 each got some: {counts}")
 
+    def test_node_without_subscribers_gets_nothing(self):
+        """Publisher on n1, subscribers on n2 only: n3 holds no interest in the topic, so the bus brings it none of
+        the messages (its cluster 'received' counter in /metrics stays put; skipped when there is no such counter)."""
+        def received(node):
+            found = {k: v for k, v in self.cluster.nodes[node].metrics().items()
+                     if k.startswith("moth_cluster") and "received" in k}
+            return sum(found.values()) if found else None
+        before = received(2)
+        if before is None:
+            self.skipTest("no moth_cluster_*received* counter in /metrics")
+        base = unique("quiet/")
+        publisher = self.client(0, V5)
+        sub = self.client(1, V5)
+        sub.subscribe(base + "/0", 0)
+        sub.subscribe(base + "/1", 1)
+        self.wait_routed(publisher, base + "/0", 0, [sub])
+        self.wait_routed(publisher, base + "/1", 1, [sub])
+        n2_before = received(1)
+        for qos in (0, 1):
+            for i in range(10):
+                publisher.publish(f"{base}/{qos}", b"x%d" % i, qos)
+        sub.wait(lambda: len(real(sub.messages)) >= 20, "20 messages on n2")
+        wait_until(lambda: received(1) > n2_before, WAIT_S, "n2's counter to count what the bus brought it")
+        self.assertEqual(received(2), before, "n3 got messages it has no subscriber for")
+
     # -- retained ------------------------------------------------------------------------------------------------
     def retained_on(self, node, topic, fence, timeout=WAIT_S):
         """What a new subscriber on `node` gets as the retained message of `topic`: subscribes to `topic`, then
