@@ -60,10 +60,12 @@ socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 }
-wait_for() {  # $1: what, $2: a command that succeeds once ready; deadline 30 s
+fail() { echo "cluster.sh: $*" >&2; tail -n 12 "$WORK"/n*/*.log "$WORK"/s*/*.log >&2; exit 1; }
+wait_for() {  # $1: what, $2: a command that succeeds once ready, $3: a pid that must stay alive; deadline 30 s
     local deadline=$((SECONDS + 30))
     until eval "$2" >/dev/null 2>&1; do
-        [[ $SECONDS -lt $deadline ]] || { echo "cluster.sh: timed out waiting for $1" >&2; tail -n 20 "$WORK"/*/*.log >&2; exit 1; }
+        [[ $SECONDS -lt $deadline ]] || fail "timed out waiting for $1"
+        [[ -z "${3:-}" ]] || kill -0 "$3" 2>/dev/null || fail "$1: the process exited"
         sleep 0.1  # polling interval of a condition wait
     done
 }
@@ -92,7 +94,8 @@ start_cluster() {
         NATS_PIDS+=($!)
     done
     for ((i = 0; i < NODES; i++)); do
-        wait_for "JetStream on nats-server s$i" "curl -sf http://127.0.0.1:${mon_p[$i]}/jsz | grep -q '\"config\"'"
+        wait_for "JetStream on nats-server s$i" "curl -sf http://127.0.0.1:${mon_p[$i]}/jsz | grep -q '\"config\"'" \
+            "${NATS_PIDS[$i]}"
         [[ $NODES -eq 1 ]] || wait_for "a meta leader (s$i)" \
             "curl -sf http://127.0.0.1:${mon_p[$i]}/jsz | grep -q '\"leader\"'"
     done
@@ -122,7 +125,7 @@ EOF
         MOTH_PIDS+=($!)
     done
     for ((i = 0; i < NODES; i++)); do
-        wait_for "mothd n$((i + 1))" "test -s $WORK/n$i/ports"
+        wait_for "mothd n$((i + 1))" "test -s $WORK/n$i/ports" "${MOTH_PIDS[$i]}"
         MQTT_PORTS+=("$(awk '$2 == "mqtt" {print $4; exit}' "$WORK/n$i/ports")")
     done
 }
