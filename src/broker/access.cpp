@@ -122,7 +122,9 @@ void Core::on_rules_changed(TimePoint now) {
             tree_.erase(filter, s.id);
             broadcast_unsubscribe(filter, s.id);
             stop_retained(s, filter);
-            s.subscriptions.erase(s.subscriptions.find(filter));
+            const auto gone = s.subscriptions.find(filter);
+            cluster_interest(filter, gone->second.options.qos, false);
+            s.subscriptions.erase(gone);
             Stats::subtract(stats_.subscriptions);
         }
         if (!revoked.empty() && durable(s)) {

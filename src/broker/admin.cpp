@@ -142,6 +142,7 @@ std::size_t Core::publish(const BrokerPublish& p, TimePoint now) {
     }
     Stats::add(stats_.messages_received);
     Stats::add(stats_.publish_received);
+    to_cluster(msg);
     return route_persisted(msg, now);
 }
 

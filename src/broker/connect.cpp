@@ -324,6 +324,9 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     }
     bool present = false;
     Session& s = take_session(client_id, p.clean_start, present, now);
+    // [MQTT-3.1.4-3] across the cluster: another node's connection of this client ends (not for a bridge: each
+    // node has its own "$bridge/<name>" session).
+    if (clustered() && !c.bridge) shared_.cluster->claim(client_id, nullptr);
     s.version = v;
     s.connection = c.id;
     c.session = &s;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "broker/auth.hpp"
+#include "broker/cluster.hpp"
 #include "broker/gate.hpp"
 #include "broker/message.hpp"
 #include "broker/store.hpp"
@@ -75,6 +76,8 @@ struct Shared {
     Gate* gate = nullptr;                    // connection rates, bans, flapping; null: none
     // Durable state (null: durability "memory", nothing persisted). Set before the workers start.
     Store* store = nullptr;
+    // The other nodes of a cluster (docs/cluster.md); null: this broker is alone. Set before the workers start.
+    ClusterBus* cluster = nullptr;
     // Keys of persisted deliveries: make_seq(next_seq++, worker), increasing across all workers, with the
     // worker that wrote the record in the low bits (a session reads its spilled messages back per worker).
     std::atomic<std::uint64_t> next_seq{1};

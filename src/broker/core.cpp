@@ -26,7 +26,9 @@ Core::Core(unsigned index, Shared& shared, Host& host)
       cfg_(shared.config),
       tree_(shared.config.features.shared_policy),
       router_(shared.authorizer),
-      outbox_(shared.worker_count) {}
+      outbox_(shared.worker_count) {
+    scope_.shares = shared.cluster == nullptr;  // in a cluster, shared subscriptions are served through the bus
+}
 
 Core::~Core() = default;
 
@@ -274,6 +276,7 @@ void Core::end_session(Session& s) {
     for (const auto& [filter, entry] : s.subscriptions) {
         tree_.erase(filter, s.id);
         broadcast_unsubscribe(filter, s.id);
+        cluster_interest(filter, entry.options.qos, false);
     }
     Stats::subtract(stats_.subscriptions, s.subscriptions.size());
     redistribute_shared(s, now_);
@@ -301,6 +304,7 @@ void Core::publish_will(const StoredWill& w, TimePoint now, const SessionTag* ta
         set_retained(m, &b);
         commit(b);
     }
+    to_cluster(m);
     route_persisted(m, now);
 }
 
@@ -362,7 +366,10 @@ void Core::on_tick(TimePoint now) {
     now_ = now;
     run_wheel(now);
     check_offline_sessions(now);
-    if (index_ == 0) publish_sys(now);
+    if (index_ == 0) {
+        publish_sys(now);
+        cluster_report(now);
+    }
 }
 
 void Core::run_wheel(TimePoint now) {

@@ -130,6 +130,14 @@ public:
     // Returns the number of subscriptions matched. Call refuse_publish() first.
     std::size_t publish(const BrokerPublish& p, TimePoint now);
 
+    // ---- cluster.cpp: the other nodes of a cluster (docs/cluster.md), through Shared::cluster ----
+    // A message from another node (ClusterEvents::on_message): routed here like a local publish, its deliveries to
+    // durable sessions stored first, then acknowledged to the bus (d.ack).
+    void deliver_cluster(ClusterDelivery d, TimePoint now);
+    // Node `by_node` accepted a connection of `client_id`: this node's connection of it ends (5.0: DISCONNECT 0x8E
+    // Session taken over) and so does its session here, which continues there.
+    void cluster_takeover(const std::string& client_id, const std::string& by_node, TimePoint now);
+
 private:
     // ---- core.cpp: connection life and dispatch ----
     void handle_packet(Connection& c, codec::Packet& p, TimePoint now);
@@ -181,7 +189,7 @@ private:
     // Why an inbound PUBLISH is refused with an acknowledgement (topic levels, $SYS, payload format), or Success.
     codec::ReasonCode publish_refusal(const Connection& c, const codec::Publish& p, std::string_view topic) const;
     void duplicate_qos2(Connection& c, Session& s, const codec::Publish& p);
-    void publish_durably(Connection& c, Session& s, const codec::Publish& p, MessagePtr msg, TimePoint now);
+    void publish_durably(Connection* c, Session& s, std::uint16_t packet_id, MessagePtr msg, TimePoint now);
     // PUBACK (QoS 1) or PUBREC (QoS 2) for packet `id`; nothing for QoS 0. 3.x carries no reason code.
     void send_publish_ack(Connection& c, codec::QoS qos, std::uint16_t id, codec::ReasonCode reason);
     void handle_puback(Session& s, const codec::Puback& p, TimePoint now);
@@ -318,6 +326,21 @@ private:
     // closes it (false).
     bool charge_publish(Connection& c, TimePoint now);
 
+    // ---- cluster.cpp ----
+    [[nodiscard]] bool clustered() const { return shared_.cluster != nullptr; }
+    // A client's QoS 1/2 PUBLISH goes to the cluster first; its acknowledgement waits for JetStream, then the message
+    // takes the path it takes on one node (cluster_published).
+    void cluster_publish(Connection& c, Session& s, const codec::Publish& p, MessagePtr msg);
+    void cluster_published(ConnectionId cid, SessionId sid, std::uint16_t packet_id, const MessagePtr& msg, bool ok,
+                           TimePoint now);
+    // A message of this node (a will, the API) for the other nodes, not waited for.
+    void to_cluster(const MessagePtr& m);
+    // A session's subscription joins (add) or leaves this node's interest on the bus; `done` runs on this core.
+    void cluster_interest(const std::string& filter, codec::QoS qos, bool add,
+                          std::function<void(Core&, TimePoint)> done = {});
+    // Worker 0, each tick: this node's report to the others every report_interval_s.
+    void cluster_report(TimePoint now);
+
     // ---- admin.cpp, sys_topics ----
     void publish_sys(TimePoint now);
     void publish_sys_value(const std::string& topic, const std::string& value);
@@ -367,6 +390,12 @@ private:
     MessagePtr cache_message_;
     std::array<std::vector<std::byte>, 18> cache_;
     std::array<bool, 18> cache_valid_{};
+
+    // Which subscriptions route() serves (router.hpp): all alone; in a cluster the bus delivers shared ones.
+    RouteScope scope_;
+    // subscribe_one(): filters whose cluster interest the SUBACK waits for (handle_subscribe empties it).
+    std::vector<std::pair<std::string, codec::QoS>> cluster_added_;
+    TimePoint next_report_{};
 
     // $SYS (worker 0 only).
     TimePoint next_sys_{};

@@ -27,7 +27,7 @@ bool exceeds_maximum(const Connection& c, std::size_t size, Stats& stats) {
 
 std::size_t Core::route(const MessagePtr& m) {
     const bool fan_out = fan_out_;
-    const auto delivered = router_.route(tree_, m, *this);
+    const auto delivered = router_.route(tree_, m, *this, scope_);
     fan_out_ = fan_out;
     return delivered;
 }

@@ -188,7 +188,7 @@ bool Core::mark_pubrec(Session& s, Outgoing& o, std::uint16_t packet_id) {
 
 void Core::capture(PendingPublish& p, StoreBatch& b) {
     CaptureSink sink(p.deliveries);
-    p.matched = router_.route(tree_, p.message, sink);
+    p.matched = router_.route(tree_, p.message, sink, scope_);
     for (auto& d : p.deliveries) {
         if (d.qos == QoS::AtMostOnce || !d.owner || !d.owner->durable.load(std::memory_order_relaxed)) continue;
         d.seq = make_seq(shared_.next_seq.fetch_add(1, std::memory_order_relaxed), index_);
@@ -231,7 +231,9 @@ void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
     if (p.connection == 0) return;
     if (qos == QoS::ExactlyOnce && s != nullptr) s->incoming_qos2.insert(p.packet_id);
     if (c == nullptr) return;
-    send_publish_ack(*c, qos, p.packet_id, p.matched == 0 ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success);
+    // In a cluster, no subscriber here says nothing of the other nodes.
+    const bool none = p.matched == 0 && !clustered();
+    send_publish_ack(*c, qos, p.packet_id, none ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success);
 }
 
 std::size_t Core::route_persisted(const MessagePtr& m, TimePoint now) {
@@ -350,6 +352,7 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
         if (codec::parse_shared_filter(sub.filter)) e.share = std::make_shared<const std::string>(sub.filter);
         s.subscriptions.insert_or_assign(sub.filter, e);
         tree_.insert(sub.filter, s.id, e);
+        cluster_interest(sub.filter, e.options.qos, true);
         subs.emplace_back(sub.filter, e);
         Stats::add(stats_.subscriptions);
     }

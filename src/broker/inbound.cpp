@@ -107,8 +107,13 @@ void Core::handle_publish(Connection& c, const codec::Publish& p, TimePoint now)
     auto m = make_message(p, topic, now);
     m->origin_session = s.id;
     MessagePtr msg = std::move(m);
+    if (clustered() && p.qos != QoS::AtMostOnce) {
+        cluster_publish(c, s, p, std::move(msg));  // acknowledged once the cluster stored it (cluster.cpp)
+        return;
+    }
+    to_cluster(msg);
     if (store_ != nullptr && p.qos != QoS::AtMostOnce) {
-        publish_durably(c, s, p, std::move(msg), now);
+        publish_durably(&c, s, p.packet_id, std::move(msg), now);
         return;
     }
     if (p.retain) {
@@ -142,37 +147,37 @@ void Core::duplicate_qos2(Connection& c, Session& s, const codec::Publish& p) {
     });
 }
 
-void Core::publish_durably(Connection& c, Session& s, const codec::Publish& p, MessagePtr msg, TimePoint now) {
+void Core::publish_durably(Connection* c, Session& s, std::uint16_t packet_id, MessagePtr msg, TimePoint now) {
     // Acknowledged means stored: the message, its place in every durable session's queue, the retained update and
     // the QoS 2 receive state go into one batch; in sync mode the message is delivered and acknowledged only once
-    // that batch is fsynced.
+    // that batch is fsynced. `c` is null when the connection went while the cluster stored the message.
     auto pending = std::make_shared<PendingPublish>();
-    pending->connection = c.id;
+    pending->connection = c != nullptr ? c->id : 0;
     pending->session = s.id;
     pending->message = msg;
-    pending->packet_id = p.packet_id;
-    pending->retain_update = p.retain;
+    pending->packet_id = packet_id;
+    pending->retain_update = msg->retain;
     StoreBatch b{now};
     capture(*pending, b);
-    if (p.retain) {
-        if (p.payload.empty()) {
+    if (msg->retain) {
+        if (msg->payload.empty()) {
             b.erase_retained(msg->topic);
         } else {
             b.put_retained(*msg);
         }
     }
-    if (p.qos == QoS::ExactlyOnce) {
-        if (durable(s)) b.put_incoming(s.client_id, p.packet_id);
+    if (msg->qos == QoS::ExactlyOnce) {
+        if (durable(s)) b.put_incoming(s.client_id, packet_id);
         // Known from now on, not from the write's completion: a copy resent meanwhile on a new connection is then a
         // duplicate (acknowledged after this write), not a second message.
-        s.incoming_qos2.insert(p.packet_id);
+        s.incoming_qos2.insert(packet_id);
     }
-    if ((b.empty() && c.stores_pending == 0) || !store_->acks_wait()) {
+    if ((b.empty() && (c == nullptr || c->stores_pending == 0)) || !store_->acks_wait()) {
         commit(b);
         finish_publish(*pending, true, now);
     } else {
         // Batches complete in the order committed, so an empty one here completes after the writes before it.
-        ++c.stores_pending;
+        if (c != nullptr) ++c->stores_pending;
         commit_then(b, [pending](Core& core, bool ok, TimePoint t) {
             if (Connection* cc = core.find_connection(pending->connection); cc && cc->stores_pending != 0) {
                 --cc->stores_pending;

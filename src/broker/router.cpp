@@ -13,9 +13,12 @@ QoS higher(QoS a, QoS b) { return static_cast<std::uint8_t>(a) > static_cast<std
 
 }  // namespace
 
-std::size_t Router::route(SubscriptionTree& tree, const MessagePtr& m, DeliverySink& sink) {
+std::size_t Router::route(SubscriptionTree& tree, const MessagePtr& m, DeliverySink& sink, const RouteScope& scope) {
     matches_.clear();
-    tree.match(m->topic, [&](SessionId key, const SubscriptionEntry& e) { matches_.push_back({key, &e}); });
+    tree.match(m->topic, [&](SessionId key, const SubscriptionEntry& e) {
+        const bool wanted = e.share ? scope.shares && (scope.share == nullptr || *e.share == *scope.share) : scope.plain;
+        if (wanted) matches_.push_back({key, &e});
+    });
     if (matches_.empty()) return 0;
     std::sort(matches_.begin(), matches_.end(),  // order between sessions is free; std::sort does not allocate
               [](const Match& a, const Match& b) { return a.session < b.session; });

@@ -48,6 +48,15 @@ public:
     virtual void deliver(Delivery&& d) = 0;
 };
 
+// Which subscriptions a routing serves. On one node: all. In a cluster (docs/cluster.md) the bus delivers shared
+// subscriptions, so that a group gets each message once cluster-wide: a local publish serves the plain ones only, and
+// a message that came through a group's queue serves that group only.
+struct RouteScope {
+    bool plain = true;                  // non-shared subscriptions
+    bool shares = true;                 // shared subscriptions (every group, or only `share`)
+    const std::string* share = nullptr;  // "$share/<group>/<filter>": only that group
+};
+
 class Router {
 public:
     // With an authorizer, a delivery reaches the sink only when its session may read the topic (Access::Read, decided
@@ -55,7 +64,7 @@ public:
     explicit Router(const Authorizer* authorizer = nullptr) : authorizer_(authorizer) {}
 
     // Routes `m` through `tree` into `sink`; returns the number of deliveries.
-    std::size_t route(SubscriptionTree& tree, const MessagePtr& m, DeliverySink& sink);
+    std::size_t route(SubscriptionTree& tree, const MessagePtr& m, DeliverySink& sink, const RouteScope& scope = {});
     // Whether the session of `owner` may read `topic` (true without an authorizer or an owner).
     [[nodiscard]] bool may_read(const std::shared_ptr<SessionTag>* owner, std::string_view topic) {
         return owner == nullptr || *owner == nullptr || may(**owner, topic, Access::Read);

@@ -289,6 +289,9 @@ struct Cluster {
     bool operator==(const Cluster&) const = default;
 };
 
+// This node's name: [cluster] node, else the host name made to fit (letters, digits, '-', '_'; 64 at most).
+[[nodiscard]] std::string cluster_node_name(const Cluster& c);
+
 // advertise_address split into an IP literal and a port (0: the listener's); nullopt when it is not one.
 struct AdvertiseTarget {
     std::string ip;

@@ -285,6 +285,9 @@ const std::vector<Field<Auth>>& auth_fields();
 const std::vector<Field<Flapping>>& flapping_fields();
 const std::vector<Field<Listener>>& listener_fields();
 const std::vector<Field<MqttSn>>& mqttsn_fields();  // mqttsn.cpp
+const std::vector<Field<Cluster>>& cluster_fields();  // cluster.cpp
+// An enabled [cluster]'s settings that do not go together: (dotted key, message).
+std::vector<std::pair<std::string, std::string>> cluster_problems(const Cluster& c);
 
 template <class T>
 const Field<T>* find_field(const std::vector<Field<T>>& fields, std::string_view key) {
@@ -305,7 +308,7 @@ std::vector<std::string_view> field_keys(const std::vector<Field<T>>& fields) {
     return keys;
 }
 
-inline constexpr std::array<std::string_view, 9> kTables{"limits", "features", "storage",  "auth",  "flapping",
+inline constexpr std::array<std::string_view, 10> kTables{"limits", "features", "storage",  "auth",  "flapping", "cluster",
                                                          "mqttsn", "ban",      "listener", "bridge"};
 
 // The keys a file may have at its top level: the settings and the tables.

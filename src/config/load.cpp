@@ -117,6 +117,8 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
             read_sub_table(name, flapping_fields(), config.flapping, v, line, errors, config.lines);
         } else if (name == "mqttsn") {
             read_sub_table(name, mqttsn_fields(), config.mqttsn, v, line, errors, config.lines);
+        } else if (name == "cluster") {
+            read_sub_table(name, cluster_fields(), config.cluster, v, line, errors, config.lines);
         } else if (name == "ban") {
             read_bans(v, line, config, errors);
         } else if (name == "bridge") {
@@ -144,6 +146,13 @@ LoadResult parse_config(std::string_view toml_text, std::string source) {
             }
         }
         errors.add(at, std::move(problem.key), std::move(problem.message));
+    }
+    for (auto& [key, message] : cluster_problems(config.cluster)) {
+        const auto it = config.lines.keys.find(key);
+        const auto table = config.lines.keys.find("cluster");
+        const std::size_t at = it != config.lines.keys.end() ? it->second
+                               : table != config.lines.keys.end() ? table->second : 0;
+        errors.add(at, std::move(key), std::move(message));
     }
     // The table iterates in key order; report in file order.
     std::stable_sort(result.errors.begin(), result.errors.end(),

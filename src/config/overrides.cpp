@@ -141,6 +141,8 @@ void apply_one_override(Config& config, std::string_view assignment, Collector& 
         override_field(auth_fields(), config.auth, parts[1], text, key, errors);
     } else if (head == "flapping" && parts.size() == 2) {
         override_field(flapping_fields(), config.flapping, parts[1], text, key, errors);
+    } else if (head == "cluster" && parts.size() == 2) {
+        override_field(cluster_fields(), config.cluster, parts[1], text, key, errors);
     } else if (head == "mqttsn" && parts.size() == 2 && parts[1] != "predefined") {
         override_field(mqttsn_fields(), config.mqttsn, parts[1], text, key, errors);
     } else if (head == "ban") {

@@ -35,6 +35,7 @@ std::vector<std::string> differences(const Config& a, const Config& b) {
     diff_fields(auth_jwt_fields(), a.auth.jwt, b.auth.jwt, "auth.jwt.", out);
     diff_fields(flapping_fields(), a.flapping, b.flapping, "flapping.", out);
     diff_fields(mqttsn_fields(), a.mqttsn, b.mqttsn, "mqttsn.", out);
+    diff_fields(cluster_fields(), a.cluster, b.cluster, "cluster.", out);
     for (std::size_t i = 0; i < std::max(a.bans.size(), b.bans.size()); ++i) {
         if (i >= a.bans.size() || i >= b.bans.size() || a.bans[i] != b.bans[i]) {
             out.push_back(ban_key(i));
@@ -79,9 +80,10 @@ bool needs_restart(std::string_view key) noexcept {
         return std::find(kReloadable.begin(), kReloadable.end(), field) == kReloadable.end();
     }
     // "bridge.<name>": the bridge manager adds, restarts or removes that bridge on SIGHUP.
-    // "mqttsn.<key>": the gateway's listeners take their settings when they start.
+    // "mqttsn.<key>": the gateway's listeners take their settings when they start; "cluster.<key>": the link to NATS
+    // is made once, at start.
     return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
-           key.starts_with("storage.") || key.starts_with("mqttsn.") || key == "auth.verify_threads" || key == "auth.max_pending_verifications";
+           key.starts_with("storage.") || key.starts_with("mqttsn.") || key.starts_with("cluster.") || key == "auth.verify_threads" || key == "auth.max_pending_verifications";
 }
 
 std::vector<std::string> reload_differences(const Config& running, const Config& reloaded) {

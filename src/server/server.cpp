@@ -24,6 +24,7 @@
 #include "server/http_session.hpp"
 #include "server/listen.hpp"
 #include "server/mqttsn_listener.hpp"
+#include "server/cluster_events.hpp"
 #include "server/server_impl.hpp"
 #include "server/stream_connection.hpp"
 #include "server/stream_relay.hpp"
@@ -224,11 +225,23 @@ void Server::start() {
     for (unsigned i = 0; i < n; ++i) impl.shared.stats.push_back(std::make_unique<broker::Stats>());
     for (unsigned i = 0; i < n; ++i) impl.workers.push_back(std::make_unique<Worker>(i, impl));
     for (auto& w : impl.workers) w->init();
+    if (auto* bus = impl.shared.cluster) {
+        // Joined before the sessions are restored: their subscriptions become this node's interest on the bus.
+        impl.cluster_events = std::make_unique<detail::ClusterEventsToWorkers>(
+            impl.shared, [&impl](unsigned w, std::function<void(broker::Core&, broker::TimePoint)> fn) {
+                impl.workers.at(w)->post(w, std::move(fn));
+            });
+        bus->start(*impl.cluster_events);
+    }
     if (impl.restored) {
         // Before any worker runs: retained messages into the shared index, each session onto the worker its
         // client id hashes to (as Core::owner_of), its subscriptions into every worker's tree.
         auto& st = *impl.restored;
-        for (auto& m : st.retained) impl.shared.retained.set(m->topic, m);
+        // In a cluster the retained messages are the cluster's bucket (ClusterEvents::on_retained), not this node's
+        // old copies: one cleared elsewhere while this node was down must not come back.
+        if (impl.shared.cluster == nullptr) {
+            for (auto& m : st.retained) impl.shared.retained.set(m->topic, m);
+        }
         impl.shared.next_seq = broker::next_seq_counter(st.next_seq - 1);
         impl.shared.first_seq = broker::make_seq(impl.shared.next_seq, 0);
         impl.shared.totals_base = st.totals;
@@ -314,6 +327,8 @@ void Server::start() {
     impl.started = true;
 }
 
+void Server::attach_cluster(broker::ClusterBus& bus) { impl_->shared.cluster = &bus; }
+
 void Server::attach_store(broker::Store& store, broker::RestoredState restored) {
     impl_->shared.store = &store;
     impl_->restored = std::move(restored);
@@ -366,6 +381,7 @@ void Server::stop() {
     for (auto& d : impl.datagram_listeners) d.listener->stop();
     for (auto& w : impl.workers) w->stop();
     for (auto& w : impl.workers) w->join();
+    if (impl.shared.cluster != nullptr) impl.shared.cluster->stop();
     // File work still running posts its answer to a worker that no longer runs: harmless, it is dropped.
     if (impl.blocking) impl.blocking->join();
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "broker/auth.hpp"
+#include "broker/cluster.hpp"
 #include "broker/gate.hpp"
 #include "broker/message.hpp"
 #include "broker/store.hpp"
@@ -81,6 +82,10 @@ public:
     // Publishes as the broker itself (a retained $SYS value such as a bridge's state), routed by worker 0. Any
     // thread, after start(); the message is not checked.
     void publish(broker::BrokerPublish message);
+    // The other nodes of a cluster (docs/cluster.md); before start(). start() joins the cluster (ClusterBus::start,
+    // which throws when it cannot) before the workers run, stop() leaves it after they stopped. Must outlive the
+    // server.
+    void attach_cluster(broker::ClusterBus& bus);
     // Where the HTTP API finds the bridges' links (mothd's BridgeManager); before start(). Called from any thread.
     void attach_bridges(std::function<std::vector<http::BridgeInfo>()> source);
 

@@ -63,6 +63,7 @@ struct Server::Impl {
     std::atomic<unsigned> next_worker{0};
     std::shared_ptr<detail::BridgeSource> bridges = std::make_shared<detail::BridgeSource>();
     std::optional<broker::RestoredState> restored;
+    std::unique_ptr<broker::ClusterEvents> cluster_events;  // the bus's reports to the workers (cluster_events.hpp)
     bool started = false;
     std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
     std::atomic<std::uint64_t> lingering{0};  // sockets in a lingering close, all workers (bounded by max_connections)

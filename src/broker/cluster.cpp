@@ -1,0 +1,163 @@
+// The cluster room (docs/cluster.md): what a node sends to the others (messages, its interest, take-overs, its
+// report) and what it does with what they send. Everything else about a cluster is the bus's (src/cluster/nats).
+#include "broker/core.hpp"
+#include "broker/util.hpp"
+
+namespace moth::broker {
+
+using codec::QoS;
+using codec::ReasonCode;
+
+void Core::cluster_publish(Connection& c, Session& s, const codec::Publish& p, MessagePtr msg) {
+    // Known from now on: a copy resent while JetStream is asked is a duplicate, not a second message.
+    if (p.qos == QoS::ExactlyOnce) s.incoming_qos2.insert(p.packet_id);
+    shared_.cluster->publish(msg, [host = &host_, w = index_, cid = c.id, sid = s.id, pid = p.packet_id,
+                                   msg](bool ok) {
+        host->post(w, [=](Core& core, TimePoint t) { core.cluster_published(cid, sid, pid, msg, ok, t); });
+    });
+}
+
+void Core::cluster_published(ConnectionId cid, SessionId sid, std::uint16_t packet_id, const MessagePtr& msg,
+                             bool ok, TimePoint now) {
+    now_ = now;
+    Session* s = find_session(sid);
+    Connection* c = find_connection(cid);
+    if (c != nullptr && (c->state != Connection::State::Connected || c->session != s)) c = nullptr;
+    const QoS qos = msg->qos;
+    if (!ok) {
+        // Not confirmed by the cluster: neither delivered here nor acknowledged; the client may send it again.
+        if (shared_.log) shared_.log(2, "cluster did not store the message on " + msg->topic + ": not accepted");
+        if (qos == QoS::ExactlyOnce && s != nullptr) s->incoming_qos2.erase(packet_id);
+        if (c == nullptr) return;
+        if (!is_v5(c->version)) {
+            protocol_close(*c, ReasonCode::UnspecifiedError, "cluster did not store the message");
+            return;
+        }
+        send_publish_ack(*c, qos, packet_id, ReasonCode::UnspecifiedError);
+        return;
+    }
+    // Safe for the other nodes: from here on it is this node's own publish, as on one node.
+    if (s == nullptr) {  // the session ended meanwhile: its subscribers here still get it
+        if (msg->retain) {
+            StoreBatch b{now};
+            set_retained(msg, &b);
+            commit(b);
+        }
+        route_persisted(msg, now);
+        return;
+    }
+    if (store_ != nullptr) {
+        publish_durably(c, *s, packet_id, msg, now);
+        return;
+    }
+    if (msg->retain) {
+        StoreBatch b{now};
+        set_retained(msg, &b);
+        commit(b);
+    }
+    route(msg);
+    if (c != nullptr) send_publish_ack(*c, qos, packet_id, ReasonCode::Success);
+}
+
+void Core::to_cluster(const MessagePtr& m) {
+    if (clustered() && !m->topic.starts_with("$SYS")) shared_.cluster->publish(m, nullptr);
+}
+
+void Core::deliver_cluster(ClusterDelivery d, TimePoint now) {
+    now_ = now;
+    const RouteScope saved = scope_;
+    // Through a group's queue: one member of that group here. Otherwise: the plain subscriptions only (the groups
+    // get their copy through their queues).
+    scope_ = d.share ? RouteScope{false, true, d.share.get()} : RouteScope{true, false, nullptr};
+    if (store_ == nullptr || d.message->qos == QoS::AtMostOnce) {
+        route(d.message);
+        scope_ = saved;
+        if (d.ack) d.ack(true);
+        return;
+    }
+    // Acknowledged to the bus once stored, as a publisher's PUBACK is on one node: a node killed before that gets
+    // it again from its durable consumer.
+    auto pending = std::make_shared<PendingPublish>();
+    pending->message = d.message;
+    StoreBatch b{now};
+    capture(*pending, b);
+    scope_ = saved;
+    if (b.empty() || !store_->acks_wait()) {
+        commit(b);
+        finish_publish(*pending, true, now);
+        if (d.ack) d.ack(true);
+        return;
+    }
+    commit_then(b, [pending, ack = std::move(d.ack)](Core& core, bool ok, TimePoint t) {
+        if (ok) core.finish_publish(*pending, true, t);
+        if (ack) ack(ok);
+    });
+}
+
+void Core::cluster_takeover(const std::string& client_id, const std::string& by_node, TimePoint now) {
+    now_ = now;
+    auto it = sessions_.find(client_id);
+    if (it == sessions_.end()) return;
+    Session& s = *it->second;
+    if (Connection* oc = session_connection(s)) {
+        // [MQTT-3.1.4-3]: the existing connection is closed; 5.0 tells it why.
+        if (is_v5(oc->version)) {
+            codec::Disconnect d;
+            d.reason = ReasonCode::SessionTakenOver;
+            send_packet(*oc, d);
+        }
+        drop_connection(*oc, true, now);
+    }
+    auto again = sessions_.find(client_id);  // drop_connection may have ended it
+    if (again == sessions_.end()) return;
+    if (shared_.log) shared_.log(1, "session of " + client_id + " taken over by node " + by_node);
+    // The session goes on there: a delayed will is not due (as when the client reconnects on one node).
+    again->second->pending_will.reset();
+    end_session(*again->second);
+}
+
+void Core::cluster_interest(const std::string& filter, QoS qos, bool add, std::function<void(Core&, TimePoint)> done) {
+    if (!clustered()) return;
+    if (!add) {
+        shared_.cluster->unsubscribe(filter, qos);
+        return;
+    }
+    if (!done) {
+        shared_.cluster->subscribe(filter, qos, nullptr);
+        return;
+    }
+    shared_.cluster->subscribe(filter, qos, [host = &host_, w = index_, filter, done = std::move(done)](bool ok) {
+        if (!ok) {
+            // Local subscribers are served anyway; the bus restores the interest when the link returns.
+            host->post(w, [filter, done](Core& core, TimePoint t) {
+                if (core.shared_.log) core.shared_.log(2, "cluster interest in " + filter + " not confirmed");
+                done(core, t);
+            });
+            return;
+        }
+        host->post(w, done);
+    });
+}
+
+void Core::cluster_report(TimePoint now) {
+    const auto interval = cfg_.cluster.report_interval_s;
+    if (!clustered() || interval == 0 || now < next_report_) return;
+    next_report_ = now + std::chrono::seconds(interval);
+    const StatsTotals t = sum(shared_.stats);
+    NodeReport r;
+    r.node = shared_.cluster->node();
+    r.version = shared_.version;
+    r.started_unix_ms = to_unix_ms(shared_.started, now);
+    r.connections = t.connections;
+    r.sessions = t.sessions;
+    r.subscriptions = t.subscriptions;
+    r.messages_received = t.messages_received;
+    r.messages_sent = t.messages_sent;
+    {
+        std::lock_guard lock(shared_.retained_mutex);
+        r.retained = shared_.retained.size();
+    }
+    shared_.cluster->report(r);
+}
+
+}  // namespace moth::broker
