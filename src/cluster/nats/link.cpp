@@ -189,8 +189,9 @@ void NatsBus::watch_retained() {
                     std::string_view in(static_cast<const char*>(kvEntry_Value(e)),
                                         static_cast<std::size_t>(kvEntry_ValueLen(e)));
                     auto m = broker::decode_message(in, broker::Clock::now());
-                    if (key.starts_with("h.")) hashed_topics_[key] = m->topic;
-                    events_->on_retained(m->topic, std::move(m));
+                    std::string topic = m->topic;  // before m moves: argument order is unspecified
+                    if (key.starts_with("h.")) hashed_topics_[key] = topic;
+                    events_->on_retained(std::move(topic), std::move(m));
                 } catch (const broker::CodecError& ce) {
                     log_limited("cluster: retained value " + key + " cannot be read: " + ce.what());
                 }

@@ -210,11 +210,11 @@ void NatsBus::deliver(SubCtx& ctx, natsMsg* msg, const std::string& id) {
     broker::ClusterDelivery d{std::move(m), ctx.share, nullptr};
     if (!ctx.consumer) {
         natsMsg_Destroy(msg);
-        if (!id.empty() && !dedup_.first(key, nullptr)) {
+        if (!id.empty() && !dedup_->first(key, nullptr)) {
             ++duplicates_;
             return;
         }
-        if (!id.empty()) dedup_.acked(key, true);
+        if (!id.empty()) dedup_->acked(key, true);
     } else {
         std::shared_ptr<natsMsg> held(msg, natsMsg_Destroy);
         auto gate = gate_;
@@ -222,14 +222,15 @@ void NatsBus::deliver(SubCtx& ctx, natsMsg* msg, const std::string& id) {
             std::lock_guard lock(gate->mu);
             if (gate->open) ok ? natsMsg_Ack(held.get(), nullptr) : natsMsg_Nak(held.get(), nullptr);
         };
-        if (!id.empty() && !dedup_.first(key, settle)) {
+        if (!id.empty() && !dedup_->first(key, settle)) {
             ++duplicates_;
             return;
         }
-        d.ack = [this, gate, settle, key, has_id = !id.empty()](bool ok) {
+        // Holds the dedup memory itself: the broker may ack after the bus is gone. The gate's lock is not held
+        // while duplicates are settled (each settle takes it).
+        d.ack = [dedup = dedup_, settle, key, has_id = !id.empty()](bool ok) {
             settle(ok);
-            std::lock_guard lock(gate->mu);  // the bus (and its dedup) exists while the gate is open
-            if (gate->open && has_id) dedup_.acked(key, ok);
+            if (has_id) dedup->acked(key, ok);
         };
     }
     ++received_;

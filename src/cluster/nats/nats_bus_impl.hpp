@@ -139,7 +139,7 @@ private:
 
     WorkQueue work_;
     std::thread watcher_;
-    Dedup dedup_;
+    std::shared_ptr<Dedup> dedup_ = std::make_shared<Dedup>();
     std::shared_ptr<AckGate> gate_ = std::make_shared<AckGate>();
     std::atomic<std::uint64_t> counter_{0};
 
