@@ -123,6 +123,8 @@ std::vector<std::string> filter_subjects(std::string_view prefix, std::string_vi
     std::vector<std::string> out;
     std::string s = head(prefix, kind);
     append_levels(s, filter, filter_token);
+    // Only a last '#' is a wildcard (MQTT-4.7.1-1); elsewhere (a filter nobody validated) it stays a plain byte.
+    for (auto at = s.find(".>."); at != std::string::npos; at = s.find(".>.", at + 1)) s[at + 1] = '#';
     if (s.size() > kMaxSubject) return {long_subject(prefix, kind)};
     // "a/#" also matches "a" (MQTT 4.7.1.2); "#" alone matches every topic, which "<prefix>.<kind>.>" covers.
     if (filter.size() >= 2 && filter.substr(filter.size() - 2) == "/#") {

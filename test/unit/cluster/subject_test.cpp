@@ -55,6 +55,11 @@ TEST(FilterSubjects, MultiLevelWildcardAlsoMatchesTheParent) {
     EXPECT_EQ(filter_subjects("moth", "q0", "/#"), (Subjects{"moth.q0.~.>", "moth.q0.~"}));
 }
 
+TEST(FilterSubjects, OnlyALastHashIsAWildcard) {
+    // Filters come validated (MQTT-4.7.1-1), but a '>' inside a subject would be refused by NATS: keep it a byte.
+    EXPECT_EQ(filter_subjects("moth", "q0", "a/#/b/#"), (Subjects{"moth.q0.a.#.b.>", "moth.q0.a.#.b"}));
+}
+
 TEST(FilterSubjects, EmptyLevelsAreMatchedByPlus) {
     // '+' matches an empty level (MQTT-4.7.1-3 allows "+/+" to match "/"): "*" matches the token "~".
     EXPECT_EQ(filter_subjects("moth", "q0", "+/+"), (Subjects{"moth.q0.*.*"}));
