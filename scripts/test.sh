@@ -14,7 +14,7 @@ TEST_LABELS="${MOTH_TEST_LABELS:-unit|integration|interop|e2e|bench-smoke}"
 # Length of the fuzz smoke run; 0 skips it (handy locally, never in CI).
 FUZZ_SECONDS="${MOTH_FUZZ_SECONDS:-60}"
 # The fuzz targets (test/fuzz/CMakeLists.txt); each runs on a copy of test/fuzz/corpus/<target>.
-FUZZ_TARGETS=(decoder proxy_header config store ws_frames password_file acl jwt scram mqttsn mqttsn_gateway)
+FUZZ_TARGETS=(decoder proxy_header config store ws_frames password_file acl jwt scram mqttsn mqttsn_gateway subject)
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT_DIR"

@@ -155,6 +155,7 @@ void Core::publish_sys(TimePoint now) {
     in.base = shared_.totals_base;
     in.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(now - shared_.started).count();
     in.version = shared_.version;
+    if (clustered()) in.cluster = shared_.cluster->status();
     {
         std::lock_guard lock(shared_.retained_mutex);
         in.retained_count = shared_.retained.size();

@@ -77,7 +77,33 @@ std::vector<std::pair<std::string, std::string>> SysTopics::update(const SysInpu
         out.emplace_back(std::string("$SYS/broker/load/publish/received/") + names[i], two_decimals(load_received_[i]));
         out.emplace_back(std::string("$SYS/broker/load/publish/sent/") + names[i], two_decimals(load_sent_[i]));
     }
+    if (in.cluster) cluster_topics(*in.cluster, out);
     return out;
+}
+
+void SysTopics::cluster_topics(const ClusterStatus& c, std::vector<std::pair<std::string, std::string>>& out) {
+    // $SYS/broker/... is this node's; $SYS/broker/cluster/... adds up the reports of the nodes alive.
+    out.emplace_back("$SYS/broker/node", c.node);
+    out.emplace_back("$SYS/broker/cluster/link", c.connected ? "connected" : "disconnected");
+    std::uint64_t alive = 0, connections = 0, sessions = 0, subscriptions = 0, received = 0, sent = 0;
+    for (const auto& n : c.nodes) {
+        out.emplace_back("$SYS/broker/cluster/nodes/" + n.report.node + "/state", n.alive ? "up" : "down");
+        if (!n.alive) continue;
+        ++alive;
+        connections += n.report.connections;
+        sessions += n.report.sessions;
+        subscriptions += n.report.subscriptions;
+        received += n.report.messages_received;
+        sent += n.report.messages_sent;
+    }
+    out.emplace_back("$SYS/broker/cluster/nodes", std::to_string(alive));
+    out.emplace_back("$SYS/broker/cluster/clients/connected", std::to_string(connections));
+    out.emplace_back("$SYS/broker/cluster/clients/total", std::to_string(sessions));
+    out.emplace_back("$SYS/broker/cluster/subscriptions/count", std::to_string(subscriptions));
+    out.emplace_back("$SYS/broker/cluster/messages/received", std::to_string(received));
+    out.emplace_back("$SYS/broker/cluster/messages/sent", std::to_string(sent));
+    out.emplace_back("$SYS/broker/cluster/bus/published", std::to_string(c.published));
+    out.emplace_back("$SYS/broker/cluster/bus/received", std::to_string(c.received));
 }
 
 }  // namespace moth::broker

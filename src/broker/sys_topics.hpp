@@ -4,10 +4,12 @@
 // messages (Core::publish_sys).
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "broker/cluster.hpp"
 #include "broker/context.hpp"
 #include "broker/message.hpp"
 
@@ -20,6 +22,7 @@ struct SysInputs {
     std::uint64_t flapping_bans = 0;  // Gate::flapping_bans()
     std::int64_t uptime_s = 0;
     std::string version;
+    std::optional<ClusterStatus> cluster;  // in a cluster: the bus's view of the nodes (docs/cluster.md)
 };
 
 class SysTopics {
@@ -31,6 +34,7 @@ public:
     [[nodiscard]] static StoredTotals persisted(const SysInputs& in);
 
 private:
+    static void cluster_topics(const ClusterStatus& c, std::vector<std::pair<std::string, std::string>>& out);
     bool first_ = true;
     TimePoint last_{};
     std::uint64_t last_received_ = 0, last_sent_ = 0;

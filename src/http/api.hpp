@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "broker/admin.hpp"
+#include "broker/cluster.hpp"
 
 namespace moth::broker {
 class Gate;
@@ -160,6 +161,8 @@ public:
     [[nodiscard]] virtual std::vector<BridgeInfo> bridges() { return {}; }
     // The MQTT-SN gateway listeners' counters (any thread); empty without mqttsn/mqttsns listeners.
     [[nodiscard]] virtual std::vector<GatewayInfo> gateways() { return {}; }
+    // The cluster as this node sees it (any thread); nullopt when the broker is alone (docs/cluster.md).
+    [[nodiscard]] virtual std::optional<broker::ClusterStatus> cluster() { return std::nullopt; }
 };
 
 struct Settings {
@@ -212,6 +215,7 @@ private:
 [[nodiscard]] std::string metrics_text(const StatsInfo& stats,
                                        const std::vector<std::pair<std::string, std::size_t>>& connections,
                                        const std::vector<BridgeView>& bridges = {},
-                                       const std::vector<GatewayInfo>& gateways = {});
+                                       const std::vector<GatewayInfo>& gateways = {},
+                                       const std::optional<broker::ClusterStatus>& cluster = std::nullopt);
 
 }  // namespace moth::http

@@ -323,6 +323,47 @@ void bridges(Call& c) {
     });
 }
 
+// GET /api/v1/cluster: this node, its link to NATS and the nodes it hears from (docs/cluster.md).
+void cluster(Call& c) {
+    if (!c.only("GET")) return;
+    const auto status = c.backend.cluster();
+    if (!status) {
+        c.done(json_response(200, json{{"enabled", false}, {"nodes", json::array()}}));
+        return;
+    }
+    json nodes = json::array();
+    for (const auto& n : status->nodes) {
+        const auto& r = n.report;
+        nodes.push_back({{"name", r.node},
+                         {"self", n.self},
+                         {"alive", n.alive},
+                         {"last_seen", n.last_seen_unix_ms > 0 ? json(rfc3339_seconds(n.last_seen_unix_ms / 1000))
+                                                               : json(nullptr)},
+                         {"version", r.version},
+                         {"started", r.started_unix_ms > 0 ? json(rfc3339_seconds(r.started_unix_ms / 1000))
+                                                           : json(nullptr)},
+                         {"clients_connected", r.connections},
+                         {"sessions", r.sessions},
+                         {"subscriptions", r.subscriptions},
+                         {"messages_received", r.messages_received},
+                         {"messages_sent", r.messages_sent},
+                         {"retained", r.retained}});
+    }
+    c.done(json_response(200, json{{"enabled", true},
+                                   {"node", status->node},
+                                   {"link", {{"connected", status->connected},
+                                             {"server", status->server},
+                                             {"last_error", status->last_error.empty() ? json(nullptr)
+                                                                                        : json(status->last_error)},
+                                             {"reconnects", status->reconnects}}},
+                                   {"published", status->published},
+                                   {"received", status->received},
+                                   {"duplicates", status->duplicates},
+                                   {"publish_failures", status->publish_failures},
+                                   {"interests", status->interests},
+                                   {"nodes", std::move(nodes)}}));
+}
+
 void publish(Call& c) {
     if (!c.only("POST")) return;
     auto parsed = parse_publish(c.request.body);
@@ -380,7 +421,7 @@ struct Route {
     void (*handler)(Call&);
 };
 
-constexpr std::array<Route, 12> kRoutes{{
+constexpr std::array<Route, 13> kRoutes{{
     {"stats", stats},
     {"clients", clients},
     {"clients/", client},
@@ -389,6 +430,7 @@ constexpr std::array<Route, 12> kRoutes{{
     {"retained", retained},
     {"listeners", listeners},
     {"bridges", bridges},
+    {"cluster", cluster},
     {"publish", publish},
     {"dashboard", dashboard},
     {"bans", bans},
@@ -480,6 +522,7 @@ void metrics(const Request& request, Backend& backend, std::function<void(Respon
         std::vector<std::pair<std::string, std::size_t>> connections;
         std::vector<BridgeView> bridges;
         std::vector<GatewayInfo> gateways;
+        std::optional<broker::ClusterStatus> cluster;
         int remaining = 2;
         std::function<void(Response)> done;
 
@@ -487,13 +530,14 @@ void metrics(const Request& request, Backend& backend, std::function<void(Respon
             if (--remaining != 0) return;
             Response r;
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-            r.body = metrics_text(stats, connections, bridges, gateways);
+            r.body = metrics_text(stats, connections, bridges, gateways, cluster);
             done(std::move(r));
         }
     };
     auto g = std::make_shared<Gather>();
     g->stats = backend.stats();
     g->gateways = backend.gateways();
+    g->cluster = backend.cluster();
     g->done = std::move(done);
     broker::SnapshotQuery query_all;
     query_all.listeners = true;

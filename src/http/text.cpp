@@ -99,6 +99,28 @@ void gateway_metrics(std::string& out, const std::vector<GatewayInfo>& gateways)
            [](V g) { return g.send_failures; });
 }
 
+// The moth_cluster_* families (docs/cluster.md): this node's link to NATS and the nodes it hears from.
+void cluster_metrics(std::string& out, const broker::ClusterStatus& c) {
+    const auto single = [&](std::string_view name, std::string_view type, std::string_view help, std::uint64_t v) {
+        help_type(out, name, type, help);
+        out += std::string(name) + "{node=\"" + label(c.node) + "\"} " + std::to_string(v) + "\n";
+    };
+    std::uint64_t alive = 0;
+    for (const auto& n : c.nodes) alive += n.alive ? 1 : 0;
+    single("moth_cluster_link_up", "gauge", "1 while this node is connected to NATS.", c.connected ? 1 : 0);
+    single("moth_cluster_nodes", "gauge", "Nodes heard from within three report intervals, this one included.", alive);
+    single("moth_cluster_published_total", "counter", "Messages this node sent to the cluster since start.",
+           c.published);
+    single("moth_cluster_received_total", "counter", "Messages the cluster delivered to this node since start.",
+           c.received);
+    single("moth_cluster_duplicates_total", "counter",
+           "Deliveries dropped as already seen (overlapping filters, redeliveries) since start.", c.duplicates);
+    single("moth_cluster_publish_failures_total", "counter",
+           "QoS 1/2 messages JetStream did not confirm (refused to their publisher) since start.", c.publish_failures);
+    single("moth_cluster_reconnects_total", "counter", "Reconnections to NATS since start.", c.reconnects);
+    single("moth_cluster_interests", "gauge", "Distinct filters this node holds on NATS.", c.interests);
+}
+
 }  // namespace
 
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
@@ -184,7 +206,8 @@ std::string rfc3339_seconds(std::int64_t unix_s) {
 }
 
 std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::string, std::size_t>>& connections,
-                         const std::vector<BridgeView>& bridges, const std::vector<GatewayInfo>& gateways) {
+                         const std::vector<BridgeView>& bridges, const std::vector<GatewayInfo>& gateways,
+                         const std::optional<broker::ClusterStatus>& cluster) {
     std::string out;
     const auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
         help_type(out, name, type, help);
@@ -230,6 +253,7 @@ std::string metrics_text(const StatsInfo& s, const std::vector<std::pair<std::st
     }
     bridge_metrics(out, bridges);
     gateway_metrics(out, gateways);
+    if (cluster) cluster_metrics(out, *cluster);
     single("moth_uptime_seconds", "gauge", "Seconds since mothd started.", s.uptime_s);
     metric("moth_build_info", "gauge", "Build information; always 1.");
     out += "moth_build_info{version=\"" + label(s.version) + "\"} 1\n";

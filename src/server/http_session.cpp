@@ -247,6 +247,11 @@ public:
         return ctx_.gateways ? ctx_.gateways() : std::vector<http::GatewayInfo>{};
     }
 
+    std::optional<broker::ClusterStatus> cluster() override {
+        if (ctx_.shared->cluster == nullptr) return std::nullopt;
+        return ctx_.shared->cluster->status();
+    }
+
     std::vector<http::BridgeInfo> bridges() override {
         if (!ctx_.bridges) return {};
         std::lock_guard lock(ctx_.bridges->mutex);

@@ -2,7 +2,11 @@
 // bus stored it, the node's interest follows its subscriptions (the SUBACK waits for it), messages from other nodes
 // reach plain subscriptions or one member of the group they came through, shared subscriptions are not served by a
 // local publish (the group's queue on the bus does it), and a take-over elsewhere ends the session here.
+#include <map>
+#include <tuple>
+
 #include "access_fixture.hpp"
+#include "broker/sys_topics.hpp"
 
 namespace moth::broker {
 namespace {
@@ -200,6 +204,32 @@ TEST_F(ClusterCoreTest, WorkerZeroReportsTheNode) {
     EXPECT_EQ(bus_.reports[0].node, "n1");
     core_->on_tick(now_ + std::chrono::seconds(11));
     EXPECT_EQ(bus_.reports.size(), 1U) << "every report_interval_s, not every tick";
+}
+
+TEST(ClusterSysTopics, NameTheNodeAndAddUpTheNodesAlive) {
+    SysInputs in;
+    ClusterStatus c;
+    c.node = "n1";
+    c.connected = true;
+    for (const auto& [name, alive, clients] : {std::tuple{"n1", true, 3}, {"n2", true, 4}, {"n3", false, 100}}) {
+        ClusterNodeInfo n;
+        n.report.node = name;
+        n.report.connections = static_cast<std::uint64_t>(clients);
+        n.alive = alive;
+        c.nodes.push_back(n);
+    }
+    in.cluster = c;
+    SysTopics sys;
+    std::map<std::string, std::string> got;
+    for (auto& [k, v] : sys.update(in, TimePoint{})) got[k] = v;
+    EXPECT_EQ(got["$SYS/broker/node"], "n1");
+    EXPECT_EQ(got["$SYS/broker/cluster/link"], "connected");
+    EXPECT_EQ(got["$SYS/broker/cluster/nodes"], "2");
+    EXPECT_EQ(got["$SYS/broker/cluster/clients/connected"], "7") << "a node that stopped reporting is not counted";
+    EXPECT_EQ(got["$SYS/broker/cluster/nodes/n3/state"], "down");
+    // Alone, none of them.
+    SysTopics alone;
+    for (auto& [k, v] : alone.update(SysInputs{}, TimePoint{})) EXPECT_FALSE(k.starts_with("$SYS/broker/cluster")) << k;
 }
 
 }  // namespace
