@@ -27,11 +27,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <fmt/ranges.h>
 
 #include "broker/auth.hpp"
 #include "broker/core.hpp"
 #include "broker/store.hpp"
 #include "common/error_text.hpp"
+#include "cluster/nats_bus.hpp"
 #include "common/log_limiter.hpp"
 #include "config/config.hpp"
 #include "server/abuse_gate.hpp"
@@ -308,7 +310,16 @@ int main(int argc, char** argv) {
         for (const auto& w : moth::server::anonymous_warnings(config)) log->warn("{}", w);
         // Connection rates, flapping and bans (outlives the server's workers, which ask it).
         moth::server::AbuseGate gate(config, sink);
+        // The cluster bus (docs/cluster.md): declared before the server, so it outlives the workers that call it.
+        std::unique_ptr<moth::broker::ClusterBus> cluster;
+        if (config.cluster.enabled) {
+            auto cc = config.cluster;
+            cc.node = moth::config::cluster_node_name(cc);
+            log->info("cluster: joining as node {} through {}", cc.node, fmt::join(cc.servers, ", "));
+            cluster = moth::cluster::make_nats_bus(cc, MOTH_VERSION, sink);
+        }
         moth::server::Server server(config, *access, sink, MOTH_VERSION, access.get());
+        if (cluster) server.attach_cluster(*cluster);
         // A ban added at run time disconnects the clients it matches.
         gate.attach_store(store.get(), restored ? restored->bans : std::vector<moth::limits::Ban>{});
         gate.on_ban_added([&server] {

@@ -26,7 +26,7 @@
 namespace moth::cluster {
 
 using Log = std::function<void(int level, const std::string& line)>;
-inline constexpr int kInfo = 2, kWarn = 3, kError = 4;
+inline constexpr int kInfo = 1, kWarn = 2, kError = 3;  // mothd's log levels: 0 debug .. 3 error
 
 // Completes a `Done` after `parts` outcomes (a retained message: the stream publish and the KV put).
 struct Joint {
