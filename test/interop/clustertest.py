@@ -209,15 +209,16 @@ class MothNode(Broker):
         raise AssertionError(f"{self.name}: no http listener in the ports file")
 
     def metrics(self):
-        """/metrics as {name with labels: value}."""
+        """/metrics as {metric name: value}, the values of a name's label sets added up (this node's only)."""
         with urllib.request.urlopen(f"http://{HOST}:{self.http_port}/metrics", timeout=10) as r:
             text = r.read().decode("utf-8")
         out = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):
                 key, _, value = line.rpartition(" ")
+                name = key.split("{", 1)[0]
                 try:
-                    out[key] = float(value)
+                    out[name] = out.get(name, 0.0) + float(value)
                 except ValueError:
                     pass
         return out
