@@ -360,13 +360,14 @@ class ClusterTestCase(unittest.TestCase):
 
     def _stop_test_cluster(self):
         cluster, type(self).cluster = type(self).cluster, None
+        type(self).stopped_cluster = cluster  # its logs for run()'s failure report (the processes are gone by then)
         cluster.stop()
 
     def run(self, result=None):
         result = result if result is not None else self.defaultTestResult()
         before = len(result.failures) + len(result.errors)
         out = super().run(result)
-        cluster = getattr(type(self), "cluster", None)
+        cluster = getattr(type(self), "cluster", None) or getattr(type(self), "stopped_cluster", None)
         if len(result.failures) + len(result.errors) > before and cluster is not None:
             sys.stderr.write(f"\n{self.id()} failed; logs:\n{cluster.describe(80)}\n")
         return out
