@@ -7,6 +7,7 @@
 
 #include "access_fixture.hpp"
 #include "broker/sys_topics.hpp"
+#include "fake_bus.hpp"
 
 namespace moth::broker {
 namespace {
@@ -15,40 +16,8 @@ using codec::ProtocolVersion;
 using codec::QoS;
 using codec::ReasonCode;
 using test::AccessTest;
+using test::FakeBus;
 using test::Peer;
-
-class FakeBus final : public ClusterBus {
-public:
-    const std::string& node() const override { return node_; }
-    void start(ClusterEvents&) override {}
-    void stop() override {}
-    void publish(const MessagePtr& m, Done done) override { published.push_back({m, std::move(done)}); }
-    void subscribe(const std::string& filter, QoS qos, Done done) override {
-        subscribed.push_back({filter, qos, std::move(done)});
-    }
-    void unsubscribe(const std::string& filter, QoS qos) override { unsubscribed.emplace_back(filter, qos); }
-    void claim(const std::string& client_id, Done) override { claimed.push_back(client_id); }
-    void report(const NodeReport& r) override { reports.push_back(r); }
-    ClusterStatus status() const override { return {}; }
-
-    struct Published {
-        MessagePtr message;
-        Done done;
-    };
-    struct Subscribed {
-        std::string filter;
-        QoS qos;
-        Done done;
-    };
-    std::vector<Published> published;
-    std::vector<Subscribed> subscribed;
-    std::vector<std::pair<std::string, QoS>> unsubscribed;
-    std::vector<std::string> claimed;
-    std::vector<NodeReport> reports;
-
-private:
-    std::string node_ = "n1";
-};
 
 class ClusterCoreTest : public AccessTest {
 protected:

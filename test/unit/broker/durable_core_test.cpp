@@ -13,6 +13,7 @@
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
 #include "core_test_support.hpp"
+#include "fake_bus.hpp"
 #include "fake_store.hpp"
 
 namespace moth::broker {
@@ -674,6 +675,49 @@ TEST_F(BatchedCoreTest, AcknowledgesWithoutWaitingButStillWrites) {
     EXPECT_EQ(only<codec::Puback>(received(pub)).size(), 1U);
     EXPECT_EQ(only<codec::Publish>(received(sub)).size(), 1U);
     EXPECT_TRUE(store_.pending_key_starts_with('q'));
+}
+
+// In a cluster (docs/cluster.md): a message from another node is acknowledged to the bus only once the deliveries it
+// made to durable sessions are stored, so a node killed before that gets it again from its consumer; a failed write
+// delivers nothing and asks for it again.
+class ClusterDurableCoreTest : public DurableCoreTest {
+protected:
+    ClusterDurableCoreTest() {
+        shared_.cluster = &bus_;
+        core_ = std::make_unique<Core>(0, shared_, host_);
+    }
+    static MessagePtr message(std::string topic) {
+        auto m = std::make_shared<Message>();
+        m->topic = std::move(topic);
+        m->payload = {std::byte{'v'}};
+        m->qos = QoS::AtLeastOnce;
+        m->seal();
+        return m;
+    }
+    test::FakeBus bus_;
+};
+
+TEST_F(ClusterDurableCoreTest, AMessageFromAnotherNodeIsAcknowledgedOnceStored) {
+    Peer s = connect("durable", false, 3600);
+    complete();
+    (void)received(s);
+    subscribe(s, "a/#", QoS::AtLeastOnce);
+    ASSERT_FALSE(bus_.subscribed.empty());
+    bus_.subscribed.back().done(true);
+    complete();
+    ASSERT_EQ(only<codec::Suback>(received(s)).size(), 1U);
+    std::vector<bool> acks;
+    core_->deliver_cluster({message("a/x"), nullptr, [&](bool ok) { acks.push_back(ok); }}, now_);
+    core_->flush();
+    EXPECT_TRUE(acks.empty()) << "not before the store has the session's copy";
+    EXPECT_TRUE(received(s).empty());
+    complete();
+    EXPECT_EQ(acks, std::vector<bool>{true});
+    EXPECT_EQ(only<codec::Publish>(received(s)).size(), 1U);
+    core_->deliver_cluster({message("a/y"), nullptr, [&](bool ok) { acks.push_back(ok); }}, now_);
+    complete(false);
+    EXPECT_EQ(acks, (std::vector<bool>{true, false})) << "a failed write: the bus redelivers it";
+    EXPECT_TRUE(only<codec::Publish>(received(s)).empty());
 }
 
 }  // namespace
