@@ -1,7 +1,9 @@
-// Monitor page: the broker seen through its HTTP API (stats, clients, sessions, retained messages, bans, bridges)
-// polled every few seconds, rates drawn from the cumulative counters, and $SYS values through an MQTT subscription.
+// Monitor page: the broker seen through its HTTP API (stats, clients, sessions, retained messages, bans, bridges,
+// cluster) polled every few seconds, rates drawn from the cumulative counters, and $SYS values through an MQTT
+// subscription.
 import { banClient, loadBans, mountBans } from "./bans";
 import { loadBridges } from "./bridges";
+import { loadCluster } from "./cluster";
 import { TimeChart } from "./chart";
 import {
   $,
@@ -328,6 +330,7 @@ async function poll(): Promise<void> {
     renderSessions(sess.sessions);
     void loadBans();
     void loadBridges();
+    void loadCluster();
     showError(null);
     $("#mon-updated").textContent = `updated ${formatTimestamp(new Date())}`;
     document.body.dataset.loaded = "true";
