@@ -208,6 +208,10 @@ class MothNode(Broker):
                     return int(fields[3])
         raise AssertionError(f"{self.name}: no http listener in the ports file")
 
+    def cluster_status(self):
+        """GET /api/v1/cluster: the node's link to NATS (link.server, link.reconnects), its counters, the nodes."""
+        return _http_json(f"http://{HOST}:{self.http_port}/api/v1/cluster", timeout=10)
+
     def metrics(self):
         """/metrics as {metric name: value}, the values of a name's label sets added up (this node's only)."""
         with urllib.request.urlopen(f"http://{HOST}:{self.http_port}/metrics", timeout=10) as r:

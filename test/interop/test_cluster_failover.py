@@ -76,12 +76,21 @@ class TestNatsServerLoss(ClusterTestCase):
         traffic = Traffic(publisher, base)
         for i in range(30):
             traffic.publish(f"before-{i}".encode(), 1)
-        self.cluster.nats.kill(0)  # n1's first server: the publisher's node must move to another
+        # The server the publisher's node is on (NATS' client picks one of its list at random): n1 must move.
+        n1 = self.cluster.nodes[0]
+        link = n1.cluster_status()["link"]
+        victim = [i for i, s in enumerate(self.cluster.nats.servers) if s.url == link["server"]]
+        self.assertEqual(len(victim), 1, f"n1's NATS server {link} is one of ours")
+        self.cluster.nats.kill(victim[0])
         for i in range(30):
             traffic.publish(f"after-{i}".encode(), 1)
         for s in subs:
             check_delivered(self, traffic, [s])
-        self.cluster.nats.start_one(0)  # and back, so the cluster stops cleanly
+        after = n1.cluster_status()["link"]
+        self.assertTrue(after["connected"], f"n1's link after the kill: {after}")
+        self.assertNotEqual(after["server"], link["server"], "n1 moved to another NATS server")
+        self.assertGreaterEqual(after["reconnects"], link["reconnects"] + 1, f"{link} -> {after}")
+        self.cluster.nats.start_one(victim[0])  # and back, so the cluster stops cleanly
         self.cluster.nats.wait_ready()
 
 
