@@ -94,12 +94,19 @@ void Core::deliver_cluster(ClusterDelivery d, TimePoint now) {
     });
 }
 
-void Core::cluster_takeover(const std::string& client_id, const std::string& by_node, TimePoint now) {
+void Core::cluster_takeover(const std::string& client_id, const std::string& by_node, std::int64_t at_unix_ms,
+                             TimePoint now) {
     now_ = now;
     auto it = sessions_.find(client_id);
     if (it == sessions_.end()) return;
     Session& s = *it->second;
-    if (Connection* oc = session_connection(s)) {
+    Connection* oc = session_connection(s);
+    if (oc != nullptr && std::pair(s.claimed_at, std::string_view(shared_.cluster->node())) >
+                             std::pair(at_unix_ms, std::string_view(by_node))) {
+        // The claims crossed: this connection is the later one, and stays (by_node ends its own on our claim).
+        return;
+    }
+    if (oc != nullptr) {
         // [MQTT-3.1.4-3]: the existing connection is closed; 5.0 tells it why.
         if (is_v5(oc->version)) {
             codec::Disconnect d;

@@ -37,9 +37,10 @@ public:
     // The cluster-wide retained message of `topic` changed: `m` is the new one, null when it was cleared. Updates
     // come in the order the cluster stored them, this node's own included (the last one stored wins everywhere).
     virtual void on_retained(std::string topic, MessagePtr m) = 0;
-    // Node `by_node` accepted a connection of `client_id`: end this node's connection of that client (5.0:
-    // DISCONNECT 0x8E Session taken over), with the will rules of a take-over on one node.
-    virtual void on_takeover(std::string client_id, std::string by_node) = 0;
+    // Node `by_node` accepted a connection of `client_id` at `at_unix_ms`: end this node's connection of that client
+    // (5.0: DISCONNECT 0x8E Session taken over), with the will rules of a take-over on one node, unless this node's
+    // connection is the later one (ClusterBus::claim).
+    virtual void on_takeover(std::string client_id, std::string by_node, std::int64_t at_unix_ms) = 0;
     // The link to NATS went down or came back (logged, shown by the API and $SYS).
     virtual void on_link(bool up, std::string detail) = 0;
 };
@@ -100,9 +101,11 @@ public:
     // messages for it reach this node. Every subscribe is matched by one unsubscribe with the same filter and QoS.
     virtual void subscribe(const std::string& filter, codec::QoS qos, Done done) = 0;
     virtual void unsubscribe(const std::string& filter, codec::QoS qos) = 0;
-    // A client connected to this node: the others end their connection of it (ClusterEvents::on_takeover).
-    // `done(true)` once the request left (NATS flushed it).
-    virtual void claim(const std::string& client_id, Done done) = 0;
+    // A client connected to this node at `at_unix_ms`: the others end their connection of it
+    // (ClusterEvents::on_takeover). Claims cross on the wire, so of two connections of one client the later one
+    // stays (then the greater node name): a claim older than a node's own connection is ignored there, and both
+    // nodes decide alike. `done(true)` once the request left (NATS flushed it).
+    virtual void claim(const std::string& client_id, std::int64_t at_unix_ms, Done done) = 0;
     // This node's figures, sent to the others (and kept as this node's entry) at once.
     virtual void report(const NodeReport& r) = 0;
     [[nodiscard]] virtual ClusterStatus status() const = 0;

@@ -326,7 +326,10 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     Session& s = take_session(client_id, p.clean_start, present, now);
     // [MQTT-3.1.4-3] across the cluster: another node's connection of this client ends (not for a bridge: each
     // node has its own "$bridge/<name>" session).
-    if (clustered() && !c.bridge) shared_.cluster->claim(client_id, nullptr);
+    if (clustered() && !c.bridge) {
+        s.claimed_at = to_unix_ms(now, now);
+        shared_.cluster->claim(client_id, s.claimed_at, nullptr);
+    }
     s.version = v;
     s.connection = c.id;
     c.session = &s;

@@ -136,7 +136,9 @@ public:
     void deliver_cluster(ClusterDelivery d, TimePoint now);
     // Node `by_node` accepted a connection of `client_id`: this node's connection of it ends (5.0: DISCONNECT 0x8E
     // Session taken over) and so does its session here, which continues there.
-    void cluster_takeover(const std::string& client_id, const std::string& by_node, TimePoint now);
+    // Not when this node's connection is the later one (ClusterBus::claim: `at_unix_ms` is the other's).
+    void cluster_takeover(const std::string& client_id, const std::string& by_node, std::int64_t at_unix_ms,
+                          TimePoint now);
 
 private:
     // ---- core.cpp: connection life and dispatch ----

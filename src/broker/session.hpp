@@ -113,6 +113,7 @@ struct Session {
     ConnectionId connection = 0;  // 0 while offline
     std::uint32_t expiry_s = 0;   // 0: ends with the connection; 0xFFFFFFFF: never
     TimePoint offline_since{};
+    std::int64_t claimed_at = 0;  // in a cluster: when its connection here was claimed (Unix ms; cluster.cpp)
     LazyContainer<std::map<std::string, SubscriptionEntry, std::less<>>> subscriptions;
     LazyDeque<Outgoing> inflight;  // sent, awaiting acknowledgement, in send order
     LazyDeque<Outgoing> queue;     // waiting for a slot in the inflight window or for a connection

@@ -26,11 +26,11 @@ void ClusterEventsToWorkers::on_retained(std::string topic, broker::MessagePtr m
     }
 }
 
-void ClusterEventsToWorkers::on_takeover(std::string client_id, std::string by_node) {
+void ClusterEventsToWorkers::on_takeover(std::string client_id, std::string by_node, std::int64_t at_unix_ms) {
     const unsigned w = broker::owner_worker(client_id, shared_.worker_count);
-    post_(w, [client_id = std::move(client_id), by_node = std::move(by_node)](broker::Core& core,
-                                                                              broker::TimePoint now) {
-        core.cluster_takeover(client_id, by_node, now);
+    post_(w, [client_id = std::move(client_id), by_node = std::move(by_node), at_unix_ms](broker::Core& core,
+                                                                                         broker::TimePoint now) {
+        core.cluster_takeover(client_id, by_node, at_unix_ms, now);
     });
 }
 

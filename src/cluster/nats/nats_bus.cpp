@@ -15,6 +15,7 @@ namespace {
 
 constexpr const char* kMsgId = "Nats-Msg-Id";
 constexpr const char* kNodeHeader = "Moth-Node";
+constexpr const char* kAtHeader = "Moth-At";  // a claim: when its connection was accepted (Unix ms)
 
 std::int64_t unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -237,8 +238,8 @@ void NatsBus::deliver(SubCtx& ctx, natsMsg* msg, const std::string& id) {
     events_->on_message(std::move(d));
 }
 
-void NatsBus::claim(const std::string& client_id, Done done) {
-    work_.post([this, client_id, done = std::move(done)](bool live) {
+void NatsBus::claim(const std::string& client_id, std::int64_t at_unix_ms, Done done) {
+    work_.post([this, client_id, at_unix_ms, done = std::move(done)](bool live) {
         bool ok = false;
         if (live) {
             natsMsg* msg = nullptr;
@@ -246,6 +247,7 @@ void NatsBus::claim(const std::string& client_id, Done done) {
             if (natsMsg_Create(&msg, subject.c_str(), nullptr, client_id.data(), static_cast<int>(client_id.size())) ==
                 NATS_OK) {
                 natsMsgHeader_Set(msg, kNodeHeader, cfg_.node.c_str());
+                natsMsgHeader_Set(msg, kAtHeader, std::to_string(at_unix_ms).c_str());
                 ok = natsConnection_PublishMsg(plain_, msg) == NATS_OK &&
                      natsConnection_FlushTimeout(plain_, cfg_.ack_timeout_ms) == NATS_OK;
             }
@@ -284,10 +286,11 @@ void NatsBus::on_control(natsMsg* msg) {
     const std::string subject = natsMsg_GetSubject(msg);
     const std::string data(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
     const std::string from = header(msg, kNodeHeader);
+    const std::string at = header(msg, kAtHeader);
     natsMsg_Destroy(msg);
     if (stopping_) return;
     if (subject == cfg_.prefix + ".ctl.claim") {
-        if (from != cfg_.node) events_->on_takeover(data, from);
+        if (from != cfg_.node) events_->on_takeover(data, from, std::strtoll(at.c_str(), nullptr, 10));
         return;
     }
     const auto j = nlohmann::json::parse(data, nullptr, false);

@@ -64,7 +64,7 @@ public:
     void publish(const broker::MessagePtr& m, Done done) override;
     void subscribe(const std::string& filter, codec::QoS qos, Done done) override;
     void unsubscribe(const std::string& filter, codec::QoS qos) override;
-    void claim(const std::string& client_id, Done done) override;
+    void claim(const std::string& client_id, std::int64_t at_unix_ms, Done done) override;
     void report(const broker::NodeReport& r) override;
     [[nodiscard]] broker::ClusterStatus status() const override;
 

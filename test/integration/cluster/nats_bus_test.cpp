@@ -26,8 +26,11 @@ public:
     void on_retained(std::string topic, broker::MessagePtr m) override {
         add([&] { retained.emplace_back(std::move(topic), std::move(m)); });
     }
-    void on_takeover(std::string client_id, std::string by) override {
-        add([&] { takeovers.emplace_back(std::move(client_id), std::move(by)); });
+    void on_takeover(std::string client_id, std::string by, std::int64_t at) override {
+        add([&] {
+            takeovers.emplace_back(std::move(client_id), std::move(by));
+            takeover_times.push_back(at);
+        });
     }
     void on_link(bool, std::string) override {}
 
@@ -52,6 +55,7 @@ public:
     std::vector<ClusterDelivery> messages;
     std::vector<std::pair<std::string, broker::MessagePtr>> retained;
     std::vector<std::pair<std::string, std::string>> takeovers;
+    std::vector<std::int64_t> takeover_times;
 
 private:
     template <typename F>
@@ -243,12 +247,13 @@ TEST_F(NatsBusTest, ClaimsAndReportsReachTheOtherNode) {
     auto a = make("a", ea);
     auto b = make("b", eb);
     Outcome o;
-    a->claim("device-1", o.fn());
+    a->claim("device-1", 1'765'000'000'123, o.fn());
     ASSERT_EQ(o.get(), true);
     ASSERT_TRUE(eb.wait([&] { return !eb.takeovers.empty(); }));
     {
         std::lock_guard lock(eb.mu);
         EXPECT_EQ(eb.takeovers[0], (std::pair<std::string, std::string>{"device-1", "a"}));
+        EXPECT_EQ(eb.takeover_times[0], 1'765'000'000'123) << "the time of the claim travels with it";
     }
     broker::NodeReport r;
     r.connections = 7;

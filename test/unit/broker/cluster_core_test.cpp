@@ -155,7 +155,7 @@ TEST_F(ClusterCoreTest, AConnectClaimsTheClientAndATakeOverElsewhereEndsTheSessi
     Peer x = connect(ProtocolVersion::V5, "x", "alice");
     ASSERT_EQ(bus_.claimed, std::vector<std::string>{"x"});
     subscribe(x, "a/s", QoS::AtLeastOnce);
-    core_->cluster_takeover("x", "n2", now_);
+    core_->cluster_takeover("x", "n2", bus_.claimed_at.back() + 1, now_);
     core_->flush();
     auto got = received(x);
     ASSERT_EQ(got.size(), 1U);
@@ -164,7 +164,23 @@ TEST_F(ClusterCoreTest, AConnectClaimsTheClientAndATakeOverElsewhereEndsTheSessi
     EXPECT_EQ(core_->session_id("x"), 0U) << "the session goes on at n2";
     ASSERT_FALSE(bus_.unsubscribed.empty());
     EXPECT_EQ(bus_.unsubscribed.back().first, "a/s");
-    core_->cluster_takeover("nobody", "n2", now_);  // a client this node does not hold: nothing happens
+    core_->cluster_takeover("nobody", "n2", 0, now_);  // a client this node does not hold: nothing happens
+}
+
+TEST_F(ClusterCoreTest, CrossedClaimsKeepTheLaterConnection) {
+    // [MQTT-3.1.4-3] across nodes: the claim of an earlier connection elsewhere, arriving late, must not end the
+    // connection made here after it; both nodes compare (time, node name) alike, so exactly one connection stays.
+    Peer x = connect(ProtocolVersion::V5, "x", "alice");
+    const auto at = bus_.claimed_at.back();
+    ASSERT_GT(at, 0);
+    core_->cluster_takeover("x", "n0", at - 1, now_);  // earlier elsewhere
+    core_->cluster_takeover("x", "m9", at, now_);      // same millisecond, smaller node name than "n1"
+    core_->flush();
+    EXPECT_TRUE(received(x).empty());
+    EXPECT_FALSE(host_.closed(x.id));
+    core_->cluster_takeover("x", "n2", at, now_);  // same millisecond, greater node name: that one stays
+    core_->flush();
+    EXPECT_TRUE(host_.closed(x.id));
 }
 
 TEST_F(ClusterCoreTest, WorkerZeroReportsTheNode) {

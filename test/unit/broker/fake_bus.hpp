@@ -22,7 +22,10 @@ public:
         subscribed.push_back({filter, qos, std::move(done)});
     }
     void unsubscribe(const std::string& filter, QoS qos) override { unsubscribed.emplace_back(filter, qos); }
-    void claim(const std::string& client_id, Done) override { claimed.push_back(client_id); }
+    void claim(const std::string& client_id, std::int64_t at_unix_ms, Done) override {
+        claimed.push_back(client_id);
+        claimed_at.push_back(at_unix_ms);
+    }
     void report(const NodeReport& r) override { reports.push_back(r); }
     ClusterStatus status() const override { return {}; }
 
@@ -39,6 +42,7 @@ public:
     std::vector<Subscribed> subscribed;
     std::vector<std::pair<std::string, QoS>> unsubscribed;
     std::vector<std::string> claimed;
+    std::vector<std::int64_t> claimed_at;
     std::vector<NodeReport> reports;
 
 private:
