@@ -1,5 +1,5 @@
 #pragma once
-// Deduplication of bus deliveries by message id (docs/cluster-nats.md). One node can receive a message more than
+// Deduplication of bus deliveries by message id (docs/cluster.md). One node can receive a message more than
 // once: overlapping filters subscribe to overlapping subjects, and JetStream redelivers what was not acknowledged in
 // time. The first copy is delivered; each later copy is a duplicate, acknowledged once the first copy's
 // acknowledgement ran (at once when it already had). A first copy refused (ack false) is forgotten, so its

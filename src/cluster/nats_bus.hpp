@@ -1,5 +1,5 @@
 #pragma once
-// The cluster bus on NATS JetStream (docs/cluster.md, docs/cluster-nats.md). This header does not include nats.h:
+// The cluster bus on NATS JetStream (docs/cluster.md, docs/cluster.md). This header does not include nats.h:
 // apps/mothd includes it to construct the bus; only src/cluster/nats/ sees libnats.
 #include <functional>
 #include <memory>

@@ -1,5 +1,5 @@
 #pragma once
-// How MQTT topics, filters and retained topics are named on NATS (docs/cluster-nats.md). Pure functions: no libnats
+// How MQTT topics, filters and retained topics are named on NATS (docs/cluster.md). Pure functions: no libnats
 // here, so the mapping is unit-tested and fuzzed on its own.
 //
 // A topic level becomes one subject token. NATS tokens cannot hold '.', whitespace or control bytes, and '*' and

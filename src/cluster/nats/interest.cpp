@@ -1,5 +1,9 @@
 // This node's interest on NATS: per subject and path, a core subscription, a durable JetStream consumer, or
-// nothing, from reference counts of the filters that want it (docs/cluster-nats.md). Runs on the work queue only.
+// nothing, from reference counts of the filters that want it (docs/cluster.md). Runs on the work queue only.
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "cluster/nats/nats_bus_impl.hpp"
 #include "cluster/subject.hpp"
 
@@ -65,7 +69,17 @@ bool NatsBus::reconcile(const Path& p, const std::string& subject, Unit& u) {
     const bool want_js = u.q1 && u.n1 > 0;
     const bool want_core = u.q1 ? (u.n1 <= 0 && u.n0 > 0) : (u.n0 + u.n1 > 0);
     bool ok = true;
-    if (want_js && u.js == nullptr) ok = bind_consumer(p, subject, u);
+    if (want_js && u.js == nullptr) {
+        // A consumer just created on a replicated stream may not answer at once (its leader is being elected):
+        // tried again, a little later each time, for up to ack_timeout_ms (this is the bus's own work thread).
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.ack_timeout_ms);
+        auto pause = std::chrono::milliseconds(50);
+        while (!(ok = bind_consumer(p, subject, u)) && std::chrono::steady_clock::now() + pause < deadline &&
+               !stopping_) {
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+        }
+    }
     if (!want_js && u.js != nullptr) drop_consumer(u, true);
     if (want_core && u.core == nullptr) {
         natsConnection* nc = p.share ? shared_ : plain_;
@@ -132,7 +146,9 @@ bool NatsBus::bind_consumer(const Path& p, const std::string& subject, Unit& u) 
     if (s == NATS_OK) s = natsSubscription_SetPendingLimits(u.js, -1, -1);
     if (s == NATS_OK) s = natsConnection_FlushTimeout(nc, cfg_.ack_timeout_ms);
     if (s != NATS_OK) {
-        set_error("bind " + name + ": " + natsStatus_GetText(s) + " (" + std::to_string(e) + ")");
+        const char* detail = nats_GetLastError(nullptr);
+        set_error("bind " + name + ": " + natsStatus_GetText(s) + " (" + std::to_string(e) + ")" +
+                  (detail != nullptr && *detail != '\0' ? std::string(": ") + detail : std::string()));
         if (u.js != nullptr) graveyard_.push_back(u.js);
         u.js = nullptr;
         return false;

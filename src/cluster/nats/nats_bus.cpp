@@ -1,4 +1,4 @@
-// NatsBus: publishing, deliveries, control messages, status and stopping (docs/cluster-nats.md).
+// NatsBus: publishing, deliveries, control messages, status and stopping (docs/cluster.md).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
