@@ -2,7 +2,7 @@
 # bench/cluster.sh: CPU per message of a Moth cluster (docs/cluster.md) under `moth bench`, for a publisher and a
 # subscriber on one node ("local") and on two nodes ("cross"), at QoS 0 and QoS 1; prints a markdown table.
 #
-#   bench/cluster.sh [--nodes N] [--count C] [--rate R] [--publishers P]
+#   bench/cluster.sh [--nodes N | --alone] [--count C] [--rate R] [--publishers P]
 #
 # --nodes N (1, 3 or 5; default 3): N nats-servers with JetStream (a JetStream cluster when N > 1; replicas N) and
 # N mothd nodes, node i given every NATS URL, its own server first. With one node there is no "cross" row.
@@ -10,6 +10,7 @@
 # node, then `moth bench pub` (P publishers, C messages in all, R messages/s in all) on n1. CPU is utime+stime
 # from /proc/PID/stat of every mothd and every nats-server, from the publisher's start to the subscriber's end,
 # divided by the messages delivered: "mothd" sums all nodes (a cross-node message costs on both), "nats" all servers.
+# --alone: the baseline, the same "local" runs against one mothd without [cluster].
 # Defaults are small (C = 20000, R = 5000): a smoke run. Real numbers need the release build and larger C.
 #
 # Environment: MOTHD, MOTH (default build/release/...), NATS_SERVER (default nats-server, or /usr/sbin's),
@@ -32,7 +33,8 @@ while [[ $# -gt 0 ]]; do
         --count) COUNT="$2"; shift ;;
         --rate) RATE="$2"; shift ;;
         --publishers) PUBS="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --alone) ALONE=1 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "cluster.sh: unknown argument $1" >&2; exit 1 ;;
     esac
     shift
@@ -156,10 +158,22 @@ print(f"| {nodes} | {path} | {qos} | {pub['sent']} | {got} | {per(moth_ticks)} |
 PY
 }
 
-start_cluster
+start_alone() {  # --alone: the baseline, one mothd without [cluster] (no NATS at all), same clients and rates
+    local dir="$WORK/n0"
+    mkdir -p "$dir"
+    printf 'auth.allow_anonymous = true\ndata_dir = "%s/data"\nports_file = "%s/ports"\nlog_level = "warn"\n[storage]\ndurability = "memory"\n[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = 0\n' \
+        "$dir" "$dir" >"$dir/mothd.toml"
+    "$MOTHD" --config "$dir/mothd.toml" >"$dir/mothd.log" 2>&1 &
+    MOTH_PIDS+=($!)
+    wait_for "mothd (alone)" "test -s $dir/ports" "${MOTH_PIDS[0]}"
+    MQTT_PORTS=("$(awk '$2 == "mqtt" {print $4; exit}' "$dir/ports")")
+    NODES=alone
+}
+
+if [[ ${ALONE:-0} -eq 1 ]]; then start_alone; else start_cluster; fi
 echo "| nodes | path | QoS | published | delivered | mothd CPU µs/msg (all nodes) | nats-server CPU µs/msg |"
 echo "|---|---|---|---|---|---|---|"
 for qos in 0 1; do
     run local "$qos"
-    if [[ $NODES -gt 1 ]]; then run cross "$qos"; fi
+    if [[ $NODES != alone && $NODES -gt 1 ]]; then run cross "$qos"; fi
 done
