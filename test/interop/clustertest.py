@@ -72,9 +72,11 @@ class NatsServer(LoggedProcess):
 
     log_name = "nats-server"
 
-    def __init__(self, name, cluster_port, routes):
+    def __init__(self, name, cluster_port, routes, extra_args=()):
+        """`cluster_port` None: a server alone (no routes); `extra_args`: more options (auth, TLS)."""
         super().__init__()
         self.name = name
+        self.extra_args = list(extra_args)
         self.cluster_port = cluster_port
         self.routes = list(routes)  # the other servers' cluster URLs (a route to itself is refused as duplicate)
         self.monitor_port = None
@@ -96,8 +98,10 @@ class NatsServer(LoggedProcess):
         # the meantime; then the server fails to start and start() says so with its log).
         cmd = [NATS_SERVER, "-a", HOST, "-p", str(self.port) if self.port else "-1", "-m", "-1",
                "--ports_file_dir", ports_dir, "--server_name", self.name, "-js", "-sd",
-               os.path.join(self.dir, "store"), "--cluster_name", CLUSTER_NAME,
-               "--cluster", f"nats://{HOST}:{self.cluster_port}", "--routes", ",".join(self.routes)]
+               os.path.join(self.dir, "store")] + self.extra_args
+        if self.cluster_port is not None:
+            cmd += ["--cluster_name", CLUSTER_NAME, "--cluster", f"nats://{HOST}:{self.cluster_port}",
+                    "--routes", ",".join(self.routes)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
