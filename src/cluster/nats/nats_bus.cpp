@@ -215,7 +215,13 @@ void NatsBus::deliver(SubCtx& ctx, natsMsg* msg, const std::string& id) {
             ++duplicates_;
             return;
         }
-        if (!id.empty()) dedup_->acked(key, true);
+        if (!id.empty() && d.message->qos == codec::QoS::AtMostOnce) {
+            dedup_->acked(key, true);
+        } else if (!id.empty()) {
+            // A QoS 1/2 message by a core path (a QoS 0 filter overlapping a QoS>0 one): its consumer copy, if one
+            // comes, is acknowledged to JetStream only once this copy is routed and stored here.
+            d.ack = [dedup = dedup_, key](bool ok) { dedup->acked(key, ok); };
+        }
     } else {
         std::shared_ptr<natsMsg> held(msg, natsMsg_Destroy);
         auto gate = gate_;

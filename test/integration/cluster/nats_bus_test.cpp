@@ -153,8 +153,42 @@ TEST_F(NatsBusTest, DeliversOnlyWhereInterestIsAndNeverBackToThePublisher) {
     std::lock_guard lock(ea.mu);
     for (const auto& d : ea.messages) {
         EXPECT_EQ(d.share, nullptr);
-        EXPECT_EQ(d.ack, nullptr);  // QoS 0 interest takes QoS 1 messages at most once: nothing to acknowledge
+        // QoS 0 interest takes QoS 1 messages at most once (no consumer): a QoS 1 copy's ack only tells the bus
+        // that it is routed, for a consumer copy that may come by an overlapping QoS>0 filter.
+        EXPECT_EQ(d.ack == nullptr, d.message->qos == QoS::AtMostOnce) << d.message->topic;
     }
+}
+
+TEST_F(NatsBusTest, ACopyByTheQos0PathHoldsBackTheConsumersCopy) {
+    // a/+ at QoS 0 (core subscription on the q1 subject) overlaps a/b at QoS 1 (a consumer): whichever copy comes
+    // first is delivered; refused, the message comes again (the consumer's copy is not acknowledged behind its back).
+    auto a = make("a", ea);
+    auto b = make("b", eb);
+    sub(*a, "o/+", QoS::AtMostOnce);
+    sub(*a, "o/b", QoS::AtLeastOnce);
+    pub(*b, msg("o/b", "once", QoS::AtLeastOnce));
+    ASSERT_TRUE(ea.wait([&] { return !ea.messages.empty(); }));
+    ClusterDelivery first;
+    {
+        std::lock_guard lock(ea.mu);
+        first = ea.messages.front();
+    }
+    ASSERT_NE(first.ack, nullptr);
+    first.ack(false);  // not routed here (a store write failed, say)
+    ASSERT_TRUE(ea.wait([&] { return ea.messages.size() >= 2; }, 60s)) << "refused: delivered again";
+    ClusterDelivery again;
+    {
+        std::lock_guard lock(ea.mu);
+        again = ea.messages[1];
+    }
+    EXPECT_EQ(again.message->topic, "o/b");
+    ASSERT_NE(again.ack, nullptr);
+    again.ack(true);
+    // A marker after it: once the marker is here, a third copy would have been too.
+    pub(*b, msg("o/marker", "m"));
+    ASSERT_TRUE(ea.wait([&] { return !ea.messages.empty() && ea.messages.back().message->topic == "o/marker"; }));
+    auto topics = ea.topics();
+    EXPECT_EQ(std::count(topics.begin(), topics.end(), "o/b"), 2);
 }
 
 TEST_F(NatsBusTest, QoS1InterestGoesThroughAConsumerAndOverlapsDeliverOnce) {
