@@ -82,16 +82,29 @@ void Core::deliver_cluster(ClusterDelivery d, TimePoint now) {
     StoreBatch b{now};
     capture(*pending, b);
     scope_ = saved;
+    // Stored deliveries keep the message's id until its ack has left: after a kill in between, the redelivery is
+    // known for what it is (ClusterBus::seen), not queued a second time (QoS 2 exactly once).
+    const bool keep_id = !b.empty() && !d.id.empty();
+    if (keep_id) b.put_applied(d.id);
     if (b.empty() || !store_->acks_wait()) {
         commit(b);
         finish_publish(*pending, true, now);
         if (d.ack) d.ack(true);
+        if (keep_id) forget_applied(d.id, now);
         return;
     }
-    commit_then(b, [pending, ack = std::move(d.ack)](Core& core, bool ok, TimePoint t) {
+    commit_then(b, [pending, ack = std::move(d.ack), id = keep_id ? std::move(d.id) : std::string()](
+                       Core& core, bool ok, TimePoint t) {
         if (ok) core.finish_publish(*pending, true, t);
         if (ack) ack(ok);
+        if (!id.empty()) core.forget_applied(id, t);
     });
+}
+
+void Core::forget_applied(const std::string& id, TimePoint now) {
+    StoreBatch b{now};
+    b.erase_applied(id);
+    commit(b);
 }
 
 void Core::cluster_takeover(const std::string& client_id, const std::string& by_node, std::int64_t at_unix_ms,

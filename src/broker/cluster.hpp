@@ -27,6 +27,9 @@ struct ClusterDelivery {
     // Called once, with true when the message is routed locally (and stored for persistent sessions), with false
     // when it could not be (it is then redelivered later). Null for messages that need no acknowledgement (QoS 0).
     std::function<void(bool routed)> ack;
+    // Its identity on this node (message id and path), kept in the store with the deliveries it made until the
+    // acknowledgement left, and given back to ClusterBus::seen() after a restart; "" when it has none.
+    std::string id;
 };
 
 // What the bus reports; called from the bus's threads.
@@ -106,6 +109,9 @@ public:
     // stays (then the greater node name): a claim older than a node's own connection is ignored there, and both
     // nodes decide alike. `done(true)` once the request left (NATS flushed it).
     virtual void claim(const std::string& client_id, std::int64_t at_unix_ms, Done done) = 0;
+    // Start-up, before any interest: messages this node stored and may not have acknowledged before it stopped
+    // (RestoredState::cluster_applied). Their redeliveries are duplicates: acknowledged, not delivered.
+    virtual void seen(const std::vector<std::string>& ids) = 0;
     // This node's figures, sent to the others (and kept as this node's entry) at once.
     virtual void report(const NodeReport& r) = 0;
     [[nodiscard]] virtual ClusterStatus status() const = 0;

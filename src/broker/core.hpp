@@ -340,6 +340,8 @@ private:
     // A session's subscription joins (add) or leaves this node's interest on the bus; `done` runs on this core.
     void cluster_interest(const std::string& filter, codec::QoS qos, bool add,
                           std::function<void(Core&, TimePoint)> done = {});
+    // The acknowledgement of cluster message `id` has left: its "x" record goes (not waited for).
+    void forget_applied(const std::string& id, TimePoint now);
     // Worker 0, each tick: this node's report to the others every report_interval_s.
     void cluster_report(TimePoint now);
 

@@ -18,7 +18,7 @@ using Writer = ByteWriter;
 using Reader = ByteReader;
 
 constexpr char kSession = 's', kDelivery = 'q', kMark = 'p', kIncoming = 'i', kWill = 'w', kRetained = 'r',
-               kTotals = 't', kFormat = 'v', kBan = 'b';
+               kTotals = 't', kFormat = 'v', kBan = 'b', kApplied = 'x';
 
 // A ban's key: 'b', its kind's first letter ('c'lient id, 'u'sername, 'a'ddress), its value.
 std::string ban_key(limits::Ban::Kind kind, std::string_view value) {
@@ -177,6 +177,17 @@ void StoreBatch::put_ban(const limits::Ban& ban) {
 
 void StoreBatch::erase_ban(limits::Ban::Kind kind, std::string_view value) {
     ops_.push_back({StoreOp::Kind::Erase, ban_key(kind, value), {}});
+}
+
+void StoreBatch::put_applied(std::string_view id) {
+    std::string v;
+    Writer w(v);
+    w.u64(static_cast<std::uint64_t>(to_unix_ms(now_, Clock::now())));  // the batch's time, as wall-clock time
+    put(ops_, std::string(1, kApplied).append(id), std::move(v));
+}
+
+void StoreBatch::erase_applied(std::string_view id) {
+    ops_.push_back({StoreOp::Kind::Erase, std::string(1, kApplied).append(id), {}});
 }
 
 void StoreBatch::put_totals(const StoredTotals& t) {
@@ -347,6 +358,7 @@ private:
     void read_totals(Reader& r);
     void read_ban(std::string_view rest, Reader& r);
     void attach_deliveries(StoreBatch& b);
+    std::vector<std::string> stale_applied_;  // "x" records older than kAppliedKeep
 
     RestoredState& out_;
     TimePoint now_;
@@ -387,6 +399,16 @@ void Loader::read_record(char kind, std::string_view rest, std::string_view key,
         }
         case kTotals: read_totals(r); break;
         case kBan: read_ban(rest, r); break;
+        case kApplied: {
+            const auto at = static_cast<std::int64_t>(r.u64());
+            r.finish();
+            if (to_unix_ms(now_, now_) - at <= std::chrono::milliseconds(kAppliedKeep).count()) {
+                out_.cluster_applied.emplace_back(rest);
+            } else {
+                stale_applied_.emplace_back(rest);  // erased by attach()
+            }
+            break;
+        }
         case kFormat:  // read first, by read_format
             if (!rest.empty()) throw StoreCorrupt("unknown record type");
             break;
@@ -509,6 +531,7 @@ void Loader::attach_deliveries(StoreBatch& b) {
 void Loader::attach(StoreBatch& b) {
     // What belongs to no session is left over from a session that ended while its last writes were queued: erased.
     attach_deliveries(b);
+    for (const auto& id : stale_applied_) b.erase_applied(id);  // past any redelivery: not worth keeping
     for (auto& [client, ids] : incoming_) {
         auto it = sessions_.find(client);
         if (it == sessions_.end()) {

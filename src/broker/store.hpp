@@ -72,8 +72,9 @@ public:
 // raises it (and load_state learns to read the older one, or says it cannot).
 // 1: the first layout. 2: a session record ends with its client's identity (anonymous, or a user name) for the
 // authorizer after a restart; a format 1 record without it is read as anonymous. 3: ban records ("b"), which a
-// format 2 build would take for damage.
-inline constexpr std::uint32_t kStoreFormatVersion = 3;
+// format 2 build would take for damage. 4: cluster message ids applied ("x"), for the bus to know them again after a
+// restart (docs/cluster.md).
+inline constexpr std::uint32_t kStoreFormatVersion = 4;
 
 // A store written by a newer build (its format version above kStoreFormatVersion). Not StoreCorrupt: nothing is
 // damaged, so it must never be moved aside; the operator runs a newer mothd instead.
@@ -208,7 +209,14 @@ struct RestoredState {
     std::uint64_t next_seq = 1;
     std::vector<limits::Ban> bans;  // those of the API and of flapping detection (format 3), expired ones included
     std::size_t orphans = 0;  // records of sessions that no longer exist (removed while loading)
+    // Cluster deliveries stored here whose acknowledgement to JetStream may not have left before the stop: their ids
+    // (ClusterDelivery::id), so that a redelivery is a duplicate (ClusterBus::seen). Those older than
+    // kAppliedKeep are dropped (and erased) by load_state.
+    std::vector<std::string> cluster_applied;
 };
+
+// How long an "x" record (a cluster message id applied) is worth keeping: JetStream redelivers within its ack wait.
+inline constexpr std::chrono::minutes kAppliedKeep{10};
 
 // Reads the deliveries of one client in `range`, with their QoS 2 marks. Throws StoreCorrupt as load_state.
 [[nodiscard]] std::vector<StoredDelivery> read_deliveries(StoreBackend& backend, std::string_view client_id,
@@ -246,6 +254,10 @@ public:
     void erase_ban(limits::Ban::Kind kind, std::string_view value);
     // The "v" record. load_state writes it; tests write other versions.
     void put_format_version(std::uint32_t version);
+    // A message from the cluster whose deliveries this batch stores: its id, with the time (Unix ms), until its
+    // acknowledgement to JetStream has left (then erase_applied).
+    void put_applied(std::string_view id);
+    void erase_applied(std::string_view id);
 
     [[nodiscard]] bool empty() const { return ops_.empty(); }
     [[nodiscard]] std::vector<StoreOp> take() { return std::exchange(ops_, {}); }

@@ -232,6 +232,7 @@ void Server::start() {
                 impl.workers.at(w)->post(w, std::move(fn));
             });
         bus->start(*impl.cluster_events);
+        if (impl.restored) bus->seen(impl.restored->cluster_applied);
     }
     if (impl.restored) {
         // Before any worker runs: retained messages into the shared index, each session onto the worker its

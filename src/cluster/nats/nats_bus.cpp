@@ -208,7 +208,7 @@ void NatsBus::deliver(SubCtx& ctx, natsMsg* msg, const std::string& id) {
         return;
     }
     const std::string key = (ctx.share ? *ctx.share : std::string{}) + '\n' + id;
-    broker::ClusterDelivery d{std::move(m), ctx.share, nullptr};
+    broker::ClusterDelivery d{std::move(m), ctx.share, nullptr, id.empty() ? std::string() : key};
     if (!ctx.consumer) {
         natsMsg_Destroy(msg);
         if (!id.empty() && !dedup_->first(key, nullptr)) {
@@ -242,6 +242,12 @@ void NatsBus::deliver(SubCtx& ctx, natsMsg* msg, const std::string& id) {
     }
     ++received_;
     events_->on_message(std::move(d));
+}
+
+void NatsBus::seen(const std::vector<std::string>& ids) {
+    for (const auto& key : ids) {
+        if (dedup_->first(key, nullptr)) dedup_->acked(key, true);
+    }
 }
 
 void NatsBus::claim(const std::string& client_id, std::int64_t at_unix_ms, Done done) {

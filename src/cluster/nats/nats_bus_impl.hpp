@@ -65,6 +65,7 @@ public:
     void subscribe(const std::string& filter, codec::QoS qos, Done done) override;
     void unsubscribe(const std::string& filter, codec::QoS qos) override;
     void claim(const std::string& client_id, std::int64_t at_unix_ms, Done done) override;
+    void seen(const std::vector<std::string>& ids) override;
     void report(const broker::NodeReport& r) override;
     [[nodiscard]] broker::ClusterStatus status() const override;
 

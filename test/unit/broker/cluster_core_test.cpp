@@ -133,14 +133,14 @@ TEST_F(ClusterCoreTest, MessagesFromOtherNodesReachPlainSubscriptionsOrTheirGrou
     Peer member = connect(ProtocolVersion::V5, "member", "alice");
     subscribe(member, "$share/g/a/m", QoS::AtLeastOnce);
     int acked = 0;
-    core_->deliver_cluster({message("a/m", QoS::AtLeastOnce), nullptr, [&](bool ok) { acked += ok ? 1 : 100; }},
+    core_->deliver_cluster({message("a/m", QoS::AtLeastOnce), nullptr, [&](bool ok) { acked += ok ? 1 : 100; }, ""},
                            now_);
     core_->flush();
     EXPECT_EQ(acked, 1);
     EXPECT_EQ(received(plain).size(), 1U);
     EXPECT_TRUE(received(member).empty()) << "the group gets its copy through its queue, not the plain subject";
     auto share = std::make_shared<const std::string>("$share/g/a/m");
-    core_->deliver_cluster({message("a/m", QoS::AtLeastOnce), share, nullptr}, now_);
+    core_->deliver_cluster({message("a/m", QoS::AtLeastOnce), share, nullptr, ""}, now_);
     core_->flush();
     EXPECT_EQ(received(member).size(), 1U);
     EXPECT_TRUE(received(plain).empty());

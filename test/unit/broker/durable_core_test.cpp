@@ -707,14 +707,18 @@ TEST_F(ClusterDurableCoreTest, AMessageFromAnotherNodeIsAcknowledgedOnceStored) 
     complete();
     ASSERT_EQ(only<codec::Suback>(received(s)).size(), 1U);
     std::vector<bool> acks;
-    core_->deliver_cluster({message("a/x"), nullptr, [&](bool ok) { acks.push_back(ok); }}, now_);
+    core_->deliver_cluster({message("a/x"), nullptr, [&](bool ok) { acks.push_back(ok); }, "\nn2.1.1"}, now_);
     core_->flush();
     EXPECT_TRUE(acks.empty()) << "not before the store has the session's copy";
     EXPECT_TRUE(received(s).empty());
+    EXPECT_TRUE(store_.pending_key_starts_with('x')) << "its id is stored with the delivery";
     complete();
     EXPECT_EQ(acks, std::vector<bool>{true});
     EXPECT_EQ(only<codec::Publish>(received(s)).size(), 1U);
-    core_->deliver_cluster({message("a/y"), nullptr, [&](bool ok) { acks.push_back(ok); }}, now_);
+    // Once the ack has left, the id goes: a restart now would find none.
+    complete();
+    EXPECT_TRUE(load_state(store_.backend, now_).cluster_applied.empty());
+    core_->deliver_cluster({message("a/y"), nullptr, [&](bool ok) { acks.push_back(ok); }, "\nn2.1.2"}, now_);
     complete(false);
     EXPECT_EQ(acks, (std::vector<bool>{true, false})) << "a failed write: the bus redelivers it";
     EXPECT_TRUE(only<codec::Publish>(received(s)).empty());

@@ -27,6 +27,7 @@ public:
         claimed_at.push_back(at_unix_ms);
     }
     void report(const NodeReport& r) override { reports.push_back(r); }
+    void seen(const std::vector<std::string>& ids) override { seen_ids.insert(seen_ids.end(), ids.begin(), ids.end()); }
     ClusterStatus status() const override { return {}; }
 
     struct Published {
@@ -44,6 +45,7 @@ public:
     std::vector<std::string> claimed;
     std::vector<std::int64_t> claimed_at;
     std::vector<NodeReport> reports;
+    std::vector<std::string> seen_ids;
 
 private:
     std::string node_ = "n1";
