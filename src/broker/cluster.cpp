@@ -25,15 +25,8 @@ void Core::cluster_published(ConnectionId cid, SessionId sid, std::uint16_t pack
     if (c != nullptr && (c->state != Connection::State::Connected || c->session != s)) c = nullptr;
     const QoS qos = msg->qos;
     if (!ok) {
-        // Not confirmed by the cluster: neither delivered here nor acknowledged; the client may send it again.
         if (shared_.log) shared_.log(2, "cluster did not store the message on " + msg->topic + ": not accepted");
-        if (qos == QoS::ExactlyOnce && s != nullptr) s->incoming_qos2.erase(packet_id);
-        if (c == nullptr) return;
-        if (!is_v5(c->version)) {
-            protocol_close(*c, ReasonCode::UnspecifiedError, "cluster did not store the message");
-            return;
-        }
-        send_publish_ack(*c, qos, packet_id, ReasonCode::UnspecifiedError);
+        refuse_unstored(c, s, qos, packet_id, "cluster did not store the message");
         return;
     }
     // Safe for the other nodes: from here on it is this node's own publish, as on one node.

@@ -192,6 +192,9 @@ private:
     codec::ReasonCode publish_refusal(const Connection& c, const codec::Publish& p, std::string_view topic) const;
     void duplicate_qos2(Connection& c, Session& s, const codec::Publish& p);
     void publish_durably(Connection* c, Session& s, std::uint16_t packet_id, MessagePtr msg, TimePoint now);
+    // A client's QoS 1/2 PUBLISH that could not be kept (the store's write or the cluster failed): 5.0 gets
+    // PUBACK/PUBREC 0x80, 3.1.1 a closed connection (`why`); a QoS 2 receive state goes. `c`, `s` may be null.
+    void refuse_unstored(Connection* c, Session* s, codec::QoS qos, std::uint16_t packet_id, const char* why);
     // PUBACK (QoS 1) or PUBREC (QoS 2) for packet `id`; nothing for QoS 0. 3.x carries no reason code.
     void send_publish_ack(Connection& c, codec::QoS qos, std::uint16_t id, codec::ReasonCode reason);
     void handle_puback(Session& s, const codec::Puback& p, TimePoint now);

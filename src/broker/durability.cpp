@@ -203,6 +203,18 @@ void Core::capture(PendingPublish& p, StoreBatch& b) {
     }
 }
 
+void Core::refuse_unstored(Connection* c, Session* s, QoS qos, std::uint16_t packet_id, const char* why) {
+    // Nothing of it is kept, so it is neither delivered nor acknowledged: the client may send it again (a QoS 2 copy
+    // then is a new message, not a duplicate). 3.1.1 has no negative acknowledgement: the connection closes.
+    if (qos == QoS::ExactlyOnce && s != nullptr) s->incoming_qos2.erase(packet_id);
+    if (c == nullptr) return;
+    if (!is_v5(c->version)) {
+        protocol_close(*c, ReasonCode::UnspecifiedError, why);
+        return;
+    }
+    send_publish_ack(*c, qos, packet_id, ReasonCode::UnspecifiedError);
+}
+
 void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
     now_ = now;
     Session* s = p.session != 0 ? find_session(p.session) : nullptr;
@@ -210,15 +222,8 @@ void Core::finish_publish(PendingPublish& p, bool ok, TimePoint now) {
     if (c != nullptr && (c->state != Connection::State::Connected || c->session != s)) c = nullptr;
     const QoS qos = p.message->qos;
     if (!ok) {
-        // Nothing of it is stored, so it is neither delivered nor acknowledged: the client may send it again.
         if (shared_.log) shared_.log(3, "store write failed: message on " + p.message->topic + " not accepted");
-        if (qos == QoS::ExactlyOnce && s != nullptr && p.connection != 0) s->incoming_qos2.erase(p.packet_id);
-        if (c == nullptr) return;
-        if (!is_v5(c->version)) {
-            protocol_close(*c, ReasonCode::UnspecifiedError, "store write failed");
-            return;
-        }
-        send_publish_ack(*c, qos, p.packet_id, ReasonCode::UnspecifiedError);
+        refuse_unstored(c, p.connection != 0 ? s : nullptr, qos, p.packet_id, "store write failed");
         return;
     }
     if (p.retain_update) set_retained(p.message, nullptr);  // already in the batch
