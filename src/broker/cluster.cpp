@@ -101,7 +101,7 @@ void Core::forget_applied(const std::string& id, TimePoint now) {
 }
 
 void Core::cluster_takeover(const std::string& client_id, const std::string& by_node, std::int64_t at_unix_ms,
-                             TimePoint now) {
+                             TimePoint now, std::function<void(bool released)> release) {
     now_ = now;
     auto it = sessions_.find(client_id);
     if (it == sessions_.end()) return;

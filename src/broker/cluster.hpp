@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "broker/message.hpp"
+#include "broker/store.hpp"
 
 namespace moth::broker {
 
@@ -30,6 +31,27 @@ struct ClusterDelivery {
     // Its identity on this node (message id and path), kept in the store with the deliveries it made until the
     // acknowledgement left, and given back to ClusterBus::seen() after a restart; "" when it has none.
     std::string id;
+    // Through a persistent session's own consumer (ClusterBus::attach): for that client's session only, this node's
+    // own messages included. Empty for every other path.
+    std::string client;
+};
+
+// One client's records in the store's key layout (StoreBackend keys and values: its s, q, p, i and w records), in
+// key order.
+using SessionRecords = std::vector<std::pair<std::string, std::string>>;
+
+// The cluster's copy of persistent sessions (docs/cluster.md, "Sessions and take-over"). The store's committer thread
+// hands it every group of batches before writing them locally, so that acknowledged means stored cluster-wide.
+class SessionReplica {
+public:
+    virtual ~SessionReplica() = default;
+    // Blocks until JetStream confirmed what it replicated (true), or not within ack_timeout_ms (false: the group
+    // fails as a whole, nothing of it is written locally either). Replicates, in order: Put, Erase and ErasePrefix
+    // of the client records (keys tagged s, q, p, i, w; bridges' "$bridge/..." clients excepted; erasing an "s" key
+    // erases everything of that client, its owner mark included; putting one marks this node as its owner) and of
+    // the "x" keys whose id starts with '@' (deliveries of a session's own consumer). Everything else, and every
+    // Forget/ForgetPrefix, is this node's own: skipped. True at once when there is nothing to replicate.
+    [[nodiscard]] virtual bool write(const std::vector<const std::vector<StoreOp>*>& batches) = 0;
 };
 
 // What the bus reports; called from the bus's threads.
@@ -43,7 +65,12 @@ public:
     // Node `by_node` accepted a connection of `client_id` at `at_unix_ms`: end this node's connection of that client
     // (5.0: DISCONNECT 0x8E Session taken over), with the will rules of a take-over on one node, unless this node's
     // connection is the later one (ClusterBus::claim).
-    virtual void on_takeover(std::string client_id, std::string by_node, std::int64_t at_unix_ms) = 0;
+    // `release` is non-null when `by_node` waits for this node to let go of the client's persistent session (the
+    // cluster's copy names this node as its owner, ClusterBus::take): call it once, with true after this node ended
+    // its copy (Forget, not erased) and every record it wrote of it is durable, or with false when it keeps it (its
+    // connection is the later one). It may be called from any thread.
+    virtual void on_takeover(std::string client_id, std::string by_node, std::int64_t at_unix_ms,
+                             std::function<void(bool released)> release) = 0;
     // The link to NATS went down or came back (logged, shown by the API and $SYS).
     virtual void on_link(bool up, std::string detail) = 0;
 };
@@ -109,6 +136,30 @@ public:
     // stays (then the greater node name): a claim older than a node's own connection is ignored there, and both
     // nodes decide alike. `done(true)` once the request left (NATS flushed it).
     virtual void claim(const std::string& client_id, std::int64_t at_unix_ms, Done done) = 0;
+    // A CONNECT of `client_id` (not a bridge) whose session this node does not hold, before its CONNACK. Claims the
+    // client as claim() does; when the cluster's copy names another node as the owner of its persistent session,
+    // asks that node to let go (ClusterEvents::on_takeover with `release`) and waits for its answer, for NATS' "no
+    // responders" (that node is gone), or for ack_timeout_ms (logged). Then, with `want_records` (no Clean Start),
+    // reads the session's records from the cluster's copy (and the ids its consumers' deliveries applied, for
+    // attach); without, erases the client's records there. `done(ok, records)`: records empty when the cluster had
+    // none; ok false when the cluster could not be asked (link down): the CONNECT is refused (server unavailable).
+    using Taken = std::function<void(bool ok, SessionRecords records)>;
+    virtual void take(const std::string& client_id, std::int64_t at_unix_ms, bool want_records, Taken done) = 0;
+    // A persistent session's own interest in a plain `filter` granted QoS 1 or 2: durable consumers named after the
+    // client, filter and subject, created if new (deliver new messages) or bound if they exist (they kept what
+    // arrived meanwhile, also while no node held the session). Deleted by JetStream after `expiry_s` without a node
+    // bound (0xFFFFFFFF: never). Its deliveries carry ClusterDelivery::client; a redelivery of one applied before a
+    // take-over (its "x" record in the cluster's copy) is a duplicate. `done(true)` once bound.
+    virtual void attach(const std::string& client_id, const std::string& filter, std::uint32_t expiry_s,
+                        Done done) = 0;
+    // Unbinds them; `remove`: deletes the consumers (the subscription or the session ended), else keeps them for
+    // the session's next owner (a take-over, a stop). Deliveries not yet acknowledged come again to the next binder.
+    virtual void detach(const std::string& client_id, const std::string& filter, bool remove) = 0;
+    // Start-up, blocking, after start(): of `client_ids` (the persistent sessions restored from this node's store),
+    // those that the cluster's copy names another node as the owner of (they moved while this node was down).
+    [[nodiscard]] virtual std::vector<std::string> not_owned(const std::vector<std::string>& client_ids) = 0;
+    // The cluster's copy of persistent sessions, for the store's committer (null: none, as in unit tests' fakes).
+    [[nodiscard]] virtual SessionReplica* replica() { return nullptr; }
     // Start-up, before any interest: messages this node stored and may not have acknowledged before it stopped
     // (RestoredState::cluster_applied). Their redeliveries are duplicates: acknowledged, not delivered.
     virtual void seen(const std::vector<std::string>& ids) = 0;

@@ -137,8 +137,10 @@ public:
     // Node `by_node` accepted a connection of `client_id`: this node's connection of it ends (5.0: DISCONNECT 0x8E
     // Session taken over) and so does its session here, which continues there.
     // Not when this node's connection is the later one (ClusterBus::claim: `at_unix_ms` is the other's).
+    // `release` (may be null): the claimant waits for this node to let go of the persistent session
+    // (ClusterEvents::on_takeover); called once the session is forgotten here and its records are durable.
     void cluster_takeover(const std::string& client_id, const std::string& by_node, std::int64_t at_unix_ms,
-                          TimePoint now);
+                          TimePoint now, std::function<void(bool released)> release = nullptr);
 
 private:
     // ---- core.cpp: connection life and dispatch ----

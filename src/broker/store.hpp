@@ -33,7 +33,9 @@ namespace moth::broker {
 using Durability = config::Durability;
 
 struct StoreOp {
-    enum class Kind : std::uint8_t { Put, Erase, ErasePrefix };
+    // Forget and ForgetPrefix erase like Erase and ErasePrefix, here only: a cluster's copy of the session
+    // (SessionReplica) keeps what they erase (a session that moved to another node).
+    enum class Kind : std::uint8_t { Put, Erase, ErasePrefix, Forget, ForgetPrefix };
     Kind kind = Kind::Put;
     std::string key;
     std::string value;  // Put only
@@ -231,6 +233,24 @@ inline constexpr std::chrono::minutes kAppliedKeep{10};
 [[nodiscard]] RestoredState load_state(StoreBackend& backend, TimePoint now,
                                        std::size_t cache = static_cast<std::size_t>(-1));
 
+// A client record's key taken apart (for the cluster's copy of sessions): its tag ('s' session, 'w' will, 'q'
+// delivery, 'p' QoS 2 mark, 'i' inbound QoS 2 state), its client id and what follows the U+0000 after the id (q
+// and p: the seq, i: the packet id, big-endian). `prefix`: a key without a suffix for a tag that has one (the key
+// ErasePrefix gives for all of that tag); s and w never have one.
+struct ClientKey {
+    char tag = 0;
+    std::string_view client_id;
+    std::string_view suffix;
+    bool prefix = false;
+};
+// nullopt for every other key (retained, totals, bans, format, "x").
+[[nodiscard]] std::optional<ClientKey> parse_client_key(std::string_view key);
+// The key parse_client_key took apart (a suffix or `prefix` only for q, p and i).
+[[nodiscard]] std::string make_client_key(const ClientKey& k);
+// The "x" record of a cluster message id applied (StoreBatch::put_applied) and back: nullopt for other keys.
+[[nodiscard]] std::string applied_key(std::string_view id);
+[[nodiscard]] std::optional<std::string_view> parse_applied_key(std::string_view key);
+
 // Builds batches in the key layout.
 class StoreBatch {
 public:
@@ -239,6 +259,8 @@ public:
 
     void put_session(const StoredSession& s);
     void erase_session(std::string_view client_id);  // and everything else kept for it
+    // As erase_session, on this node only (Forget ops): the session goes on on another node of the cluster.
+    void forget_session(std::string_view client_id);
     void put_delivery(std::string_view client_id, const StoredDelivery& d);
     void mark_delivery(std::string_view client_id, std::uint64_t seq, std::uint16_t packet_id, bool pubrec);
     void erase_delivery(std::string_view client_id, std::uint64_t seq);

@@ -26,11 +26,12 @@ void ClusterEventsToWorkers::on_retained(std::string topic, broker::MessagePtr m
     }
 }
 
-void ClusterEventsToWorkers::on_takeover(std::string client_id, std::string by_node, std::int64_t at_unix_ms) {
+void ClusterEventsToWorkers::on_takeover(std::string client_id, std::string by_node, std::int64_t at_unix_ms,
+                                         std::function<void(bool released)> release) {
     const unsigned w = broker::owner_worker(client_id, shared_.worker_count);
-    post_(w, [client_id = std::move(client_id), by_node = std::move(by_node), at_unix_ms](broker::Core& core,
-                                                                                         broker::TimePoint now) {
-        core.cluster_takeover(client_id, by_node, at_unix_ms, now);
+    post_(w, [client_id = std::move(client_id), by_node = std::move(by_node), at_unix_ms,
+              release = std::move(release)](broker::Core& core, broker::TimePoint now) mutable {
+        core.cluster_takeover(client_id, by_node, at_unix_ms, now, std::move(release));
     });
 }
 

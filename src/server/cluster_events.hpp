@@ -20,7 +20,8 @@ public:
 
     void on_message(broker::ClusterDelivery d) override;
     void on_retained(std::string topic, broker::MessagePtr m) override;
-    void on_takeover(std::string client_id, std::string by_node, std::int64_t at_unix_ms) override;
+    void on_takeover(std::string client_id, std::string by_node, std::int64_t at_unix_ms,
+                     std::function<void(bool released)> release) override;
     void on_link(bool up, std::string detail) override;
 
 private:

@@ -11,9 +11,11 @@ bool MemoryBackend::write(const std::vector<const std::vector<broker::StoreOp>*>
                     data_[op.key] = op.value;
                     break;
                 case broker::StoreOp::Kind::Erase:
+                case broker::StoreOp::Kind::Forget:
                     data_.erase(op.key);
                     break;
-                case broker::StoreOp::Kind::ErasePrefix: {
+                case broker::StoreOp::Kind::ErasePrefix:
+                case broker::StoreOp::Kind::ForgetPrefix: {
                     auto it = data_.lower_bound(op.key);
                     while (it != data_.end() && it->first.compare(0, op.key.size(), op.key) == 0) it = data_.erase(it);
                     break;

@@ -61,9 +61,11 @@ bool RocksDbBackend::write(const std::vector<const std::vector<broker::StoreOp>*
                     s = wb.Put(op.key, op.value);
                     break;
                 case broker::StoreOp::Kind::Erase:
+                case broker::StoreOp::Kind::Forget:
                     s = wb.Delete(op.key);
                     break;
                 case broker::StoreOp::Kind::ErasePrefix:
+                case broker::StoreOp::Kind::ForgetPrefix:
                     s = wb.DeleteRange(impl_->db->DefaultColumnFamily(), op.key, prefix_end(op.key));
                     break;
             }

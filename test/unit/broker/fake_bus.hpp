@@ -26,6 +26,24 @@ public:
         claimed.push_back(client_id);
         claimed_at.push_back(at_unix_ms);
     }
+    void take(const std::string& client_id, std::int64_t at_unix_ms, bool want_records, Taken done) override {
+        taken.push_back({client_id, at_unix_ms, want_records, std::move(done)});
+    }
+    void attach(const std::string& client_id, const std::string& filter, std::uint32_t expiry_s, Done done) override {
+        attached.push_back({client_id, filter, expiry_s, std::move(done)});
+    }
+    void detach(const std::string& client_id, const std::string& filter, bool remove) override {
+        detached.push_back({client_id, filter, remove});
+    }
+    std::vector<std::string> not_owned(const std::vector<std::string>& client_ids) override {
+        std::vector<std::string> out;
+        for (const auto& id : client_ids) {
+            for (const auto& elsewhere : owned_elsewhere) {
+                if (id == elsewhere) out.push_back(id);
+            }
+        }
+        return out;
+    }
     void report(const NodeReport& r) override { reports.push_back(r); }
     void seen(const std::vector<std::string>& ids) override { seen_ids.insert(seen_ids.end(), ids.begin(), ids.end()); }
     ClusterStatus status() const override { return {}; }
@@ -39,6 +57,25 @@ public:
         QoS qos;
         Done done;
     };
+    struct Taken_ {
+        std::string client_id;
+        std::int64_t at_unix_ms;
+        bool want_records;
+        Taken done;
+    };
+    struct Attached {
+        std::string client_id, filter;
+        std::uint32_t expiry_s;
+        Done done;
+    };
+    struct Detached {
+        std::string client_id, filter;
+        bool remove;
+    };
+    std::vector<Taken_> taken;
+    std::vector<Attached> attached;
+    std::vector<Detached> detached;
+    std::vector<std::string> owned_elsewhere;  // what not_owned() answers
     std::vector<Published> published;
     std::vector<Subscribed> subscribed;
     std::vector<std::pair<std::string, QoS>> unsubscribed;
