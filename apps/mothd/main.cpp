@@ -42,6 +42,7 @@
 #include "server/access_control.hpp"
 #include "server/server.hpp"
 #include "store/group_commit.hpp"
+#include "store/replicated_backend.hpp"
 #include "store/rocksdb/rocksdb_store.hpp"
 
 #ifndef MOTH_VERSION
@@ -232,8 +233,18 @@ int main(int argc, char** argv) {
             });
         };
         flush_limiter();
+        // The cluster bus (docs/cluster.md): declared before the server, so it outlives the workers that call it
+        // and the store, which hands it the records of persistent sessions (SessionReplica).
+        std::unique_ptr<moth::broker::ClusterBus> cluster;
+        if (config.cluster.enabled) {
+            auto cc = config.cluster;
+            cc.node = moth::config::cluster_node_name(cc);
+            log->info("cluster: joining as node {} through {}", cc.node, fmt::join(cc.servers, ", "));
+            cluster = moth::cluster::make_nats_bus(cc, MOTH_VERSION, sink);
+        }
         // Durable state: <data_dir>/store, opened (created on first start) and loaded before any listener opens.
         std::unique_ptr<moth::store::RocksDbBackend> backend;
+        std::unique_ptr<moth::store::ReplicatedBackend> replicated;
         std::unique_ptr<moth::store::GroupCommitStore> store;
         std::optional<moth::broker::RestoredState> restored;
         if (auto problem = check_data_dir(config)) {
@@ -295,8 +306,13 @@ int main(int argc, char** argv) {
                               dir.string(), aside.string());
                 }
             }
+            moth::broker::StoreBackend* writes_to = backend.get();
+            if (auto* replica = cluster ? cluster->replica() : nullptr) {
+                replicated = std::make_unique<moth::store::ReplicatedBackend>(*backend, *replica);
+                writes_to = replicated.get();
+            }
             store = std::make_unique<moth::store::GroupCommitStore>(
-                *backend, config.storage.durability, std::chrono::milliseconds(config.storage.flush_interval_ms), sink);
+                *writes_to, config.storage.durability, std::chrono::milliseconds(config.storage.flush_interval_ms), sink);
         } else {
             log->info("storage.durability = \"memory\": nothing is persisted");
         }
@@ -310,14 +326,6 @@ int main(int argc, char** argv) {
         for (const auto& w : moth::server::anonymous_warnings(config)) log->warn("{}", w);
         // Connection rates, flapping and bans (outlives the server's workers, which ask it).
         moth::server::AbuseGate gate(config, sink);
-        // The cluster bus (docs/cluster.md): declared before the server, so it outlives the workers that call it.
-        std::unique_ptr<moth::broker::ClusterBus> cluster;
-        if (config.cluster.enabled) {
-            auto cc = config.cluster;
-            cc.node = moth::config::cluster_node_name(cc);
-            log->info("cluster: joining as node {} through {}", cc.node, fmt::join(cc.servers, ", "));
-            cluster = moth::cluster::make_nats_bus(cc, MOTH_VERSION, sink);
-        }
         moth::server::Server server(config, *access, sink, MOTH_VERSION, access.get());
         if (cluster) server.attach_cluster(*cluster);
         // A ban added at run time disconnects the clients it matches.

@@ -24,15 +24,18 @@ void Core::auth_decided(ConnectionId id, std::uint32_t ticket, AuthDecision d, T
     const auto& connect = std::get<codec::Connect>(r.packet);
     c->state = Connection::State::AwaitConnect;
     if (d.kind == AuthDecision::Kind::Allow) {
+        current_raw_ = raw;  // kept again if the CONNECT waits for the cluster
         complete_connect(*c, connect, now, std::move(d));
+        current_raw_ = {};
     } else {
         const auto reason = d.kind == AuthDecision::Kind::Deny && d.reason != ReasonCode::Success
                                 ? d.reason
                                 : ReasonCode::NotAuthorized;
         refuse_auth(*c, connect.version, reason, connect.client_id);
     }
-    // Packets sent after the CONNECT were kept: they are read now (unless the connection was closed).
-    if (c->state != Connection::State::Closed && in_input_ != id) host_.resume_input(id);
+    // Packets sent after the CONNECT were kept: they are read now (unless the connection was closed, or the CONNECT
+    // waits again: for the cluster, cluster_sessions.cpp).
+    if (c->state != Connection::State::Closed && in_input_ != id && !c->auth_pending) host_.resume_input(id);
 }
 
 void Core::refuse_auth(Connection& c, ProtocolVersion v, ReasonCode reason, std::string_view client_id) {
@@ -123,7 +126,7 @@ void Core::on_rules_changed(TimePoint now) {
             broadcast_unsubscribe(filter, s.id);
             stop_retained(s, filter);
             const auto gone = s.subscriptions.find(filter);
-            cluster_interest(filter, gone->second.options.qos, false);
+            cluster_interest(s, filter, gone->second, Interest::Remove);
             s.subscriptions.erase(gone);
             Stats::subtract(stats_.subscriptions);
         }

@@ -1,5 +1,8 @@
 // The cluster room (docs/cluster.md): what a node sends to the others (messages, its interest, take-overs, its
 // report) and what it does with what they send. Everything else about a cluster is the bus's (src/cluster/nats).
+#include <atomic>
+#include <memory>
+
 #include "broker/core.hpp"
 #include "broker/util.hpp"
 
@@ -61,7 +64,17 @@ void Core::deliver_cluster(ClusterDelivery d, TimePoint now) {
     const RouteScope saved = scope_;
     // Through a group's queue: one member of that group here. Otherwise: the plain subscriptions only (the groups
     // get their copy through their queues).
-    scope_ = d.share ? RouteScope{false, true, d.share.get()} : RouteScope{true, false, nullptr};
+    if (!d.client.empty()) {
+        // From the session's own consumer: for that session only, on the worker that holds it.
+        auto it = sessions_.find(d.client);
+        if (it == sessions_.end()) {
+            if (d.ack) d.ack(false);  // it moved on (or ended): the consumer's next binder gets the message again
+            return;
+        }
+        scope_ = RouteScope{true, false, nullptr, it->second->id};
+    } else {
+        scope_ = d.share ? RouteScope{false, true, d.share.get(), 0} : RouteScope{true, false, nullptr, 0};
+    }
     if (store_ == nullptr || d.message->qos == QoS::AtMostOnce) {
         route(d.message);
         scope_ = saved;
@@ -104,12 +117,16 @@ void Core::cluster_takeover(const std::string& client_id, const std::string& by_
                              TimePoint now, std::function<void(bool released)> release) {
     now_ = now;
     auto it = sessions_.find(client_id);
-    if (it == sessions_.end()) return;
+    if (it == sessions_.end()) {
+        if (release) release(true);  // nothing of it here (any more)
+        return;
+    }
     Session& s = *it->second;
     Connection* oc = session_connection(s);
     if (oc != nullptr && std::pair(s.claimed_at, std::string_view(shared_.cluster->node())) >
                              std::pair(at_unix_ms, std::string_view(by_node))) {
         // The claims crossed: this connection is the later one, and stays (by_node ends its own on our claim).
+        if (release) release(false);
         return;
     }
     if (oc != nullptr) {
@@ -122,34 +139,51 @@ void Core::cluster_takeover(const std::string& client_id, const std::string& by_
         drop_connection(*oc, true, now);
     }
     auto again = sessions_.find(client_id);  // drop_connection may have ended it
-    if (again == sessions_.end()) return;
+    if (again == sessions_.end()) {
+        if (release) release(true);
+        return;
+    }
     if (shared_.log) shared_.log(1, "session of " + client_id + " taken over by node " + by_node);
-    // The session goes on there: a delayed will is not due (as when the client reconnects on one node).
+    // The session goes on there: a delayed will is not due (as when the client reconnects on one node), and its
+    // records stay in the cluster's copy for that node.
     again->second->pending_will.reset();
-    end_session(*again->second);
+    end_session(*again->second, true, std::move(release));
 }
 
-void Core::cluster_interest(const std::string& filter, QoS qos, bool add, std::function<void(Core&, TimePoint)> done) {
+bool Core::own_consumer(const Session& s, const SubscriptionEntry& e) const {
+    // Only where the session's records reach the cluster's copy (a store), and never a bridge's: it is this node's.
+    return clustered() && durable(s) && !e.share && e.options.qos != QoS::AtMostOnce &&
+           !s.client_id.starts_with("$bridge/");
+}
+
+void Core::cluster_interest(const Session& s, const std::string& filter, const SubscriptionEntry& e, Interest change,
+                            std::function<void(Core&, TimePoint)> done) {
     if (!clustered()) return;
-    if (!add) {
-        shared_.cluster->unsubscribe(filter, qos);
+    // A subscription with its own consumer takes QoS 1/2 messages from it: this node's interest is for QoS 0 ones.
+    const QoS node_qos = e.cluster_own ? QoS::AtMostOnce : e.options.qos;
+    if (change != Interest::Add) {
+        shared_.cluster->unsubscribe(filter, node_qos);
+        if (e.cluster_own) shared_.cluster->detach(s.client_id, filter, change == Interest::Remove);
         return;
     }
     if (!done) {
-        shared_.cluster->subscribe(filter, qos, nullptr);
+        shared_.cluster->subscribe(filter, node_qos, nullptr);
+        if (e.cluster_own) shared_.cluster->attach(s.client_id, filter, s.expiry_s, nullptr);
         return;
     }
-    shared_.cluster->subscribe(filter, qos, [host = &host_, w = index_, filter, done = std::move(done)](bool ok) {
+    // Both the node's interest and the session's consumer, when it has one, before `done`.
+    auto left = std::make_shared<std::atomic<int>>(e.cluster_own ? 2 : 1);
+    auto joined = [host = &host_, w = index_, filter, left, done = std::move(done)](bool ok) {
         if (!ok) {
             // Local subscribers are served anyway; the bus restores the interest when the link returns.
-            host->post(w, [filter, done](Core& core, TimePoint t) {
+            host->post(w, [filter](Core& core, TimePoint) {
                 if (core.shared_.log) core.shared_.log(2, "cluster interest in " + filter + " not confirmed");
-                done(core, t);
             });
-            return;
         }
-        host->post(w, done);
-    });
+        if (left->fetch_sub(1) == 1) host->post(w, done);
+    };
+    shared_.cluster->subscribe(filter, node_qos, joined);
+    if (e.cluster_own) shared_.cluster->attach(s.client_id, filter, s.expiry_s, joined);
 }
 
 void Core::cluster_report(TimePoint now) {

@@ -68,6 +68,10 @@ struct Connection {
         std::string auth_method;
         unsigned auth_step = 0;
         std::optional<std::vector<std::byte>> pending_connect;  // CONNECT kept while enhanced auth runs
+        // In a cluster: the decision a CONNECT waits with while the session is taken from another node
+        // (cluster_sessions.cpp), and, once taken, when it was claimed (Unix ms; 0: not taken).
+        std::optional<AuthDecision> cluster_decision;
+        std::int64_t cluster_at = 0;
         std::unique_ptr<AuthExchange> auth_exchange;             // the authenticator's state between AUTH steps
         std::optional<TimePoint> expires_at;  // the identity's end (a token's exp): closed then, 5.0 with 0x87
         // A PUBLISH or SUBSCRIBE waiting for the authorization hook: its bytes, the answers in so far (by access and

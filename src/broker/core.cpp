@@ -266,20 +266,27 @@ void Core::leave_will(Connection& c, Session& s, TimePoint now) {
     }
 }
 
-void Core::end_session(Session& s) {
-    if (s.pending_will) publish_will(*s.pending_will, now_, s.tag.get());  // [MQTT-3.1.3-9]: at the latest when the session ends
+void Core::end_session(Session& s, bool moved, std::function<void(bool)> released) {
+    // [MQTT-3.1.3-9]: at the latest when the session ends (not when it goes on on another node)
+    if (s.pending_will && !moved) publish_will(*s.pending_will, now_, s.tag.get());
     if (store_ != nullptr && s.tag->durable.exchange(false)) {
         StoreBatch b{now_};
-        b.erase_session(s.client_id);
-        commit(b);
+        moved ? b.forget_session(s.client_id) : b.erase_session(s.client_id);
+        if (released) {
+            // Everything written of it before is durable (and in the cluster's copy) once this batch is.
+            commit_then(b, [released = std::move(released)](Core&, bool ok, TimePoint) { released(ok); });
+        } else {
+            commit(b);
+        }
     }
+    if (released) released(true);
     for (const auto& [filter, entry] : s.subscriptions) {
         tree_.erase(filter, s.id);
         broadcast_unsubscribe(filter, s.id);
-        cluster_interest(filter, entry.options.qos, false);
+        cluster_interest(s, filter, entry, moved ? Interest::Forget : Interest::Remove);
     }
     Stats::subtract(stats_.subscriptions, s.subscriptions.size());
-    redistribute_shared(s, now_);
+    if (!moved) redistribute_shared(s, now_);
     Stats::subtract(stats_.sessions);
     sessions_by_id_.erase(s.id);
     sessions_.erase(s.client_id);  // destroys s

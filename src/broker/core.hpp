@@ -156,7 +156,9 @@ private:
                        int level = 1);
     void drop_connection(Connection& c, bool with_will, TimePoint now);  // network gone or closed by us
     void leave_will(Connection& c, Session& s, TimePoint now);            // at a close that publishes it
-    void end_session(Session& s);
+    // `moved`: the session goes on on another node of the cluster: no will, forgotten here but not erased from the
+    // cluster's copy, its own consumers kept; `released` (may be null) runs once that is durable.
+    void end_session(Session& s, bool moved = false, std::function<void(bool)> released = nullptr);
     // Publishes `w` of the session `tag` (null: not checked) if it may still write its topic.
     void publish_will(const StoredWill& w, TimePoint now, const SessionTag* tag);
     Connection* find_connection(ConnectionId id);
@@ -333,6 +335,15 @@ private:
     // closes it (false).
     bool charge_publish(Connection& c, TimePoint now);
 
+    // ---- cluster_sessions.cpp: a session taken from another node at CONNECT ----
+    // The CONNECT waits (input paused) while the bus takes the session (ClusterBus::take).
+    void take_from_cluster(Connection& c, const codec::Connect& p, const std::string& client_id, TimePoint now,
+                           AuthDecision decision);
+    void cluster_taken(ConnectionId id, std::uint32_t ticket, std::int64_t at, bool ok, SessionRecords records,
+                       TimePoint now);
+    // The session of `records` restored here (its subscriptions in every worker's tree, its records in the store).
+    void adopt_session(const std::string& client_id, const SessionRecords& records, TimePoint now);
+
     // ---- cluster.cpp ----
     [[nodiscard]] bool clustered() const { return shared_.cluster != nullptr; }
     // A client's QoS 1/2 PUBLISH goes to the cluster first; its acknowledgement waits for JetStream, then the message
@@ -342,9 +353,15 @@ private:
                            TimePoint now);
     // A message of this node (a will, the API) for the other nodes, not waited for.
     void to_cluster(const MessagePtr& m);
-    // A session's subscription joins (add) or leaves this node's interest on the bus; `done` runs on this core.
-    void cluster_interest(const std::string& filter, codec::QoS qos, bool add,
+    // What a subscription does to this node's interest on the bus. Forget: its session moved to another node, which
+    // binds the session's own consumers next (they are kept).
+    enum class Interest : std::uint8_t { Add, Remove, Forget };
+    // A session's subscription joins or leaves this node's interest on the bus (and its own consumer, if
+    // e.cluster_own); `done` (Add) runs on this core once messages for it come here.
+    void cluster_interest(const Session& s, const std::string& filter, const SubscriptionEntry& e, Interest change,
                           std::function<void(Core&, TimePoint)> done = {});
+    // Whether a new subscription of `s` gets the session's own consumer (SubscriptionEntry::cluster_own).
+    [[nodiscard]] bool own_consumer(const Session& s, const SubscriptionEntry& e) const;
     // The acknowledgement of cluster message `id` has left: its "x" record goes (not waited for).
     void forget_applied(const std::string& id, TimePoint now);
     // Worker 0, each tick: this node's report to the others every report_interval_s.
@@ -403,7 +420,7 @@ private:
     // Which subscriptions route() serves (router.hpp): all alone; in a cluster the bus delivers shared ones.
     RouteScope scope_;
     // subscribe_one(): filters whose cluster interest the SUBACK waits for (handle_subscribe empties it).
-    std::vector<std::pair<std::string, codec::QoS>> cluster_added_;
+    Subscriptions cluster_added_;
     TimePoint next_report_{};
 
     // $SYS (worker 0 only).

@@ -355,9 +355,10 @@ std::vector<std::pair<std::string, SubscriptionEntry>> Core::restore(RestoredSes
         e.subscription_id = sub.identifier;
         e.owner = s.tag;
         if (codec::parse_shared_filter(sub.filter)) e.share = std::make_shared<const std::string>(sub.filter);
+        e.cluster_own = own_consumer(s, e);
         s.subscriptions.insert_or_assign(sub.filter, e);
         tree_.insert(sub.filter, s.id, e);
-        cluster_interest(sub.filter, e.options.qos, true);
+        cluster_interest(s, sub.filter, e, Interest::Add);
         subs.emplace_back(sub.filter, e);
         Stats::add(stats_.subscriptions);
     }

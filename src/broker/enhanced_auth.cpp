@@ -77,7 +77,9 @@ void Core::handle_auth(Connection& c, const codec::Auth& p, TimePoint now) {
     codec::Decoder d;
     auto r = d.decode(raw);
     c.state = Connection::State::AwaitConnect;
+    current_raw_ = raw;  // kept again if the CONNECT waits for the cluster
     complete_connect(c, std::get<codec::Connect>(r.packet), now, std::move(decision));
+    current_raw_ = {};
 }
 
 }  // namespace moth::broker

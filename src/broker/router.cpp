@@ -16,7 +16,12 @@ QoS higher(QoS a, QoS b) { return static_cast<std::uint8_t>(a) > static_cast<std
 std::size_t Router::route(SubscriptionTree& tree, const MessagePtr& m, DeliverySink& sink, const RouteScope& scope) {
     matches_.clear();
     tree.match(m->topic, [&](SessionId key, const SubscriptionEntry& e) {
-        const bool wanted = e.share ? scope.shares && (scope.share == nullptr || *e.share == *scope.share) : scope.plain;
+        bool wanted = e.share ? scope.shares && (scope.share == nullptr || *e.share == *scope.share) : scope.plain;
+        if (scope.session != 0) {
+            wanted = key == scope.session && !e.share;
+        } else if (e.cluster_own && m->qos != QoS::AtMostOnce) {
+            wanted = false;  // it comes through the session's own consumer
+        }
         if (wanted) matches_.push_back({key, &e});
     });
     if (matches_.empty()) return 0;

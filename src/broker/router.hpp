@@ -55,6 +55,9 @@ struct RouteScope {
     bool plain = true;                  // non-shared subscriptions
     bool shares = true;                 // shared subscriptions (every group, or only `share`)
     const std::string* share = nullptr;  // "$share/<group>/<filter>": only that group
+    // Non-zero: the plain subscriptions of that session only (a delivery of its own consumer, ClusterBus::attach).
+    // Zero: subscriptions with their own consumer (SubscriptionEntry::cluster_own) take no QoS 1/2 message here.
+    SessionId session = 0;
 };
 
 class Router {

@@ -66,6 +66,9 @@ struct SubscriptionEntry {
     // For a shared membership, its "$share/<group>/<filter>": messages left unacknowledged when the member's
     // session ends go to another member of the group.
     std::shared_ptr<const std::string> share;
+    // In a cluster: a persistent session's plain QoS 1/2 subscription, whose QoS 1/2 messages come through the
+    // session's own consumer (ClusterBus::attach), this node's own included: routing skips it for them otherwise.
+    bool cluster_own = false;
 };
 
 

@@ -36,9 +36,9 @@ void Core::handle_subscribe(Connection& c, const codec::Subscribe& p, TimePoint 
     const AckKey key = awaited.first;
     PendingAck* pending = awaited.second;
     pending->waiting += replicate_subscribe(std::move(added), s.id, key);
-    for (auto& [filter, qos] : std::exchange(cluster_added_, {})) {
+    for (auto& [filter, e] : std::exchange(cluster_added_, {})) {
         ++pending->waiting;  // [MQTT-3.8.4-1] across nodes too: the SUBACK once other nodes' messages come here
-        cluster_interest(filter, qos, true, [key](Core& core, TimePoint t) { core.ack_arrived(key, true, t); });
+        cluster_interest(s, filter, e, Interest::Add, [key](Core& core, TimePoint t) { core.ack_arrived(key, true, t); });
     }
     if (durable(s)) {
         StoreBatch b{now};
@@ -97,11 +97,12 @@ ReasonCode Core::subscribe_one(Connection& c, const codec::Subscription& sub, st
     std::string filter(f);
     if (clustered()) {
         // This node's interest follows the granted QoS: a changed one leaves, the new one joins (SUBACK waits).
+        e.cluster_own = own_consumer(s, e);
         const auto old = s.subscriptions.find(filter);
-        if (old != s.subscriptions.end() && old->second.options.qos != granted) {
-            cluster_interest(filter, old->second.options.qos, false);
-        }
-        if (old == s.subscriptions.end() || old->second.options.qos != granted) cluster_added_.emplace_back(filter, granted);
+        const bool changed = old == s.subscriptions.end() || old->second.options.qos != granted ||
+                             old->second.cluster_own != e.cluster_own;
+        if (old != s.subscriptions.end() && changed) cluster_interest(s, filter, old->second, Interest::Remove);
+        if (changed) cluster_added_.emplace_back(filter, e);
     }
     auto [it, is_new] = s.subscriptions.insert_or_assign(filter, e);
     if (is_new) Stats::add(stats_.subscriptions);
@@ -127,7 +128,7 @@ void Core::handle_unsubscribe(Connection& c, const codec::Unsubscribe& p, TimePo
         }
         tree_.erase(it->first, s.id);
         stop_retained(s, it->first);
-        cluster_interest(it->first, it->second.options.qos, false);
+        cluster_interest(s, it->first, it->second, Interest::Remove);
         removed.push_back(it->first);
         s.subscriptions.erase(it);
         Stats::subtract(stats_.subscriptions);

@@ -10,7 +10,10 @@ namespace moth::server::detail {
 
 void ClusterEventsToWorkers::on_message(broker::ClusterDelivery d) {
     const auto n = shared_.worker_count;
-    const unsigned w = n <= 1 ? 0 : static_cast<unsigned>(std::hash<std::string>{}(d.message->topic) % n);
+    // A session's own consumer: to the worker that holds the session (its consumer's order kept there).
+    const unsigned w = !d.client.empty() ? broker::owner_worker(d.client, n)
+                       : n <= 1          ? 0
+                                         : static_cast<unsigned>(std::hash<std::string>{}(d.message->topic) % n);
     post_(w, [d = std::move(d)](broker::Core& core, broker::TimePoint now) mutable {
         core.deliver_cluster(std::move(d), now);
     });

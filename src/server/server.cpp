@@ -215,6 +215,30 @@ Server::~Server() { stop(); }
 
 unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->workers.size()); }
 
+namespace {
+
+// Sessions this node restored that moved to another node while it was down (the cluster's copy names that node as
+// their owner): forgotten here, not restored (their records stay in the cluster's copy for their owner).
+void forget_moved_sessions(broker::ClusterBus& bus, broker::RestoredState& st, broker::Store& store,
+                           const std::function<void(int, const std::string&)>& log) {
+    std::vector<std::string> ids;
+    for (const auto& rs : st.sessions) {
+        if (!rs.session.client_id.starts_with("$bridge/")) ids.push_back(rs.session.client_id);
+    }
+    if (ids.empty()) return;
+    const auto moved = bus.not_owned(ids);
+    if (moved.empty()) return;
+    broker::StoreBatch b{broker::Clock::now()};
+    for (const auto& id : moved) b.forget_session(id);
+    store.commit(b.take(), nullptr);
+    std::erase_if(st.sessions, [&](const broker::RestoredSession& rs) {
+        return std::find(moved.begin(), moved.end(), rs.session.client_id) != moved.end();
+    });
+    if (log) log(1, "cluster: " + std::to_string(moved.size()) + " sessions moved to other nodes while this one was down: forgotten here");
+}
+
+}  // namespace
+
 void Server::start() {
     auto& impl = *impl_;
     unsigned n = impl.shared.config.workers;
@@ -232,7 +256,10 @@ void Server::start() {
                 impl.workers.at(w)->post(w, std::move(fn));
             });
         bus->start(*impl.cluster_events);
-        if (impl.restored) bus->seen(impl.restored->cluster_applied);
+        if (impl.restored) {
+            bus->seen(impl.restored->cluster_applied);
+            forget_moved_sessions(*bus, *impl.restored, *impl.shared.store, impl.shared.log);
+        }
     }
     if (impl.restored) {
         // Before any worker runs: retained messages into the shared index, each session onto the worker its

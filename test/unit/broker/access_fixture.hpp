@@ -108,8 +108,9 @@ protected:
         send(p, {connect_packet(v, std::move(id), user)});
         if (user) {
             auth_.answer(auth_.waiting.size() - 1, AuthDecision::allow());
-            run_posts();
         }
+        run_posts();  // the answer,
+        run_posts();  // and in a cluster the session taken from the bus (FakeBus::take), posted by the answer
         auto got = received(p);
         EXPECT_EQ(got.size(), 1U);
         if (!got.empty()) {

@@ -133,14 +133,14 @@ TEST_F(ClusterCoreTest, MessagesFromOtherNodesReachPlainSubscriptionsOrTheirGrou
     Peer member = connect(ProtocolVersion::V5, "member", "alice");
     subscribe(member, "$share/g/a/m", QoS::AtLeastOnce);
     int acked = 0;
-    core_->deliver_cluster({message("a/m", QoS::AtLeastOnce), nullptr, [&](bool ok) { acked += ok ? 1 : 100; }, ""},
+    core_->deliver_cluster({message("a/m", QoS::AtLeastOnce), nullptr, [&](bool ok) { acked += ok ? 1 : 100; }, "", ""},
                            now_);
     core_->flush();
     EXPECT_EQ(acked, 1);
     EXPECT_EQ(received(plain).size(), 1U);
     EXPECT_TRUE(received(member).empty()) << "the group gets its copy through its queue, not the plain subject";
     auto share = std::make_shared<const std::string>("$share/g/a/m");
-    core_->deliver_cluster({message("a/m", QoS::AtLeastOnce), share, nullptr, ""}, now_);
+    core_->deliver_cluster({message("a/m", QoS::AtLeastOnce), share, nullptr, "", ""}, now_);
     core_->flush();
     EXPECT_EQ(received(member).size(), 1U);
     EXPECT_TRUE(received(plain).empty());
@@ -153,9 +153,11 @@ TEST_F(ClusterCoreTest, MessagesFromOtherNodesReachPlainSubscriptionsOrTheirGrou
 
 TEST_F(ClusterCoreTest, AConnectClaimsTheClientAndATakeOverElsewhereEndsTheSessionHere) {
     Peer x = connect(ProtocolVersion::V5, "x", "alice");
-    ASSERT_EQ(bus_.claimed, std::vector<std::string>{"x"});
+    ASSERT_EQ(bus_.taken.size(), 1U) << "a client this node does not hold: taken from the cluster before CONNACK";
+    EXPECT_EQ(bus_.taken[0].client_id, "x");
+    EXPECT_FALSE(bus_.taken[0].want_records) << "Clean Start: its records elsewhere are erased";
     subscribe(x, "a/s", QoS::AtLeastOnce);
-    core_->cluster_takeover("x", "n2", bus_.claimed_at.back() + 1, now_);
+    core_->cluster_takeover("x", "n2", bus_.taken[0].at_unix_ms + 1, now_);
     core_->flush();
     auto got = received(x);
     ASSERT_EQ(got.size(), 1U);
@@ -171,7 +173,8 @@ TEST_F(ClusterCoreTest, CrossedClaimsKeepTheLaterConnection) {
     // [MQTT-3.1.4-3] across nodes: the claim of an earlier connection elsewhere, arriving late, must not end the
     // connection made here after it; both nodes compare (time, node name) alike, so exactly one connection stays.
     Peer x = connect(ProtocolVersion::V5, "x", "alice");
-    const auto at = bus_.claimed_at.back();
+    ASSERT_EQ(bus_.taken.size(), 1U);
+    const auto at = bus_.taken[0].at_unix_ms;
     ASSERT_GT(at, 0);
     core_->cluster_takeover("x", "n0", at - 1, now_);  // earlier elsewhere
     core_->cluster_takeover("x", "m9", at, now_);      // same millisecond, smaller node name than "n1"

@@ -12,9 +12,7 @@
 #include "broker/core.hpp"
 #include "codec/decoder.hpp"
 #include "codec/encoder.hpp"
-#include "core_test_support.hpp"
-#include "fake_bus.hpp"
-#include "fake_store.hpp"
+#include "durable_fixture.hpp"
 
 namespace moth::broker {
 namespace {
@@ -28,99 +26,7 @@ using test::FakeHost;
 using test::FakeStore;
 using test::Peer;
 
-class DurableCoreTest : public ::testing::Test {
-protected:
-    explicit DurableCoreTest(bool wait = true) : store_(wait), shared_(config::default_config(), 1, TimePoint{}) {
-        shared_.authenticator = &allow_;
-        shared_.store = &store_;
-        core_ = std::make_unique<Core>(0, shared_, host_);
-    }
-
-    // The store finishes its pending writes; their completions run on the core as Host::post would.
-    void complete(bool ok = true) {
-        store_.complete(ok);
-        auto fns = host_.take_posts_to(0);
-        for (auto& fn : fns) fn(*core_, now_);
-        input_.feed_resumed(*core_, host_, now_);
-        core_->flush();
-    }
-
-    // As a server connection does: what the core leaves while its input is paused (a SUBACK waiting for the
-    // store) waits for resume_input().
-    void send(const Peer& p, const codec::Packet& packet) {
-        ASSERT_TRUE(codec::encode_append(packet, p.version, input_.pending(p.id)));
-        input_.feed(*core_, host_, p.id, now_);
-        core_->flush();
-    }
-    test::PausableInput input_;
-
-    std::vector<codec::Packet> received(const Peer& p) { return reader_.decode(host_.take(p.id), p.version); }
-
-    Peer connect(std::string client_id, bool clean, std::uint32_t expiry, ProtocolVersion v = ProtocolVersion::V5) {
-        Peer p{next_id_++, v};
-        core_->on_open(p.id, "test", now_);
-        ids_.push_back(std::move(client_id));
-        codec::Connect c;
-        c.version = v;
-        c.client_id = ids_.back();
-        c.clean_start = clean;
-        if (expiry != 0) c.properties.session_expiry_interval = expiry;
-        send(p, c);
-        return p;
-    }
-
-    void subscribe(const Peer& p, std::string filter, QoS qos) {
-        filters_.push_back(std::move(filter));
-        subs_.push_back({codec::Subscription{filters_.back(), {qos}}});
-        codec::Subscribe s;
-        s.packet_id = 1;
-        s.subscriptions = subs_.back();
-        send(p, s);
-    }
-
-    void publish(const Peer& p, std::string topic, QoS qos, std::uint16_t id, bool retain = false) {
-        topics_.push_back(std::move(topic));
-        codec::Publish m;
-        m.topic = topics_.back();
-        m.qos = qos;
-        m.packet_id = id;
-        m.retain = retain;
-        static const std::byte payload[] = {std::byte{'x'}};
-        m.payload = payload;
-        send(p, m);
-    }
-
-    // A crash now: the writes still queued are lost; a new core restores what the store holds, as a restart does.
-    void crash_and_restore() {
-        store_.pending.clear();
-        host_.posted.clear();
-        auto state = load_state(store_.backend, now_);
-        shared_.next_seq = next_seq_counter(state.next_seq - 1);
-        shared_.first_seq = make_seq(shared_.next_seq.load(), 0);
-        core_ = std::make_unique<Core>(0, shared_, host_);
-        for (auto& rs : state.sessions) (void)core_->restore(rs, now_);
-    }
-
-    template <class T>
-    static std::vector<T> only(const std::vector<codec::Packet>& got) {
-        std::vector<T> out;
-        for (const auto& p : got) {
-            if (const auto* t = std::get_if<T>(&p)) out.push_back(*t);
-        }
-        return out;
-    }
-
-    FakeStore store_;
-    FakeHost host_{true};
-    AllowAll allow_;
-    Shared shared_;
-    std::unique_ptr<Core> core_;
-    TimePoint now_{};
-    ConnectionId next_id_ = 1;
-    std::deque<std::string> ids_, filters_, topics_;
-    std::deque<std::vector<codec::Subscription>> subs_;
-    test::PacketReader reader_;
-};
+using test::DurableCoreTest;
 
 // Sync: the SUBACK of a persistent session and the PUBACK of a message queued for it are sent only after the
 // store has completed the write that holds them; the subscriber gets the message only then too.
@@ -675,53 +581,6 @@ TEST_F(BatchedCoreTest, AcknowledgesWithoutWaitingButStillWrites) {
     EXPECT_EQ(only<codec::Puback>(received(pub)).size(), 1U);
     EXPECT_EQ(only<codec::Publish>(received(sub)).size(), 1U);
     EXPECT_TRUE(store_.pending_key_starts_with('q'));
-}
-
-// In a cluster (docs/cluster.md): a message from another node is acknowledged to the bus only once the deliveries it
-// made to durable sessions are stored, so a node killed before that gets it again from its consumer; a failed write
-// delivers nothing and asks for it again.
-class ClusterDurableCoreTest : public DurableCoreTest {
-protected:
-    ClusterDurableCoreTest() {
-        shared_.cluster = &bus_;
-        core_ = std::make_unique<Core>(0, shared_, host_);
-    }
-    static MessagePtr message(std::string topic) {
-        auto m = std::make_shared<Message>();
-        m->topic = std::move(topic);
-        m->payload = {std::byte{'v'}};
-        m->qos = QoS::AtLeastOnce;
-        m->seal();
-        return m;
-    }
-    test::FakeBus bus_;
-};
-
-TEST_F(ClusterDurableCoreTest, AMessageFromAnotherNodeIsAcknowledgedOnceStored) {
-    Peer s = connect("durable", false, 3600);
-    complete();
-    (void)received(s);
-    subscribe(s, "a/#", QoS::AtLeastOnce);
-    ASSERT_FALSE(bus_.subscribed.empty());
-    bus_.subscribed.back().done(true);
-    complete();
-    ASSERT_EQ(only<codec::Suback>(received(s)).size(), 1U);
-    std::vector<bool> acks;
-    core_->deliver_cluster({message("a/x"), nullptr, [&](bool ok) { acks.push_back(ok); }, "\nn2.1.1"}, now_);
-    core_->flush();
-    EXPECT_TRUE(acks.empty()) << "not before the store has the session's copy";
-    EXPECT_TRUE(received(s).empty());
-    EXPECT_TRUE(store_.pending_key_starts_with('x')) << "its id is stored with the delivery";
-    complete();
-    EXPECT_EQ(acks, std::vector<bool>{true});
-    EXPECT_EQ(only<codec::Publish>(received(s)).size(), 1U);
-    // Once the ack has left, the id goes: a restart now would find none.
-    complete();
-    EXPECT_TRUE(load_state(store_.backend, now_).cluster_applied.empty());
-    core_->deliver_cluster({message("a/y"), nullptr, [&](bool ok) { acks.push_back(ok); }, "\nn2.1.2"}, now_);
-    complete(false);
-    EXPECT_EQ(acks, (std::vector<bool>{true, false})) << "a failed write: the bus redelivers it";
-    EXPECT_TRUE(only<codec::Publish>(received(s)).empty());
 }
 
 }  // namespace

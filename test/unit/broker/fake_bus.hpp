@@ -2,6 +2,7 @@
 // and keeps each `done`, so the test decides when (and whether) JetStream "stored" a message or a subscription took.
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,12 @@ public:
         claimed_at.push_back(at_unix_ms);
     }
     void take(const std::string& client_id, std::int64_t at_unix_ms, bool want_records, Taken done) override {
+        // Answered at once (nothing elsewhere, or `records_of`'s) unless the test holds takes to answer them itself.
+        if (!hold_takes) {
+            auto it = records_of.find(client_id);
+            done(true, want_records && it != records_of.end() ? it->second : SessionRecords{});
+            done = nullptr;
+        }
         taken.push_back({client_id, at_unix_ms, want_records, std::move(done)});
     }
     void attach(const std::string& client_id, const std::string& filter, std::uint32_t expiry_s, Done done) override {
@@ -76,6 +83,8 @@ public:
     std::vector<Attached> attached;
     std::vector<Detached> detached;
     std::vector<std::string> owned_elsewhere;  // what not_owned() answers
+    bool hold_takes = false;                   // take() keeps `done` for the test instead of answering at once
+    std::map<std::string, SessionRecords> records_of;  // the cluster's copy take() answers with
     std::vector<Published> published;
     std::vector<Subscribed> subscribed;
     std::vector<std::pair<std::string, QoS>> unsubscribed;
