@@ -33,7 +33,8 @@ void on_release_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* c) {
     static_cast<NatsBus*>(c)->on_release_request(msg);
 }
 void on_session_ack_cb(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* c) {
-    const char* why = pae != nullptr ? (pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err)) : nullptr;
+    const char* why =
+        pae != nullptr ? (pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err)) : nullptr;
     static_cast<NatsBus*>(c)->on_session_ack(pa != nullptr && pae == nullptr, why);
     natsMsg_Destroy(msg);
 }
@@ -164,8 +165,8 @@ void NatsBus::ensure_jetstream(steady_clock::time_point deadline) {
         // The cluster's copy of persistent sessions: no TTL (a session lives as long as its expiry says, and its
         // owner erases it), capped like the message stream (a full bucket refuses writes: the store group fails).
         if (bucket && !sessions)
-            sessions = ensure_bucket_once(sessions_kv_, sessions_bucket_, static_cast<std::int64_t>(cfg_.max_stream_bytes),
-                                          why);
+            sessions = ensure_bucket_once(sessions_kv_, sessions_bucket_,
+                                          static_cast<std::int64_t>(cfg_.max_stream_bytes), why);
         if (stream && bucket && sessions) return;
         if (steady_clock::now() >= deadline)
             throw std::runtime_error("cluster: JetStream not available within " +

@@ -275,8 +275,8 @@ void NatsBus::ask_release(const std::string& owner, const std::string& client_id
     const auto deadline = steady_clock::now() + milliseconds(cfg_.ack_timeout_ms);
     while (s == NATS_OK) {
         s = natsSubscription_NextMsg(&reply, sub, std::min<std::int64_t>(100, remaining_ms(deadline)));
-        if (s == NATS_TIMEOUT && steady_clock::now() < deadline && !stopping_) s = NATS_OK;
-        else break;
+        if (s != NATS_TIMEOUT || steady_clock::now() >= deadline || stopping_) break;
+        s = NATS_OK;
     }
     if (s == NATS_OK && reply != nullptr) {
         const std::string answer(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
