@@ -46,28 +46,6 @@ std::string filter_token(std::string_view level) {
     return topic_token(level);
 }
 
-std::string base64url(std::string_view bytes) {
-    std::string s = common::base64_encode(bytes);
-    while (!s.empty() && s.back() == '=') s.pop_back();
-    for (auto& c : s) {
-        if (c == '+') c = '-';
-        else if (c == '/') c = '_';
-    }
-    return s;
-}
-
-std::string sha256_hex(std::string_view bytes) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(bytes.data(), bytes.size(), digest, &n, EVP_sha256(), nullptr);
-    std::string s;
-    for (unsigned int i = 0; i < n; ++i) {
-        s += kLowerHex[digest[i] >> 4];
-        s += kLowerHex[digest[i] & 0xF];
-    }
-    return s;
-}
-
 // One token back to its level; nullopt when it is not one topic_token() writes.
 std::optional<std::string> level_of(std::string_view token) {
     if (token == "~") return std::string{};
@@ -92,6 +70,28 @@ std::optional<std::string> level_of(std::string_view token) {
 }
 
 }  // namespace
+
+std::string base64url(std::string_view bytes) {
+    std::string s = common::base64_encode(bytes);
+    while (!s.empty() && s.back() == '=') s.pop_back();
+    for (auto& c : s) {
+        if (c == '+') c = '-';
+        else if (c == '/') c = '_';
+    }
+    return s;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(bytes.data(), bytes.size(), digest, &n, EVP_sha256(), nullptr);
+    std::string s;
+    for (unsigned int i = 0; i < n; ++i) {
+        s += kLowerHex[digest[i] >> 4];
+        s += kLowerHex[digest[i] & 0xF];
+    }
+    return s;
+}
 
 std::string topic_token(std::string_view level) {
     if (level.empty()) return "~";

@@ -41,6 +41,10 @@ inline constexpr std::size_t kMaxRetainedKey = 1024;
 // The topic of an "r." key; nullopt for "h." keys (not reversible) and anything malformed.
 [[nodiscard]] std::optional<std::string> topic_from_retained_key(std::string_view key);
 
+// Base64url (RFC 4648 section 5) without padding, and lower-case hex SHA-256: KV keys from arbitrary bytes.
+[[nodiscard]] std::string base64url(std::string_view bytes);
+[[nodiscard]] std::string sha256_hex(std::string_view bytes);
+
 // FNV-1a 64 as 16 lower-case hex digits: short, stable names for consumers derived from long subjects.
 [[nodiscard]] std::uint64_t fnv1a64(std::string_view bytes);
 [[nodiscard]] std::string hex16(std::uint64_t v);

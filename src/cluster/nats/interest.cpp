@@ -33,7 +33,7 @@ NatsBus::Path NatsBus::path_of(const std::string& filter) const {
 
 SubCtx& NatsBus::ctx_for(const std::shared_ptr<const std::string>& share, bool consumer) {
     auto& slot = ctxs_[{share ? *share : std::string{}, consumer}];
-    if (!slot) slot = std::make_unique<SubCtx>(SubCtx{this, share, consumer});
+    if (!slot) slot = std::make_unique<SubCtx>(SubCtx{this, share, consumer, {}, {}});
     return *slot;
 }
 
@@ -183,6 +183,7 @@ void NatsBus::drop_all_interest() {
     units_.clear();
     filters_.clear();
     interests_ = 0;
+    drop_sessions();
 }
 
 void NatsBus::subscribe(const std::string& filter, codec::QoS qos, Done done) {

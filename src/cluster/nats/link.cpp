@@ -29,6 +29,15 @@ void on_error(natsConnection* nc, natsSubscription*, natsStatus s, void* c) {
 void on_control_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* c) {
     static_cast<NatsBus*>(c)->on_control(msg);
 }
+void on_release_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* c) {
+    static_cast<NatsBus*>(c)->on_release_request(msg);
+}
+void on_session_ack_cb(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* c) {
+    const char* why =
+        pae != nullptr ? (pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err)) : nullptr;
+    static_cast<NatsBus*>(c)->on_session_ack(pa != nullptr && pae == nullptr, why);
+    natsMsg_Destroy(msg);
+}
 void on_ack_cb(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* c) {
     const char* why = pae != nullptr ? (pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err)) : nullptr;
     static_cast<NatsBus*>(c)->on_pub_ack(msg, pa != nullptr && pae == nullptr, why);
@@ -129,29 +138,36 @@ bool NatsBus::ensure_stream_once(std::string& why) {
     return false;
 }
 
-bool NatsBus::ensure_bucket_once(std::string& why) {
+// `max_bytes` 0: no limit.
+bool NatsBus::ensure_bucket_once(kvStore*& kv, const std::string& name, std::int64_t max_bytes, std::string& why) {
     kvConfig kc;
     kvConfig_Init(&kc);
-    kc.Bucket = bucket_.c_str();
+    kc.Bucket = name.c_str();
     kc.History = 1;
     kc.Replicas = static_cast<int>(cfg_.replicas);
     kc.StorageType = js_FileStorage;
-    natsStatus s = js_CreateKeyValue(&kv_, js_plain_, &kc);
-    if (s != NATS_OK) s = js_KeyValue(&kv_, js_plain_, bucket_.c_str());  // exists with other settings: use it
+    kc.MaxBytes = max_bytes;
+    natsStatus s = js_CreateKeyValue(&kv, js_plain_, &kc);
+    if (s != NATS_OK) s = js_KeyValue(&kv, js_plain_, name.c_str());  // exists with other settings: use it
     if (s == NATS_OK) return true;
     why = status_text(s);
     if (s != NATS_NO_RESPONDERS && s != NATS_TIMEOUT && s != NATS_NOT_FOUND && s != NATS_ERR)
-        throw std::runtime_error("cluster: cannot create bucket " + bucket_ + ": " + why);
+        throw std::runtime_error("cluster: cannot create bucket " + name + ": " + why);
     return false;
 }
 
 void NatsBus::ensure_jetstream(steady_clock::time_point deadline) {
     std::string why;
-    bool stream = false, bucket = false;
+    bool stream = false, bucket = false, sessions = false;
     while (true) {
         if (!stream) stream = ensure_stream_once(why);
-        if (stream && !bucket) bucket = ensure_bucket_once(why);
-        if (stream && bucket) return;
+        if (stream && !bucket) bucket = ensure_bucket_once(kv_, bucket_, 0, why);
+        // The cluster's copy of persistent sessions: no TTL (a session lives as long as its expiry says, and its
+        // owner erases it), capped like the message stream (a full bucket refuses writes: the store group fails).
+        if (bucket && !sessions)
+            sessions = ensure_bucket_once(sessions_kv_, sessions_bucket_,
+                                          static_cast<std::int64_t>(cfg_.max_stream_bytes), why);
+        if (stream && bucket && sessions) return;
         if (steady_clock::now() >= deadline)
             throw std::runtime_error("cluster: JetStream not available within " +
                                      std::to_string(cfg_.connect_timeout_ms) + " ms: " + why);
@@ -160,9 +176,12 @@ void NatsBus::ensure_jetstream(steady_clock::time_point deadline) {
 }
 
 void NatsBus::subscribe_control() {
-    for (const auto& subj : {cfg_.prefix + ".ctl.claim", cfg_.prefix + ".ctl.node.*"}) {
+    // Requests to let go of a persistent session come to this node alone (take()).
+    const std::string release = cfg_.prefix + ".ctl.release." + topic_token(cfg_.node);
+    for (const auto& subj : {cfg_.prefix + ".ctl.claim", cfg_.prefix + ".ctl.node.*", release}) {
         natsSubscription* sub = nullptr;
-        const natsStatus s = natsConnection_Subscribe(&sub, plain_, subj.c_str(), on_control_cb, this);
+        const natsStatus s = natsConnection_Subscribe(&sub, plain_, subj.c_str(),
+                                                      subj == release ? on_release_cb : on_control_cb, this);
         if (s != NATS_OK) throw std::runtime_error("cluster: cannot subscribe to " + subj + ": " + status_text(s));
         control_subs_.push_back(sub);
     }
@@ -236,9 +255,12 @@ void NatsBus::close_link() {
     kv_watch_ = nullptr;
     kvStore_Destroy(kv_);
     kv_ = nullptr;
+    kvStore_Destroy(sessions_kv_);
+    sessions_kv_ = nullptr;
     jsCtx_Destroy(js_plain_);
     jsCtx_Destroy(js_shared_);
-    js_plain_ = js_shared_ = nullptr;
+    jsCtx_Destroy(js_sessions_);
+    js_plain_ = js_shared_ = js_sessions_ = nullptr;
     natsConnection_Destroy(plain_);
     natsConnection_Destroy(shared_);
     plain_ = shared_ = nullptr;
@@ -263,8 +285,11 @@ void NatsBus::start(broker::ClusterEvents& events) {
         jo.PublishAsync.AckHandlerClosure = this;
         jo.PublishAsync.MaxPending = 1 << 16;  // publish() must not stall its caller
         jo.PublishAsync.StallWait = 10;
+        jsOptions so = jo;  // write()'s own: its acks count its failures, and it waits for its publishes alone
+        so.PublishAsync.AckHandler = on_session_ack_cb;
         if (natsConnection_JetStream(&js_plain_, plain_, &jo) != NATS_OK ||
-            natsConnection_JetStream(&js_shared_, shared_, &jo) != NATS_OK)
+            natsConnection_JetStream(&js_shared_, shared_, &jo) != NATS_OK ||
+            natsConnection_JetStream(&js_sessions_, plain_, &so) != NATS_OK)
             throw std::runtime_error("cluster: cannot create a JetStream context");
         ensure_jetstream(deadline);
         subscribe_control();
@@ -278,9 +303,11 @@ void NatsBus::start(broker::ClusterEvents& events) {
         connected_ = true;
     }
     work_.start();
+    takes_.start();
+    maint_ = std::thread([this] { run_maintenance(); });
     running_ = true;
-    log_(kInfo, "cluster: node " + cfg_.node + " joined through " + server_ + " (stream " + stream_ + ", bucket " +
-                    bucket_ + ")");
+    log_(kInfo, "cluster: node " + cfg_.node + " joined through " + server_ + " (stream " + stream_ + ", buckets " +
+                    bucket_ + " and " + sessions_bucket_ + ")");
     events_->on_link(true, "connected to " + server_);
 }
 

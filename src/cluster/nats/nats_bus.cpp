@@ -14,19 +14,14 @@ namespace moth::cluster {
 namespace {
 
 constexpr const char* kMsgId = "Nats-Msg-Id";
-constexpr const char* kNodeHeader = "Moth-Node";
-constexpr const char* kAtHeader = "Moth-At";  // a claim: when its connection was accepted (Unix ms)
+// A QoS 1/2 message: the publishing session on its node (Message::origin_session, decimal), for No Local when a
+// session consumer brings the node's own message back.
+constexpr const char* kSessionHeader = "Moth-Session";
 
 std::int64_t unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-std::string header(natsMsg* msg, const char* key) {
-    const char* v = nullptr;
-    if (natsMsgHeader_Get(msg, key, &v) == NATS_OK && v != nullptr) return v;
-    return {};
 }
 
 }  // namespace
@@ -38,6 +33,8 @@ NatsBus::NatsBus(const config::Cluster& cfg, std::string version, Log log)
     std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
     stream_ = upper + "_MSG";
     bucket_ = cfg_.prefix + "_retained";
+    sessions_bucket_ = cfg_.prefix + "_sessions";
+    sessions_stream_ = "KV_" + sessions_bucket_;
     started_unix_ms_ = unix_ms();
     id_prefix_ = cfg_.node + "." + std::to_string(started_unix_ms_) + ".";
     control_ctx_.bus = this;
@@ -52,6 +49,10 @@ void NatsBus::stop() {
         stopped_ = true;
         stopping_ = true;
     }
+    {
+        std::lock_guard lock(maint_mu_);  // no lost wake-up: the maintenance thread checks stopping_ under it
+    }
+    maint_cv_.notify_all();
     const bool was_running = running_;
     if (was_running) {
         // The interest goes first, on the work queue (which owns it), before the queue stops.
@@ -68,6 +69,8 @@ void NatsBus::stop() {
         cv.wait(lock, [&] { return dropped; });
     }
     work_.stop();  // fails whatever is still queued (their `done` run with false)
+    takes_.stop();  // a take waiting for another node sees stopping_ within 100 ms
+    if (maint_.joinable()) maint_.join();
     {
         std::unique_lock life(life_mu_);
         running_ = false;
@@ -90,12 +93,14 @@ void NatsBus::stop() {
 
 std::string NatsBus::next_msg_id() { return id_prefix_ + std::to_string(++counter_); }
 
-natsMsg* NatsBus::make_msg(const std::string& subject, const std::string& id, const std::string& payload) {
+natsMsg* NatsBus::make_msg(const std::string& subject, const std::string& id, const std::string& payload,
+                           std::uint64_t origin_session) {
     natsMsg* msg = nullptr;
     if (natsMsg_Create(&msg, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size())) != NATS_OK)
         return nullptr;
     natsMsgHeader_Set(msg, kMsgId, id.c_str());
     natsMsgHeader_Set(msg, kNodeHeader, cfg_.node.c_str());
+    if (origin_session != 0) natsMsgHeader_Set(msg, kSessionHeader, std::to_string(origin_session).c_str());
     return msg;
 }
 
@@ -111,7 +116,9 @@ void NatsBus::publish(const broker::MessagePtr& m, Done done) {
     const std::string id = next_msg_id();
     const bool q1 = m->qos != codec::QoS::AtMostOnce;
     auto joint = std::make_shared<Joint>(m->retain ? 2 : 1, std::move(done));
-    natsMsg* msg = make_msg(topic_subject(cfg_.prefix, q1 ? "q1" : "q0", m->topic), id, payload);
+    // Only session consumers (QoS 1/2 subjects) bring a node's own messages back: only they need the session.
+    natsMsg* msg = make_msg(topic_subject(cfg_.prefix, q1 ? "q1" : "q0", m->topic), id, payload,
+                            q1 ? m->origin_session : 0);
     ++published_;
     if (!q1) {
         const bool ok = msg != nullptr && natsConnection_PublishMsg(plain_, msg) == NATS_OK;
@@ -187,6 +194,10 @@ void NatsBus::on_msg(SubCtx& ctx, natsMsg* msg) {
         return;
     }
     const std::string from = header(msg, kNodeHeader);
+    if (!ctx.client.empty()) {  // a persistent session's own consumer: its own node's messages included
+        deliver_session(ctx, msg, header(msg, kMsgId), from == cfg_.node);
+        return;
+    }
     if (!ctx.share && from == cfg_.node) {  // a node never routes its own message back (plain paths)
         if (ctx.consumer) natsMsg_Ack(msg, nullptr);
         natsMsg_Destroy(msg);
@@ -208,7 +219,7 @@ void NatsBus::deliver(SubCtx& ctx, natsMsg* msg, const std::string& id) {
         return;
     }
     const std::string key = (ctx.share ? *ctx.share : std::string{}) + '\n' + id;
-    broker::ClusterDelivery d{std::move(m), ctx.share, nullptr, id.empty() ? std::string() : key};
+    broker::ClusterDelivery d{std::move(m), ctx.share, nullptr, id.empty() ? std::string() : key, {}};
     if (!ctx.consumer) {
         natsMsg_Destroy(msg);
         if (!id.empty() && !dedup_->first(key, nullptr)) {
@@ -244,6 +255,52 @@ void NatsBus::deliver(SubCtx& ctx, natsMsg* msg, const std::string& id) {
     events_->on_message(std::move(d));
 }
 
+// A delivery of a persistent session's own consumer (attach): for that client's session only. Its id names the
+// consumer ("@<consumer>\n<msgid>"): the core stores it ("x" record, replicated by write()), and the next owner's
+// attach marks it seen, so a redelivery after a take-over is a duplicate there too.
+void NatsBus::deliver_session(SubCtx& ctx, natsMsg* msg, const std::string& msg_id, bool own) {
+    broker::MessagePtr m;
+    try {
+        std::string_view in(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+        auto decoded = broker::decode_message(in, broker::Clock::now());
+        if (own) {
+            // No Local: this node's session that published it. decode_message made a fresh, unshared (non-const)
+            // Message and nothing else holds it yet: set before it is handed over.
+            const std::string origin = header(msg, kSessionHeader);
+            if (!origin.empty()) {
+                std::const_pointer_cast<broker::Message>(decoded)->origin_session =
+                    std::strtoull(origin.c_str(), nullptr, 10);
+            }
+        }
+        m = std::move(decoded);
+    } catch (const broker::CodecError& e) {
+        log_limited("cluster: dropped an unreadable message on " + std::string(natsMsg_GetSubject(msg)) + ": " +
+                    e.what());
+        natsMsg_Term(msg, nullptr);
+        natsMsg_Destroy(msg);
+        return;
+    }
+    const std::string id = msg_id.empty() ? std::string() : "@" + ctx.session_consumer + "\n" + msg_id;
+    std::shared_ptr<natsMsg> held(msg, natsMsg_Destroy);
+    auto gate = gate_;
+    auto settle = [gate, held](bool ok) {
+        std::lock_guard lock(gate->mu);
+        if (gate->open) ok ? natsMsg_Ack(held.get(), nullptr) : natsMsg_Nak(held.get(), nullptr);
+    };
+    if (!id.empty() && !dedup_->first(id, settle)) {
+        ++duplicates_;
+        return;
+    }
+    broker::ClusterDelivery d{std::move(m), nullptr,
+                              [dedup = dedup_, settle, id](bool ok) {
+                                  settle(ok);
+                                  if (!id.empty()) dedup->acked(id, ok);
+                              },
+                              id, ctx.client};
+    ++received_;
+    events_->on_message(std::move(d));
+}
+
 void NatsBus::seen(const std::vector<std::string>& ids) {
     for (const auto& key : ids) {
         if (dedup_->first(key, nullptr)) dedup_->acked(key, true);
@@ -252,21 +309,25 @@ void NatsBus::seen(const std::vector<std::string>& ids) {
 
 void NatsBus::claim(const std::string& client_id, std::int64_t at_unix_ms, Done done) {
     work_.post([this, client_id, at_unix_ms, done = std::move(done)](bool live) {
-        bool ok = false;
-        if (live) {
-            natsMsg* msg = nullptr;
-            const std::string subject = cfg_.prefix + ".ctl.claim";
-            if (natsMsg_Create(&msg, subject.c_str(), nullptr, client_id.data(), static_cast<int>(client_id.size())) ==
-                NATS_OK) {
-                natsMsgHeader_Set(msg, kNodeHeader, cfg_.node.c_str());
-                natsMsgHeader_Set(msg, kAtHeader, std::to_string(at_unix_ms).c_str());
-                ok = natsConnection_PublishMsg(plain_, msg) == NATS_OK &&
-                     natsConnection_FlushTimeout(plain_, cfg_.ack_timeout_ms) == NATS_OK;
-            }
-            natsMsg_Destroy(msg);
-        }
+        const bool ok = live && send_claim(client_id, at_unix_ms);
         if (done) done(ok);
     });
+}
+
+// The claim's message (payload: the client id; who and when in headers); true once NATS took it (flushed).
+bool NatsBus::send_claim(const std::string& client_id, std::int64_t at_unix_ms) {
+    natsMsg* msg = nullptr;
+    bool ok = false;
+    const std::string subject = cfg_.prefix + ".ctl.claim";
+    if (natsMsg_Create(&msg, subject.c_str(), nullptr, client_id.data(), static_cast<int>(client_id.size())) ==
+        NATS_OK) {
+        natsMsgHeader_Set(msg, kNodeHeader, cfg_.node.c_str());
+        natsMsgHeader_Set(msg, kAtHeader, std::to_string(at_unix_ms).c_str());
+        ok = natsConnection_PublishMsg(plain_, msg) == NATS_OK &&
+             natsConnection_FlushTimeout(plain_, cfg_.ack_timeout_ms) == NATS_OK;
+    }
+    natsMsg_Destroy(msg);
+    return ok;
 }
 
 void NatsBus::report(const broker::NodeReport& r) {
@@ -302,7 +363,7 @@ void NatsBus::on_control(natsMsg* msg) {
     natsMsg_Destroy(msg);
     if (stopping_) return;
     if (subject == cfg_.prefix + ".ctl.claim") {
-        if (from != cfg_.node) events_->on_takeover(data, from, std::strtoll(at.c_str(), nullptr, 10));
+        if (from != cfg_.node) events_->on_takeover(data, from, std::strtoll(at.c_str(), nullptr, 10), nullptr);
         return;
     }
     const auto j = nlohmann::json::parse(data, nullptr, false);

@@ -3,12 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "broker/store.hpp"
 #include "cluster/nats_bus.hpp"
 #include "support/nats_server.hpp"
 
@@ -26,10 +31,14 @@ public:
     void on_retained(std::string topic, broker::MessagePtr m) override {
         add([&] { retained.emplace_back(std::move(topic), std::move(m)); });
     }
-    void on_takeover(std::string client_id, std::string by, std::int64_t at) override {
+    void on_takeover(std::string client_id, std::string by, std::int64_t at,
+                     std::function<void(bool)> release) override {
+        // A node that holds nothing lets go at once, as the core does for a session it does not have.
+        if (release && auto_release) release(true);
         add([&] {
             takeovers.emplace_back(std::move(client_id), std::move(by));
             takeover_times.push_back(at);
+            releases.push_back(std::move(release));
         });
     }
     void on_link(bool, std::string) override {}
@@ -56,6 +65,8 @@ public:
     std::vector<std::pair<std::string, broker::MessagePtr>> retained;
     std::vector<std::pair<std::string, std::string>> takeovers;
     std::vector<std::int64_t> takeover_times;
+    std::vector<std::function<void(bool)>> releases;  // per takeover: null for a claim, set for a release request
+    bool auto_release = true;
 
 private:
     template <typename F>
@@ -108,13 +119,14 @@ broker::MessagePtr msg(std::string topic, std::string payload, QoS qos = QoS::At
 
 class NatsBusTest : public ::testing::Test {
 protected:
-    std::unique_ptr<broker::ClusterBus> make(const std::string& node, Recorder& events) {
+    std::unique_ptr<broker::ClusterBus> make(const std::string& node, Recorder& events,
+                                             std::uint32_t ack_timeout_ms = 1500) {
         config::Cluster cfg;
         cfg.enabled = true;
         cfg.servers = {server.url()};
         cfg.node = node;
         cfg.connect_timeout_ms = 5000;
-        cfg.ack_timeout_ms = 1500;
+        cfg.ack_timeout_ms = ack_timeout_ms;
         auto bus = make_nats_bus(cfg, "test", [](int, const std::string&) {});
         bus->start(events);
         return bus;
@@ -288,6 +300,7 @@ TEST_F(NatsBusTest, ClaimsAndReportsReachTheOtherNode) {
         std::lock_guard lock(eb.mu);
         EXPECT_EQ(eb.takeovers[0], (std::pair<std::string, std::string>{"device-1", "a"}));
         EXPECT_EQ(eb.takeover_times[0], 1'765'000'000'123) << "the time of the claim travels with it";
+        EXPECT_EQ(eb.releases[0], nullptr) << "a claim waits for no answer";
     }
     broker::NodeReport r;
     r.connections = 7;
@@ -324,6 +337,348 @@ TEST_F(NatsBusTest, PublishFailsWhenJetStreamIsGone) {
     a->publish(msg("x/1", "lost", QoS::AtLeastOnce), o.fn());
     EXPECT_EQ(o.get(5s), false);
     EXPECT_GE(a->status().publish_failures, 1u);
+}
+
+// ---- Persistent sessions: the cluster's copy (replica, take) and a session's own consumers (attach) -------------
+
+using broker::SessionRecords;
+using broker::StoreOp;
+
+std::int64_t unix_ms_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// A `Taken` whose outcome a test waits for; `on_done` runs inside it (to see what had happened by then).
+struct TakeOutcome {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<bool> ok;
+    SessionRecords records;
+    std::function<void()> on_done;
+    broker::ClusterBus::Taken fn() {
+        return [this](bool v, SessionRecords r) {
+            std::lock_guard lock(mu);
+            if (on_done) on_done();
+            records = std::move(r);
+            ok = v;
+            cv.notify_all();
+        };
+    }
+    std::optional<bool> get(std::chrono::milliseconds limit = 10s) {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, limit, [&] { return ok.has_value(); });
+        return ok;
+    }
+};
+
+// What the store keeps of one persistent session: session (with `filters` at QoS 1), two queued deliveries, a QoS 2
+// mark, an inbound QoS 2 packet id and a will.
+std::vector<StoreOp> a_session(const std::string& client, const std::vector<std::string>& filters = {}) {
+    broker::StoreBatch b(broker::Clock::now());
+    broker::StoredSession s;
+    s.client_id = client;
+    s.expiry_s = 3600;
+    for (const auto& f : filters) s.subscriptions.push_back({f, 1, false, false, 0, 0});
+    b.put_session(s);
+    for (std::uint64_t n : {1ULL, 2ULL}) {
+        broker::StoredDelivery d;
+        d.seq = broker::make_seq(n, 0);
+        d.message = msg("t/" + std::to_string(n), "queued " + std::to_string(n), QoS::AtLeastOnce);
+        b.put_delivery(client, d);
+    }
+    b.mark_delivery(client, broker::make_seq(1, 0), 7, true);
+    b.put_incoming(client, 9);
+    broker::StoredWillRecord w;
+    w.message = msg("will/" + client, "gone");
+    b.put_will(client, w);
+    return b.take();
+}
+
+// The records a set of puts leaves, as take() returns them: in key order.
+SessionRecords records_of(const std::vector<StoreOp>& ops) {
+    std::map<std::string, std::string> m;
+    for (const auto& op : ops) {
+        if (op.kind == StoreOp::Kind::Put) m[op.key] = op.value;
+    }
+    return {m.begin(), m.end()};
+}
+
+bool write(broker::ClusterBus& bus, const std::vector<StoreOp>& ops) {
+    if (bus.replica() == nullptr) return false;
+    return bus.replica()->write({&ops});
+}
+
+SessionRecords take(broker::ClusterBus& bus, const std::string& client, bool want_records = true) {
+    TakeOutcome o;
+    bus.take(client, unix_ms_now(), want_records, o.fn());
+    EXPECT_EQ(o.get(), true) << "take " << client;
+    std::lock_guard lock(o.mu);
+    return o.records;
+}
+
+void attach(broker::ClusterBus& bus, const std::string& client, const std::string& filter) {
+    Outcome o;
+    bus.attach(client, filter, 3600, o.fn());
+    ASSERT_EQ(o.get(), true) << client << " " << filter;
+}
+
+// attach and detach run on the bus's work queue in order: once a later subscribe is done, they have run.
+void barrier(broker::ClusterBus& bus) {
+    Outcome o;
+    bus.subscribe("barrier/none", QoS::AtMostOnce, o.fn());
+    ASSERT_EQ(o.get(), true);
+}
+
+TEST_F(NatsBusTest, ReplicaWritesAndTakeReadsTheRecordsBackInKeyOrder) {
+    auto a = make("a", ea);
+    auto b = make("b", eb);
+    ASSERT_NE(a->replica(), nullptr);
+    const auto ops = a_session("dev-1");
+    ASSERT_TRUE(write(*a, ops));
+    auto want = records_of(ops);
+    ASSERT_EQ(want.size(), 6u);
+    EXPECT_EQ(take(*b, "dev-1"), want);
+
+    // One delivery erased: its q and p records go.
+    broker::StoreBatch one(broker::Clock::now());
+    one.erase_delivery("dev-1", broker::make_seq(1, 0));
+    auto erased = one.take();
+    ASSERT_TRUE(write(*a, erased));
+    std::erase_if(want, [&](const auto& r) {
+        return std::any_of(erased.begin(), erased.end(), [&](const StoreOp& op) { return op.key == r.first; });
+    });
+    ASSERT_EQ(want.size(), 4u);
+    EXPECT_EQ(take(*b, "dev-1"), want);
+
+    // Every inbound QoS 2 state of the client: a prefix.
+    const std::string incoming = broker::make_client_key({'i', "dev-1", {}, true});
+    ASSERT_TRUE(write(*a, {{StoreOp::Kind::ErasePrefix, incoming, {}}}));
+    std::erase_if(want, [&](const auto& r) { return r.first.starts_with(incoming); });
+    ASSERT_EQ(want.size(), 3u);
+    EXPECT_EQ(take(*b, "dev-1"), want);
+
+    // Forget is this node's own: the cluster's copy keeps the session.
+    broker::StoreBatch forget(broker::Clock::now());
+    forget.forget_session("dev-1");
+    ASSERT_TRUE(write(*a, forget.take()));
+    EXPECT_EQ(take(*b, "dev-1"), want);
+
+    // Erasing the session erases all of it.
+    broker::StoreBatch gone(broker::Clock::now());
+    gone.erase_session("dev-1");
+    ASSERT_TRUE(write(*a, gone.take()));
+    EXPECT_TRUE(take(*b, "dev-1").empty());
+    // Written again after an erase within one write: the later puts stay.
+    broker::StoreBatch again(broker::Clock::now());
+    again.erase_session("dev-1");
+    auto both = again.take();
+    const auto fresh = a_session("dev-1");
+    both.insert(both.end(), fresh.begin(), fresh.end());
+    ASSERT_TRUE(write(*a, both));
+    EXPECT_EQ(take(*b, "dev-1"), records_of(fresh));
+}
+
+TEST_F(NatsBusTest, BridgesAndOtherRecordsAreNotReplicatedAndNeedNoNats) {
+    auto a = make("a", ea);
+    auto b = make("b", eb);
+    ASSERT_TRUE(write(*a, a_session("$bridge/up")));
+    EXPECT_TRUE(take(*b, "$bridge/up").empty());
+    server.kill();
+    broker::StoreBatch local(broker::Clock::now());
+    local.put_totals({});
+    local.put_applied("\nn.1.2");  // a plain path's id: this node's own
+    local.forget_session("dev-9");
+    local.put_retained(*msg("r/1", "x"));
+    EXPECT_TRUE(write(*a, local.take())) << "nothing to replicate: true without NATS";
+    EXPECT_FALSE(write(*a, a_session("dev-9"))) << "NATS gone: the group fails";
+}
+
+TEST_F(NatsBusTest, TakeWaitsForTheOwnerToLetGo) {
+    auto a = make("a", ea, 5000);
+    auto b = make("b", eb, 5000);
+    ea.auto_release = false;
+    const auto ops = a_session("dev-2");
+    ASSERT_TRUE(write(*a, ops));
+    std::atomic<bool> released{false};
+    bool released_first = false;
+    TakeOutcome o;
+    o.on_done = [&] { released_first = released.load(); };
+    b->take("dev-2", 1'765'000'000'456, true, o.fn());
+    std::function<void(bool)> release;
+    ASSERT_TRUE(ea.wait([&] {
+        for (std::size_t i = 0; i < ea.releases.size(); ++i) {
+            if (!ea.releases[i]) continue;
+            EXPECT_EQ(ea.takeovers[i], (std::pair<std::string, std::string>{"dev-2", "b"}));
+            EXPECT_EQ(ea.takeover_times[i], 1'765'000'000'456);
+            release = ea.releases[i];
+            return true;
+        }
+        return false;
+    }));
+    EXPECT_FALSE(o.get(300ms).has_value()) << "the take waits for the owner's answer";
+    released = true;
+    release(true);
+    ASSERT_EQ(o.get(), true);
+    EXPECT_TRUE(released_first);
+    {
+        std::lock_guard lock(o.mu);
+        EXPECT_EQ(o.records, records_of(ops));
+    }
+    release(true);  // a second call is ignored
+    // The claim went out too (no answer asked): the owner saw both.
+    ASSERT_TRUE(ea.wait([&] { return ea.takeovers.size() >= 2; }));
+}
+
+TEST_F(NatsBusTest, TakeGoesOnAtOnceWhenTheOwnerIsGone) {
+    auto a = make("a", ea, 5000);
+    auto b = make("b", eb, 5000);
+    const auto ops = a_session("dev-3");
+    ASSERT_TRUE(write(*a, ops));
+    a->stop();
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(take(*b, "dev-3"), records_of(ops));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms) << "no responders: not the 5 s ack timeout";
+}
+
+TEST_F(NatsBusTest, AReleaseAfterTheOwnerStoppedGoesNowhereAndTheTakeGoesOn) {
+    auto a = make("a", ea);
+    auto b = make("b", eb);
+    ea.auto_release = false;
+    ASSERT_TRUE(write(*a, a_session("dev-4")));
+    TakeOutcome o;
+    b->take("dev-4", unix_ms_now(), true, o.fn());
+    std::function<void(bool)> release;
+    ASSERT_TRUE(ea.wait([&] {
+        for (const auto& r : ea.releases) {
+            if (r) release = r;
+        }
+        return release != nullptr;
+    }));
+    a->stop();
+    release(true);  // late, after stop: nothing to answer with, nothing touched
+    EXPECT_EQ(o.get(), true) << "no answer: the take goes on after ack_timeout_ms";
+}
+
+TEST_F(NatsBusTest, TakeWithoutRecordsErasesThemAndTheOldSessionsConsumers) {
+    Recorder ec;
+    auto a = make("a", ea);
+    auto b = make("b", eb);
+    auto c = make("c", ec);
+    ASSERT_TRUE(write(*a, a_session("dev-5", {"f/#"})));
+    attach(*a, "dev-5", "f/#");
+    a->detach("dev-5", "f/#", false);
+    barrier(*a);
+    pub(*c, msg("f/old", "kept for the old session", QoS::AtLeastOnce));
+    EXPECT_TRUE(take(*b, "dev-5", false).empty());
+    EXPECT_TRUE(take(*b, "dev-5").empty()) << "the records are gone";
+    attach(*b, "dev-5", "f/#");  // a new consumer: what the old one kept is not this session's
+    pub(*c, msg("f/new", "for the new session", QoS::AtLeastOnce));
+    ASSERT_TRUE(eb.wait([&] { return !eb.messages.empty(); }));
+    EXPECT_EQ(eb.topics(), std::vector<std::string>{"f/new"});
+}
+
+TEST_F(NatsBusTest, ASessionsConsumerKeepsWhatArrivesUntilTheNextOwnerBindsIt) {
+    Recorder ec;
+    auto b = make("b", eb);
+    auto c = make("c", ec);
+    {
+        auto a = make("a", ea);
+        attach(*a, "dev-6", "s/#");
+        a->stop();  // unbinds, deletes nothing
+    }
+    pub(*c, msg("s/1", "while no node held the session", QoS::AtLeastOnce));
+    attach(*b, "dev-6", "s/#");
+    ASSERT_TRUE(eb.wait([&] { return !eb.messages.empty(); }));
+    // This node's own message comes too, with the session that published it (No Local).
+    auto own = std::make_shared<broker::Message>();
+    own->topic = "s/2";
+    own->qos = QoS::AtLeastOnce;
+    own->origin_session = 42;
+    own->seal();
+    pub(*b, own);
+    ASSERT_TRUE(eb.wait([&] { return eb.messages.size() >= 2; }));
+    std::lock_guard lock(eb.mu);
+    ASSERT_EQ(eb.messages.size(), 2u);
+    const auto& first = eb.messages[0];
+    EXPECT_EQ(first.message->topic, "s/1");
+    EXPECT_EQ(first.client, "dev-6");
+    EXPECT_EQ(first.share, nullptr);
+    EXPECT_TRUE(first.id.starts_with("@ss_")) << first.id;
+    EXPECT_EQ(first.message->origin_session, 0u);
+    const auto& second = eb.messages[1];
+    EXPECT_EQ(second.message->topic, "s/2");
+    EXPECT_EQ(second.client, "dev-6");
+    EXPECT_EQ(second.message->origin_session, 42u);
+    for (auto& d : eb.messages) {
+        ASSERT_NE(d.ack, nullptr);
+        d.ack(true);
+    }
+}
+
+TEST_F(NatsBusTest, AnAppliedIdMakesTheRedeliveryADuplicateOnTheNextOwner) {
+    Recorder ec;
+    auto a = make("a", ea);
+    auto b = make("b", eb);
+    auto c = make("c", ec);
+    attach(*a, "dev-7", "d/#");
+    pub(*c, msg("d/1", "applied on a", QoS::AtLeastOnce));
+    ASSERT_TRUE(ea.wait([&] { return !ea.messages.empty(); }));
+    ClusterDelivery d;
+    {
+        std::lock_guard lock(ea.mu);
+        d = ea.messages.front();
+    }
+    EXPECT_EQ(d.client, "dev-7");
+    ASSERT_TRUE(d.id.starts_with("@ss_")) << d.id;
+    // The core stored its deliveries with the id (replicated) and lost the session before the ack left.
+    broker::StoreBatch applied(broker::Clock::now());
+    applied.put_applied(d.id);
+    ASSERT_TRUE(write(*a, applied.take()));
+    a->detach("dev-7", "d/#", false);
+    barrier(*a);
+    d.ack(false);  // refused: JetStream redelivers to the next binder at once
+    attach(*b, "dev-7", "d/#");
+    ASSERT_TRUE(eventually([&] { return b->status().duplicates >= 1; }));
+    pub(*c, msg("d/2", "after", QoS::AtLeastOnce));
+    ASSERT_TRUE(eb.wait([&] { return !eb.messages.empty(); }));
+    EXPECT_EQ(eb.topics(), std::vector<std::string>{"d/2"});
+}
+
+TEST_F(NatsBusTest, AttachIsCountedAndDetachWithRemoveDeletesTheConsumers) {
+    Recorder ec;
+    auto a = make("a", ea);
+    auto b = make("b", eb);
+    auto c = make("c", ec);
+    attach(*a, "dev-8", "g/#");
+    attach(*a, "dev-8", "g/#");
+    a->detach("dev-8", "g/#", true);  // one of two: still bound, nothing deleted
+    barrier(*a);
+    pub(*c, msg("g/1", "still bound", QoS::AtLeastOnce));
+    ASSERT_TRUE(ea.wait([&] { return !ea.messages.empty(); }));
+    {
+        std::lock_guard lock(ea.mu);
+        ea.messages.front().ack(true);
+    }
+    a->detach("dev-8", "g/#", true);  // the last: unbound and deleted
+    barrier(*a);
+    pub(*c, msg("g/2", "nobody's", QoS::AtLeastOnce));
+    attach(*b, "dev-8", "g/#");  // created anew: new messages only
+    pub(*c, msg("g/3", "for the new consumer", QoS::AtLeastOnce));
+    ASSERT_TRUE(eb.wait([&] { return !eb.messages.empty(); }));
+    EXPECT_EQ(eb.topics(), std::vector<std::string>{"g/3"});
+    EXPECT_EQ(ea.count(), 1u);
+}
+
+TEST_F(NatsBusTest, NotOwnedNamesTheSessionsThatMovedToAnotherNode) {
+    auto a = make("a", ea);
+    auto b = make("b", eb);
+    ASSERT_TRUE(write(*a, a_session("m1")));
+    ASSERT_TRUE(write(*a, a_session("m2")));
+    ASSERT_TRUE(write(*b, a_session("m2")));  // m2 moved to b
+    EXPECT_EQ(a->not_owned({"m1", "m2", "m3", "$bridge/x"}), std::vector<std::string>{"m2"});
+    EXPECT_EQ(b->not_owned({"m1", "m2"}), std::vector<std::string>{"m1"});
+    EXPECT_TRUE(b->not_owned({}).empty());
 }
 
 TEST(NatsBusStart, ThrowsWhenNoServerAnswers) {
