@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -409,7 +410,19 @@ void Server::stop() {
     for (auto& d : impl.datagram_listeners) d.listener->stop();
     for (auto& w : impl.workers) w->stop();
     for (auto& w : impl.workers) w->join();
-    if (impl.shared.cluster != nullptr) impl.shared.cluster->stop();
+    if (impl.shared.cluster != nullptr) {
+        // The workers' last records (sessions going offline) reach the cluster's copy of the sessions before the
+        // link closes: written through the bus (SessionReplica), they would fail once it is stopped.
+        if (impl.shared.store != nullptr) {
+            auto written = std::make_shared<std::promise<void>>();
+            auto done = written->get_future();
+            impl.shared.store->commit({}, [written](bool) { written->set_value(); });
+            if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready && impl.shared.log) {
+                impl.shared.log(2, "cluster: the store's last writes did not finish before the link closed");
+            }
+        }
+        impl.shared.cluster->stop();
+    }
     // File work still running posts its answer to a worker that no longer runs: harmless, it is dropped.
     if (impl.blocking) impl.blocking->join();
 }

@@ -144,15 +144,17 @@ class TestNodeLoss(ClusterTestCase):
         connack = self.kill_during_traffic(V311, move_to=2)
         self.assertTrue(connack[0].get("session present"), f"CONNACK {connack}: session present")
 
-    # The first stage keeps a persistent session's queue on the node that held it (docs/cluster.md): a subscriber
-    # moving to another node loses what was queued for it there. Expected to pass with the next stage; remove the
-    # decorator then.
-    @unittest.expectedFailure
     def test_kill9_subscriber_moves_to_another_node(self):
-        """The killed node stays down; the subscriber (5.0, session expiry 600 s) reconnects to n2: every message
-        the publisher got a PUBACK/PUBCOMP for is delivered, QoS 2 exactly once."""
-        self.kill_during_traffic(V5, move_to=1)
+        """The killed node stays down; the subscriber (5.0, session expiry 600 s) reconnects to n2: its session is
+        there (subscriptions, queue, QoS 2 state, from the cluster's copy) and every message the publisher got a
+        PUBACK/PUBCOMP for is delivered, QoS 2 exactly once."""
+        connack = self.kill_during_traffic(V5, move_to=1)
+        self.assertTrue(connack[0].get("session present"), f"CONNACK {connack}: session present")
 
+    def test_kill9_subscriber_moves_to_another_node_311(self):
+        """As above for MQTT 3.1.1 (clean session 0), moving to n1, the publisher's node."""
+        connack = self.kill_during_traffic(V311, move_to=0)
+        self.assertTrue(connack[0].get("session present"), f"CONNACK {connack}: session present")
 
 if __name__ == "__main__":
     from broker import take_mothd_from_argv
