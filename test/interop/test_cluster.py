@@ -9,9 +9,9 @@ import socket
 import unittest
 
 from broker import HOST
-from clustertest import PROBE, ClusterTestCase, real, wait_until
+from clustertest import PROBE, ClusterTestCase, no_reconnect, real, wait_until
 from mosq import Sub, pub, unique
-from pahoclient import V5, V311
+from pahoclient import V5, V311, PacketTypes, props
 from rawmqtt import connect_packet
 
 VERSIONS = {V311: "mqttv311", V5: "mqttv5"}
@@ -201,6 +201,51 @@ class TestClusterRouting(ClusterTestCase):
                     new.sendall(b"\xc0\x00")
                     self.assertEqual(new.recv(64), b"\xd0\x00", "PINGRESP on the new connection")
                     new.sendall(b"\xe0\x00")  # DISCONNECT
+
+    def persistent(self, node, version, cid, clean):
+        """A paho client of `cid` on `node` with a persistent session (5.0: expiry 600 s; 3.1.1: clean session 0);
+        returns (client, connack)."""
+        c = no_reconnect(self.client(node, version, client_id=cid, clean_session=version == V5, connect=False))
+        if version == V5:
+            connack = c.connect(clean_start=clean, properties=props(PacketTypes.CONNECT, SessionExpiryInterval=600))
+        else:
+            connack = c.connect()
+        return c, connack
+
+    def test_persistent_session_follows_its_client(self):
+        """A persistent subscriber of n1 goes offline; messages are published on n3; it comes back on n2: its
+        session is there ([MQTT-3.2.2-2] session present) with its subscriptions and every message queued meanwhile
+        ([MQTT-3.1.2-5] / 3.1.1 [MQTT-3.1.2-5]: QoS 1 and 2 messages kept for an absent client), QoS 2 once. Then the
+        same client id on n3 while connected on n2 (a take-over): session present there too, and the messages after
+        it arrive there."""
+        for version in (V5, V311):
+            with self.subTest(version=version):
+                base, cid = unique("follow/"), unique("follower-")
+                sub, _ = self.persistent(0, version, cid, clean=True)
+                sub.subscribe(base + "/#", 2)
+                publisher = self.client(2, V5)
+                self.wait_routed(publisher, base + "/probe", 1, [sub])
+                sub.disconnect()
+                offline = [(f"offline-{i}".encode(), 1 + i % 2) for i in range(10)]
+                for payload, qos in offline:
+                    publisher.publish(base + "/data", payload, qos)
+                moved, connack = self.persistent(1, version, cid, clean=False)
+                self.assertTrue(connack[0].get("session present"), f"CONNACK on n2 {connack}: session present")
+                want = {payload for payload, _ in offline}
+                moved.wait(lambda: want <= {m.payload for m in moved.messages}, "every message queued offline", WAIT_S)
+                publisher.publish(base + "/data", b"on-n2", 1)
+                moved.wait_payload(b"on-n2", WAIT_S)
+                got = [m.payload for m in real(moved.messages)]
+                for payload, qos in offline:
+                    self.assertIn(payload, got, "queued while offline, delivered on the other node")
+                    if qos == 2:
+                        self.assertEqual(got.count(payload), 1, f"{payload!r}: QoS 2 exactly once")
+                taker, connack = self.persistent(2, version, cid, clean=False)
+                self.assertTrue(connack[0].get("session present"), f"CONNACK on n3 {connack}: session present")
+                moved.wait(lambda: moved.disconnected is not None, "the connection on n2 to be taken over")
+                publisher.publish(base + "/data", b"on-n3", 2)
+                self.assertEqual([m.payload for m in real(taker.wait_payload(b"on-n3", WAIT_S))].count(b"on-n3"), 1)
+                taker.disconnect()
 
     def test_will_published_on_other_nodes(self):
         """A client with a will on n1 loses its connection without DISCONNECT: subscribers on n2 get the will
