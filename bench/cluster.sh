@@ -2,7 +2,7 @@
 # bench/cluster.sh: CPU per message of a Moth cluster (docs/cluster.md) under `moth bench`, for a publisher and a
 # subscriber on one node ("local") and on two nodes ("cross"), at QoS 0 and QoS 1; prints a markdown table.
 #
-#   bench/cluster.sh [--nodes N | --alone] [--count C] [--rate R] [--publishers P]
+#   bench/cluster.sh [--nodes N | --alone] [--count C] [--rate R] [--publishers P] [--persistent]
 #
 # --nodes N (1, 3 or 5; default 3): N nats-servers with JetStream (a JetStream cluster when N > 1; replicas N) and
 # N mothd nodes, node i given every NATS URL, its own server first. With one node there is no "cross" row.
@@ -11,6 +11,9 @@
 # from /proc/PID/stat of every mothd and every nats-server, from the publisher's start to the subscriber's end,
 # divided by the messages delivered: "mothd" sums all nodes (a cross-node message costs on both), "nats" all servers.
 # --alone: the baseline, the same "local" runs against one mothd without [cluster].
+# --persistent: the subscriber has a persistent session (5.0, session expiry 600 s) and the nodes a store
+# (durability "sync"): its QoS 1 messages are stored, in a cluster also in the cluster's copy of sessions and through
+# the session's own consumer (docs/cluster.md, "Sessions and take-over"). Without: clean session, no store.
 # Defaults are small (C = 20000, R = 5000): a smoke run. Real numbers need the release build and larger C.
 #
 # Environment: MOTHD, MOTH (default build/release/...), NATS_SERVER (default nats-server, or /usr/sbin's),
@@ -27,6 +30,8 @@ NODES=3
 COUNT=20000
 RATE=5000
 PUBS=1
+DURABILITY=memory
+SUB_ARGS=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --nodes) NODES="$2"; shift ;;
@@ -34,7 +39,8 @@ while [[ $# -gt 0 ]]; do
         --rate) RATE="$2"; shift ;;
         --publishers) PUBS="$2"; shift ;;
         --alone) ALONE=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --persistent) DURABILITY=sync; SUB_ARGS=(--mqtt-version 5 --session-expiry 600) ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "cluster.sh: unknown argument $1" >&2; exit 1 ;;
     esac
     shift
@@ -112,7 +118,7 @@ data_dir = "$dir/data"
 ports_file = "$dir/ports"
 log_level = "warn"
 [storage]
-durability = "memory"  # the cluster's cost, not the disk's
+durability = "$DURABILITY"  # memory: the cluster's cost, not the disk's
 [cluster]
 enabled = true
 servers = [$(IFS=,; echo "${urls[*]}")]
@@ -137,7 +143,7 @@ run() {  # $1: local|cross, $2: qos
     [[ $path == cross ]] && to=1
     mkdir -p "$dir"
     "$MOTH" bench sub --url "mqtt://127.0.0.1:${MQTT_PORTS[$to]}" --clients 1 --filter "bench/$path/#" --qos "$qos" \
-        --duration 600 --idle-stop 3 --json --quiet >"$dir/sub.json" 2>"$dir/sub.err" &
+        "${SUB_ARGS[@]}" --duration 600 --idle-stop 3 --json --quiet >"$dir/sub.json" 2>"$dir/sub.err" &
     local sub=$!
     sleep 2  # the subscriber's SUBACK and its interest reaching the other nodes (bench only, not a test)
     local tck; tck="$(getconf CLK_TCK)"
@@ -161,8 +167,8 @@ PY
 start_alone() {  # --alone: the baseline, one mothd without [cluster] (no NATS at all), same clients and rates
     local dir="$WORK/n0"
     mkdir -p "$dir"
-    printf 'auth.allow_anonymous = true\ndata_dir = "%s/data"\nports_file = "%s/ports"\nlog_level = "warn"\n[storage]\ndurability = "memory"\n[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = 0\n' \
-        "$dir" "$dir" >"$dir/mothd.toml"
+    printf 'auth.allow_anonymous = true\ndata_dir = "%s/data"\nports_file = "%s/ports"\nlog_level = "warn"\n[storage]\ndurability = "%s"\n[[listener]]\nkind = "mqtt"\nbind = "127.0.0.1"\nport = 0\n' \
+        "$dir" "$dir" "$DURABILITY" >"$dir/mothd.toml"
     "$MOTHD" --config "$dir/mothd.toml" >"$dir/mothd.log" 2>&1 &
     MOTH_PIDS+=($!)
     wait_for "mothd (alone)" "test -s $dir/ports" "${MOTH_PIDS[0]}"

@@ -111,7 +111,7 @@ servers = [$(IFS=,; echo "${urls[*]}")]
 node = "n$((i + 1))"
 replicas = 3
 prefix = "moth"
-connect_timeout_ms = 5000
+connect_timeout_ms = 15000
 ack_timeout_ms = 5000
 report_interval_s = 5
 

@@ -333,7 +333,12 @@ asio::awaitable<std::string> login(Conn& c, bool& refused) {
     const Credentials cred = credentials(run.o, c.index);
     codec::Connect connect;
     connect.version = run.version;
-    connect.clean_start = true;
+    // Persistent sessions start anew all the same (5.0: Clean Start with an expiry; 3.1.1 cannot say both).
+    const bool v5 = run.version == codec::ProtocolVersion::V5;
+    connect.clean_start = run.o.session_expiry_s == 0 || v5;
+    if (run.o.session_expiry_s != 0 && v5) {
+        connect.properties.session_expiry_interval = run.o.session_expiry_s;
+    }
     connect.keep_alive_s = run.o.keepalive;
     connect.client_id = c.client_id;
     if (cred.username) connect.username = *cred.username;

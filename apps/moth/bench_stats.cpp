@@ -368,6 +368,7 @@ std::string_view usage() noexcept {
            "  -d, --duration S       seconds of measuring once all clients are connected (default 10)\n"
            "      --drain S          seconds to wait for the last messages after publishing stops (default 2)\n"
            "      --idle-stop S      stop once messages have arrived and then none for S seconds (e.g. retained)\n"
+           "      --session-expiry S persistent sessions: 5.0 Session Expiry Interval S, 3.1.1 Clean Session 0\n"
            "  -T, --threads N        generator threads (default 1)\n"
            "  -k, --keepalive S      MQTT keep alive (default 0: no PINGREQ)\n"
            "      --prefix P         client id prefix (default bench)\n"
@@ -486,6 +487,8 @@ ParseResult parse_options(const std::vector<std::string>& args) {
             ok = num(o.drain_s);
         else if (a == "--idle-stop")
             ok = num(o.idle_stop_s);
+        else if (a == "--session-expiry")
+            ok = num(o.session_expiry_s);
         else if (a == "-T" || a == "--threads")
             ok = num(o.threads) && o.threads > 0 && o.threads <= 256;
         else if (a == "-k" || a == "--keepalive")

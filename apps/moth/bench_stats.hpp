@@ -145,6 +145,9 @@ struct Options {
     unsigned threads = 1;
     std::uint16_t keepalive = 0;  // 0: no PINGREQ, connections stay open as long as the run
     std::string client_prefix = "bench";
+    // Non-zero: persistent sessions (5.0 Session Expiry Interval; 3.1.1 Clean Session 0), so that QoS 1 messages
+    // are stored for them (the broker's store, a cluster's copy of sessions). 0: clean sessions.
+    std::uint32_t session_expiry_s = 0;
     // CONNECT's user name and password patterns, %i the connection's index (see credentials()); nullopt: not sent.
     std::optional<std::string> username;
     std::optional<std::string> password;

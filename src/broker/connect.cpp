@@ -325,13 +325,14 @@ void Core::complete_connect(Connection& c, const codec::Connect& p, TimePoint no
     // [MQTT-3.1.4-3] across the cluster: another node's connection of this client ends, and a session this node
     // does not hold may be on another node (not for a bridge: each node has its own "$bridge/<name>" session).
     const std::int64_t taken_at = c.rare ? std::exchange(c.rare->cluster_at, 0) : 0;
-    if (clustered() && !c.bridge && !assigned && taken_at == 0 && sessions_.find(client_id) == sessions_.end()) {
+    const bool cluster_wide = clustered() && !c.bridge && !client_id.starts_with(kBridgeClientPrefix);
+    if (cluster_wide && !assigned && taken_at == 0 && sessions_.find(client_id) == sessions_.end()) {
         take_from_cluster(c, p, client_id, now, std::move(decision));
         return;
     }
     bool present = false;
     Session& s = take_session(client_id, p.clean_start, present, now);
-    if (clustered() && !c.bridge) {
+    if (cluster_wide) {
         s.claimed_at = taken_at != 0 ? taken_at : to_unix_ms(now, now);
         if (taken_at == 0) shared_.cluster->claim(client_id, s.claimed_at, nullptr);
     }

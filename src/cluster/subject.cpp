@@ -187,4 +187,11 @@ std::string hex16(std::uint64_t v) {
     return s;
 }
 
+std::vector<std::string> carried_subjects(std::string_view prefix, std::string_view kind, std::string_view filter) {
+    auto subjects = filter_subjects(prefix, kind, filter);
+    const auto long_subj = long_subject(prefix, kind);
+    if (subjects.size() != 1 || subjects[0] != long_subj) subjects.push_back(long_subj);
+    return subjects;
+}
+
 }  // namespace moth::cluster

@@ -29,6 +29,9 @@ inline constexpr std::size_t kMaxRetainedKey = 1024;
 // The subjects that carry what `filter` matches: '+' -> '*', '#' -> '>'; "a/#" gives "...a.>" and "...a" (MQTT's
 // a/# also matches a); "#" alone gives "...>". A filter whose subject would be over kMaxSubject can only match
 // topics that travel on long_subject(), which is then the one subject returned.
+// filter_subjects() and the subject of over-long topics, which whoever has interest in a filter listens to too.
+[[nodiscard]] std::vector<std::string> carried_subjects(std::string_view prefix, std::string_view kind,
+                                                        std::string_view filter);
 [[nodiscard]] std::vector<std::string> filter_subjects(std::string_view prefix, std::string_view kind,
                                                        std::string_view filter);
 // The inverse of topic_subject: the topic of `subject` after its first `skip_tokens` tokens; nullopt for a bad escape,

@@ -281,7 +281,7 @@ struct Cluster {
     std::string token;            // a NATS token, or
     std::string credentials;      // a NATS .creds file (JWT and NKey seed)
     std::string tls_ca, tls_cert, tls_key;  // TLS to NATS: the CA that signs the servers, a client certificate and key
-    std::uint32_t connect_timeout_ms = 5'000;  // joining at start-up: NATS and JetStream must answer within this
+    std::uint32_t connect_timeout_ms = 15'000;  // joining at start-up: NATS and JetStream must answer within this
     std::uint32_t ack_timeout_ms = 5'000;      // a QoS 1/2 message not confirmed by JetStream within this: refused
     std::uint32_t message_retention_s = 86'400;  // how long the message stream keeps QoS 1/2 messages
     std::uint64_t max_stream_bytes = 1ULL << 30;  // the message stream's size cap (oldest dropped beyond it)

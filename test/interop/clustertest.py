@@ -54,7 +54,7 @@ def nats_available():
 def cluster_toml(node, servers, replicas, prefix="moth", **keys):
     """The [cluster] table of a node's config; keys are further settings (ack_timeout_ms=...)."""
     values = {"enabled": True, "servers": list(servers), "node": node, "replicas": replicas, "prefix": prefix,
-              "connect_timeout_ms": 5000, "ack_timeout_ms": 5000, "report_interval_s": 1}
+              "connect_timeout_ms": 20000, "ack_timeout_ms": 5000, "report_interval_s": 1}
     values.update(keys)
     return "[cluster]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items())
 

@@ -46,11 +46,7 @@ bool NatsBus::change_interest(const std::string& filter, bool qos1, int delta) {
     interests_ = filters_.size();
     bool ok = true;
     for (const char* kind : {"q0", "q1"}) {
-        auto subjects = filter_subjects(cfg_.prefix, kind, p.filter);
-        // Over-long topics travel on one subject of their own: whoever has interest listens there too.
-        if (subjects.size() != 1 || subjects[0] != long_subject(cfg_.prefix, kind))
-            subjects.push_back(long_subject(cfg_.prefix, kind));
-        for (const auto& subject : subjects) {
+        for (const auto& subject : carried_subjects(cfg_.prefix, kind, p.filter)) {
             const std::pair key{p.share ? *p.share : std::string{}, subject};
             auto& u = units_[key];
             u.q1 = kind[1] == '1';

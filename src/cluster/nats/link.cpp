@@ -13,13 +13,6 @@ namespace {
 
 using std::chrono::steady_clock;
 
-std::string status_text(natsStatus s) {
-    std::string t = natsStatus_GetText(s);
-    const char* last = nats_GetLastError(nullptr);
-    if (last != nullptr && *last != '\0' && t != last) t += std::string(" (") + last + ")";
-    return t;
-}
-
 void on_disconnected(natsConnection* nc, void* c) { static_cast<NatsBus*>(c)->on_link_event("disconnected", false, nc); }
 void on_reconnected(natsConnection* nc, void* c) { static_cast<NatsBus*>(c)->on_link_event("reconnected", true, nc); }
 void on_closed_cb(natsConnection*, void* c) { static_cast<NatsBus*>(c)->on_closed(); }

@@ -30,6 +30,14 @@ namespace moth::cluster {
 using Log = std::function<void(int level, const std::string& line)>;
 inline constexpr int kInfo = 1, kWarn = 2, kError = 3;  // mothd's log levels: 0 debug .. 3 error
 
+// A cnats status with the library's last error text, for the log.
+inline std::string status_text(natsStatus s) {
+    std::string t = natsStatus_GetText(s);
+    const char* last = nats_GetLastError(nullptr);
+    if (last != nullptr && *last != '\0' && t != last) t += std::string(" (") + last + ")";
+    return t;
+}
+
 inline constexpr const char* kNodeHeader = "Moth-Node";  // who sent it
 inline constexpr const char* kAtHeader = "Moth-At";      // a claim or a release request: when its connection was
                                                          // accepted (Unix ms)
