@@ -46,40 +46,6 @@ std::string seq_key(char tag, std::string_view client_id, std::uint64_t seq) {
     return k;
 }
 
-}  // namespace
-
-std::optional<ClientKey> parse_client_key(std::string_view key) {
-    if (key.empty()) return std::nullopt;
-    ClientKey k;
-    k.tag = key.front();
-    const std::string_view rest = key.substr(1);
-    if (k.tag == kSession || k.tag == kWill) {
-        k.client_id = rest;
-        return k;
-    }
-    if (k.tag != kDelivery && k.tag != kMark && k.tag != kIncoming) return std::nullopt;
-    const auto nul = rest.find('\0');
-    if (nul == std::string_view::npos) return std::nullopt;
-    k.client_id = rest.substr(0, nul);
-    k.suffix = rest.substr(nul + 1);
-    k.prefix = k.suffix.empty();
-    return k;
-}
-
-std::string make_client_key(const ClientKey& k) {
-    if (k.tag == kSession || k.tag == kWill) return client_key(k.tag, k.client_id);
-    return client_prefix(k.tag, k.client_id).append(k.suffix);
-}
-
-std::string applied_key(std::string_view id) { return std::string(1, kApplied).append(id); }
-
-std::optional<std::string_view> parse_applied_key(std::string_view key) {
-    if (key.empty() || key.front() != kApplied) return std::nullopt;
-    return key.substr(1);
-}
-
-namespace {
-
 // Runs one decoding step of a record: the codec's CodecError becomes StoreCorrupt, the store's error for a record
 // it cannot read (load_state then names the key).
 template <class F>
