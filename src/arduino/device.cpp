@@ -71,13 +71,18 @@ std::uint64_t Device::millis() const {
 }
 
 std::uint64_t Device::micros() const {
-    const auto real = std::chrono::duration<double, std::micro>(Clock::now() - start_).count();
+    const auto now = frozen_at_.value_or(Clock::now());
+    const auto real = std::chrono::duration<double, std::micro>(now - start_).count();
     return static_cast<std::uint64_t>(real * options_.speed);
 }
 
 void Device::advance(double ms) {
     start_ -=
         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms / options_.speed));
+}
+
+void Device::freeze() {
+    frozen_at_ = Clock::now();
 }
 
 void Device::delay(double ms) {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -77,6 +78,9 @@ public:
     [[nodiscard]] std::uint64_t micros() const;
     // Moves the device's clock forward by `ms` of simulated time (unit tests: no waiting on the real clock).
     void advance(double ms);
+    // Stops the clock where it is: from now on only advance() moves it (unit tests that count milliseconds, so a
+    // slow or loaded machine cannot move time between two calls).
+    void freeze();
     // Sleeps `ms` of simulated time. Throws DeviceStopped when a clean stop is requested.
     void delay(double ms);
     // Between two loop() calls: waits until a socket of this device is readable or one tick has passed.
@@ -132,6 +136,7 @@ private:
     DeviceOptions options_;
     unsigned index_;
     Clock::time_point start_;
+    std::optional<Clock::time_point> frozen_at_;  // set by freeze(): the clock reads this instead of now()
     std::string label_;
     bool named_ = false;
     bool remap_logged_ = false;

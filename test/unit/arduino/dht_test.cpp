@@ -120,6 +120,7 @@ protected:
         options_.sensor.drift = 2.0;
         options_.seed = 9;
         device_ = std::make_unique<Device>(options_, 0);
+        device_->freeze();  // only advance() moves the clock
         moth::arduino::set_current_device(device_.get());
     }
     void TearDown() override { moth::arduino::set_current_device(nullptr); }
