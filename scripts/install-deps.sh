@@ -16,7 +16,7 @@ BUILD_PKGS=(build-essential g++ clang lld cmake ninja-build ccache git pkg-confi
             googletest libgtest-dev libgmock-dev libbenchmark-dev)
 # Libraries the broker and tools link against.
 LIB_PKGS=(libboost1.81-dev libssl-dev librocksdb-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
-          nlohmann-json3-dev libnats-dev nats-server libargon2-dev)
+          nlohmann-json3-dev libnats-dev nats-server libargon2-dev liburing-dev)
 # Other MQTT implementations the interop tests run against.
 INTEROP_PKGS=(mosquitto mosquitto-clients python3 python3-paho-mqtt libpaho-mqtt-dev)
 # bench/peers.sh: the peer broker, certificates for the TLS connect rate, taskset to pin broker and generator.

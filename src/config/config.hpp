@@ -329,10 +329,17 @@ struct Rate {
 // connection_rate_per_address/connection_burst_per_address (no per-listener values: one address, all listeners).
 [[nodiscard]] Rate connection_rate_per_address(const Limits& limits);
 
+// How the workers do their plain TCP connections' I/O (io_backend): io_uring (one ring per worker, multishot
+// receive into a shared buffer ring, batched submission) or Asio's epoll reactor. Auto: io_uring where the kernel
+// and the process's seccomp profile allow it, else epoll (decided and logged at start-up).
+enum class IoBackend : std::uint8_t { Auto, IoUring, Epoll };
+[[nodiscard]] std::string_view to_string(IoBackend b) noexcept;  // "auto", "io_uring", "epoll"
+
 struct Config {
     std::string source;         // file path, "<defaults>", or the name given to parse_config; not a setting
     std::uint32_t workers = 0;  // 0 = one per core
     bool tcp_nodelay = true;
+    IoBackend io_backend = IoBackend::Auto;
     // Relative paths are relative to mothd's working directory (not to the config file), so `mothd` started
     // without a config by a user keeps its data next to where it was started and needs no root.
     std::string data_dir = "./moth-data";
@@ -426,7 +433,7 @@ struct LoadResult {
 // "bridge.<name>" for a [[bridge]] that differs or that only one side has: bridges are matched by name, not order).
 // `source` is not a setting and is ignored.
 [[nodiscard]] std::vector<std::string> differences(const Config& a, const Config& b);
-// What SIGHUP cannot apply: the differing keys that need a restart (workers, tcp_nodelay, data_dir, ports_file,
+// What SIGHUP cannot apply: the differing keys that need a restart (workers, tcp_nodelay, io_backend, data_dir, ports_file,
 // listeners added or removed, a listener's kind, name, bind, port, ws_path, proxy settings, ...). A listener's TLS
 // files and settings (cert_file, key_file, ca_file, tls_*_version, ciphers, ciphersuites) and allowed_origins
 // apply to new connections, and so do its auth and its rate overrides (publish_rate, connection_rate, ...).

@@ -98,6 +98,7 @@ const std::vector<Field<Config>>& config_fields() {
     static const std::vector<Field<Config>> fields{
         integer_field("workers", &Config::workers, 0, 1024),
         bool_field("tcp_nodelay", &Config::tcp_nodelay),
+        enum_field("io_backend", &Config::io_backend, kIoBackends),
         string_field("data_dir", &Config::data_dir, non_empty),
         string_field("ports_file", &Config::ports_file, any_string),
         string_field("log_level", &Config::log_level, log_level),
@@ -256,6 +257,10 @@ std::string_view to_string(QueueFullPolicy policy) noexcept {
 
 std::string_view to_string(KeepaliveV3 action) noexcept {
     return detail::enum_name(detail::kKeepaliveV3, action);
+}
+
+std::string_view to_string(IoBackend b) noexcept {
+    return detail::enum_name(detail::kIoBackends, b);
 }
 
 std::string_view to_string(Durability d) noexcept {

@@ -63,6 +63,11 @@ inline constexpr std::array<EnumName<SharedPolicy>, 3> kSharedPolicies{{
     {to_string(SharedPolicy::Random), SharedPolicy::Random},
     {to_string(SharedPolicy::Sticky), SharedPolicy::Sticky},
 }};
+inline constexpr std::array<EnumName<IoBackend>, 3> kIoBackends{{
+    {"auto", IoBackend::Auto},
+    {"io_uring", IoBackend::IoUring},
+    {"epoll", IoBackend::Epoll},
+}};
 inline constexpr std::array<EnumName<Durability>, 3> kDurabilities{{
     {"sync", Durability::Sync},
     {"batched", Durability::Batched},

@@ -82,7 +82,7 @@ bool needs_restart(std::string_view key) noexcept {
     // "bridge.<name>": the bridge manager adds, restarts or removes that bridge on SIGHUP.
     // "mqttsn.<key>": the gateway's listeners take their settings when they start; "cluster.<key>": the link to NATS
     // is made once, at start.
-    return key == "workers" || key == "tcp_nodelay" || key == "data_dir" || key == "ports_file" || key == "listener" ||
+    return key == "workers" || key == "tcp_nodelay" || key == "io_backend" || key == "data_dir" || key == "ports_file" || key == "listener" ||
            key.starts_with("storage.") || key.starts_with("mqttsn.") || key.starts_with("cluster.") || key == "auth.verify_threads" || key == "auth.max_pending_verifications";
 }
 

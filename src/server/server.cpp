@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <limits>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -25,6 +27,7 @@
 #include "server/http_session.hpp"
 #include "server/listen.hpp"
 #include "server/mqttsn_listener.hpp"
+#include "server/uring/ring.hpp"
 #include "server/cluster_events.hpp"
 #include "server/server_impl.hpp"
 #include "server/stream_connection.hpp"
@@ -238,6 +241,35 @@ void forget_moved_sessions(broker::ClusterBus& bus, broker::RestoredState& st, b
     if (log) log(1, "cluster: " + std::to_string(moved.size()) + " sessions moved to other nodes while this one was down: forgotten here");
 }
 
+// io_backend: "auto" takes io_uring where this process may use it; "io_uring" insists (start fails naming why
+// not); "epoll" never probes. One log line says what was chosen and, for auto, why epoll.
+// With "auto", the environment variable MOTH_IO_BACKEND (epoll, io_uring) decides instead: CI runs the suites once
+// per backend that way, and an operator can try one without editing the file.
+bool resolve_io_backend(config::IoBackend wanted, const std::function<void(int, const std::string&)>& log) {
+    if (const char* env = std::getenv("MOTH_IO_BACKEND"); env != nullptr && wanted == config::IoBackend::Auto) {
+        const std::string_view value(env);
+        if (value == "epoll") wanted = config::IoBackend::Epoll;
+        if (value == "io_uring") wanted = config::IoBackend::IoUring;
+        if (wanted == config::IoBackend::Auto && !value.empty() && value != "auto" && log) {
+            log(2, "MOTH_IO_BACKEND=" + std::string(value) + " ignored: auto, io_uring or epoll");
+        }
+    }
+    if (wanted == config::IoBackend::Epoll) {
+        if (log) log(1, "io backend: epoll (io_backend = \"epoll\")");
+        return false;
+    }
+    const std::string why = detail::Uring::unavailable_reason();
+    if (why.empty()) {
+        if (log) log(1, "io backend: io_uring (multishot receive into a shared buffer ring, batched sends)");
+        return true;
+    }
+    if (wanted == config::IoBackend::IoUring) {
+        throw std::runtime_error("io_backend = \"io_uring\": io_uring is not available here: " + why);
+    }
+    if (log) log(1, "io backend: epoll (io_uring is not available here: " + why + ")");
+    return false;
+}
+
 }  // namespace
 
 void Server::start() {
@@ -248,6 +280,7 @@ void Server::start() {
     impl.shared.worker_count = n;
     impl.shared.stats.clear();
     for (unsigned i = 0; i < n; ++i) impl.shared.stats.push_back(std::make_unique<broker::Stats>());
+    impl.use_uring = resolve_io_backend(impl.shared.config.io_backend, impl.log);
     for (unsigned i = 0; i < n; ++i) impl.workers.push_back(std::make_unique<Worker>(i, impl));
     for (auto& w : impl.workers) w->init();
     if (auto* bus = impl.shared.cluster) {

@@ -65,6 +65,7 @@ struct Server::Impl {
     std::optional<broker::RestoredState> restored;
     std::unique_ptr<broker::ClusterEvents> cluster_events;  // the bus's reports to the workers (cluster_events.hpp)
     bool started = false;
+    bool use_uring = false;  // io_backend as resolved by start(): plain TCP connections on each worker's io_uring
     std::atomic<bool> stopped{false};  // read by the accept handler on worker 0
     std::atomic<std::uint64_t> lingering{0};  // sockets in a lingering close, all workers (bounded by max_connections)
     // A spare descriptor, given up while out of descriptors so that waiting clients can be accepted and closed at

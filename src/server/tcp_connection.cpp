@@ -40,8 +40,6 @@ struct ExactAllocator {
 void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread) {
     handed_off_ = true;
     boost::system::error_code ec;
-    const auto protocol = sock_.local_endpoint(ec).protocol();
-    if (ec) return;
     // The socket moves between io_contexts as a plain descriptor: release it here, assign it there.
     const int fd = sock_.release(ec);
     if (ec) return;
@@ -53,18 +51,10 @@ void TcpConnection::hand_off(unsigned worker, std::span<const std::byte> unread)
     w_.log(0, "connection from " + remote + " handed over from worker " + std::to_string(w_.index()) + " to worker " +
                   std::to_string(worker));
     Worker* target = &w_.peer(worker);
-    asio::post(target->ioc(),
-               [target, fd, protocol, remote = std::move(remote), tag = std::move(tag), slot = std::move(slot_),
-                bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
-                   tcp::socket s(target->ioc());
-                   boost::system::error_code aec;
-                   s.assign(protocol, fd, aec);
-                   if (aec) {
-                       ::close(fd);
-                       return;
-                   }
-                   target->adopt(std::move(s), std::move(remote), std::move(bytes), std::move(tag), std::move(slot));
-               });
+    asio::post(target->ioc(), [target, fd, remote = std::move(remote), tag = std::move(tag), slot = std::move(slot_),
+                               bytes = std::vector<std::byte>(unread.begin(), unread.end())]() mutable {
+        target->adopt_fd(fd, std::move(remote), std::move(bytes), std::move(tag), std::move(slot));
+    });
 }
 
 void TcpConnection::start(ConnectionId id, std::vector<std::byte> initial) {

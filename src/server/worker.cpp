@@ -1,11 +1,17 @@
 // The workers (worker.hpp): one thread, one io_context and one broker::Core each, and the Host calls of the core.
 #include <boost/asio.hpp>
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <exception>
+#include <string>
 
 #include "broker/core.hpp"
 #include "server/server_impl.hpp"
 #include "server/tcp_connection.hpp"
+#include "server/uring/ring.hpp"
+#include "server/uring_connection.hpp"
 
 namespace moth::server {
 
@@ -17,7 +23,7 @@ namespace detail {
 
 Worker::Worker(unsigned index, Server::Impl& impl) : index_(index), impl_(impl), tick_(ioc_) {}
 
-Worker::~Worker() = default;
+Worker::~Worker() = default;  // out of line: Uring is complete here
 
 void Worker::init() {
     core_ = std::make_unique<broker::Core>(index_, impl_.shared, *this);
@@ -50,8 +56,19 @@ void Worker::init() {
 
 void Worker::run() {
     thread_ = std::thread([this] {
+        if (impl_.use_uring) {
+            try {
+                uring_ = std::make_unique<Uring>(ioc_);
+            } catch (const std::exception& e) {
+                log(3, "worker " + std::to_string(index_) + ": io_uring failed (" + e.what() +
+                           "); this worker uses epoll");
+            }
+        }
         schedule_tick();
         ioc_.run();
+        // Nothing is in flight once run() returns (stop waits for that): the ring goes with the thread that
+        // submitted to it, before the buffers it wrote into.
+        uring_.reset();
     });
 }
 
@@ -70,15 +87,36 @@ void Worker::log(int level, const std::string& line) {
 void Worker::adopt(tcp::socket s, std::string remote, std::vector<std::byte> initial,
                    std::shared_ptr<const broker::ListenerTag> tag, std::shared_ptr<ConnectionSlot> slot) {
     if (stopping_) return;
-    // The descriptor moves into a socket of the connection's own type (see TcpConnection::Socket): re-registered
-    // with this io_context, a getsockname and two epoll_ctl per connection.
     boost::system::error_code ec;
-    const auto protocol = s.local_endpoint(ec).protocol();
+    const int fd = s.release(ec);  // leaves the acceptor's io_context registration behind
     if (ec) return;
-    const int fd = s.release(ec);
-    if (ec) return;
+    adopt_fd(fd, std::move(remote), std::move(initial), std::move(tag), std::move(slot));
+}
+
+void Worker::adopt_fd(int fd, std::string remote, std::vector<std::byte> initial,
+                      std::shared_ptr<const broker::ListenerTag> tag, std::shared_ptr<ConnectionSlot> slot) {
+    if (stopping_) {
+        ::close(fd);
+        return;
+    }
+    if (uring_) {
+        auto conn = std::make_shared<UringConnection>(*this, *uring_, fd, std::move(slot));
+        const ConnectionId id = open(conn, std::move(remote), std::move(tag));
+        if (id != 0) conn->start(id, std::move(initial));
+        schedule_flush();
+        return;
+    }
+    // The descriptor goes into a socket of the connection's own type (see TcpConnection::Socket): registered with
+    // this io_context, a getsockname and two epoll_ctl per connection.
+    sockaddr_storage local{};
+    socklen_t length = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) {
+        ::close(fd);
+        return;
+    }
+    boost::system::error_code ec;
     TcpConnection::Socket own(ioc_);
-    own.assign(protocol, fd, ec);
+    own.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
     if (ec) {
         ::close(fd);
         return;
@@ -145,6 +183,7 @@ void Worker::schedule_flush() {
             c->flush_listed = false;
             c->flush();
         }
+        if (uring_) uring_->submit();  // this turn's sends (and receives armed since), one system call
     });
 }
 
@@ -166,6 +205,7 @@ void Worker::stop() {
             grace_over_ = true;
         });
         end_grace_when_idle();
+        if (uring_) uring_->stop_when_idle();
         guard_.reset();
     });
 }

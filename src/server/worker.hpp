@@ -70,6 +70,7 @@ inline std::span<std::byte> grow(std::vector<std::byte>& out, std::size_t size) 
 }
 
 struct ListenerContext;  // stream_connection.hpp
+class Uring;            // uring/ring.hpp
 class ConnectionSlot;   // stream_connection.hpp
 
 class Worker final : public broker::Host {
@@ -95,6 +96,10 @@ public:
     // hand-offs, the slot until the connection ends.
     void adopt(boost::asio::ip::tcp::socket s, std::string remote, std::vector<std::byte> initial,
                std::shared_ptr<const broker::ListenerTag> tag, std::shared_ptr<ConnectionSlot> slot);
+    // The same for a connected descriptor this worker now owns (a hand-off): served on the worker's io_uring when it
+    // has one (UringConnection), else on Asio's reactor (TcpConnection).
+    void adopt_fd(int fd, std::string remote, std::vector<std::byte> initial,
+                  std::shared_ptr<const broker::ListenerTag> tag, std::shared_ptr<ConnectionSlot> slot);
     // Registers a connection under a fresh id and tells the core it is open; returns the id. `tag`: its listener
     // (may be null). `username`: the transport's identity for the core (use_cn_as_username). 0: on_open threw and
     // the connection is closed already (guarded()); the caller does not start it.
@@ -163,6 +168,9 @@ private:
     bool grace_over_ = false;  // shutdown's grace ended: a socket to linger is closed at once
     std::uint64_t next_id_ = 1;
     std::thread thread_;
+    // io_backend io_uring: made on the worker's thread as it starts (one submitting thread); last, so destroyed
+    // first.
+    std::unique_ptr<Uring> uring_;
 };
 
 }  // namespace moth::server::detail
