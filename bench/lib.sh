@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: shell helpers shared by the broker load scripts (peers.sh, workers.sh, conn100k.sh). Sourced, not run.
 #
 # Uses: PYTHON (free_port), MOTHD (start_mothd), MOTHD_EXTRA_TOML and MOTHD_EXTRA_LIMITS (mothd_toml: see peers.sh). Sets: BROKER_PID, PORT (start_mothd).
@@ -6,6 +7,7 @@ BENCH_NAME="$(basename "$0")"
 
 # The throughput scenarios, "name|moth bench arguments" (the caller adds the URL, --duration and --drain): peers.sh
 # runs them against mothd and mosquitto, workers.sh against mothd with 1, 2, 4, ... workers.
+# shellcheck disable=SC2034  # used by the scripts that source this
 BENCH_THROUGHPUT_SCENARIOS=(
     "pairs|pairs -c 50 -q 0 -s 64"
     "fan-out|fanout -c 200 -q 0 -s 64"
@@ -72,6 +74,7 @@ start_mothd() {
         [[ $SECONDS -lt $deadline ]] || { echo "$BENCH_NAME: mothd did not start:" >&2; cat "$dir/log" >&2; return 1; }
         sleep 0.05
     done
+    # shellcheck disable=SC2034  # the caller's
     PORT="$(awk '$1 == "mqtt" {print $4}' "$dir/ports")"
 }
 
