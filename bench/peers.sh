@@ -32,6 +32,8 @@ BROKER_CPU="${BROKER_CPU:-0}"
 GEN_CPU="${GEN_CPU:-1}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 [[ -x "$PYTHON" ]] || PYTHON=python3
+# shellcheck source=bench/lib.sh
+source "$ROOT_DIR/bench/lib.sh"
 
 QUICK=0
 RUNS=3
@@ -83,50 +85,14 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
     -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
 chmod a+rx "$WORK" && chmod a+r "$WORK/key.pem" "$WORK/cert.pem"  # mosquitto started as root reads them as "mosquitto"
 
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits (deadline 20 s) until 127.0.0.1:$1 accepts a TCP connection.
-wait_port() {
-    local deadline=$((SECONDS + 20))
-    until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
-        [[ $SECONDS -lt $deadline ]] || { echo "peers.sh: nothing listens on port $1" >&2; return 1; }
-        sleep 0.05  # polling interval of a condition wait
-    done
-}
-
 PORT=""; TLS_PORT=""
 start_broker() {  # $1: mothd | mosquitto; sets BROKER_PID, PORT, TLS_PORT
     local dir="$WORK/$1"
     rm -rf "$dir"; mkdir -p "$dir"
     if [[ "$1" == mothd ]]; then
-        cat >"$dir/mothd.toml" <<EOF
-auth.allow_anonymous = true
-${MOTHD_EXTRA_TOML:-}
-workers = 1
-tcp_nodelay = true
-data_dir = "$dir/data"
-ports_file = "$dir/ports"
-log_level = "warn"
-sys_interval_s = 10
-[limits]
-max_connections = 100000
-max_inflight = 100
-max_queued_messages = 1000
-# mosquitto has no cap on the bytes waiting for one client (max_queued_bytes 0); mothd's default (1 MB) drops
-# QoS 0 messages for a client that far behind, which a subscription to '#' over 100 k retained topics is.
-max_outgoing_buffer_bytes = 268435456
-${MOTHD_EXTRA_LIMITS:-}
-# mosquitto runs without persistence here, so mothd keeps its state in memory too (the issue's QoS 1 target is
-# "with the memory store"; the sync mode has its own comparison, bench/durability/qos1_throughput.py).
-[storage]
-durability = "memory"
-[[listener]]
-kind = "mqtt"
-name = "mqtt"
-bind = "127.0.0.1"
-port = 0
+        {
+            mothd_toml "$dir" 1
+            cat <<EOF
 [[listener]]
 kind = "mqtts"
 name = "tls"
@@ -135,14 +101,8 @@ port = 0
 cert_file = "$WORK/cert.pem"
 key_file = "$WORK/key.pem"
 EOF
-        "${PIN_BROKER[@]}" "$MOTHD" --config "$dir/mothd.toml" >"$dir/log" 2>&1 &
-        BROKER_PID=$!
-        local deadline=$((SECONDS + 20))
-        until [[ -s "$dir/ports" ]]; do
-            [[ $SECONDS -lt $deadline ]] || { echo "peers.sh: mothd did not start:" >&2; cat "$dir/log" >&2; return 1; }
-            sleep 0.05
-        done
-        PORT="$(awk '$1 == "mqtt" {print $4}' "$dir/ports")"
+        } >"$dir/mothd.toml"
+        start_mothd "$dir" "${PIN_BROKER[@]}"
         TLS_PORT="$(awk '$1 == "tls" {print $4}' "$dir/ports")"
     else
         PORT="$(free_port)"; TLS_PORT="$(free_port)"
@@ -170,19 +130,6 @@ EOF
     fi
     wait_port "$TLS_PORT"
 }
-
-stop_broker() {
-    kill -TERM "$BROKER_PID" 2>/dev/null || true
-    local deadline=$((SECONDS + 20))
-    while kill -0 "$BROKER_PID" 2>/dev/null; do
-        if [[ $SECONDS -ge $deadline ]]; then kill -9 "$BROKER_PID" 2>/dev/null || true; fi
-        sleep 0.05
-    done
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=""
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
@@ -217,13 +164,9 @@ storm() {
     echo "{\"tag_scenario\": \"retained-cpu\", \"tag_broker\": \"$broker\", \"tag_run\": $run, \"ticks\": $((t1 - t0)), \"hz\": $(getconf CLK_TCK)}" >>"$RESULTS"
 }
 
-# name | moth bench arguments (the URL is added)
+# name | moth bench arguments (the URL is added); the throughput ones are bench/lib.sh's (workers.sh runs them too)
 SCENARIOS=(
-    "pairs|pairs -c 50 -q 0 -s 64"
-    "fan-out|fanout -c 200 -q 0 -s 64"
-    "fan-in|fanin -c 200 -q 0 -s 64"
-    "shared|shared -c 200 -S 10 -q 0 -s 64"
-    "pairs-qos1|pairs -c 50 -q 1 -s 64"
+    "${BENCH_THROUGHPUT_SCENARIOS[@]}"
     "latency-5k|pairs -c 50 -q 0 -s 64 -R 5000"
     "latency-200k|pairs -c 50 -q 0 -s 64 -R 200000"
     "idle|conn -c $IDLE --connect-rate 5000"

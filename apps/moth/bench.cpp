@@ -307,6 +307,7 @@ int run_bench(const std::vector<std::string>& args) {
     j["subscribers"] = run->nsub;
     j["connections"] = total_conns;
     j["threads"] = o.threads;
+    if (!o.bind.empty()) j["bind"] = o.bind;
     j["window"] = o.effective_window();
     j["rate_per_publisher"] = o.rate > 0 ? o.rate : o.total_rate > 0 ? o.total_rate / std::max(1u, run->npub) : 0;
     j["duration_s"] = window_s;

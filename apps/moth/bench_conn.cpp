@@ -2,19 +2,23 @@
 // connection is a byte stream (net::Stream, so TCP, TLS and WebSocket alike), packets are encoded with src/codec
 // once per publisher into a template and patched per message (payload header, packet identifier), received packets
 // are decoded in place, and writes are gathered: one write per connection per loop turn, however many packets wait.
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <span>
+#include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "bench_run.hpp"
 #include "codec/encoder.hpp"
+#include "net/transport.hpp"
 
 namespace moth::cli::bench {
 
@@ -24,6 +28,7 @@ Conn::Conn(Worker& worker, Run& r, Role ro, std::uint32_t i, std::uint64_t index
       role(ro),
       id(i),
       index(index_in_run),
+      rbuf(ro == Role::Idle ? 1024 : 64 * 1024),
       wake(worker.ioc),
       keepalive_timer(worker.ioc),
       setup_timer(worker.ioc) {
@@ -326,6 +331,46 @@ void arm_setup_timer(Conn& c) {
     });
 }
 
+// --bind: the TCP connect of net::connect() with the local address chosen first (mqtt:// only: parse_options checks).
+// The stream is c.stream from the start, so that --connect-timeout (armed by the caller before this) can cancel it.
+asio::awaitable<void> connect_bound(Conn& c) {
+    const net::Url& url = c.run.settings.url;
+    const auto local = asio::ip::make_address(c.run.o.bind);
+    asio::ip::tcp::resolver resolver(c.w.ioc);
+    const auto endpoints = co_await resolver.async_resolve(
+        url.host, std::to_string(url.port), asio::ip::tcp::resolver::numeric_service, asio::use_awaitable);
+    const std::string what = "connect from " + c.run.o.bind + " to " + url.host + ":" + std::to_string(url.port);
+    boost::system::error_code ec = asio::error::address_family_not_supported;
+    for (const auto& entry : endpoints) {
+        const auto remote = entry.endpoint();
+        if (remote.address().is_v4() != local.is_v4()) continue;
+        if (c.setup_timed_out) break;
+        auto& socket = static_cast<net::TcpStream&>(*c.stream).socket();
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        socket.open(remote.protocol(), ec);
+        if (ec) break;
+#ifdef IP_BIND_ADDRESS_NO_PORT
+        // The port is picked at connect, per (source, destination); without this, bind() takes a port of the source
+        // address for every destination at once.
+        if (local.is_v4()) {
+            const int one = 1;
+            (void)::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        }
+#endif
+        socket.bind(asio::ip::tcp::endpoint(local, 0), ec);
+        if (ec) throw std::runtime_error(what + ": bind: " + ec.message());
+        ec = {};
+        co_await socket.async_connect(remote, asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) {
+            // TCP_NODELAY: an optimisation, as in net::connect(); a socket that refuses it still works.
+            socket.set_option(asio::ip::tcp::no_delay(true), ec);
+            co_return;
+        }
+    }
+    throw std::runtime_error(what + ": " + ec.message());
+}
+
 // CONNECT (with --username and --password) and the CONNACK. Returns why the connection failed, empty when it was
 // accepted; `refused`: the broker answered with an error (e.g. Bad User Name or Password).
 asio::awaitable<std::string> login(Conn& c, bool& refused) {
@@ -396,8 +441,16 @@ asio::awaitable<void> conn_main(Conn& c) {
     bool set_up = false;     // and the SUBACK (subscribers): counted in setup_done
     bool refused = false;    // a CONNACK with an error
     try {
-        c.stream = co_await net::connect(c.w.ioc.get_executor(), run.settings);
-        arm_setup_timer(c);
+        if (o.bind.empty()) {
+            c.stream = co_await net::connect(c.w.ioc.get_executor(), run.settings);
+            arm_setup_timer(c);
+        } else {
+            // --connect-timeout then counts from the TCP connect (a SYN the listener's full backlog dropped is
+            // retried by the kernel for minutes).
+            c.stream = std::make_unique<net::TcpStream>(net::TcpSocket(c.w.ioc));
+            arm_setup_timer(c);
+            co_await connect_bound(c);
+        }
         if (auto why = co_await login(c, refused); !why.empty()) throw std::runtime_error(why);
         const auto t1 = now_ns();
         c.w.connect_latency.record(t1 - t0);

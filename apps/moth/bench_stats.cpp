@@ -1,5 +1,8 @@
 #include "bench_stats.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -379,6 +382,8 @@ std::string_view usage() noexcept {
            "      --connect-timeout S  fail a connection whose CONNACK (or SUBACK) has not come in S s (default 60)\n"
            "      --cafile FILE      CA certificate for mqtts:// and wss://\n"
            "      --insecure         do not verify the server's certificate\n"
+           "      --bind ADDR        connect from this local IP address (bind before connect; mqtt:// only), e.g.\n"
+           "                         127.0.0.2: each source address has its own ~28k ephemeral ports\n"
            "      --broker-pid PID   also report the broker's CPU time per message and memory (/proc/PID)\n"
            "      --json             print the result as JSON on stdout\n"
            "      --quiet            no progress line\n";
@@ -401,6 +406,11 @@ bool to_number(std::string_view s, T& out) {
         const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
         return ec == std::errc{} && p == s.data() + s.size();
     }
+}
+// An IPv4 or IPv6 literal (no host names: the source address must be one of this machine's).
+bool is_ip_address(const std::string& s) {
+    unsigned char buf[sizeof(in6_addr)];
+    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 }  // namespace
 
@@ -505,6 +515,8 @@ ParseResult parse_options(const std::vector<std::string>& args) {
             ok = value(o.cafile);
         else if (a == "--insecure")
             o.insecure = true;
+        else if (a == "--bind")
+            ok = value(o.bind) && is_ip_address(o.bind);
         else if (a == "--broker-pid")
             ok = num(o.broker_pid) && o.broker_pid > 0;
         else if (a == "--json")
@@ -520,6 +532,10 @@ ParseResult parse_options(const std::vector<std::string>& args) {
     // [MQTT-3.1.2-22]: in 3.1.1 the Password Flag must be 0 when the User Name Flag is 0 (5.0 allows a password
     // alone).
     if (o.password && !o.username && o.version == 4) return fail("--password needs --username in MQTT 3.1.1");
+    // The TLS and WebSocket handshakes live in net::connect(), which binds nothing; plain TCP is what a connection
+    // count needs (bench/conn100k.sh).
+    if (!o.bind.empty() && o.url.find("://") != std::string::npos && !o.url.starts_with("mqtt://"))
+        return fail("--bind works with mqtt:// URLs only");
     if (o.scenario == Scenario::Conn && o.clients == 0) o.clients = 100;
     r.options = std::move(o);
     return r;

@@ -156,6 +156,10 @@ struct Options {
     double connect_timeout_s = 60;
     std::string cafile;
     bool insecure = false;
+    // Local IP address every connection binds to before connecting (mqtt:// only); empty: the kernel's choice. One
+    // source address gives at most about 28,000 connections towards one broker port (the ephemeral port range), so
+    // more connections than that come from several addresses (127.0.0.2, 127.0.0.3, ...: bench/conn100k.sh).
+    std::string bind;
     long broker_pid = 0;  // read the broker's CPU time and memory from /proc/<pid>
     bool json = false;
     bool quiet = false;  // no progress line

@@ -304,6 +304,37 @@ TEST(BenchOptions, PasswordWithoutUserNameOnlyInMqtt5) {
     EXPECT_EQ(credentials(*v5.options, 0).password, "x");
 }
 
+TEST(BenchOptions, BindTakesAnIpAddressForPlainMqtt) {
+    // Unset: the kernel picks the source address.
+    const auto none = parse_options({"conn"});
+    ASSERT_TRUE(none.options);
+    EXPECT_TRUE(none.options->bind.empty());
+
+    const auto v4 = parse_options({"conn", "-c", "10", "--bind", "127.0.0.2", "-L", "mqtt://127.0.0.1:1883"});
+    ASSERT_TRUE(v4.options) << v4.text;
+    EXPECT_EQ(v4.options->bind, "127.0.0.2");
+    const auto v6 = parse_options({"conn", "--bind", "::1", "-L", "[::1]:1883"});  // a bare host:port is mqtt
+    ASSERT_TRUE(v6.options) << v6.text;
+    EXPECT_EQ(v6.options->bind, "::1");
+
+    // Literals only (no host names), and TCP only: TLS and WebSocket connect through net::connect().
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{"conn", "--bind"},
+                                               {"conn", "--bind", "localhost"},
+                                               {"conn", "--bind", "127.0.0.256"},
+                                               {"conn", "--bind", ""},
+                                               {"conn", "--bind", "127.0.0.2", "-L", "mqtts://127.0.0.1:8883"},
+                                               {"conn", "--bind", "127.0.0.2", "-L", "ws://127.0.0.1:8000/mqtt"}}) {
+        const auto r = parse_options(args);
+        EXPECT_FALSE(r.options.has_value()) << args.back();
+        EXPECT_EQ(r.exit_code, 1);
+        EXPECT_NE(r.text.find("Error: "), std::string::npos);
+    }
+    EXPECT_NE(parse_options({"conn", "--bind", "127.0.0.2", "-L", "wss://h"}).text.find("mqtt:// URLs only"),
+              std::string::npos);
+    EXPECT_NE(std::string(usage()).find("--bind ADDR"), std::string::npos);
+}
+
 TEST(BenchOptions, RefusesBadInputWithAMessage) {
     for (const std::vector<std::string>& args :
          std::vector<std::vector<std::string>>{{},
