@@ -140,6 +140,7 @@ TEST(ConfigDefaults, ExampleFileMentionsEveryKey) {
     const std::string text = read_text(kExampleConfig);
     for (const std::string key : {"workers",
                                   "tcp_nodelay",
+                                  "io_backend",
                                   "data_dir",
                                   "ports_file",
                                   "log_level",
@@ -405,6 +406,9 @@ TEST(ConfigErrors, BadEnumStrings) {
     EXPECT_EQ(parse_errors("[limits]\nqueue_full_policy = \"drop\"\n"),
               std::vector<std::string>{R"(test.toml:2: limits.queue_full_policy: must be one of "drop_new", )"
                                        R"("drop_oldest", got "drop")"});
+    EXPECT_EQ(parse_errors("io_backend = \"kqueue\"\n"),
+              std::vector<std::string>{R"(test.toml:1: io_backend: must be one of "auto", "io_uring", "epoll", )"
+                                       R"(got "kqueue")"});
     EXPECT_EQ(parse_errors("[features]\nshared_policy = \"RoundRobin\"\n"),
               std::vector<std::string>{R"(test.toml:2: features.shared_policy: must be one of "round_robin", )"
                                        R"("random", "sticky", got "RoundRobin")"});
@@ -769,17 +773,18 @@ TEST(ConfigReload, ListenersWorkersAndDataDirNeedARestart) {
     Config reloaded = running;
     reloaded.workers = 4;
     reloaded.tcp_nodelay = false;
+    reloaded.io_backend = IoBackend::Epoll;
     reloaded.data_dir = "/tmp/other";
     reloaded.ports_file = "/tmp/ports";
     reloaded.log_level = "warn";
     reloaded.listeners[0].port = 1884;
     reloaded.listeners.push_back(Listener{});
     EXPECT_EQ(reload_differences(running, reloaded),
-              (std::vector<std::string>{"workers", "tcp_nodelay", "data_dir", "ports_file", "listener.0.port",
-                                        "listener.6"}));
+              (std::vector<std::string>{"workers", "tcp_nodelay", "io_backend", "data_dir", "ports_file",
+                                        "listener.0.port", "listener.6"}));
     EXPECT_EQ(reload_differences(reloaded, running),
-              (std::vector<std::string>{"workers", "tcp_nodelay", "data_dir", "ports_file", "listener.0.port",
-                                        "listener.6"}));
+              (std::vector<std::string>{"workers", "tcp_nodelay", "io_backend", "data_dir", "ports_file",
+                                        "listener.0.port", "listener.6"}));
 }
 
 TEST(ConfigReload, SameConfigHasNoDifferences) {

@@ -174,6 +174,7 @@ TEST(ConfigOverride, EveryKeyCanBeOverriddenAndIsCompared) {
     const std::vector<std::pair<std::string, std::string>> cases{
         {"workers", "3"},
         {"tcp_nodelay", "false"},
+        {"io_backend", "epoll"},
         {"data_dir", "/d"},
         {"ports_file", "/p"},
         {"log_level", "off"},
