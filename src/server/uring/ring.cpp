@@ -153,18 +153,36 @@ struct Uring::Impl {
         if (!waiting) wait();
     }
 
+    // `waiting` is set while something will look at the completion queue: a wait for the ring's descriptor, or
+    // (while busy) a posted look. An operation started meanwhile needs no second one.
     void wait() {
         if (stopping && in_flight == 0) return;
         waiting = true;
         ring_fd.async_wait(Descriptor::wait_read, [this](const boost::system::error_code& ec) {
-            if (!ec) reap();  // `waiting` stays set meanwhile: an operation started here needs no second wait
-            waiting = false;
-            if (!ec) wait();
+            if (ec) {
+                waiting = false;
+                return;
+            }
+            look();
         });
     }
 
+    // While completions keep coming, the next look is a posted handler, not a wait: a wait costs Asio an
+    // epoll_ctl (it re-arms the descriptor) and an epoll_wait, and the kernel posts what arrived meanwhile at the
+    // worker's next system call anyway (this turn's submit, or the reactor's own poll between handlers). Only a look
+    // that finds nothing goes back to waiting.
+    void look() {
+        if (reap() > 0 && !(stopping && in_flight == 0)) {
+            asio::post(ioc, [this] { look(); });
+            return;
+        }
+        waiting = false;
+        wait();
+    }
+
     // Every completion there is, copied out before any is handled (a handler may submit, close or hand over).
-    void reap() {
+    std::size_t reap() {
+        std::size_t handled = 0;
         for (;;) {
             if (io_uring_cq_has_overflow(&ring)) io_uring_get_events(&ring);
             batch.clear();
@@ -175,8 +193,9 @@ struct Uring::Impl {
                 batch.push_back({cqe->user_data, cqe->res, cqe->flags});
                 ++n;
             }
-            if (n == 0) return;
+            if (n == 0) return handled;
             io_uring_cq_advance(&ring, n);
+            handled += n;
             for (const auto& c : batch) dispatch(c);
         }
     }
@@ -228,11 +247,14 @@ struct Uring::Impl {
 Uring::Uring(asio::io_context& ioc) : impl_(std::make_unique<Impl>(ioc)) {
     Impl& m = *impl_;
     io_uring_params params{};
-    // One thread submits (the worker's, which creates the ring): the kernel can skip its locking.
-    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER;
+    // One thread submits (the worker's, which creates the ring): the kernel can skip its locking. Cooperative task
+    // running: a completion arriving while the worker runs does not interrupt it (an inter-processor interrupt per
+    // received packet); the kernel posts it at the worker's next system call, with the others that came meanwhile.
+    // A worker asleep in epoll_wait is still woken.
+    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
     params.cq_entries = kCqEntries;
     int rc = io_uring_queue_init_params(kEntries, &m.ring, &params);
-    if (rc == -EINVAL) {  // a kernel before 6.0 has no SINGLE_ISSUER
+    if (rc == -EINVAL) {  // a kernel before 6.0 has no SINGLE_ISSUER (5.19: no COOP_TASKRUN)
         params = io_uring_params{};
         params.flags = IORING_SETUP_CQSIZE;
         params.cq_entries = kCqEntries;
