@@ -16,10 +16,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // A connection waits for read readiness without a buffer and is read into its worker's scratch space
-// (Worker::read_scratch); it keeps bytes of its own only while a packet is partly received, so an idle connection
-// holds no read buffer at all. A kept remainder up to kKeptRemainder bytes of capacity stays allocated for the
-// next one (a busy publisher whose packets straddle reads); a larger one is given back once consumed.
-constexpr std::size_t kKeptRemainder = 512;
+// (Worker::read_scratch); it keeps bytes of its own only while a packet is partly received (keep_unconsumed).
 
 // Asio keeps the memory of completed handlers per thread and gives the next operation any cached block large
 // enough, whatever its size: the wait pending on every idle connection would each hold a block sized for the
@@ -152,15 +149,7 @@ void TcpConnection::consume(std::span<const std::byte> data) {
                     [&] { consumed = std::min(w_.core().on_data(id_, data, Clock::now()), data.size()); }))
         return;
     if (handed_off_) return;
-    const auto rest = data.subspan(consumed);
-    if (rest.empty()) {
-        in_.clear();
-        if (in_.capacity() > kKeptRemainder) std::vector<std::byte>().swap(in_);
-    } else if (rest.data() >= in_.data() && rest.data() < in_.data() + in_.size()) {
-        in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(consumed));  // data was in_ itself
-    } else {
-        in_.assign(rest.begin(), rest.end());
-    }
+    keep_unconsumed(in_, data, consumed);
     w_.schedule_flush();
 }
 

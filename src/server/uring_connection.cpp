@@ -17,8 +17,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// As TcpConnection: a kept remainder up to this capacity stays allocated for the next one.
-constexpr std::size_t kKeptRemainder = 512;
 // While the core takes no input (a password check, a throttle, acknowledgements awaited), what arrives is kept up
 // to this much; past it the receive is cancelled, and TCP's own flow control holds the client back until resumed.
 constexpr std::size_t kPausedInput = 64 * 1024;
@@ -108,15 +106,7 @@ void UringConnection::consume(std::span<const std::byte> data) {
                     [&] { consumed = std::min(w_.core().on_data(id_, data, Clock::now()), data.size()); }))
         return;
     if (moving_) return;
-    const auto rest = data.subspan(consumed);
-    if (rest.empty()) {
-        in_.clear();
-        if (in_.capacity() > kKeptRemainder) std::vector<std::byte>().swap(in_);
-    } else if (rest.data() >= in_.data() && rest.data() < in_.data() + in_.size()) {
-        in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(consumed));  // data was in_ itself
-    } else {
-        in_.assign(rest.begin(), rest.end());
-    }
+    keep_unconsumed(in_, data, consumed);
     w_.schedule_flush();
 }
 

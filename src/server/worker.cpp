@@ -21,6 +21,19 @@ using broker::ConnectionId;
 
 namespace detail {
 
+void keep_unconsumed(std::vector<std::byte>& kept, std::span<const std::byte> data, std::size_t consumed) {
+    constexpr std::size_t kKeptRemainder = 512;
+    const auto rest = data.subspan(consumed);
+    if (rest.empty()) {
+        kept.clear();
+        if (kept.capacity() > kKeptRemainder) std::vector<std::byte>().swap(kept);
+    } else if (rest.data() >= kept.data() && rest.data() < kept.data() + kept.size()) {
+        kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(consumed));  // data was kept itself
+    } else {
+        kept.assign(rest.begin(), rest.end());
+    }
+}
+
 Worker::Worker(unsigned index, Server::Impl& impl) : index_(index), impl_(impl), tick_(ioc_) {}
 
 Worker::~Worker() = default;  // out of line: Uring is complete here

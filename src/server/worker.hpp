@@ -69,6 +69,11 @@ inline std::span<std::byte> grow(std::vector<std::byte>& out, std::size_t size) 
     return std::span(out).subspan(old);
 }
 
+// After the core consumed the first `consumed` bytes of `data` (which may be `kept` itself), the rest is what a
+// plain connection keeps in `kept` for the next read: a packet partly received. A kept buffer of more than 512 B
+// of capacity is given back once empty (a busy publisher whose packets straddle reads keeps a small one).
+void keep_unconsumed(std::vector<std::byte>& kept, std::span<const std::byte> data, std::size_t consumed);
+
 struct ListenerContext;  // stream_connection.hpp
 class Uring;            // uring/ring.hpp
 class ConnectionSlot;   // stream_connection.hpp
