@@ -68,6 +68,9 @@ void UringConnection::on_received(int res, std::span<const std::byte> data, bool
     }
     if (res > 0) {
         received(data);
+    } else if (res == 0 && closing_ && !closed_) {
+        // The client finished sending while the core's last packets (a DISCONNECT with its reason) are still going
+        // out: they go out, then the lingering close (as the epoll path, which stops reading once closing).
     } else if (res != -ENOBUFS && res != -ECANCELED && !closed_ && end_ == End::None) {
         fail();  // 0: the peer closed; else a network error
     }

@@ -150,6 +150,21 @@ TEST_P(IoBackendTest, MalformedPacketGetsAReadableDisconnectThenTheClose) {
     EXPECT_TRUE(c->wait_closed());
 }
 
+TEST_P(IoBackendTest, AClientThatStopsSendingRightAfterABadPacketStillReadsWhy) {
+    // The bad packet and the end of the client's stream arrive together: the DISCONNECT must go out before the close
+    // (on io_uring both completions can come in one batch, before the loop turn's write).
+    start_with();
+    for (int round = 0; round < 20; ++round) {
+        auto c = connected_client(kV5, "half-closed-" + std::to_string(round));
+        const std::byte reserved_type[] = {std::byte{0x00}, std::byte{0x00}};
+        ASSERT_TRUE(c->send_raw(reserved_type));
+        c->finish_sending();
+        auto d = c->expect<codec::Disconnect>();
+        EXPECT_EQ(d->reason, codec::ReasonCode::MalformedPacket) << "round " << round;
+        EXPECT_TRUE(c->wait_closed());
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, IoBackendTest, ::testing::Values(std::string("io_uring"), std::string("epoll")),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

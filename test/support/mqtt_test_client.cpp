@@ -520,6 +520,10 @@ void MqttTestClient::disconnect(codec::ReasonCode reason, std::source_location w
     }
 }
 
+void MqttTestClient::finish_sending() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
 void MqttTestClient::close_abruptly() {
     if (fd_ >= 0) {
         ::shutdown(fd_, SHUT_RDWR);

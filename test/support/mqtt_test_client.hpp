@@ -250,6 +250,8 @@ public:
                     std::source_location where = std::source_location::current());
     // Closes the socket without DISCONNECT: the "network failure" that publishes a Will.
     void close_abruptly();
+    // Half-closes: the broker reads end of stream after what was sent; this client can still read.
+    void finish_sending();
 
     [[nodiscard]] std::uint16_t next_packet_id();
 
