@@ -55,9 +55,21 @@ void UringConnection::arm() {
 }
 
 void UringConnection::stop_receiving() {
-    if (!receiving_ || cancelling_) return;
+    if (!receiving_) return;
     cancelling_ = true;
+    if (cancel_in_flight_) return;
+    cancel_in_flight_ = true;
+    if (!held_) held_ = shared_from_this();
     ring_.cancel_receive(this);
+}
+
+void UringConnection::on_cancelled(int res) {
+    const auto keep = held_;
+    cancel_in_flight_ = false;
+    // Not found while the receive still runs: the kernel had it between a completion and its next arm. Again, on the
+    // next loop turn (one cancel per turn at most), until it is found or the receive ends by itself.
+    if (res < 0 && receiving_ && cancelling_) stop_receiving();
+    settle();
 }
 
 void UringConnection::on_received(int res, std::span<const std::byte> data, bool more) {
@@ -226,7 +238,7 @@ void UringConnection::hand_off(unsigned worker, std::span<const std::byte> unrea
 }
 
 void UringConnection::settle() {
-    if (receiving_ || sending_) return;
+    if (receiving_ || sending_ || cancel_in_flight_) return;
     const auto hold = std::move(held_);  // released when this returns: nothing of ours is in the ring any more
     switch (end_) {
         case End::None: return;

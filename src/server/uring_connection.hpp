@@ -35,6 +35,7 @@ public:
 
     void on_received(int res, std::span<const std::byte> data, bool more) override;
     void on_sent(int res) override;
+    void on_cancelled(int res) override;
 
 private:
     // What happens to the descriptor once no operation is in flight.
@@ -64,7 +65,8 @@ private:
     std::unique_ptr<Moving> moving_;  // set while a hand-off waits for the receive to end
     End end_ = End::None;
     bool receiving_ = false;  // a multishot receive is armed (its last completion has not come)
-    bool cancelling_ = false;
+    bool cancelling_ = false;        // the receive is to end (a hand-off, a lingering close, the paused bound)
+    bool cancel_in_flight_ = false;  // a cancel_receive has not reported yet
     bool sending_ = false;
     bool closing_ = false;  // the core is done with it: write what is queued, then close
     bool closed_ = false;

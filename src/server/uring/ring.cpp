@@ -30,10 +30,10 @@ constexpr unsigned kBuffers = 512;  // a power of two (the buffer ring's size)
 constexpr std::size_t kBufferSize = 4096;
 constexpr unsigned short kGroup = 0;
 
-// user_data: the operation's UringOps pointer (8-aligned) with the kind in its low bits; 0 is a cancel's own
-// completion, which nobody waits for.
+// user_data: the operation's UringOps pointer (8-aligned) with the kind in its low bits.
 constexpr std::uint64_t kReceive = 0;
 constexpr std::uint64_t kSend = 1;
+constexpr std::uint64_t kCancel = 2;
 constexpr std::uint64_t kKindMask = 7;
 
 std::uint64_t user_data(UringOps* ops, std::uint64_t kind) { return reinterpret_cast<std::uintptr_t>(ops) | kind; }
@@ -207,11 +207,15 @@ struct Uring::Impl {
     };
 
     void dispatch(const Completion& c) {
-        if (c.user_data == 0) return;  // a cancel's own completion
         auto* ops = reinterpret_cast<UringOps*>(static_cast<std::uintptr_t>(c.user_data & ~kKindMask));
         if ((c.user_data & kKindMask) == kSend) {
             --in_flight;
             ops->on_sent(c.res);
+            return;
+        }
+        if ((c.user_data & kKindMask) == kCancel) {
+            --in_flight;
+            ops->on_cancelled(c.res);
             return;
         }
         const bool more = (c.flags & IORING_CQE_F_MORE) != 0;
@@ -311,7 +315,8 @@ void Uring::send(int fd, std::span<const std::byte> data, UringOps* ops) {
 void Uring::cancel_receive(UringOps* ops) {
     io_uring_sqe* sqe = impl_->next_sqe();
     io_uring_prep_cancel64(sqe, user_data(ops, kReceive), 0);
-    io_uring_sqe_set_data64(sqe, 0);
+    io_uring_sqe_set_data64(sqe, user_data(ops, kCancel));
+    impl_->started();
 }
 
 void Uring::submit() { impl_->submit(); }

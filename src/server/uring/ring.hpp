@@ -28,6 +28,9 @@ public:
     virtual void on_received(int res, std::span<const std::byte> data, bool more) = 0;
     // A send: bytes written (possibly fewer than asked) or -errno.
     virtual void on_sent(int res) = 0;
+    // A cancel_receive: 0 when the receive was found (its last completion follows), -ENOENT or -EALREADY when the
+    // kernel had it between two arms (a multishot receive re-arming after a completion): ask again.
+    virtual void on_cancelled(int res) = 0;
 };
 
 class Uring {
@@ -46,7 +49,8 @@ public:
     void receive(int fd, UringOps* ops);
     // Sends `data` (kept valid by the caller until on_sent).
     void send(int fd, std::span<const std::byte> data, UringOps* ops);
-    // Asks the kernel to end `ops`' receive early; its last completion follows (-ECANCELED, or data first).
+    // Asks the kernel to end `ops`' receive early; on_cancelled reports whether it was found. When it was, the
+    // receive's last completion follows (-ECANCELED, or data first).
     void cancel_receive(UringOps* ops);
     // Submits what was prepared since the last call, in one system call (nothing when nothing was). The worker
     // calls it at the end of its flush; a posted call covers preparations made elsewhere.
