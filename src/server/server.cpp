@@ -242,9 +242,9 @@ void forget_moved_sessions(broker::ClusterBus& bus, broker::RestoredState& st, b
 }
 
 // io_backend: "io_uring" insists (start fails naming why not); "epoll" and, for now, "auto" never probe: the io_uring
-// path has a known fault (a receive it must cancel, at a hand-off between workers or a lingering close, can stay
-// armed while a client floods it; docs/architecture.md, "I/O backends"), so it is not the default until that is
-// fixed. With "auto", the environment variable MOTH_IO_BACKEND (epoll, io_uring) decides instead: CI runs the
+// path had a fault found late (a receive it must cancel, at a hand-off between workers or a lingering close, stayed
+// armed while a client flooded it; docs/architecture.md, "I/O backends"), so it becomes the default only after a
+// whole CI run with it. With "auto", the environment variable MOTH_IO_BACKEND (epoll, io_uring) decides instead: CI runs the
 // integration tests once per backend that way. One log line says what was chosen.
 bool resolve_io_backend(config::IoBackend wanted, const std::function<void(int, const std::string&)>& log) {
     if (const char* env = std::getenv("MOTH_IO_BACKEND"); env != nullptr && wanted == config::IoBackend::Auto) {

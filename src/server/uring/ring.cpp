@@ -251,14 +251,14 @@ struct Uring::Impl {
 Uring::Uring(asio::io_context& ioc) : impl_(std::make_unique<Impl>(ioc)) {
     Impl& m = *impl_;
     io_uring_params params{};
-    // One thread submits (the worker's, which creates the ring): the kernel can skip its locking. Cooperative task
-    // running: a completion arriving while the worker runs does not interrupt it (an inter-processor interrupt per
-    // received packet); the kernel posts it at the worker's next system call, with the others that came meanwhile.
-    // A worker asleep in epoll_wait is still woken.
-    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+    // One thread submits (the worker's, which creates the ring): the kernel can skip its locking. Not
+    // IORING_SETUP_COOP_TASKRUN: with it, a cancel of a multishot receive on a socket a client floods went
+    // unanswered for as long as the flood lasted (docs/architecture.md, "I/O backends"), although it spares an
+    // interrupt per received packet while the worker runs.
+    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER;
     params.cq_entries = kCqEntries;
     int rc = io_uring_queue_init_params(kEntries, &m.ring, &params);
-    if (rc == -EINVAL) {  // a kernel before 6.0 has no SINGLE_ISSUER (5.19: no COOP_TASKRUN)
+    if (rc == -EINVAL) {  // a kernel before 6.0 has no SINGLE_ISSUER
         params = io_uring_params{};
         params.flags = IORING_SETUP_CQSIZE;
         params.cq_entries = kCqEntries;
