@@ -166,6 +166,9 @@ private:
              << "cafile " << pki.ca_cert << "\ncertfile " << pki.server_cert << "\nkeyfile " << pki.server_key << "\n";
         const auto conf_path = dir.file("mosquitto.conf");
         write_file(conf_path, conf.str());
+        const auto log_path = dir.file("mosquitto.log");
+        std::error_code ignored;
+        std::filesystem::remove(log_path, ignored);  // this attempt's log only (the readiness check below reads it)
 
         std::vector<std::string> args = {"/usr/sbin/mosquitto", "-c", conf_path};
         std::vector<char*> argv;
@@ -190,6 +193,26 @@ private:
                 // Polling a condition with a deadline: mosquitto offers no readiness signal.
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
             }
+        }
+        // A port released by free_port() may have been taken by another test's process, which then answered the
+        // check above while mosquitto failed to bind it and exits. Mosquitto logs "running" once every listener of
+        // its own is open; until then, or if it exits, this start does not count.
+        while (read_file(log_path).find(" running") == std::string::npos) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return false;
+            }
+            if (std::chrono::steady_clock::now() > deadline) {
+                stop();
+                return false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return false;
         }
         return true;
     }
