@@ -29,10 +29,6 @@
 set -euo pipefail
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MOTHD="${MOTHD:-$ROOT_DIR/build/release/apps/mothd/mothd}"
-MOTH="${MOTH:-$ROOT_DIR/build/release/apps/moth/moth}"
-PYTHON="${PYTHON:-/usr/bin/python3}"
-[[ -x "$PYTHON" ]] || PYTHON=python3
 # shellcheck source=bench/lib.sh
 source "$ROOT_DIR/bench/lib.sh"
 

@@ -1,9 +1,15 @@
 # shellcheck shell=bash
 # bench/lib.sh: shell helpers shared by the broker load scripts (peers.sh, workers.sh, conn100k.sh). Sourced, not run.
 #
-# Uses: PYTHON (free_port), MOTHD (start_mothd), MOTHD_EXTRA_TOML and MOTHD_EXTRA_LIMITS (mothd_toml: see peers.sh). Sets: BROKER_PID, PORT (start_mothd).
+# Uses: ROOT_DIR (the caller's). Sets, unless the environment has them: MOTHD, MOTH, PYTHON. Uses: PYTHON (free_port), MOTHD (start_mothd), MOTHD_EXTRA_TOML and MOTHD_EXTRA_LIMITS (mothd_toml: see peers.sh). Sets: BROKER_PID, PORT (start_mothd).
 
 BENCH_NAME="$(basename "$0")"
+
+# The binaries and Python every script uses, unless the environment names others. The caller sets ROOT_DIR.
+MOTHD="${MOTHD:-$ROOT_DIR/build/release/apps/mothd/mothd}"
+MOTH="${MOTH:-$ROOT_DIR/build/release/apps/moth/moth}"
+PYTHON="${PYTHON:-/usr/bin/python3}"
+[[ -x "$PYTHON" ]] || PYTHON=python3
 
 # The throughput scenarios, "name|moth bench arguments" (the caller adds the URL, --duration and --drain): peers.sh
 # runs them against mothd and mosquitto, workers.sh against mothd with 1, 2, 4, ... workers.

@@ -16,13 +16,9 @@
 set -euo pipefail
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MOTHD="${MOTHD:-$ROOT_DIR/build/release/apps/mothd/mothd}"
-MOTH="${MOTH:-$ROOT_DIR/build/release/apps/moth/moth}"
 MOSQUITTO="${MOSQUITTO:-/usr/sbin/mosquitto}"
 BROKER_CPU="${BROKER_CPU:-0}"
 GEN_CPU="${GEN_CPU:-1}"
-PYTHON="${PYTHON:-/usr/bin/python3}"
-[[ -x "$PYTHON" ]] || PYTHON=python3
 # shellcheck source=bench/lib.sh
 source "$ROOT_DIR/bench/lib.sh"
 
