@@ -327,6 +327,4 @@ void Uring::stop_when_idle() {
     if (m.in_flight == 0 && m.waiting) m.ring_fd.cancel();
 }
 
-std::size_t Uring::in_flight() const { return impl_->in_flight; }
-
 }  // namespace moth::server::detail

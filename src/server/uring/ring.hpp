@@ -57,7 +57,6 @@ public:
     void submit();
     // Shutdown: once no operation is in flight the ring stops waiting, so the io_context can run out of work.
     void stop_when_idle();
-    [[nodiscard]] std::size_t in_flight() const;
 
 private:
     struct Impl;
